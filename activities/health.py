@@ -1,0 +1,78 @@
+"""The health check's activities: one idempotent Postgres write each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.deps import Deps
+from activities.keys import activity_key
+from db.idempotency import run_once
+from db.repositories.health import HealthCheckRepository
+from db.uow import unit_of_work
+
+
+class RecordHealthCheckInput(BaseModel):
+    check_id: str
+    message: str
+
+
+class ConfirmHealthCheckInput(BaseModel):
+    check_id: str
+
+
+class HealthCheckRecord(BaseModel):
+    id: int
+    check_id: str
+    message: str
+    database_version: str
+    workflow_id: str
+    created_at: datetime
+    confirmed_at: datetime | None = None
+
+
+class HealthActivities:
+    def __init__(self, deps: Deps) -> None:
+        self._sessions = deps.sessions
+        self._checks = HealthCheckRepository()
+
+    @activity.defn(name="record_health_check")
+    async def record(self, input: RecordHealthCheckInput) -> HealthCheckRecord:
+        """Insert the health_checks row, once per activity execution however often it is retried."""
+        workflow_id = activity.info().workflow_id
+
+        async def write(session: AsyncSession) -> HealthCheckRecord:
+            row = await self._checks.create(
+                session=session,
+                check_id=input.check_id,
+                message=input.message,
+                database_version=await self._checks.server_version(session=session),
+                workflow_id=workflow_id,
+            )
+            await session.refresh(row)
+            return HealthCheckRecord.model_validate(row, from_attributes=True)
+
+        async with unit_of_work(self._sessions) as session:
+            once = await run_once(
+                session, activity_key("record_health_check"), write,
+                result_type=HealthCheckRecord, scope="record_health_check",
+            )
+        if once.replayed:
+            activity.logger.info("health check %s was already recorded", input.check_id)
+        return once.value
+
+    @activity.defn(name="confirm_health_check")
+    async def confirm(self, input: ConfirmHealthCheckInput) -> HealthCheckRecord:
+        """Stamp confirmed_at; naturally idempotent (the first stamp is kept)."""
+        async with unit_of_work(self._sessions) as session:
+            row = await self._checks.confirm(input.check_id, session=session)
+            if row is None:
+                raise ApplicationError(
+                    f"health check {input.check_id!r} does not exist", non_retryable=True,
+                    type="NotFoundError",
+                )
+            return HealthCheckRecord.model_validate(row, from_attributes=True)

@@ -1,0 +1,1 @@
+"""Shared foundations every layer may import: settings, errors, the embedded-stack state file."""

@@ -1,0 +1,110 @@
+"""Configuration from environment variables (pydantic-settings).
+
+Every knob has an embedded default, so a fresh checkout runs with nothing set:
+when DATABASE_URL or TEMPORAL_ADDRESS is unset, the values come from the
+embedded stack that `intake up` started (its state file), and outside
+services point at the local sandbox. Production sets them explicitly.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigurationError
+from core.state import StackState, read_state
+
+# Words in a database URL that mark it as production: destructive commands refuse it.
+PRODUCTION_URL_MARKERS = ("prod", ".com", "rds.amazonaws")
+
+
+class Settings(BaseSettings):
+    """All of intake's settings; build one per process, in the entry point."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    intake_env: str = Field("development", validation_alias="INTAKE_ENV")
+    state_dir: Path = Field(Path(".intake"), validation_alias="INTAKE_STATE_DIR")
+
+    # PostgreSQL (pool numbers as seed 002 has them).
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    db_pool_size: int = Field(10, ge=1, validation_alias="DB_POOL_SIZE")
+    db_pool_idle_timeout: float = Field(20.0, gt=0, validation_alias="DB_POOL_IDLE_TIMEOUT")
+    db_connect_timeout: float = Field(10.0, gt=0, validation_alias="DB_CONNECT_TIMEOUT")
+
+    # Temporal.
+    temporal_address: str | None = Field(None, validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
+    temporal_ui_url: str | None = Field(None, validation_alias="TEMPORAL_UI_URL")
+    task_queue: str = Field(
+        "intake", validation_alias=AliasChoices("INTAKE_TASK_QUEUE", "TASK_QUEUE")
+    )
+
+    # Outside services. Each base URL, when unset, points at the sandbox
+    # (SANDBOX_URL, or the one the embedded stack runs).
+    sandbox_url: str | None = Field(None, validation_alias="SANDBOX_URL")
+    slack_base_url: str | None = Field(None, validation_alias="SLACK_BASE_URL")
+    slack_bot_token: SecretStr = Field(SecretStr("xoxb-sandbox"), validation_alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr = Field(
+        SecretStr("sandbox-signing-secret"), validation_alias="SLACK_SIGNING_SECRET"
+    )
+    figma_base_url: str | None = Field(None, validation_alias="FIGMA_BASE_URL")
+    figma_token: SecretStr = Field(SecretStr("figd-sandbox"), validation_alias="FIGMA_TOKEN")
+    figma_webhook_passcode: SecretStr = Field(
+        SecretStr("sandbox-passcode"), validation_alias="FIGMA_WEBHOOK_PASSCODE"
+    )
+    notion_base_url: str | None = Field(None, validation_alias="NOTION_BASE_URL")
+    notion_token: SecretStr = Field(SecretStr("secret_sandbox"), validation_alias="NOTION_TOKEN")
+    gmail_base_url: str | None = Field(None, validation_alias="GMAIL_BASE_URL")
+    calendar_base_url: str | None = Field(None, validation_alias="CALENDAR_BASE_URL")
+    sheets_base_url: str | None = Field(None, validation_alias="SHEETS_BASE_URL")
+    google_token: SecretStr = Field(SecretStr("ya29.sandbox"), validation_alias="GOOGLE_TOKEN")
+    llm_base_url: str | None = Field(None, validation_alias="LLM_BASE_URL")
+    llm_api_key: SecretStr = Field(SecretStr("sk-sandbox"), validation_alias="LLM_API_KEY")
+    llm_model: str = Field("gpt-4o-mini", validation_alias="LLM_MODEL")
+
+    @property
+    def is_production(self) -> bool:
+        return self.intake_env.strip().lower() in {"production", "prod"}
+
+    @cached_property
+    def stack(self) -> StackState | None:
+        """The running embedded stack, if `intake up` (or the demo) started one."""
+        return read_state(self.state_dir)
+
+    def require_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        if self.stack is not None:
+            return self.stack.database_url
+        raise ConfigurationError(
+            "DATABASE_URL is not set and no embedded stack is running: "
+            "start one with `intake up`, or set DATABASE_URL."
+        )
+
+    def require_temporal_address(self) -> str:
+        if self.temporal_address:
+            return self.temporal_address
+        if self.stack is not None:
+            return self.stack.temporal_address
+        raise ConfigurationError(
+            "TEMPORAL_ADDRESS is not set and no embedded stack is running: "
+            "start one with `intake up`, or set TEMPORAL_ADDRESS."
+        )
+
+    def resolved_temporal_ui_url(self) -> str | None:
+        if self.temporal_ui_url:
+            return self.temporal_ui_url
+        return self.stack.temporal_ui_url if self.stack is not None else None
+
+    def resolved_sandbox_url(self) -> str | None:
+        if self.sandbox_url:
+            return self.sandbox_url.rstrip("/")
+        if self.stack is not None and self.stack.sandbox_url:
+            return self.stack.sandbox_url.rstrip("/")
+        return None

@@ -1,0 +1,90 @@
+"""The async engine and session factory: built once per process, in the entry point."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import event, exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from core.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+
+def async_url(url: str) -> str:
+    """The URL with the asyncpg driver, whatever `postgresql://` form it was given in."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigurationError(
+            f"DATABASE_URL must point at PostgreSQL, got a {parsed.get_backend_name()!r} URL: "
+            f"{redact_url(url)}"
+        )
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password masked, for logs and messages (seed 002 printed it in clear)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return "<unparseable database URL>"
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    idle_timeout: float = 20.0,
+    connect_timeout: float = 10.0,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An engine with at most `pool_size` connections (no overflow), as seed 002 configures it.
+
+    A pooled connection idle for longer than `idle_timeout` seconds is discarded
+    at checkout and replaced by a fresh one, so we never hand out a connection a
+    load balancer or the server has silently dropped.
+    """
+    engine = create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_pre_ping=False,
+        connect_args={"timeout": connect_timeout},
+        **kwargs,
+    )
+    _expire_idle_connections(engine, idle_timeout)
+    log.debug("database engine for %s (pool %d)", redact_url(url), pool_size)
+    return engine
+
+
+def _expire_idle_connections(engine: AsyncEngine, idle_timeout: float) -> None:
+    pool = engine.sync_engine.pool
+
+    @event.listens_for(pool, "checkin")
+    def _remember_checkin(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _drop_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is not None and time.monotonic() - checked_in_at > idle_timeout:
+            # The pool closes this connection and retries the checkout with a new one.
+            raise exc.DisconnectionError("connection idle past DB_POOL_IDLE_TIMEOUT")
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_from_settings(settings: Any) -> AsyncEngine:
+    """The engine for `core.settings.Settings` (DATABASE_URL or the embedded stack)."""
+    return create_engine(
+        settings.require_database_url(),
+        pool_size=settings.db_pool_size,
+        idle_timeout=settings.db_pool_idle_timeout,
+        connect_timeout=settings.db_connect_timeout,
+    )

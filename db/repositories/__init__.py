@@ -1,0 +1,1 @@
+"""Domain repositories, one module per area, each built on `db.repository.Repository`."""

@@ -1,0 +1,116 @@
+"""The Temporal worker: wiring only.
+
+Builds the settings, the engine, the outside-service clients and the activity
+objects once, and registers every workflow and activity of `PIPELINES`. A new
+pipeline is one line there. Stops gracefully on SIGTERM / SIGINT: no new tasks
+are polled, running activities get `graceful_shutdown_timeout` to finish.
+
+Run it with `python -m worker` (the embedded stack does) or `intake worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.deps import Deps
+from activities.health import HealthActivities
+from core.settings import Settings
+from core.temporal import connect
+from db.engine import create_sessionmaker, engine_from_settings, redact_url
+from workflows.health import HealthCheckWorkflow
+
+log = logging.getLogger("intake.worker")
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    workflows: Sequence[type]
+    activities: Sequence[type]  # classes constructed with `Deps`
+
+
+PIPELINES: list[Pipeline] = [
+    Pipeline("health", workflows=[HealthCheckWorkflow], activities=[HealthActivities]),
+]
+
+
+def all_workflows() -> list[type]:
+    return [wf for pipeline in PIPELINES for wf in pipeline.workflows]
+
+
+def all_activities(deps: Deps) -> list[Any]:
+    """Every `@activity.defn` method of every pipeline's activity classes, bound to `deps`."""
+    found: list[Any] = []
+    for pipeline in PIPELINES:
+        for cls in pipeline.activities:
+            instance = cls(deps)
+            for name in dir(cls):
+                if hasattr(getattr(cls, name), "__temporal_activity_definition"):
+                    found.append(getattr(instance, name))
+    return found
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    # pydantic and sqlalchemy are imported by model modules; load them once, outside the sandbox.
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "sqlalchemy")
+    )
+
+
+def build_worker(client: Client, deps: Deps, *, task_queue: str, **options: Any) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=all_workflows(),
+        activities=all_activities(deps),
+        workflow_runner=workflow_runner(),
+        graceful_shutdown_timeout=options.pop("graceful_shutdown_timeout", timedelta(seconds=10)),
+        **options,
+    )
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    engine = engine_from_settings(settings)
+    services = None
+    try:
+        client = await connect(settings)
+        deps = Deps(settings=settings, sessions=create_sessionmaker(engine), services=services)
+        worker = build_worker(client, deps, task_queue=settings.task_queue)
+        log.info(
+            "worker polling %r on %s (database %s)",
+            settings.task_queue, settings.require_temporal_address(),
+            redact_url(settings.require_database_url()),
+        )
+        async with worker:
+            await stop.wait()
+            log.info("stopping: finishing running tasks")
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings, stop)
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

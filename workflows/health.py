@@ -1,0 +1,60 @@
+"""HealthCheckWorkflow: the smallest end-to-end run, Temporal -> worker -> Postgres.
+
+It records a row (exactly once, through the idempotency helper), waits, then
+confirms it. The wait makes it a handy probe for durability: stop the worker
+during it and start another, and the run completes with one row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.health import (
+        ConfirmHealthCheckInput,
+        HealthActivities,
+        RecordHealthCheckInput,
+    )
+    from workflows.policies import DB_WRITE
+
+
+class HealthCheckInput(BaseModel):
+    message: str = "intake is healthy"
+    # Seconds between recording and confirming (a durable timer).
+    pause_seconds: float = Field(0.0, ge=0, le=3600)
+
+
+class HealthCheckResult(BaseModel):
+    check_id: str
+    row_id: int
+    database_version: str
+    recorded_at: datetime
+    confirmed_at: datetime
+
+
+@workflow.defn
+class HealthCheckWorkflow:
+    @workflow.run
+    async def run(self, input: HealthCheckInput) -> HealthCheckResult:
+        check_id = workflow.info().workflow_id
+        record = await workflow.execute_activity_method(
+            HealthActivities.record,
+            RecordHealthCheckInput(check_id=check_id, message=input.message),
+            **DB_WRITE,
+        )
+        if input.pause_seconds:
+            await workflow.sleep(timedelta(seconds=input.pause_seconds))
+        confirmed = await workflow.execute_activity_method(
+            HealthActivities.confirm, ConfirmHealthCheckInput(check_id=check_id), **DB_WRITE
+        )
+        assert confirmed.confirmed_at is not None
+        return HealthCheckResult(
+            check_id=check_id,
+            row_id=record.id,
+            database_version=record.database_version,
+            recorded_at=record.created_at,
+            confirmed_at=confirmed.confirmed_at,
+        )

@@ -1,0 +1,22 @@
+"""Timeouts and retry policies shared by the workflows: every activity call has both."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# Errors that retrying cannot fix: raised by activities as ApplicationError(type=...).
+NON_RETRYABLE = ["InvalidInputError", "NotFoundError", "ConflictError", "PermanentServiceError"]
+
+# One short Postgres transaction.
+DB_WRITE = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=20,
+        non_retryable_error_types=NON_RETRYABLE,
+    ),
+}
