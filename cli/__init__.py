@@ -1,0 +1,1 @@
+"""The `intake` command: client scripts that start workflows, and the embedded stack."""

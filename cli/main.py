@@ -1,0 +1,139 @@
+"""The `intake` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from cli import db as db_commands
+from cli.output import console, err_console, fail, print_json
+from core.errors import IntakeError
+from core.settings import Settings
+
+app = typer.Typer(
+    help="intake: durable intake pipelines on Temporal and PostgreSQL.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db_commands.app, name="db")
+
+
+@app.command()
+def up(
+    postgres_port: int = typer.Option(None, envvar="INTAKE_POSTGRES_PORT", help="Default: a free port."),
+    temporal_port: int = typer.Option(None, envvar="INTAKE_TEMPORAL_PORT", help="Default: a free port."),
+    ui_port: int = typer.Option(None, envvar="INTAKE_UI_PORT", help="Default: a free port."),
+    sandbox_port: int = typer.Option(None, envvar="INTAKE_SANDBOX_PORT", help="Default: a free port."),
+    worker: bool = typer.Option(True, help="Start the worker too."),
+) -> None:
+    """Run the embedded stack (PostgreSQL, Temporal + UI, sandbox, worker) until Ctrl-C."""
+    from stack.embedded import EmbeddedStack, StackConfig
+
+    settings = Settings()
+    stack = EmbeddedStack(StackConfig(
+        state_dir=settings.state_dir, postgres_port=postgres_port, temporal_port=temporal_port,
+        ui_port=ui_port, sandbox_port=sandbox_port, task_queue=settings.task_queue,
+        namespace=settings.temporal_namespace, worker=worker,
+    ), say=console.print)
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    stack.start()
+    console.print("[bold]intake is up[/]: the Temporal UI is at "
+                  f"[link]{stack.state.temporal_ui_url}[/link]; Ctrl-C (or `intake down`) stops it")
+    crash = None
+    try:
+        while not stopping and crash is None:
+            time.sleep(0.25)
+            crash = stack.crashed()
+    finally:
+        console.print("stopping ...")
+        stack.stop()
+    if crash:
+        fail(crash, code=1)
+    console.print("stopped")
+
+
+@app.command()
+def down() -> None:
+    """Stop the stack that `intake up` runs from this directory's state folder."""
+    from stack.embedded import stop_running
+
+    if stop_running(Settings().state_dir):
+        console.print("stopped")
+    else:
+        console.print("no intake stack is running")
+
+
+@app.command("worker")
+def run_worker() -> None:
+    """Run a worker against DATABASE_URL / TEMPORAL_ADDRESS (or the running stack)."""
+    import worker
+
+    worker.main()
+
+
+@app.command()
+def sandbox(
+    port: int = typer.Option(0, help="Default: a free port."),
+    host: str = typer.Option("127.0.0.1"),
+) -> None:
+    """Run the local sandbox of the outside services (Slack, Notion, Gmail, ...)."""
+    os.execv(sys.executable, [sys.executable, "-m", "sandbox", "--host", host, "--port", str(port)])
+
+
+@app.command()
+def health(
+    pause: float = typer.Option(0.0, help="Seconds the workflow waits between its two writes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Run HealthCheckWorkflow: Temporal -> worker -> PostgreSQL, and print its result."""
+    from client.health import start_health_check
+    from core.temporal import connect, ui_link
+
+    settings = Settings()
+
+    async def run() -> None:
+        client = await connect(settings)
+        handle = await start_health_check(client, task_queue=settings.task_queue, pause_seconds=pause)
+        result = await handle.result()
+        if as_json:
+            print_json({**result.model_dump(mode="json"), "ui": ui_link(settings, handle.id)})
+            return
+        console.print(f"[green]healthy[/] row {result.row_id} in PostgreSQL {result.database_version}, "
+                      f"recorded {result.recorded_at:%H:%M:%S.%f}, confirmed {result.confirmed_at:%H:%M:%S.%f}")
+        if link := ui_link(settings, handle.id):
+            console.print(f"run: {link}")
+
+    asyncio.run(run())
+
+
+@app.command()
+def demo() -> None:
+    """Bring the embedded stack up (or use the running one), run every pipeline, print what happened."""
+    from cli.demo import run_demo
+
+    run_demo(Settings())
+
+
+def main() -> None:
+    try:
+        app()
+    except IntakeError as err:
+        err_console.print(f"[bold red]error:[/] {err}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

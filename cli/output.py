@@ -1,0 +1,22 @@
+"""Console output shared by the commands: one rich console, error lines, JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 2) -> None:
+    import typer
+
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def print_json(data: Any) -> None:
+    console.out(json.dumps(data, indent=2, default=str))
