@@ -1,0 +1,30 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+# Both create .venv and install the project into it when missing or stale.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: install demo test up down clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	$(BIN)/intake demo
+
+test: install
+	$(BIN)/python -m pytest
+
+up: install
+	$(BIN)/intake up
+
+down: install
+	$(BIN)/intake down
+
+clean:
+	rm -rf $(VENV) .intake .pytest_cache

@@ -1,0 +1,123 @@
+"""`intake up` / `intake down`: the embedded stack as a user runs it, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from stack.pollers import has_poller
+
+
+def intake(*args: str, state_dir: Path, **kwargs) -> subprocess.Popen[str]:
+    env = {**os.environ, "INTAKE_STATE_DIR": str(state_dir)}
+    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "SANDBOX_URL"):
+        env.pop(name, None)
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+
+
+def wait_until_up(process: subprocess.Popen[str], timeout: float = 90) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if "intake is up" in line:
+            return lines
+    raise AssertionError("intake up did not come up:\n" + "\n".join(lines))
+
+
+def alive(pids: dict[str, int]) -> dict[str, int]:
+    return {name: pid for name, pid in pids.items()
+            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE}
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "state"
+    # Whatever a failed test left behind goes, so no process outlives the test run.
+    stack_file = tmp_path / "state" / "stack.json"
+    if stack_file.exists():
+        for pid in json.loads(stack_file.read_text()).get("pids", {}).values():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    pg = tmp_path / "state" / "postgres"
+    if (pg / "postmaster.pid").exists():
+        from stack.postgres import EmbeddedPostgres
+
+        EmbeddedPostgres(pg).stop()
+
+
+async def test_up_serves_the_ui_runs_a_worker_and_down_leaves_nothing(state_dir: Path) -> None:
+    up = intake("up", state_dir=state_dir)
+    try:
+        output = wait_until_up(up)
+        state = json.loads((state_dir / "stack.json").read_text())
+        with urllib.request.urlopen(state["temporal_ui_url"], timeout=10) as response:
+            assert response.status == 200
+        assert await has_poller(state["temporal_address"], "default", "intake")
+        assert any(state["temporal_ui_url"] in line for line in output)
+        assert set(state["pids"]) >= {"postgres", "temporal", "worker"}
+        assert alive(state["pids"]) == state["pids"]
+
+        down = intake("down", state_dir=state_dir)
+        assert down.wait(60) == 0
+        assert up.wait(60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert alive(state["pids"]) == {}
+    assert not (state_dir / "stack.json").exists()
+    # The data stays for the next run.
+    assert (state_dir / "postgres" / "PG_VERSION").exists()
+    assert (state_dir / "temporal.db").exists()
+
+
+def test_a_crashed_worker_is_reported_and_everything_stops(state_dir: Path) -> None:
+    up = intake("up", state_dir=state_dir)
+    try:
+        wait_until_up(up)
+        pids = json.loads((state_dir / "stack.json").read_text())["pids"]
+        os.kill(pids["worker"], signal.SIGKILL)
+        assert up.wait(60) != 0
+        rest = up.stdout.read()
+    finally:
+        if up.poll() is None:
+            up.kill()
+    assert "worker exited with code" in rest
+    assert alive(pids) == {}
+
+
+def test_a_stack_killed_hard_is_cleaned_up_by_the_next_up(state_dir: Path) -> None:
+    first = intake("up", state_dir=state_dir)
+    wait_until_up(first)
+    old = json.loads((state_dir / "stack.json").read_text())["pids"]
+    first.kill()  # SIGKILL: no cleanup; its children keep running
+    first.wait(10)
+    assert alive(old) == old
+
+    second = intake("up", state_dir=state_dir)
+    try:
+        wait_until_up(second)
+        new = json.loads((state_dir / "stack.json").read_text())["pids"]
+        assert alive(old) == {}  # the leftovers were stopped, not left to fight over ports and files
+        second.send_signal(signal.SIGINT)  # Ctrl-C
+        assert second.wait(60) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+    assert alive(new) == {}
