@@ -105,7 +105,7 @@ class EmbeddedStack:
         self.say("migrations   applied")
 
         sandbox_url = None
-        if cfg.sandbox and importlib.util.find_spec("sandbox.__main__") is not None:
+        if cfg.sandbox and importlib.util.find_spec("sandbox") is not None:
             port = cfg.sandbox_port or free_port(HOST)
             self._spawn("sandbox", ["-m", "sandbox", "--host", HOST, "--port", str(port)], {})
             wait_for_port(HOST, port, timeout=20, name="sandbox", process=self._children[-1].process,
