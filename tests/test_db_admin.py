@@ -81,3 +81,12 @@ async def test_nuke_drops_everything_and_migrate_rebuilds(database_url: str, eng
     await admin.migrate_async(database_url)
     await asyncio.to_thread(admin.check, database_url)
     assert await admin.seed(engine) == 1
+
+
+async def test_every_migration_downgrades_and_upgrades_again(database_url: str) -> None:
+    from alembic import command
+
+    config = admin.alembic_config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "base")
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await asyncio.to_thread(admin.check, database_url)

@@ -1,0 +1,115 @@
+"""Queries of the discussion pipeline (seed 001). Every read and write is team-scoped."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.base import SYSTEM_USER_ID
+from db.models.discussions import Discussion, Job, SourceConfig, Task
+from db.repository import Repository
+
+FINISHED_JOB_STATUSES = ("completed", "failed")
+
+
+class SourceConfigRepository(Repository[SourceConfig]):
+    def __init__(self) -> None:
+        super().__init__(SourceConfig)
+
+    async def find_enabled(self, team_id: str, source_type: str, *, session: AsyncSession) -> SourceConfig | None:
+        return await self.find_one(session=session, team_id=team_id, source_type=source_type, enabled=True)
+
+    async def ensure(self, *, session: AsyncSession, team_id: str, source_type: str, **values: Any) -> bool:
+        """Insert the team's config for a source unless a live one exists; True when inserted."""
+        stmt = (
+            insert(SourceConfig)
+            .values(team_id=team_id, source_type=source_type, **values)
+            .on_conflict_do_nothing(
+                index_elements=[SourceConfig.team_id, SourceConfig.source_type],
+                index_where=SourceConfig.deleted_at.is_(None),
+            )
+            .returning(SourceConfig.id)
+        )
+        return (await session.scalar(stmt)) is not None
+
+
+class DiscussionRepository(Repository[Discussion]):
+    def __init__(self) -> None:
+        super().__init__(Discussion)
+
+    async def save_for_job(
+        self, *, session: AsyncSession, job_id: uuid.UUID, source_config_id: uuid.UUID, **fields: Any
+    ) -> Discussion:
+        """Insert the thread's discussion, or take over the existing one, as `processing` under `job_id`."""
+        taking_over = {
+            "status": "processing",
+            "sync_job_id": job_id,
+            "source_config_id": source_config_id,
+            "error": None,
+            "completed_at": None,
+            "updated_by": SYSTEM_USER_ID,
+            "updated_at": func.now(),
+        }
+        stmt = (
+            insert(Discussion)
+            .values(**fields, **taking_over, created_by=SYSTEM_USER_ID)
+            .on_conflict_do_update(
+                index_elements=[Discussion.team_id, Discussion.source_type, Discussion.source_thread_id],
+                set_=taking_over,
+            )
+            .returning(Discussion)
+        )
+        return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+
+    async def for_team(self, team_id: str, discussion_id: uuid.UUID, *, session: AsyncSession) -> Discussion | None:
+        return await self.find_one(Discussion.id == discussion_id, session=session, team_id=team_id)
+
+    async def set_tasks(self, discussion_id: uuid.UUID, task_ids: list[str], *, session: AsyncSession) -> None:
+        await self.update_by_id(discussion_id, session=session, notion_task_ids=task_ids,
+                                updated_by=SYSTEM_USER_ID)
+
+
+class JobRepository(Repository[Job]):
+    def __init__(self) -> None:
+        super().__init__(Job)
+
+    async def delete_finished_before(self, cutoff: datetime, *, session: AsyncSession) -> list[uuid.UUID]:
+        """Delete completed/failed jobs that finished before `cutoff`; returns their ids."""
+        return await self.delete(
+            Job.status.in_(FINISHED_JOB_STATUSES), Job.completed_at < cutoff, session=session
+        )
+
+    async def listing(
+        self, *, session: AsyncSession, status: str | None = None, team_id: str | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        filters = {k: v for k, v in {"status": status, "team_id": team_id}.items() if v is not None}
+        return await self.find_many(session=session, order_by=[Job.created_at.desc()], limit=limit, **filters)
+
+
+class TaskRepository(Repository[Task]):
+    def __init__(self) -> None:
+        super().__init__(Task)
+
+    async def save(self, *, session: AsyncSession, discussion_id: uuid.UUID, task_index: int,
+                   **fields: Any) -> Task:
+        """The task record of one (discussion, index): inserted once, refreshed on a repeat."""
+        stmt = (
+            insert(Task)
+            .values(discussion_id=discussion_id, task_index=task_index, **fields)
+            .on_conflict_do_update(
+                index_elements=[Task.discussion_id, Task.task_index],
+                set_={**fields, "updated_at": func.now()},
+            )
+            .returning(Task)
+        )
+        return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+
+    async def for_discussion(self, discussion_id: uuid.UUID, *, session: AsyncSession) -> list[Task]:
+        return await self.find_many(session=session, discussion_id=discussion_id, order_by=[Task.task_index])
+
