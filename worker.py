@@ -23,10 +23,12 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.deps import Deps
+from activities.discussions import DiscussionMaintenanceActivities
 from activities.health import HealthActivities
 from core.settings import Settings
 from core.temporal import connect
 from db.engine import create_sessionmaker, engine_from_settings, redact_url
+from workflows.cleanup import CleanupJobsWorkflow
 from workflows.health import HealthCheckWorkflow
 
 log = logging.getLogger("intake.worker")
@@ -41,6 +43,7 @@ class Pipeline:
 
 PIPELINES: list[Pipeline] = [
     Pipeline("health", workflows=[HealthCheckWorkflow], activities=[HealthActivities]),
+    Pipeline("discussions", workflows=[CleanupJobsWorkflow], activities=[DiscussionMaintenanceActivities]),
 ]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from cli import db as db_commands
+from cli import schedules as schedule_commands
 from cli.output import console, err_console, fail, print_json
 from core.errors import IntakeError
 from core.settings import Settings
@@ -22,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(db_commands.app, name="db")
+app.add_typer(schedule_commands.app, name="schedules")
 
 
 @app.command()

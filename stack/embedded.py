@@ -175,8 +175,9 @@ class EmbeddedStack:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         pid_file = self.logs / f"{name}.pid"
-        # A child of an earlier `intake up` that was killed without cleaning up.
-        kill_stale(pid_file, " ".join(args))
+        # A child of an earlier `intake up` that was killed without cleaning up
+        # (recognised by its pid file and its `-m module` in the command line).
+        kill_stale(pid_file, " ".join(args[:2]))
         log_path = self.logs / f"{name}.log"
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(

@@ -54,6 +54,8 @@ class EmbeddedPostgres:
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
         self.log_path = (self.log_path or self.data_dir.parent / "postgres.log").resolve()
+        # PostgreSQL refuses to run as root: as root, run it as an unprivileged system user.
+        self._run_as = SYSTEM_USER if os.geteuid() == 0 else None
 
     @property
     def url(self) -> str:
@@ -108,11 +110,9 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.touch(exist_ok=True)
-        if os.geteuid() != 0:
+        if self._run_as is None:
             return
-        # PostgreSQL refuses to run as root: run it as an unprivileged system user,
-        # who must be able to reach the binaries, the data dir and the log.
-        self._run_as = SYSTEM_USER
+        # The system user must be able to reach the binaries, the data dir and the log.
         entry = _ensure_system_user(SYSTEM_USER)
         for path in (self.data_dir, self.log_path, INSTALL_DIR):
             _open_parents(path)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import uuid
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Worker
 
 from activities.deps import Deps
 from activities.health import HealthActivities, HealthCheckRecord, RecordHealthCheckInput
@@ -19,9 +16,9 @@ from client.health import start_health_check
 from db.models.idempotency import IdempotencyKey
 from db.repositories.health import HealthCheckRepository
 from db.repository import Repository
+from tests.helpers import record_history
 from worker import all_workflows, workflow_runner
 
-HISTORIES = Path(__file__).parent / "histories"
 checks = HealthCheckRepository()
 
 
@@ -102,12 +99,3 @@ async def test_the_run_survives_a_worker_restart_mid_run(
         row = await checks.find_by_id(result.row_id, session=session)
     assert row is not None and row.confirmed_at == result.confirmed_at
 
-
-async def record_history(handle, name: str) -> None:
-    """Replay the run now; with INTAKE_RECORD_HISTORIES=1 also save it for test_replay.py."""
-    history = await handle.fetch_history()
-    await Replayer(workflows=all_workflows(), workflow_runner=workflow_runner(),
-                   data_converter=handle._client.data_converter).replay_workflow(history)
-    if os.environ.get("INTAKE_RECORD_HISTORIES") == "1":
-        HISTORIES.mkdir(exist_ok=True)
-        (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))

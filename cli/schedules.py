@@ -1,0 +1,64 @@
+"""`intake schedules apply|list`: the Temporal Schedules that trigger ingestion and maintenance."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from rich.table import Table
+
+from cli.output import console, print_json
+from client.schedules import SCHEDULES, ScheduleOptions, apply_schedules
+from core.settings import Settings
+from core.temporal import connect
+
+app = typer.Typer(help="Temporal Schedules: apply the project's list, or list what the server has.",
+                  no_args_is_help=True)
+
+
+@app.command()
+def apply(
+    job_retention_days: int = typer.Option(30, min=1, help="Keep finished discussion jobs this long."),
+) -> None:
+    """Create or update every schedule of the project (safe to run again)."""
+    settings = Settings()
+
+    async def run() -> dict[str, str]:
+        client = await connect(settings)
+        return await apply_schedules(
+            client, ScheduleOptions(task_queue=settings.task_queue, job_retention_days=job_retention_days)
+        )
+
+    for schedule_id, outcome in asyncio.run(run()).items():
+        console.print(f"{outcome:8} {schedule_id}")
+
+
+@app.command("list")
+def list_schedules(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The schedules on the server, with their next run."""
+    settings = Settings()
+    known = {definition.id: definition.description for definition in SCHEDULES}
+
+    async def run() -> list[dict[str, object]]:
+        client = await connect(settings)
+        rows = []
+        async for entry in await client.list_schedules():
+            info = entry.info
+            rows.append({
+                "id": entry.id,
+                "workflow": info.workflow_type if info else None,
+                "next_run": info.next_action_times[0] if info and info.next_action_times else None,
+                "paused": info.paused if info else None,
+                "about": known.get(entry.id, ""),
+            })
+        return rows
+
+    rows = asyncio.run(run())
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "workflow", "next run", "paused", "about")
+    for row in rows:
+        table.add_row(*(str(row[k]) if row[k] is not None else "" for k in
+                        ("id", "workflow", "next_run", "paused", "about")))
+    console.print(table)
