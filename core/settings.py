@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,6 +68,41 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(None, validation_alias="LLM_BASE_URL")
     llm_api_key: SecretStr = Field(SecretStr("sk-sandbox"), validation_alias="LLM_API_KEY")
     llm_model: str = Field("gpt-4o-mini", validation_alias="LLM_MODEL")
+    outside_call_timeout: float = Field(30.0, gt=0, validation_alias="OUTSIDE_CALL_TIMEOUT")
+
+    # Where each service lives below the sandbox's URL, and in production. For the
+    # Google APIs the base URL is the host root (the client appends the discovery
+    # document's servicePath, e.g. "calendar/v3/").
+    SANDBOX_PATHS: ClassVar[dict[str, str]] = {
+        "slack": "/slack/api/",
+        "figma": "/figma",
+        "notion": "/notion",
+        "gmail": "/gmail/",
+        "calendar": "/calendar/",
+        "sheets": "/sheets/",
+        "llm": "/openai/v1",
+    }
+    PRODUCTION_URLS: ClassVar[dict[str, str]] = {
+        "slack": "https://slack.com/api/",
+        "figma": "https://api.figma.com",
+        "notion": "https://api.notion.com",
+        "gmail": "https://gmail.googleapis.com/",
+        "calendar": "https://www.googleapis.com/",
+        "sheets": "https://sheets.googleapis.com/",
+        "llm": "https://api.openai.com/v1",
+    }
+
+    def service_base_url(self, service: str) -> str:
+        """The base URL of ``service``: its own setting, else the sandbox's path, else the real service."""
+        if service not in self.SANDBOX_PATHS:
+            raise ConfigurationError(f"unknown outside service {service!r}; known: {sorted(self.SANDBOX_PATHS)}")
+        explicit: str | None = getattr(self, f"{service}_base_url")
+        if explicit:
+            return explicit
+        sandbox = self.resolved_sandbox_url()
+        if sandbox is not None:
+            return sandbox + self.SANDBOX_PATHS[service]
+        return self.PRODUCTION_URLS[service]
 
     @property
     def is_production(self) -> bool:

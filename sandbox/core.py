@@ -282,7 +282,7 @@ class Dispatcher:
 
 
 async def _body_for_log(request: web.Request) -> Any:
-    if request.method in ("GET", "HEAD") or not request.can_read_body:
+    if request.method in ("GET", "HEAD") or not request.body_exists:
         return None
     raw = await request.read()  # aiohttp caches it, so handlers can read it again
     if request.content_type == "application/json":
@@ -313,7 +313,7 @@ def bearer_token(request: web.Request) -> str | None:
 
 async def control_json(request: web.Request) -> dict[str, Any]:
     """The JSON object a control request carries ({} when it has no body)."""
-    if not request.can_read_body:
+    if not request.body_exists:
         return {}
     try:
         body = await request.json()

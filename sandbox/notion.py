@@ -101,7 +101,7 @@ class NotionService(Service):
     async def _body(self, request: web.Request) -> dict[str, Any] | web.Response:
         if not request.headers.get("Notion-Version"):
             return self._error(400, "missing_version", "Notion-Version header failed validation: it is required.")
-        if not request.can_read_body:
+        if not request.body_exists:
             return {}
         try:
             body = await request.json()

@@ -128,7 +128,7 @@ class SlackService(Service):
     @staticmethod
     async def _args(request: web.Request) -> dict[str, Any]:
         args: dict[str, Any] = dict(request.query)
-        if request.method == "POST" and request.can_read_body:
+        if request.method == "POST" and request.body_exists:
             if request.content_type == "application/json":
                 try:
                     args.update(await request.json())
