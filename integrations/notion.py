@@ -13,6 +13,7 @@ rich text under Notion's 2,000-character limit.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any, Protocol
 
@@ -90,7 +91,12 @@ class NotionClient:
 
     def __init__(self, *, token: str, base_url: str, timeout: float = 30.0) -> None:
         self._sdk = AsyncClient(
-            auth=token, base_url=base_url.rstrip("/"), timeout_ms=int(timeout * 1000), retry=False
+            auth=token,
+            base_url=base_url.rstrip("/"),
+            timeout_ms=int(timeout * 1000),
+            retry=False,
+            # A plain logger (the SDK's default adds a console handler per client).
+            logger=logging.getLogger("notion_client"),
         )
         self._data_sources: dict[str, str] = {}
 
@@ -169,7 +175,7 @@ class NotionClient:
 
 
 def _map_notion_error(operation: str, exc: HTTPResponseError) -> IntegrationError:
-    code = str(exc.code) if exc.code else None
+    code = getattr(exc.code, "value", exc.code) or None
     if code == "conflict_error":
         # Notion: "the transaction could not be completed ... try again".
         return RetryableIntegrationError(str(exc), service="notion", operation=operation, status=exc.status, code=code)
