@@ -25,6 +25,9 @@ from pydantic import BaseModel, Field
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
+# Set on a request when an LLM answer should be malformed (fault injection).
+MALFORMED = web.RequestKey("sandbox_malformed", bool)
+
 # How long a "hang" lasts at most; the client's timeout (or the server's stop) ends it sooner.
 HANG_SECONDS = 600.0
 
@@ -269,9 +272,9 @@ class Dispatcher:
             if service.has_quota and self.faults.roll(key, spec, spec.quota_rate):
                 return service.quota_exhausted(), "quota"
             if service.is_llm and self.faults.roll(key, spec, spec.malformed_rate):
-                request["sandbox_malformed"] = True
+                request[MALFORMED] = True
         response = await endpoint.handler(request)
-        fault = "malformed" if request.get("sandbox_malformed") else None
+        fault = "malformed" if request.get(MALFORMED) else None
         if matched is not None and endpoint.write and response.status < 300:
             key, spec = matched
             if spec.fail_after_write and self.faults.roll(key, spec, spec.fail_after_write_rate):

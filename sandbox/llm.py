@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.core import Endpoint, Service, bearer_token, json_response
+from sandbox.core import MALFORMED, Endpoint, Service, bearer_token, json_response
 
 MAX_TASKS = 5
 SPEAKER = re.compile(r"^\s*(?:[-*]\s*)?(?:\[[^\]]*\]\s*)?(?P<name>[A-Za-z][\w.' -]{0,40}?)\s*:\s+(?P<text>.+)$")
@@ -24,10 +24,10 @@ ASK = re.compile(
     r"can someone\b|could someone\b|can anyone\b|can we\b|could we\b|let'?s\b)",
     re.IGNORECASE,
 )
-PROMISE = re.compile(r"\b(?:I'll|I will|we'll|we will|I can|let me|I'm going to|I am going to)\b", re.IGNORECASE)
+PROMISE = re.compile(r"\b(?:I'll|I will|we'll|we will|let me|I'm going to|I am going to)\b", re.IGNORECASE)
 LEAD_IN = re.compile(
     r"^(?:@?[A-Z][a-z]+,\s+)?(?:please|can you|could you|would you|will you|can someone|could someone|"
-    r"can anyone|can we|could we|let'?s|I'll|I will|we'll|we will|I can|let me|I'm going to|I am going to)\s+(?:also\s+)?",
+    r"can anyone|can we|could we|let'?s|I'll|I will|we'll|we will|let me|I'm going to|I am going to)\s+(?:also\s+)?",
     re.IGNORECASE,
 )
 ISO_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
@@ -199,7 +199,7 @@ class LlmService(Service):
         )
         if not isinstance(user_text, str):
             return self._error(400, "the last user message must have text content", "invalid_request_error", None)
-        if request.get("sandbox_malformed"):
+        if request.get(MALFORMED):
             content = "Sure! Here is the analysis you asked for: the thread discusses several things."
         else:
             content = json.dumps(analyse(user_text))
