@@ -23,12 +23,14 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.deps import Deps
-from activities.discussions import DiscussionMaintenanceActivities
+from activities.discussions import DiscussionActivities
 from activities.health import HealthActivities
 from core.settings import Settings
 from core.temporal import connect
 from db.engine import create_sessionmaker, engine_from_settings, redact_url
+from integrations.factory import build_clients
 from workflows.cleanup import CleanupJobsWorkflow
+from workflows.discussion import DiscussionWorkflow
 from workflows.health import HealthCheckWorkflow
 
 log = logging.getLogger("intake.worker")
@@ -43,7 +45,8 @@ class Pipeline:
 
 PIPELINES: list[Pipeline] = [
     Pipeline("health", workflows=[HealthCheckWorkflow], activities=[HealthActivities]),
-    Pipeline("discussions", workflows=[CleanupJobsWorkflow], activities=[DiscussionMaintenanceActivities]),
+    Pipeline("discussions", workflows=[DiscussionWorkflow, CleanupJobsWorkflow],
+             activities=[DiscussionActivities]),
 ]
 
 
@@ -84,7 +87,7 @@ def build_worker(client: Client, deps: Deps, *, task_queue: str, **options: Any)
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
     engine = engine_from_settings(settings)
-    services = None
+    services = build_clients(settings)
     try:
         client = await connect(settings)
         deps = Deps(settings=settings, sessions=create_sessionmaker(engine), services=services)
@@ -98,6 +101,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
             await stop.wait()
             log.info("stopping: finishing running tasks")
     finally:
+        await services.aclose()
         await engine.dispose()
 
 

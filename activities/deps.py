@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import Settings
+from integrations.factory import ServiceClients
 
 
 @dataclass(frozen=True)
 class Deps:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
-    # integrations.ServiceClients once the outside-service clients exist; None where unused.
-    services: Any = None
+    services: ServiceClients

@@ -1,15 +1,180 @@
-"""Activities of the discussion pipeline (seed 001)."""
+"""Activities of the discussion pipeline (seed 001).
+
+Each activity is one Postgres transaction, or one outside call followed by
+one transaction, and is safe to retry:
+- database writes are upserts or guarded updates keyed by the job / discussion;
+- outside writes look before they create: a Notion page carries our key in a
+  property and is found by it, a Slack / Figma reply carries our key and is
+  found by it, so an attempt that fails after the write does not write again.
+"""
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.deps import Deps
-from db.repositories.discussions import JobRepository
+from activities.errors import reported_to_temporal
+from core.errors import IntakeError, InvalidInputError, NotFoundError
+from db.base import SYSTEM_USER_ID
+from db.models.discussions import Discussion
+from db.repositories.discussions import (
+    DiscussionRepository,
+    JobRepository,
+    SourceConfigRepository,
+    TaskRepository,
+)
 from db.uow import unit_of_work
+from integrations import notion
+from integrations.llm import DetectedTask, ThreadAnalysis, ThreadLine
+
+THREAD_ID_FORMATS = {
+    "slack": re.compile(r"^[A-Z0-9]+:\d+\.\d+$"),  # <channel id>:<thread ts>
+    "figma": re.compile(r"^[A-Za-z0-9]+:[A-Za-z0-9-]+$"),  # <file key>:<root comment id>
+}
+
+
+# -- what is stored ------------------------------------------------------------------------
+
+
+class ThreadMessage(BaseModel):
+    id: str
+    author: str
+    text: str
+
+
+class ThreadData(BaseModel):
+    """A thread as `discussions.thread_data` keeps it, whatever the source."""
+
+    source_type: str
+    messages: list[ThreadMessage]
+
+    @property
+    def participants(self) -> list[str]:
+        return list(dict.fromkeys(m.author for m in self.messages))
+
+    def as_text(self) -> str:
+        return "\n".join(f"{m.author}: {m.text}" for m in self.messages)
+
+
+# Notion properties the pipeline fills, and the database property each goes to unless
+# the source config's notion_field_mapping says otherwise (None there: leave it out).
+DEFAULT_FIELD_MAPPING = {
+    "priority": "Priority", "type": "Type", "assignee": "Assignee", "due_date": "Due",
+    "tags": "Tags", "domain": "Domain", "source_url": "Source", "key": "Intake Key",
+}
+
+# Status reactions on the source message (Slack): received, processing, done, failed.
+REACTION_RECEIVED, REACTION_PROCESSING, REACTION_DONE, REACTION_FAILED = (
+    "eyes", "hourglass_flowing_sand", "white_check_mark", "x",
+)
+
+
+# -- inputs and results -------------------------------------------------------------------
+
+
+class RetryInfo(BaseModel):
+    retried_by: str
+    original_discussion_id: str
+
+
+class StartJobInput(BaseModel):
+    team_id: str
+    source_type: str
+    workflow_id: str
+    workflow_run_id: str
+    started_at: datetime
+    retry: RetryInfo | None = None
+
+
+class JobRef(BaseModel):
+    job_id: str
+
+
+class OpenDiscussionInput(BaseModel):
+    job_id: str
+    team_id: str
+    source_type: str
+    source_thread_id: str
+    title: str | None = None
+    content: str | None = None
+    author_handle: str | None = None
+    source_url: str | None = None
+
+
+class OpenedDiscussion(BaseModel):
+    discussion_id: str
+    source_config_id: str
+
+
+class StageInput(BaseModel):
+    job_id: str
+    stage: str
+
+
+class BuildThreadInput(BaseModel):
+    discussion_id: str
+    reuse_stored: bool = False
+
+
+class ThreadInfo(BaseModel):
+    message_count: int
+    participants: list[str]
+    fetched: bool
+
+
+class AnalyzeInput(BaseModel):
+    discussion_id: str
+
+
+class AnalysisInfo(BaseModel):
+    task_count: int
+    summary: str
+
+
+class CreateTaskInput(BaseModel):
+    discussion_id: str
+    job_id: str
+    task_index: int
+    task_count: int
+
+
+class TaskRef(BaseModel):
+    task_id: str
+    notion_page_id: str
+    notion_page_url: str | None
+
+
+class NotifyInput(BaseModel):
+    discussion_id: str
+    task_count: int
+
+
+class NotifyResult(BaseModel):
+    reply_id: str | None
+
+
+class CompleteInput(BaseModel):
+    job_id: str
+    discussion_id: str
+    task_ids: list[str]
+    processing_ms: int
+
+
+class FailInput(BaseModel):
+    job_id: str
+    discussion_id: str | None
+    stage: str
+    error: str
+    error_stack: str
+    processing_ms: int
 
 
 class DeleteOldJobsInput(BaseModel):
@@ -20,10 +185,248 @@ class DeleteOldJobsResult(BaseModel):
     deleted_job_ids: list[str]
 
 
-class DiscussionMaintenanceActivities:
+# -- the activities -------------------------------------------------------------------------
+
+
+class DiscussionActivities:
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
+        self._services = deps.services
+        self._configs = SourceConfigRepository()
+        self._discussions = DiscussionRepository()
         self._jobs = JobRepository()
+        self._tasks = TaskRepository()
+
+    # Stage 1 ------------------------------------------------------------------------------
+
+    @activity.defn(name="discussion_start_job")
+    async def start_job(self, input: StartJobInput) -> JobRef:
+        """Create this run's job, processing at stage ingestion; one job per workflow run."""
+        metadata: dict[str, Any] = {"startTimestamp": input.started_at.isoformat()}
+        if input.retry is not None:
+            metadata |= {"isRetry": True, "retriedBy": input.retry.retried_by,
+                         "originalDiscussionId": input.retry.original_discussion_id}
+        async with unit_of_work(self._sessions) as session:
+            job = await self._jobs.find_one(session=session, workflow_run_id=input.workflow_run_id)
+            if job is None:
+                job = await self._jobs.create(
+                    session=session, team_id=input.team_id, source_type=input.source_type,
+                    status="processing", stage="ingestion", workflow_id=input.workflow_id,
+                    workflow_run_id=input.workflow_run_id, job_metadata=metadata,
+                )
+            return JobRef(job_id=str(job.id))
+
+    # Stage 2 ------------------------------------------------------------------------------
+
+    @activity.defn(name="discussion_open")
+    async def open_discussion(self, input: OpenDiscussionInput) -> OpenedDiscussion:
+        """Validate, load the team's config, save the discussion and link it with the job."""
+        with reported_to_temporal():
+            pattern = THREAD_ID_FORMATS.get(input.source_type)
+            if pattern is None or not pattern.match(input.source_thread_id):
+                raise InvalidInputError(
+                    f"{input.source_type} thread id {input.source_thread_id!r} is not valid: expected "
+                    + ("<channel>:<thread ts>, e.g. C024BE91L:1712345678.000100"
+                       if input.source_type == "slack" else "<file key>:<comment id>")
+                )
+            async with unit_of_work(self._sessions) as session:
+                config = await self._configs.find_enabled(input.team_id, input.source_type, session=session)
+                if config is None:
+                    raise NotFoundError(
+                        f"team {input.team_id!r} has no enabled {input.source_type} source config "
+                        "(which Notion database gets its tasks); `intake db seed` adds the demo teams'"
+                    )
+                job_id = uuid.UUID(input.job_id)
+                discussion = await self._discussions.save_for_job(
+                    session=session, job_id=job_id, source_config_id=config.id,
+                    team_id=input.team_id, source_type=input.source_type,
+                    source_thread_id=input.source_thread_id, source_url=input.source_url,
+                    title=input.title or f"{input.source_type} thread {input.source_thread_id}",
+                    content=input.content or "", author_handle=input.author_handle,
+                )
+                await self._jobs.update_by_id(job_id, session=session, discussion_id=discussion.id,
+                                              source_config_id=config.id, updated_by=SYSTEM_USER_ID)
+                return OpenedDiscussion(discussion_id=str(discussion.id), source_config_id=str(config.id))
+
+    @activity.defn(name="discussion_set_stage")
+    async def set_stage(self, input: StageInput) -> None:
+        async with unit_of_work(self._sessions) as session:
+            await self._jobs.update_by_id(uuid.UUID(input.job_id), session=session, stage=input.stage,
+                                          updated_by=SYSTEM_USER_ID)
+
+    # Stage 3 ------------------------------------------------------------------------------
+
+    @activity.defn(name="discussion_build_thread")
+    async def build_thread(self, input: BuildThreadInput) -> ThreadInfo:
+        """Fetch the whole thread and store it; a retry of a failed discussion reuses the stored one."""
+        with reported_to_temporal():
+            async with self._sessions() as session:
+                discussion = await self._discussion(session, input.discussion_id)
+            if input.reuse_stored and discussion.thread_data:
+                thread = ThreadData.model_validate(discussion.thread_data)
+                return ThreadInfo(message_count=len(thread.messages), participants=thread.participants,
+                                  fetched=False)
+            await self._react(discussion, REACTION_RECEIVED, REACTION_PROCESSING)
+            thread = await self._fetch_thread(discussion.source_type, discussion.source_thread_id)
+            first = thread.messages[0] if thread.messages else None
+            async with unit_of_work(self._sessions) as session:
+                values: dict[str, Any] = {"thread_data": thread.model_dump(mode="json"),
+                                          "updated_by": SYSTEM_USER_ID}
+                if first is not None and not discussion.content:
+                    values |= {"content": first.text, "title": _title_from(first.text),
+                               "author_handle": discussion.author_handle or first.author}
+                await self._discussions.update_by_id(discussion.id, session=session, **values)
+            return ThreadInfo(message_count=len(thread.messages), participants=thread.participants,
+                              fetched=True)
+
+    async def _fetch_thread(self, source_type: str, thread_id: str) -> ThreadData:
+        left, right = thread_id.split(":", 1)
+        if source_type == "slack":
+            slack_thread = await self._services.slack.fetch_thread(left, right)
+            messages = [ThreadMessage(id=m.ts, author=m.user or m.bot_id or "unknown", text=m.text)
+                        for m in slack_thread.messages]
+        else:
+            comments = await self._services.figma.fetch_thread(left, right)
+            messages = [ThreadMessage(id=c.id, author=c.user_handle or c.user_id or "unknown", text=c.message)
+                        for c in comments]
+        if not messages:
+            raise NotFoundError(f"{source_type} thread {thread_id} has no messages")
+        return ThreadData(source_type=source_type, messages=messages)
+
+    # Stage 4 ------------------------------------------------------------------------------
+
+    @activity.defn(name="discussion_analyze")
+    async def analyze(self, input: AnalyzeInput) -> AnalysisInfo:
+        """Ask the LLM for summary, key points, action items and tasks; store them on the discussion."""
+        with reported_to_temporal():
+            async with self._sessions() as session:
+                discussion = await self._discussion(session, input.discussion_id)
+            if not discussion.thread_data:
+                raise NotFoundError(f"discussion {discussion.id} has no thread to analyse")
+            thread = ThreadData.model_validate(discussion.thread_data)
+            analysis = await self._services.llm.analyse_thread(
+                [ThreadLine(author=m.author, text=m.text) for m in thread.messages]
+            )
+            async with unit_of_work(self._sessions) as session:
+                await self._discussions.update_by_id(
+                    discussion.id, session=session, ai_summary=analysis.summary,
+                    ai_action_items=analysis.action_items, ai_analysis=analysis.model_dump(mode="json"),
+                    updated_by=SYSTEM_USER_ID,
+                )
+            return AnalysisInfo(task_count=len(analysis.tasks), summary=analysis.summary)
+
+    # Stage 5 ------------------------------------------------------------------------------
+
+    @activity.defn(name="discussion_create_task")
+    async def create_task(self, input: CreateTaskInput) -> TaskRef:
+        """One Notion page for one detected task, then its task record: once, however often retried.
+
+        The page carries `<discussion id>#<index>` in its key property; the Notion
+        client looks for that page before creating one, and the task record is an
+        upsert on (discussion, index), so a retry after either write repeats nothing.
+        """
+        with reported_to_temporal():
+            async with self._sessions() as session:
+                discussion = await self._discussion(session, input.discussion_id)
+                config = await self._configs.find_by_id(discussion.source_config_id, session=session,
+                                                        include_deleted=True)
+            if config is None or not discussion.ai_analysis:
+                raise NotFoundError(f"discussion {discussion.id} has no config or no analysis")
+            analysis = ThreadAnalysis.model_validate(discussion.ai_analysis)
+            if input.task_index >= len(analysis.tasks):
+                raise InvalidInputError(f"discussion {discussion.id} has no task #{input.task_index}")
+            task = analysis.tasks[input.task_index]
+            mapping = {**DEFAULT_FIELD_MAPPING, **config.notion_field_mapping}
+            created = await self._services.notion.create_page(
+                config.notion_database_id,
+                properties=_page_properties(task, discussion, mapping),
+                children=_page_body(task, analysis, discussion),
+                key_property=mapping["key"],
+                key=f"{discussion.id}#{input.task_index}",
+            )
+            async with unit_of_work(self._sessions) as session:
+                record = await self._tasks.save(
+                    session=session, discussion_id=discussion.id, task_index=input.task_index,
+                    team_id=discussion.team_id, job_id=uuid.UUID(input.job_id),
+                    notion_page_id=created.page.id, notion_page_url=created.page.url or None,
+                    title=task.title, description=task.description, status="open", priority=task.priority,
+                    assignee=task.assignee, summary=analysis.summary, source_url=discussion.source_url,
+                    is_multi_task_child=input.task_count > 1, updated_by=SYSTEM_USER_ID,
+                )
+            return TaskRef(task_id=str(record.id), notion_page_id=record.notion_page_id,
+                           notion_page_url=record.notion_page_url)
+
+    # Stage 6 ------------------------------------------------------------------------------
+
+    @activity.defn(name="discussion_notify")
+    async def notify(self, input: NotifyInput) -> NotifyResult:
+        """Reply in the source thread with the tasks made; one reply per discussion, ever."""
+        with reported_to_temporal():
+            async with self._sessions() as session:
+                discussion = await self._discussion(session, input.discussion_id)
+                config = await self._configs.find_by_id(discussion.source_config_id, session=session,
+                                                        include_deleted=True)
+                tasks = await self._tasks.for_discussion(discussion.id, session=session)
+            reply_id = None
+            if config is not None and config.reply_enabled:
+                key = f"intake:{discussion.id}"
+                lines = [f"intake made {len(tasks)} task(s) from this thread:" if tasks
+                         else "intake read this thread and found no tasks in it."]
+                lines += [f"- {t.title}: {t.notion_page_url or t.notion_page_id}" for t in tasks]
+                left, right = discussion.source_thread_id.split(":", 1)
+                if discussion.source_type == "slack":
+                    posted = await self._services.slack.post_reply(left, right, "\n".join(lines), key=key)
+                    reply_id = posted.ts
+                else:
+                    lines.append(f"[{key}]")
+                    reply = await self._services.figma.post_reply(left, right, "\n".join(lines),
+                                                                 marker=f"[{key}]")
+                    reply_id = reply.comment.id
+            await self._react(discussion, REACTION_DONE, remove=REACTION_PROCESSING)
+            return NotifyResult(reply_id=reply_id)
+
+    # Stage 6 (the database part) and failure -------------------------------------------------
+
+    @activity.defn(name="discussion_complete")
+    async def complete(self, input: CompleteInput) -> None:
+        """Discussion completed with its task ids; job completed with processing time and task ids."""
+        async with unit_of_work(self._sessions) as session:
+            discussion_id = uuid.UUID(input.discussion_id)
+            await self._discussions.update_by_id(
+                discussion_id, session=session, status="completed", notion_task_ids=input.task_ids,
+                completed_at=func.now(), updated_by=SYSTEM_USER_ID,
+            )
+            job = await self._jobs.find_by_id(uuid.UUID(input.job_id), session=session)
+            assert job is not None
+            await self._jobs.update_by_id(
+                job.id, session=session, status="completed", stage="notification", completed_at=func.now(),
+                job_metadata={**job.job_metadata, "processingTime": input.processing_ms,
+                              "taskIds": input.task_ids},
+                updated_by=SYSTEM_USER_ID,
+            )
+
+    @activity.defn(name="discussion_fail")
+    async def fail(self, input: FailInput) -> None:
+        """Job failed (stage reached, error, stack, completed_at); discussion failed with the error."""
+        async with unit_of_work(self._sessions) as session:
+            job = await self._jobs.find_by_id(uuid.UUID(input.job_id), session=session)
+            assert job is not None
+            await self._jobs.update_by_id(
+                job.id, session=session, status="failed", stage=input.stage, error=input.error,
+                error_stack=input.error_stack, completed_at=func.now(),
+                job_metadata={**job.job_metadata, "processingTime": input.processing_ms},
+                updated_by=SYSTEM_USER_ID,
+            )
+            discussion = None
+            if input.discussion_id is not None:
+                discussion = await self._discussions.update_by_id(
+                    uuid.UUID(input.discussion_id), session=session, status="failed", error=input.error,
+                    updated_by=SYSTEM_USER_ID,
+                )
+        if discussion is not None:
+            await self._react(discussion, REACTION_FAILED, remove=REACTION_PROCESSING)
+
+    # Maintenance ------------------------------------------------------------------------------
 
     @activity.defn(name="delete_old_jobs")
     async def delete_old_jobs(self, input: DeleteOldJobsInput) -> DeleteOldJobsResult:
@@ -35,3 +438,67 @@ class DiscussionMaintenanceActivities:
             deleted = await self._jobs.delete_finished_before(input.cutoff, session=session)
         activity.logger.info("deleted %d jobs finished before %s", len(deleted), input.cutoff)
         return DeleteOldJobsResult(deleted_job_ids=[str(job_id) for job_id in deleted])
+
+    # helpers ----------------------------------------------------------------------------------
+
+    async def _react(self, discussion: Discussion, add: str, *more: str, remove: str | None = None) -> None:
+        """Status reactions on a Slack thread's first message; best effort, never fails the stage."""
+        if discussion.source_type != "slack":
+            return
+        channel, ts = discussion.source_thread_id.split(":", 1)
+        try:
+            if remove is not None:
+                await self._services.slack.remove_reaction(channel, ts, remove)
+            for name in (add, *more):
+                await self._services.slack.add_reaction(channel, ts, name)
+        except IntakeError as err:
+            activity.logger.warning("could not set reaction on %s: %s", discussion.source_thread_id, err)
+
+    async def _discussion(self, session: AsyncSession, discussion_id: str) -> Discussion:
+        discussion = await self._discussions.find_by_id(uuid.UUID(discussion_id), session=session)
+        if discussion is None:
+            raise NotFoundError(f"discussion {discussion_id} does not exist")
+        return discussion
+
+
+def _title_from(text: str, limit: int = 80) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "untitled thread"
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _page_properties(task: DetectedTask, discussion: Discussion, mapping: dict[str, str | None]) -> dict[str, Any]:
+    """The Name property, and the task's fields through the config's field mapping."""
+    values: dict[str, dict[str, Any]] = {
+        "priority": notion.select_property(task.priority),
+        "type": notion.select_property(task.type),
+        "assignee": notion.rich_text_property(task.assignee or ""),
+        "due_date": notion.date_property(task.due_date),
+        "tags": notion.multi_select_property(task.tags),
+        "domain": notion.select_property(task.domain),
+        "source_url": notion.url_property(discussion.source_url),
+    }
+    properties = {"Name": notion.title_property(task.title)}
+    for field, value in values.items():
+        if (name := mapping.get(field)) is not None:
+            properties[name] = value
+    return properties
+
+
+def _page_body(task: DetectedTask, analysis: ThreadAnalysis, discussion: Discussion) -> list[dict[str, Any]]:
+    """Summary, the action items as to-dos, key points, participants, the thread, a link back."""
+    thread = ThreadData.model_validate(discussion.thread_data or {"source_type": "", "messages": []})
+    blocks = [notion.heading("Summary"), notion.paragraph(task.description or analysis.summary)]
+    if task.action_items:
+        blocks += [notion.heading("Action items"), *(notion.to_do(item) for item in task.action_items)]
+    if analysis.key_points:
+        blocks += [notion.heading("Key points"), *(notion.bullet(point) for point in analysis.key_points)]
+    if thread.participants:
+        blocks += [notion.heading("Participants"), notion.paragraph(", ".join(thread.participants))]
+    # The thread itself, as many messages as fit in a page body next to the rest.
+    room = notion.MAX_CHILDREN - len(blocks) - 3
+    if thread.messages and room > 0:
+        blocks += [notion.heading("Thread"),
+                   *(notion.bullet(f"{m.author}: {m.text}") for m in thread.messages[:room])]
+    source = discussion.source_url or f"{discussion.source_type} thread {discussion.source_thread_id}"
+    blocks.append(notion.paragraph(f"Source: {source}", link=discussion.source_url))
+    return blocks

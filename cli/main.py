@@ -12,6 +12,8 @@ from pathlib import Path
 import typer
 
 from cli import db as db_commands
+from cli import discussions as discussion_commands
+from cli import report as report_commands
 from cli import schedules as schedule_commands
 from cli.output import console, err_console, fail, print_json
 from core.errors import IntakeError
@@ -24,6 +26,8 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(schedule_commands.app, name="schedules")
+app.add_typer(discussion_commands.app, name="discussion")
+app.add_typer(report_commands.app, name="report")
 
 
 @app.command()

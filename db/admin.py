@@ -13,13 +13,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 import db.models  # noqa: F401  (every table on Base.metadata)
 from core.errors import UnsafeOperationError
 from db.base import SYSTEM_USER_ID, Base
 from db.engine import redact_url
 from db.models.health import HealthCheck
+from db.repositories.discussions import SourceConfigRepository
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 PRODUCTION_URL_MARKERS = ("prod", ".com", "rds.amazonaws")
@@ -72,8 +73,20 @@ async def nuke(engine: AsyncEngine) -> None:
         await conn.execute(text("CREATE SCHEMA public"))
 
 
+# The demo team, and the task database the sandbox's Notion serves.
+DEMO_TEAM_ID = "acme"
+DEMO_NOTION_DATABASE_ID = "5b2f6c0e-8a43-4d0c-9a59-3f5e1c2d7a10"
+
+
 async def seed(engine: AsyncEngine) -> int:
     """Insert the demo's reference rows; running it again adds nothing. Returns rows inserted."""
+    inserted = 0
+    async with AsyncSession(engine) as session, session.begin():
+        for source_type, name in (("slack", "Slack #product"), ("figma", "Figma comments")):
+            inserted += await SourceConfigRepository().ensure(
+                session=session, team_id=DEMO_TEAM_ID, source_type=source_type, name=name,
+                notion_database_id=DEMO_NOTION_DATABASE_ID,
+            )
     async with engine.begin() as conn:
         result = await conn.execute(
             insert(HealthCheck)
@@ -86,7 +99,7 @@ async def seed(engine: AsyncEngine) -> int:
             )
             .on_conflict_do_nothing(index_elements=[HealthCheck.check_id])
         )
-    return result.rowcount or 0
+    return inserted + (result.rowcount or 0)
 
 
 async def migrate_async(database_url: str) -> None:

@@ -27,6 +27,9 @@ from activities.deps import Deps
 from core.settings import Settings
 from db import admin
 from db.engine import create_engine, create_sessionmaker
+from integrations.factory import build_clients
+from sandbox.control import SandboxControl
+from sandbox.server import SandboxServer
 from stack.postgres import EmbeddedPostgres, remove_cluster
 from stack.temporal import OFFLINE_ENV, OFFLINE_FLAGS, temporal_cli
 from worker import build_worker
@@ -96,20 +99,41 @@ def task_queue() -> str:
     return f"test-{uuid.uuid4()}"
 
 
+@pytest.fixture(scope="session")
+async def sandbox_url() -> AsyncIterator[str]:
+    """The outside services' stand-in, one per session (tests that use it reset it first)."""
+    server = SandboxServer(seed=0)
+    url = await server.start("127.0.0.1", 0)
+    yield url
+    await server.stop()
+
+
 @pytest.fixture
-def settings(database_url: str, temporal_env: WorkflowEnvironment, task_queue: str,
+async def sandbox(sandbox_url: str) -> AsyncIterator[SandboxControl]:
+    """The sandbox's control API, with the sandbox back at its seed data and without faults."""
+    async with SandboxControl(sandbox_url) as control:
+        await control.reset(seed=0)
+        yield control
+
+
+@pytest.fixture
+def settings(database_url: str, temporal_env: WorkflowEnvironment, task_queue: str, sandbox_url: str,
              tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         temporal_address=temporal_env.client.service_client.config.target_host,
         task_queue=task_queue,
         state_dir=tmp_path / "state",
+        sandbox_url=sandbox_url,
+        outside_call_timeout=3.0,
     )
 
 
 @pytest.fixture
-def deps(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Deps:
-    return Deps(settings=settings, sessions=sessions)
+async def deps(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Deps]:
+    services = build_clients(settings)
+    yield Deps(settings=settings, sessions=sessions, services=services)
+    await services.aclose()
 
 
 @pytest.fixture

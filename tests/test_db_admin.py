@@ -63,7 +63,7 @@ async def test_cli_nuke_and_reset_refuse_in_production(
 async def test_reset_empties_tables_and_keeps_the_schema(
     engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    assert await admin.seed(engine) == 1
+    assert await admin.seed(engine) == 3  # two source configs and a health row
     assert await admin.seed(engine) == 0  # seed is idempotent
     tables = await admin.reset(engine)
     assert "health_checks" in tables and "idempotency_keys" in tables
@@ -80,7 +80,7 @@ async def test_nuke_drops_everything_and_migrate_rebuilds(database_url: str, eng
     assert tables == 0
     await admin.migrate_async(database_url)
     await asyncio.to_thread(admin.check, database_url)
-    assert await admin.seed(engine) == 1
+    assert await admin.seed(engine) == 3
 
 
 async def test_every_migration_downgrades_and_upgrades_again(database_url: str) -> None:

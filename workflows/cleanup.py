@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.discussions import DeleteOldJobsInput, DiscussionMaintenanceActivities
+    from activities.discussions import DeleteOldJobsInput, DiscussionActivities
     from workflows.policies import DB_WRITE
 
 
@@ -31,6 +31,6 @@ class CleanupJobsWorkflow:
     async def run(self, input: CleanupJobsInput) -> CleanupJobsResult:
         cutoff = workflow.now() - timedelta(days=input.retention_days)
         result = await workflow.execute_activity_method(
-            DiscussionMaintenanceActivities.delete_old_jobs, DeleteOldJobsInput(cutoff=cutoff), **DB_WRITE
+            DiscussionActivities.delete_old_jobs, DeleteOldJobsInput(cutoff=cutoff), **DB_WRITE
         )
         return CleanupJobsResult(cutoff=cutoff, deleted_job_ids=result.deleted_job_ids)

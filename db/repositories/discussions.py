@@ -24,8 +24,8 @@ class SourceConfigRepository(Repository[SourceConfig]):
     async def find_enabled(self, team_id: str, source_type: str, *, session: AsyncSession) -> SourceConfig | None:
         return await self.find_one(session=session, team_id=team_id, source_type=source_type, enabled=True)
 
-    async def ensure(self, *, session: AsyncSession, team_id: str, source_type: str, **values: Any) -> bool:
-        """Insert the team's config for a source unless a live one exists; True when inserted."""
+    async def ensure(self, *, session: AsyncSession, team_id: str, source_type: str, **values: Any) -> int:
+        """Insert the team's config for a source unless a live one exists; 1 when inserted, else 0."""
         stmt = (
             insert(SourceConfig)
             .values(team_id=team_id, source_type=source_type, **values)
@@ -35,7 +35,7 @@ class SourceConfigRepository(Repository[SourceConfig]):
             )
             .returning(SourceConfig.id)
         )
-        return (await session.scalar(stmt)) is not None
+        return int((await session.scalar(stmt)) is not None)
 
 
 class DiscussionRepository(Repository[Discussion]):

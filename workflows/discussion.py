@@ -1,0 +1,220 @@
+"""DiscussionWorkflow: a Slack or Figma thread becomes Notion tasks, in the six stages of seed 001.
+
+1. ingestion        create the job (processing)
+2. config loading   validate, load the team's source config, save the discussion, link job <-> discussion
+3. thread building  fetch the whole thread (or reuse the stored one on a retry)
+4. AI analysis      summary, key points, action items, detected tasks
+5. task creation    one Notion page + one task record per detected task
+6. notification     reply in the thread; discussion and job completed
+
+The job row follows along (status, stage); those updates are best effort and
+never fail the run. On a failure the job and the discussion are marked failed
+with the stage reached, the error and its stack, and the run fails too, so
+Temporal and Postgres tell the same story. Every activity is idempotent: a
+retry never makes a second page, task record or reply.
+
+The workflow id is derived from team + source + thread (`discussion_workflow_id`),
+so a redelivered webhook finds the running pipeline instead of starting another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.discussions import (
+        AnalyzeInput,
+        BuildThreadInput,
+        CompleteInput,
+        CreateTaskInput,
+        DiscussionActivities,
+        FailInput,
+        NotifyInput,
+        OpenDiscussionInput,
+        StageInput,
+        StartJobInput,
+    )
+    from workflows.policies import DB_WRITE, NON_RETRYABLE
+    from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
+
+Stage = Literal["ingestion", "thread_building", "ai_analysis", "task_creation", "notification"]
+
+# Calls to outside services: Retry-After and backoff between attempts, a bounded number of them.
+OUTSIDE_CALL = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=6,
+        non_retryable_error_types=NON_RETRYABLE,
+    ),
+}
+# A stage update is best effort: a few quick tries, then the pipeline goes on without it.
+BEST_EFFORT = {
+    "start_to_close_timeout": timedelta(seconds=5),
+    "retry_policy": RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=100)),
+}
+
+
+class RetryRequest(BaseModel):
+    """Set when a failed discussion is retried: the new job records who asked and what it retries."""
+
+    retried_by: str
+    original_discussion_id: str
+
+
+class DiscussionInput(BaseModel):
+    team_id: str = Field(min_length=1)
+    source_type: Literal["slack", "figma"]
+    # Slack: "<channel>:<thread ts>"; Figma: "<file key>:<root comment id>".
+    source_thread_id: str = Field(min_length=3)
+    title: str | None = None
+    content: str | None = None
+    author_handle: str | None = None
+    source_url: str | None = None
+    retry: RetryRequest | None = None
+
+
+class DiscussionResult(BaseModel):
+    job_id: str
+    discussion_id: str
+    task_ids: list[str]
+    notion_page_urls: list[str]
+    reply_id: str | None
+    processing_ms: int
+
+
+def discussion_workflow_id(team_id: str, source_type: str, source_thread_id: str) -> str:
+    """One id per thread: Temporal then refuses a second run while one is going."""
+    safe_thread = re.sub(r"[^A-Za-z0-9._:-]", "_", source_thread_id)
+    return f"discussion/{team_id}/{source_type}/{safe_thread}"
+
+
+@workflow.defn
+class DiscussionWorkflow:
+    def __init__(self) -> None:
+        self._stage: Stage = "ingestion"
+
+    @workflow.query
+    def stage(self) -> str:
+        return self._stage
+
+    @workflow.run
+    async def run(self, input: DiscussionInput) -> DiscussionResult:
+        started = workflow.now()
+        info = workflow.info()
+        job = await workflow.execute_local_activity_method(
+            DiscussionActivities.start_job,
+            StartJobInput(
+                team_id=input.team_id, source_type=input.source_type, workflow_id=info.workflow_id,
+                workflow_run_id=info.run_id, started_at=started, retry=input.retry,
+            ),
+            **DB_WRITE,
+        )
+        discussion_id: str | None = None
+        try:
+            opened = await workflow.execute_local_activity_method(
+                DiscussionActivities.open_discussion,
+                OpenDiscussionInput(job_id=job.job_id, **input.model_dump(exclude={"retry"})),
+                **DB_WRITE,
+            )
+            discussion_id = opened.discussion_id
+            workflow.upsert_search_attributes(
+                TypedSearchAttributes([SearchAttributePair(DISCUSSION_ID, discussion_id)])
+            )
+
+            await self._enter("thread_building", job.job_id)
+            await workflow.execute_activity_method(
+                DiscussionActivities.build_thread,
+                BuildThreadInput(discussion_id=discussion_id, reuse_stored=input.retry is not None),
+                **OUTSIDE_CALL,
+            )
+
+            await self._enter("ai_analysis", job.job_id)
+            analysis = await workflow.execute_activity_method(
+                DiscussionActivities.analyze, AnalyzeInput(discussion_id=discussion_id), **OUTSIDE_CALL
+            )
+
+            await self._enter("task_creation", job.job_id)
+            tasks = await asyncio.gather(*(
+                workflow.execute_activity_method(
+                    DiscussionActivities.create_task,
+                    CreateTaskInput(discussion_id=discussion_id, job_id=job.job_id, task_index=index,
+                                    task_count=analysis.task_count),
+                    **OUTSIDE_CALL,
+                )
+                for index in range(analysis.task_count)
+            ))
+
+            await self._enter("notification", job.job_id)
+            reply = await workflow.execute_activity_method(
+                DiscussionActivities.notify,
+                NotifyInput(discussion_id=discussion_id, task_count=len(tasks)),
+                **OUTSIDE_CALL,
+            )
+            processing_ms = int((workflow.now() - started).total_seconds() * 1000)
+            task_ids = [task.task_id for task in tasks]
+            await workflow.execute_local_activity_method(
+                DiscussionActivities.complete,
+                CompleteInput(job_id=job.job_id, discussion_id=discussion_id, task_ids=task_ids,
+                              processing_ms=processing_ms),
+                **DB_WRITE,
+            )
+        except ActivityError as err:
+            cause = err.cause if err.cause is not None else err
+            await workflow.execute_local_activity_method(
+                DiscussionActivities.fail,
+                FailInput(
+                    job_id=job.job_id, discussion_id=discussion_id, stage=self._stage,
+                    error=str(cause), error_stack=_stack_of(cause),
+                    processing_ms=int((workflow.now() - started).total_seconds() * 1000),
+                ),
+                **DB_WRITE,
+            )
+            raise ApplicationError(
+                f"discussion failed at stage {self._stage}: {cause}", type="DiscussionFailed",
+                non_retryable=True,
+            ) from err
+
+        return DiscussionResult(
+            job_id=job.job_id, discussion_id=discussion_id, task_ids=task_ids,
+            notion_page_urls=[task.notion_page_url for task in tasks if task.notion_page_url],
+            reply_id=reply.reply_id, processing_ms=processing_ms,
+        )
+
+    async def _enter(self, stage: Stage, job_id: str) -> None:
+        self._stage = stage
+        try:
+            await workflow.execute_local_activity_method(
+                DiscussionActivities.set_stage, StageInput(job_id=job_id, stage=stage), **BEST_EFFORT
+            )
+        except ActivityError as err:
+            workflow.logger.warning("job %s: could not record stage %s: %s", job_id, stage, err.cause)
+
+
+def _stack_of(error: BaseException) -> str:
+    """The failure's stack as Temporal carried it (the activity's traceback), else its chain."""
+    lines: list[str] = []
+    current: BaseException | None = error
+    while current is not None:
+        lines.append(f"{type(current).__name__}: {current}")
+        stack = getattr(getattr(current, "failure", None), "stack_trace", "")
+        if stack:
+            lines.append(stack)
+        current = current.__cause__
+    return "\n".join(lines)
+
+
+__all__ = [
+    "DiscussionInput", "DiscussionResult", "DiscussionWorkflow", "RetryRequest", "TEAM_ID",
+    "discussion_workflow_id",
+]
