@@ -123,7 +123,7 @@ class CalendarClient:
             if page_token:
                 params["pageToken"] = page_token
             try:
-                page = await self._api.execute("events.list", lambda s, p=params: s.events().list(**p))
+                page = await self._api.execute("events.list", lambda g, p=params: g.collection("events").list(**p))
             except IntegrationError as exc:
                 if exc.status == 410:
                     raise SyncCursorExpiredError(
@@ -140,7 +140,9 @@ class CalendarClient:
                 return CalendarSync(events=events, next_sync_token=page["nextSyncToken"])
 
     async def get_event(self, calendar_id: str, event_id: str) -> CalendarEvent:
-        data = await self._api.execute("events.get", lambda s: s.events().get(calendarId=calendar_id, eventId=event_id))
+        data = await self._api.execute(
+            "events.get", lambda g: g.collection("events").get(calendarId=calendar_id, eventId=event_id)
+        )
         return CalendarEvent.from_api(data)
 
     async def insert_event(
@@ -166,7 +168,9 @@ class CalendarClient:
         if attendees:
             body["attendees"] = [{"email": a} for a in attendees]
         try:
-            data = await self._api.execute("events.insert", lambda s: s.events().insert(calendarId=calendar_id, body=body))
+            data = await self._api.execute(
+                "events.insert", lambda g: g.collection("events").insert(calendarId=calendar_id, body=body)
+            )
         except IntegrationError as exc:
             if exc.status == 409:
                 return CalendarInsert(event=await self.get_event(calendar_id, event_id), created=False)

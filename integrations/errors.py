@@ -24,9 +24,7 @@ from core.errors import IntakeError
 ErrorKind = Literal["retryable", "quota", "permanent", "cursor_expired"]
 
 # Error codes / reasons that mean "quota used up" rather than "slow down".
-QUOTA_CODES = frozenset(
-    {"quotaExceeded", "dailyLimitExceeded", "insufficient_quota", "billing_hard_limit_reached"}
-)
+QUOTA_CODES = frozenset({"quotaExceeded", "dailyLimitExceeded", "insufficient_quota", "billing_hard_limit_reached"})
 RATE_LIMIT_CODES = frozenset(
     {"rateLimitExceeded", "userRateLimitExceeded", "ratelimited", "rate_limited", "rate_limit_exceeded"}
 )

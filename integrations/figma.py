@@ -77,9 +77,7 @@ class FigmaClient:
     """:class:`FigmaApi` over ``httpx`` with a personal access token (``X-Figma-Token``)."""
 
     def __init__(self, *, token: str, base_url: str, timeout: float = 30.0) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers={"X-Figma-Token": token}, timeout=timeout
-        )
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"X-Figma-Token": token}, timeout=timeout)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FigmaClient:
@@ -141,7 +139,10 @@ class FigmaClient:
             if comment.parent_id == comment_id and marker in comment.message:
                 return FigmaPostedReply(comment=comment, created=False)
         body = await self._request(
-            "comments.create", "POST", f"/v1/files/{file_key}/comments", json={"message": message, "comment_id": comment_id}
+            "comments.create",
+            "POST",
+            f"/v1/files/{file_key}/comments",
+            json={"message": message, "comment_id": comment_id},
         )
         return FigmaPostedReply(comment=FigmaComment.from_api(body), created=True)
 

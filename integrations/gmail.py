@@ -82,7 +82,9 @@ class GmailApi(Protocol):
 
     async def start_history_id(self, user: str) -> str: ...
 
-    async def list_history(self, user: str, start_history_id: str, *, label_id: str | None = "INBOX") -> GmailHistory: ...
+    async def list_history(
+        self, user: str, start_history_id: str, *, label_id: str | None = "INBOX"
+    ) -> GmailHistory: ...
 
     async def list_messages(
         self, user: str, *, query: str | None = None, label_ids: tuple[str, ...] = ("INBOX",), limit: int | None = None
@@ -121,7 +123,7 @@ class GmailClient:
 
     async def start_history_id(self, user: str) -> str:
         """The mailbox's current history id: the cursor after a full sync."""
-        profile = await self._api.execute("users.getProfile", lambda s: s.users().getProfile(userId=user))
+        profile = await self._api.execute("users.getProfile", lambda g: g.collection("users").getProfile(userId=user))
         return str(profile["historyId"])
 
     async def list_history(self, user: str, start_history_id: str, *, label_id: str | None = "INBOX") -> GmailHistory:
@@ -141,7 +143,9 @@ class GmailClient:
             if token:
                 params["pageToken"] = token
             try:
-                page = await self._api.execute("users.history.list", lambda s, p=params: s.users().history().list(**p))
+                page = await self._api.execute(
+                    "users.history.list", lambda g, p=params: g.collection("users.history").list(**p)
+                )
             except IntegrationError as exc:
                 if exc.status == 404:
                     raise SyncCursorExpiredError(
@@ -175,7 +179,9 @@ class GmailClient:
                 params["labelIds"] = list(label_ids)
             if token:
                 params["pageToken"] = token
-            page = await self._api.execute("users.messages.list", lambda s, p=params: s.users().messages().list(**p))
+            page = await self._api.execute(
+                "users.messages.list", lambda g, p=params: g.collection("users.messages").list(**p)
+            )
             refs.extend(GmailMessageRef(id=m["id"], thread_id=m["threadId"]) for m in page.get("messages", []))
             token = page.get("nextPageToken")
             if not token:
@@ -184,7 +190,8 @@ class GmailClient:
 
     async def get_message(self, user: str, message_id: str) -> GmailMessage:
         data = await self._api.execute(
-            "users.messages.get", lambda s: s.users().messages().get(userId=user, id=message_id, format="full")
+            "users.messages.get",
+            lambda g: g.collection("users.messages").get(userId=user, id=message_id, format="full"),
         )
         payload = data.get("payload") or {}
         headers = {h["name"].lower(): h["value"] for h in payload.get("headers", [])}
@@ -209,7 +216,9 @@ class GmailClient:
     async def get_attachment(self, user: str, message_id: str, attachment_id: str) -> bytes:
         data = await self._api.execute(
             "users.messages.attachments.get",
-            lambda s: s.users().messages().attachments().get(userId=user, messageId=message_id, id=attachment_id),
+            lambda g: g.collection("users.messages.attachments").get(
+                userId=user, messageId=message_id, id=attachment_id
+            ),
         )
         return _unb64url(data["data"])
 
@@ -217,7 +226,9 @@ class GmailClient:
         """The draft made for ``key``, if there is one (found by its Message-ID)."""
         page = await self._api.execute(
             "users.drafts.list",
-            lambda s: s.users().drafts().list(userId=user, q=f"rfc822msgid:{draft_message_id(key)}", maxResults=1),
+            lambda g: g.collection("users.drafts").list(
+                userId=user, q=f"rfc822msgid:{draft_message_id(key)}", maxResults=1
+            ),
         )
         drafts = page.get("drafts") or []
         if not drafts:
@@ -243,7 +254,7 @@ class GmailClient:
         if thread_id:
             message["threadId"] = thread_id
         data = await self._api.execute(
-            "users.drafts.create", lambda s: s.users().drafts().create(userId=user, body={"message": message})
+            "users.drafts.create", lambda g: g.collection("users.drafts").create(userId=user, body={"message": message})
         )
         return GmailDraft(
             id=data["id"], message_id=data["message"]["id"], thread_id=data["message"]["threadId"], created=True

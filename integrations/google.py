@@ -48,6 +48,8 @@ class GoogleApi:
         self._credentials = Credentials(token=token)
         self._timeout = timeout
         self._local = threading.local()
+        self._collections: dict[str, Any] = {}
+        self._collections_lock = threading.Lock()
         self.resource = build(
             name,
             version,
@@ -56,6 +58,21 @@ class GoogleApi:
             cache_discovery=False,
             client_options={"api_endpoint": self.endpoint},
         )
+
+    def collection(self, path: str) -> Any:
+        """The resource collection at ``path`` (e.g. ``"spreadsheets.values"``), built once.
+
+        Building one walks the discovery document (a third of a second for
+        Sheets), so it is cached; making a request from it afterwards is cheap
+        and reads it only, which is safe across threads.
+        """
+        with self._collections_lock:
+            if path not in self._collections:
+                node = self.resource
+                for part in path.split("."):
+                    node = getattr(node, part)()
+                self._collections[path] = node
+            return self._collections[path]
 
     def _http(self) -> google_auth_httplib2.AuthorizedHttp:
         http = getattr(self._local, "http", None)
@@ -68,12 +85,13 @@ class GoogleApi:
         """Forget this thread's connection (after a timeout it may hold half an answer)."""
         self._local.http = None
 
-    async def execute(self, operation: str, make_request: Callable[[Any], Any]) -> dict[str, Any]:
-        """Build the request from the service object and execute it in a worker thread."""
+    async def execute(self, operation: str, make_request: Callable[[GoogleApi], Any]) -> dict[str, Any]:
+        """Build the request (``make_request(self)``, typically from :meth:`collection`) and
+        execute it in a worker thread."""
 
         def run() -> dict[str, Any]:
             try:
-                return make_request(self.resource).execute(http=self._http(), num_retries=0)
+                return make_request(self).execute(http=self._http(), num_retries=0)
             except (TimeoutError, OSError, httplib2.HttpLib2Error):
                 self._drop_http()
                 raise

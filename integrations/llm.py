@@ -129,7 +129,9 @@ def thread_prompt(lines: list[ThreadLine]) -> str:
 def parse_analysis(content: str | None) -> ThreadAnalysis:
     """The model's answer as a :class:`ThreadAnalysis`; :class:`MalformedResponseError` if it is not one."""
     if not content:
-        raise MalformedResponseError("the model answered no content", service="llm", operation="chat.completions.create")
+        raise MalformedResponseError(
+            "the model answered no content", service="llm", operation="chat.completions.create"
+        )
     try:
         data = json.loads(content)
     except ValueError as exc:

@@ -47,7 +47,11 @@ class NotionPage(BaseModel):
     def from_api(cls, data: dict[str, Any]) -> NotionPage:
         properties = data.get("properties") or {}
         title = next(
-            ("".join(t.get("plain_text", "") for t in p.get("title", [])) for p in properties.values() if p.get("type") == "title"),
+            (
+                "".join(t.get("plain_text", "") for t in p.get("title", []))
+                for p in properties.values()
+                if p.get("type") == "title"
+            ),
             "",
         )
         return cls(id=data["id"], url=data.get("url", ""), title=title, properties=properties)

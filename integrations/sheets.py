@@ -76,9 +76,9 @@ class SheetsClient:
         """Every cell of one column, top to bottom (row 1 first), as strings."""
         data = await self._api.execute(
             "spreadsheets.values.get",
-            lambda s: s.spreadsheets()
-            .values()
-            .get(spreadsheetId=spreadsheet_id, range=f"{a1_sheet(sheet)}!{column}:{column}", majorDimension="ROWS"),
+            lambda g: g.collection("spreadsheets.values").get(
+                spreadsheetId=spreadsheet_id, range=f"{a1_sheet(sheet)}!{column}:{column}", majorDimension="ROWS"
+            ),
         )
         return [row[0] if row else "" for row in data.get("values", [])]
 
@@ -95,9 +95,7 @@ class SheetsClient:
             return SheetsAppend(row_number=existing.index(key) + 1, updated_range=None, created=False)
         data = await self._api.execute(
             "spreadsheets.values.append",
-            lambda s: s.spreadsheets()
-            .values()
-            .append(
+            lambda g: g.collection("spreadsheets.values").append(
                 spreadsheetId=spreadsheet_id,
                 range=f"{a1_sheet(sheet)}!A1",
                 valueInputOption="RAW",

@@ -10,7 +10,6 @@ retry after a lost answer finds the earlier reply instead of posting again.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -33,7 +32,9 @@ REPLY_EVENT_TYPE = "intake_reply"
 SIGNATURE_WINDOW_SECONDS = 60 * 5
 # Error codes Slack answers with HTTP 200 that are worth retrying.
 RETRYABLE_CODES = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"})
-AUTH_CODES = frozenset({"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired", "missing_scope"})
+AUTH_CODES = frozenset(
+    {"not_authed", "invalid_auth", "account_inactive", "token_revoked", "token_expired", "missing_scope"}
+)
 
 
 class SlackMessage(BaseModel):
@@ -109,7 +110,7 @@ class SlackClient:
             response = await method(**kwargs)
         except SlackApiError as exc:
             raise _map_slack_error(operation, exc) from exc
-        except (TimeoutError, asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise RetryableIntegrationError(
                 f"no answer from Slack: {type(exc).__name__}: {exc}", service="slack", operation=operation
             ) from exc
@@ -120,7 +121,12 @@ class SlackClient:
         messages: list[SlackMessage] = []
         cursor: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"channel": channel, "ts": thread_ts, "limit": self._page_size, "include_all_metadata": True}
+            kwargs: dict[str, Any] = {
+                "channel": channel,
+                "ts": thread_ts,
+                "limit": self._page_size,
+                "include_all_metadata": True,
+            }
             if cursor:
                 kwargs["cursor"] = cursor
             data = await self._call("conversations.replies", **kwargs)
@@ -182,7 +188,9 @@ def _map_slack_error(operation: str, exc: SlackApiError) -> IntegrationError:
     elif status < 400:
         # Slack reports most errors with HTTP 200 and ok=false; judge them by their code.
         status = 503 if code in RETRYABLE_CODES else 400
-    return classify_status(message, service="slack", operation=operation, status=status, code=code, retry_after=retry_after)
+    return classify_status(
+        message, service="slack", operation=operation, status=status, code=code, retry_after=retry_after
+    )
 
 
 class SlackRequestVerifier:
@@ -209,7 +217,8 @@ class SlackRequestVerifier:
             raise WebhookVerificationError(f"Slack request timestamp {timestamp!r} is not a number") from exc
         if age > SIGNATURE_WINDOW_SECONDS:
             raise WebhookVerificationError(
-                f"Slack request timestamp is {int(age)} s away from now (allowed {SIGNATURE_WINDOW_SECONDS} s): refused as a replay"
+                f"Slack request timestamp is {int(age)} s away from now "
+                f"(allowed {SIGNATURE_WINDOW_SECONDS} s): refused as a replay"
             )
         if not self._verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
             raise WebhookVerificationError("Slack request signature does not match the body and signing secret")

@@ -1,10 +1,10 @@
 """A small async client for the sandbox's control API (``/_sandbox/``), for tests and the demo.
 
-    control = SandboxControl(url)
-    await control.reset(seed=7)
-    await control.set_fault("notion", "pages.create", fail_after_write="error", times=1)
-    pages = await control.created("notion", "pages")
-    await control.aclose()
+control = SandboxControl(url)
+await control.reset(seed=7)
+await control.set_fault("notion", "pages.create", fail_after_write="error", times=1)
+pages = await control.created("notion", "pages")
+await control.aclose()
 """
 
 from __future__ import annotations

@@ -51,7 +51,9 @@ class FaultSpec(BaseModel):
         None, description="on a write: do it, then answer 500 ('error') or never answer ('hang')"
     )
     fail_after_write_rate: float = Field(1.0, ge=0, le=1)
-    malformed_rate: float = Field(0.0, ge=0, le=1, description="LLM only: answer content that is not the JSON asked for")
+    malformed_rate: float = Field(
+        0.0, ge=0, le=1, description="LLM only: answer content that is not the JSON asked for"
+    )
     times: int | None = Field(None, ge=1, description="faults to fire before this spec removes itself")
 
 
@@ -320,8 +322,10 @@ async def control_json(request: web.Request) -> dict[str, Any]:
         return {}
     try:
         body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text='{"error": "the body is not valid JSON"}', content_type="application/json")
+    except ValueError as exc:
+        raise web.HTTPBadRequest(
+            text='{"error": "the body is not valid JSON"}', content_type="application/json"
+        ) from exc
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text='{"error": "the body must be a JSON object"}', content_type="application/json")
     return body

@@ -116,7 +116,12 @@ class FigmaService(Service):
                 return self._error(400, "Cannot reply to a reply")
         number = self.ids.next()
         comment = self._comment(
-            str(2000000 + number), parent, BOT_USER, message, f"2024-07-01T00:{number // 60 % 60:02d}:{number % 60:02d}Z", len(comments) + 1
+            str(2000000 + number),
+            parent,
+            BOT_USER,
+            message,
+            f"2024-07-01T00:{number // 60 % 60:02d}:{number % 60:02d}Z",
+            len(comments) + 1,
         )
         comment["file_key"] = file_key
         comments.append(comment)

@@ -183,7 +183,9 @@ class GmailService(GoogleService):
             Endpoint("GET", base + "/messages", "users.messages.list", self.list_messages),
             Endpoint("GET", base + "/messages/{id}", "users.messages.get", self.get_message),
             Endpoint(
-                "GET", base + "/messages/{message_id}/attachments/{id}", "users.messages.attachments.get",
+                "GET",
+                base + "/messages/{message_id}/attachments/{id}",
+                "users.messages.attachments.get",
                 self.get_attachment,
             ),
             Endpoint("POST", base + "/drafts", "users.drafts.create", self.create_draft, write=True),
@@ -202,7 +204,7 @@ class GmailService(GoogleService):
         return self.mailboxes.get(USERS[0] if user == "me" else user)
 
     def _new_id(self) -> str:
-        return f"{0x18f00000000 + self.ids.next():x}{self.ids.hex(5)}"
+        return f"{0x18F00000000 + self.ids.next():x}{self.ids.hex(5)}"
 
     def _add(self, box: Mailbox, message: dict[str, Any]) -> None:
         box.history_id += 1
@@ -454,7 +456,9 @@ class GmailService(GoogleService):
         att = next((a for a in message["attachments"] if a["attachmentId"] == request.match_info["id"]), None)
         if att is None:
             return self.bad_request("Invalid attachment token", "invalidArgument")
-        return json_response({"attachmentId": att["attachmentId"], "size": len(att["data"]), "data": _b64url(att["data"])})
+        return json_response(
+            {"attachmentId": att["attachmentId"], "size": len(att["data"]), "data": _b64url(att["data"])}
+        )
 
     async def create_draft(self, request: web.Request) -> web.Response:
         box = self._box(request)
@@ -486,7 +490,10 @@ class GmailService(GoogleService):
             "attachments": [],
         }
         self._add(box, message)
-        draft = {"id": f"r{self.ids.next():019d}", "message": {"id": message_id, "threadId": thread_id, "labelIds": ["DRAFT"]}}
+        draft = {
+            "id": f"r{self.ids.next():019d}",
+            "message": {"id": message_id, "threadId": thread_id, "labelIds": ["DRAFT"]},
+        }
         box.drafts.append(draft)
         self.record_created(
             "drafts",
@@ -530,7 +537,10 @@ class GmailService(GoogleService):
 
     # --- control ----------------------------------------------------------------------
     async def control_deliver(self, request: web.Request) -> web.Response:
-        """Deliver a new mail: ``{"from", "subject", "body", "attachments": [{"filename", "mime_type", "data_base64"}]}``."""
+        """Deliver a new mail.
+
+        Body: ``{"from", "subject", "body", "attachments": [{"filename", "mime_type", "data_base64"}]}``.
+        """
         box = self._box(request)
         if box is None:
             return control_error(f"no mailbox {request.match_info['user_id']!r}; known: {list(self.mailboxes)}", 404)
@@ -758,7 +768,9 @@ class CalendarService(GoogleService):
         """Add an event as if someone else had (not counted as created by a client)."""
         state = self._calendar(request)
         if state is None:
-            return control_error(f"no calendar {request.match_info['calendar_id']!r}; known: {list(self.calendars)}", 404)
+            return control_error(
+                f"no calendar {request.match_info['calendar_id']!r}; known: {list(self.calendars)}", 404
+            )
         body, error = self._validate(await control_json(request))
         if error is not None or body is None:
             return error  # type: ignore[return-value]
@@ -875,7 +887,10 @@ class SheetsService(GoogleService):
         values = [[_cell(v) for v in row[c1 : c2 + 1]] for row in rows[start:stop]]
         while values and not any(values[-1]):
             values.pop()
-        body: dict[str, Any] = {"range": f"{_quote_sheet(sheet)}!{a1.rpartition('!')[2] or 'A1:Z1000'}", "majorDimension": "ROWS"}
+        body: dict[str, Any] = {
+            "range": f"{_quote_sheet(sheet)}!{a1.rpartition('!')[2] or 'A1:Z1000'}",
+            "majorDimension": "ROWS",
+        }
         if values:
             body["values"] = values
         return json_response(body)

@@ -105,9 +105,11 @@ def analyse(prompt: str) -> dict[str, Any]:
         tasks.append(
             {
                 "title": title,
-                "description": f"{item['speaker'] or 'Someone'} said: \"{sentence}\"",
+                "description": f'{item["speaker"] or "Someone"} said: "{sentence}"',
                 "action_items": [title],
-                "priority": "urgent" if urgent and "urgent" in sentence.lower() else ("high" if urgent or due else "medium"),
+                "priority": "urgent"
+                if urgent and "urgent" in sentence.lower()
+                else ("high" if urgent or due else "medium"),
                 "type": _first_match(sentence, TYPES) or ("question" if sentence.endswith("?") else "task"),
                 "assignee": item["assignee"],
                 "due_date": due[1] if due else None,
@@ -128,8 +130,7 @@ def analyse(prompt: str) -> dict[str, Any]:
             break
     return {
         "summary": (
-            f"{first} ({len(spoken)} messages, {len(action_items)} action item"
-            f"{'' if len(action_items) == 1 else 's'})"
+            f"{first} ({len(spoken)} messages, {len(action_items)} action item{'' if len(action_items) == 1 else 's'})"
         ),
         "key_points": key_points,
         "sentiment": sentiment,
@@ -153,13 +154,17 @@ class LlmService(Service):
         return bearer_token(request)
 
     @staticmethod
-    def _error(status: int, message: str, kind: str, code: str | None, headers: dict[str, str] | None = None) -> web.Response:
+    def _error(
+        status: int, message: str, kind: str, code: str | None, headers: dict[str, str] | None = None
+    ) -> web.Response:
         return json_response(
             {"error": {"message": message, "type": kind, "param": None, "code": code}}, status=status, headers=headers
         )
 
     def server_error(self) -> web.Response:
-        return self._error(500, "The server had an error while processing your request. Sorry about that!", "server_error", None)
+        return self._error(
+            500, "The server had an error while processing your request. Sorry about that!", "server_error", None
+        )
 
     def rate_limited(self, retry_after: int) -> web.Response:
         return self._error(

@@ -288,16 +288,22 @@ def _render_property(name: str, kind: str, value: Any) -> dict[str, Any]:
     elif kind == "select":
         if inner is not None and not (isinstance(inner, dict) and isinstance(inner.get("name"), str)):
             raise ValueError(f"body.properties.{name}.select.name should be a string.")
-        out[kind] = None if inner is None else {"id": inner["name"].lower()[:8], "name": inner["name"], "color": "default"}
+        out[kind] = (
+            None if inner is None else {"id": inner["name"].lower()[:8], "name": inner["name"], "color": "default"}
+        )
     elif kind == "multi_select":
-        if not isinstance(inner, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in inner):
+        if not isinstance(inner, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("name"), str) for i in inner
+        ):
             raise ValueError(f"body.properties.{name}.multi_select should be an array of {{name}} objects.")
         if any("," in i["name"] for i in inner):
             raise ValueError(f"body.properties.{name}.multi_select: option names cannot contain commas.")
         out[kind] = [{"id": i["name"].lower()[:8], "name": i["name"], "color": "default"} for i in inner]
     elif kind == "date":
         if inner is not None and not (
-            isinstance(inner, dict) and isinstance(inner.get("start"), str) and re.match(r"^\d{4}-\d{2}-\d{2}", inner["start"])
+            isinstance(inner, dict)
+            and isinstance(inner.get("start"), str)
+            and re.match(r"^\d{4}-\d{2}-\d{2}", inner["start"])
         ):
             raise ValueError(f"body.properties.{name}.date.start should be a valid ISO 8601 date string.")
         out[kind] = None if inner is None else {"start": inner["start"], "end": inner.get("end"), "time_zone": None}

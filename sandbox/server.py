@@ -86,9 +86,7 @@ class SandboxServer:
         for name, service in self.services.items():
             prefix = PREFIXES[name]
             for endpoint in service.endpoints():
-                app.router.add_route(
-                    endpoint.method, prefix + endpoint.path, self.dispatcher.wrap(service, endpoint)
-                )
+                app.router.add_route(endpoint.method, prefix + endpoint.path, self.dispatcher.wrap(service, endpoint))
             for method, path, handler in service.control_routes():
                 app.router.add_route(method, f"/_sandbox/{name}{path}", handler)
         control = [
@@ -117,8 +115,7 @@ class SandboxServer:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
         self._runner = runner
-        sockets = [s for s in (site._server.sockets if site._server else [])]  # noqa: SLF001
-        bound_host, bound_port = sockets[0].getsockname()[:2]
+        bound_host, bound_port = runner.addresses[0][:2]
         self.url = f"http://{bound_host}:{bound_port}"
         return self.url
 

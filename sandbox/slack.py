@@ -110,9 +110,7 @@ class SlackService(Service):
             "bot_user_id": BOT_USER_ID,
             "users": USERS,
             "channels": CHANNELS,
-            "threads": [
-                {"channel": channel, "ts": ts, "messages": len(lines)} for channel, ts, lines in THREADS
-            ],
+            "threads": [{"channel": channel, "ts": ts, "messages": len(lines)} for channel, ts, lines in THREADS],
         }
 
     def endpoints(self) -> list[Endpoint]:
@@ -194,7 +192,9 @@ class SlackService(Service):
             return self._fail("channel_not_found")
         ts = str(args.get("ts", ""))
         if not ts:
-            return self._fail("invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: ts"]})
+            return self._fail(
+                "invalid_arguments", response_metadata={"messages": ["[ERROR] missing required field: ts"]}
+            )
         parent = self._find(channel, ts)
         if parent is None:
             return self._fail("thread_not_found")
@@ -262,7 +262,9 @@ class SlackService(Service):
         self.record_created("messages", {"channel": channel, **copy.deepcopy(message)})
         return json_response({"ok": True, "channel": channel, "ts": message["ts"], "message": message})
 
-    async def _reaction_target(self, request: web.Request) -> tuple[dict[str, Any] | None, str, str, web.Response | None]:
+    async def _reaction_target(
+        self, request: web.Request
+    ) -> tuple[dict[str, Any] | None, str, str, web.Response | None]:
         args = await self._args(request)
         channel = self._channel(args.get("channel"))
         if channel is None:

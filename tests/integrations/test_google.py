@@ -78,9 +78,7 @@ async def test_the_same_pdf_mailed_twice_has_the_same_bytes(gmail: GmailClient) 
 
 
 async def test_message_list_follows_pages(sandbox_settings: Settings) -> None:
-    client = GmailClient(
-        token="ya29.test", root_url=sandbox_settings.service_base_url("gmail"), timeout=2, page_size=2
-    )
+    client = GmailClient(token="ya29.test", root_url=sandbox_settings.service_base_url("gmail"), timeout=2, page_size=2)
     refs = await client.list_messages(OPS)
     assert len(refs) == 5 and len({r.id for r in refs}) == 5
 
@@ -121,9 +119,7 @@ async def test_drafts_in_history_are_not_inbox_signals(gmail: GmailClient) -> No
     assert len((await gmail.list_history(ALICE, cursor, label_id=None)).added) == 1
 
 
-async def test_draft_is_created_once_even_when_the_answer_is_lost(
-    gmail: GmailClient, control: SandboxControl
-) -> None:
+async def test_draft_is_created_once_even_when_the_answer_is_lost(gmail: GmailClient, control: SandboxControl) -> None:
     await control.set_fault("gmail", "users.drafts.create", fail_after_write="error", times=1)
     with pytest.raises(RetryableIntegrationError):
         await gmail.create_draft(ALICE, key="approve:wi-7", to="tom@example.com", subject="Re: Q3", body="Yes")
@@ -168,7 +164,11 @@ async def test_full_then_incremental_sync(calendar: CalendarClient, control: San
     assert (await calendar.list_events("primary", sync_token=full.next_sync_token)).events == []
     await control.add_calendar_event(
         ALICE,
-        {"summary": "Board prep", "start": {"dateTime": "2024-07-02T10:00:00Z"}, "end": {"dateTime": "2024-07-02T11:00:00Z"}},
+        {
+            "summary": "Board prep",
+            "start": {"dateTime": "2024-07-02T10:00:00Z"},
+            "end": {"dateTime": "2024-07-02T11:00:00Z"},
+        },
     )
     delta = await calendar.list_events("primary", sync_token=full.next_sync_token)
     assert [e.summary for e in delta.events] == ["Board prep"]
@@ -196,7 +196,9 @@ async def test_event_is_inserted_once_even_when_the_answer_never_comes(
 ) -> None:
     await control.set_fault("calendar", "events.insert", fail_after_write="hang", times=1)
     with pytest.raises(RetryableIntegrationError):
-        await calendar.insert_event("primary", key="approve:wi-3", summary="Roadmap", start=START, end=START + timedelta(hours=1))
+        await calendar.insert_event(
+            "primary", key="approve:wi-3", summary="Roadmap", start=START, end=START + timedelta(hours=1)
+        )
     again = await calendar.insert_event(
         "primary", key="approve:wi-3", summary="Roadmap", start=START, end=START + timedelta(hours=1)
     )
@@ -220,9 +222,13 @@ async def test_calendar_server_error_is_retryable(calendar: CalendarClient, cont
 
 # --- Sheets -----------------------------------------------------------------------------------
 async def test_row_is_appended_once_per_key(sheets: SheetsClient, spreadsheet_id: str, control: SandboxControl) -> None:
-    first = await sheets.append_row_once(spreadsheet_id, "Work Orders", ["WO-10042", "ACME", "12 Harbour St", "1250.00"])
+    first = await sheets.append_row_once(
+        spreadsheet_id, "Work Orders", ["WO-10042", "ACME", "12 Harbour St", "1250.00"]
+    )
     second = await sheets.append_row_once(spreadsheet_id, "Work Orders", ["WO-10043", "ACME", "48 Mill Rd", "380.50"])
-    repeat = await sheets.append_row_once(spreadsheet_id, "Work Orders", ["WO-10042", "ACME", "12 Harbour St", "1250.00"])
+    repeat = await sheets.append_row_once(
+        spreadsheet_id, "Work Orders", ["WO-10042", "ACME", "12 Harbour St", "1250.00"]
+    )
     assert (first.row_number, second.row_number, repeat.row_number) == (2, 3, 2)
     assert first.created and second.created and not repeat.created
     cells = (await control.spreadsheet(spreadsheet_id))["Work Orders"]
@@ -240,7 +246,9 @@ async def test_append_after_a_timeout_that_wrote_is_not_repeated(
     assert len(await control.created("sheets", "rows")) == 1
 
 
-async def test_sheets_quota_is_not_a_rate_limit(sheets: SheetsClient, spreadsheet_id: str, control: SandboxControl) -> None:
+async def test_sheets_quota_is_not_a_rate_limit(
+    sheets: SheetsClient, spreadsheet_id: str, control: SandboxControl
+) -> None:
     await control.set_fault("sheets", "spreadsheets.values.append", quota_rate=1.0)
     with pytest.raises(QuotaExceededError):
         await sheets.append_row_once(spreadsheet_id, "Work Orders", ["WO-1"])

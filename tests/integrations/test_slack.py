@@ -40,10 +40,10 @@ async def test_fetch_thread_returns_parent_then_replies(slack: SlackClient) -> N
     assert "SEPA" in thread.messages[0].text
 
 
-async def test_fetch_thread_follows_the_cursor_across_pages(sandbox_settings: Settings, control: SandboxControl) -> None:
-    client = SlackClient(
-        token="xoxb-test", base_url=sandbox_settings.service_base_url("slack"), timeout=2, page_size=7
-    )
+async def test_fetch_thread_follows_the_cursor_across_pages(
+    sandbox_settings: Settings, control: SandboxControl
+) -> None:
+    client = SlackClient(token="xoxb-test", base_url=sandbox_settings.service_base_url("slack"), timeout=2, page_size=7)
     try:
         thread = await client.fetch_thread(CHANNEL, PLANNING_TS)
     finally:
