@@ -9,7 +9,6 @@ for other commands, watches the children, and stops them in reverse order.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import os
 import subprocess
@@ -105,7 +104,7 @@ class EmbeddedStack:
         self.say("migrations   applied")
 
         sandbox_url = None
-        if cfg.sandbox and importlib.util.find_spec("sandbox") is not None:
+        if cfg.sandbox:
             port = cfg.sandbox_port or free_port(HOST)
             self._spawn("sandbox", ["-m", "sandbox", "--host", HOST, "--port", str(port)], {})
             wait_for_port(HOST, port, timeout=20, name="sandbox", process=self._children[-1].process,

@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.discussions import (
@@ -169,8 +169,10 @@ class DiscussionWorkflow:
                               processing_ms=processing_ms),
                 **DB_WRITE,
             )
-        except ActivityError as err:
-            cause = err.cause if err.cause is not None else err
+        except FailureError as err:
+            # A failed activity arrives as ActivityError (its cause is the activity's error);
+            # a failed local activity may arrive as the activity's ApplicationError itself.
+            cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
             await workflow.execute_local_activity_method(
                 DiscussionActivities.fail,
                 FailInput(
@@ -197,8 +199,8 @@ class DiscussionWorkflow:
             await workflow.execute_local_activity_method(
                 DiscussionActivities.set_stage, StageInput(job_id=job_id, stage=stage), **BEST_EFFORT
             )
-        except ActivityError as err:
-            workflow.logger.warning("job %s: could not record stage %s: %s", job_id, stage, err.cause)
+        except FailureError as err:
+            workflow.logger.warning("job %s: could not record stage %s: %s", job_id, stage, err)
 
 
 def _stack_of(error: BaseException) -> str:
