@@ -3,5 +3,27 @@
 from db.models.discussions import Discussion, Job, SourceConfig, Task
 from db.models.health import HealthCheck
 from db.models.idempotency import IdempotencyKey
+from db.models.signals import (
+    AuditLog, CalendarEventRecord, FeedbackEntry, GateEvaluation, GmailDraft, IngestionState, ProposedAction,
+    SignalUser, WorkflowEvent, WorkflowRun, WorkItem,
+)
 
-__all__ = ["Discussion", "HealthCheck", "IdempotencyKey", "Job", "SourceConfig", "Task"]
+__all__ = [
+    "AuditLog",
+    "CalendarEventRecord",
+    "Discussion",
+    "FeedbackEntry",
+    "GateEvaluation",
+    "GmailDraft",
+    "HealthCheck",
+    "IdempotencyKey",
+    "IngestionState",
+    "Job",
+    "ProposedAction",
+    "SignalUser",
+    "SourceConfig",
+    "Task",
+    "WorkItem",
+    "WorkflowEvent",
+    "WorkflowRun",
+]
