@@ -24,14 +24,18 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.deps import Deps
 from activities.discussions import DiscussionActivities
+from activities.exports import ExportActivities
 from activities.health import HealthActivities
+from activities.work_orders import WorkOrderActivities
 from core.settings import Settings
 from core.temporal import connect
 from db.engine import create_sessionmaker, engine_from_settings, redact_url
 from integrations.factory import build_clients
 from workflows.cleanup import CleanupJobsWorkflow
 from workflows.discussion import DiscussionWorkflow
+from workflows.exports import ExportDrainWorkflow
 from workflows.health import HealthCheckWorkflow
+from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
 log = logging.getLogger("intake.worker")
 
@@ -47,6 +51,8 @@ PIPELINES: list[Pipeline] = [
     Pipeline("health", workflows=[HealthCheckWorkflow], activities=[HealthActivities]),
     Pipeline("discussions", workflows=[DiscussionWorkflow, CleanupJobsWorkflow],
              activities=[DiscussionActivities]),
+    Pipeline("work_orders", workflows=[WorkOrderIngestWorkflow, SignedDocumentIngestWorkflow, ExportDrainWorkflow],
+             activities=[WorkOrderActivities, ExportActivities]),
 ]
 
 

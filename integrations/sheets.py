@@ -9,6 +9,10 @@ row was written, and its row number is returned instead of a second row.
 This is safe against retries of one writer per key (Temporal runs one export
 attempt at a time per work order); two writers racing on the same key could
 both append, which the pipeline's design rules out.
+
+:meth:`SheetsClient.append_row` is the bare append (one call): for a caller
+that knows no earlier attempt can have written the row (the export queue
+records every attempt before it calls Sheets), the read is a wasted call.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class SheetsApi(Protocol):
     async def append_row_once(
         self, spreadsheet_id: str, sheet: str, values: list[Any], *, key_column: int = 0
     ) -> SheetsAppend: ...
+
+    async def append_row(self, spreadsheet_id: str, sheet: str, values: list[Any]) -> SheetsAppend: ...
 
     async def aclose(self) -> None: ...
 
@@ -93,6 +99,10 @@ class SheetsClient:
         existing = await self.read_column(spreadsheet_id, sheet, column)
         if key in existing:
             return SheetsAppend(row_number=existing.index(key) + 1, updated_range=None, created=False)
+        return await self.append_row(spreadsheet_id, sheet, values)
+
+    async def append_row(self, spreadsheet_id: str, sheet: str, values: list[Any]) -> SheetsAppend:
+        """Append ``values`` as a new row below the sheet's table, without looking first."""
         data = await self._api.execute(
             "spreadsheets.values.append",
             lambda g: g.collection("spreadsheets.values").append(

@@ -7,6 +7,10 @@ from db.models.signals import (
     AuditLog, CalendarEventRecord, FeedbackEntry, GateEvaluation, GmailDraft, IngestionState, ProposedAction,
     SignalUser, WorkflowEvent, WorkflowRun, WorkItem,
 )
+from db.models.work_orders import (
+    ExportJob, ExtractionRun, FmProfile, SignedDocument, SignedMatch, WorkOrder, WorkOrderSource, Workspace,
+    WorkspaceMember,
+)
 
 __all__ = [
     "AuditLog",
@@ -26,4 +30,14 @@ __all__ = [
     "WorkItem",
     "WorkflowEvent",
     "WorkflowRun",
+    # work orders (seed 003)
+    "ExportJob",
+    "ExtractionRun",
+    "FmProfile",
+    "SignedDocument",
+    "SignedMatch",
+    "WorkOrder",
+    "WorkOrderSource",
+    "Workspace",
+    "WorkspaceMember",
 ]

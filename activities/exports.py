@@ -1,0 +1,185 @@
+"""Activities of the Sheets export (seed 003): one export job's append, and the queue's bookkeeping.
+
+`export_job` is the one outside call. Temporal retries it (backoff 1, 2, 4, 8 s,
+5 attempts in all); every attempt is mirrored in export_jobs before and after
+it calls Sheets. The row is appended exactly once:
+
+- an attempt records `last_attempt_at` (committed) BEFORE it calls Sheets, so a
+  job whose `last_attempt_at` was still empty has never reached Sheets and its
+  first attempt appends straight away: ONE Sheets call in the happy path;
+- any later attempt (a retry after a 500 that came after the write, a timeout,
+  a manual retry, a resume after a quota stop) reads the key column first and
+  appends only when the work order's number is not there yet.
+
+One drain runs at a time (ExportDrainWorkflow is a singleton), so no two
+attempts of one job ever overlap.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from activities.deps import Deps
+from activities.errors import reported_to_temporal
+from core.errors import NotFoundError
+from db.models.work_orders import ExportJob
+from db.repositories.exports import ExportJobRepository
+from db.repositories.work_orders import SignedDocumentRepository, WorkOrderRepository, WorkspaceRepository
+from db.uow import unit_of_work
+from integrations.errors import IntegrationError, QuotaExceededError, RetryableIntegrationError
+
+# What the drain's retry policy says; the activity reads the real one from its info when it has it.
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+class DueJobsInput(BaseModel):
+    limit: int
+
+
+class DueJobs(BaseModel):
+    job_ids: list[str]
+
+
+class ExportJobInput(BaseModel):
+    job_id: str
+
+
+class ExportJobResult(BaseModel):
+    job_id: str
+    outcome: Literal["appended", "found", "already_done"]
+    sheet_row: int | None
+
+
+class MarkFailedInput(BaseModel):
+    job_id: str
+    error: str
+
+
+class PauseInput(BaseModel):
+    until: datetime
+
+
+class PauseResult(BaseModel):
+    held: int
+
+
+class RequeueInput(BaseModel):
+    job_ids: list[str] | None = None  # None: every FAILED job
+
+
+class RequeueResult(BaseModel):
+    job_ids: list[str]
+
+
+class ExportActivities:
+    def __init__(self, deps: Deps) -> None:
+        self._sessions = deps.sessions
+        self._sheets = deps.services.sheets
+        self._jobs = ExportJobRepository()
+        self._workspaces = WorkspaceRepository()
+        self._work_orders = WorkOrderRepository()
+        self._signed = SignedDocumentRepository()
+
+    @activity.defn(name="export_due_jobs")
+    async def due_jobs(self, input: DueJobsInput) -> DueJobs:
+        async with self._sessions() as session:
+            ids = await self._jobs.due(session=session, limit=input.limit)
+        return DueJobs(job_ids=[str(job_id) for job_id in ids])
+
+    @activity.defn(name="export_job")
+    async def export_job(self, input: ExportJobInput) -> ExportJobResult:
+        """Append the job's row to its workspace's sheet, once; mirror the attempt in export_jobs."""
+        info = activity.info()
+        job_id = uuid.UUID(input.job_id)
+        with reported_to_temporal():
+            async with unit_of_work(self._sessions) as session:
+                job, tried_before = await self._jobs.begin_attempt(job_id, info.attempt, session=session)
+                if job.status == "DONE":
+                    return ExportJobResult(job_id=input.job_id, outcome="already_done", sheet_row=job.sheet_row)
+                spreadsheet_id, sheet, row = await self._row(session, job)
+            try:
+                if tried_before:
+                    appended = await self._sheets.append_row_once(spreadsheet_id, sheet, row)
+                else:
+                    appended = await self._sheets.append_row(spreadsheet_id, sheet, row)
+            except IntegrationError as err:
+                await self._record_failure(job_id, err, info)
+                raise
+            async with unit_of_work(self._sessions) as session:
+                await self._jobs.finish(job_id, appended.row_number, session=session)
+            return ExportJobResult(job_id=input.job_id, outcome="appended" if appended.created else "found",
+                                   sheet_row=appended.row_number)
+
+    @activity.defn(name="export_mark_failed")
+    async def mark_failed(self, input: MarkFailedInput) -> None:
+        """The round's attempts are used up (or the error is permanent): FAILED with the last error."""
+        async with unit_of_work(self._sessions) as session:
+            await self._jobs.record_failure(uuid.UUID(input.job_id), input.error, final=True, session=session)
+
+    @activity.defn(name="export_pause")
+    async def pause(self, input: PauseInput) -> PauseResult:
+        """A quota stop: every open job waits until the cool-down ends."""
+        async with unit_of_work(self._sessions) as session:
+            held = await self._jobs.pause_open(input.until, session=session)
+        return PauseResult(held=held)
+
+    @activity.defn(name="export_requeue_failed")
+    async def requeue_failed(self, input: RequeueInput) -> RequeueResult:
+        """FAILED jobs back to PENDING for a fresh round of attempts (`intake export retry`)."""
+        ids = None if input.job_ids is None else [uuid.UUID(job_id) for job_id in input.job_ids]
+        async with unit_of_work(self._sessions) as session:
+            requeued = await self._jobs.requeue_failed(session=session, job_ids=ids)
+        return RequeueResult(job_ids=[str(job_id) for job_id in requeued])
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _row(self, session: AsyncSession, job: ExportJob) -> tuple[str, str, list[Any]]:
+        """(spreadsheet id, sheet, row values) of the job; the first value is the row's key."""
+        workspace = await self._workspaces.find_by_id(job.workspace_id, session=session)
+        if workspace is None or not workspace.spreadsheet_id:
+            raise NotFoundError(f"export job {job.id}: its workspace has no spreadsheet to export to")
+        if job.kind == "WORK_ORDER":
+            work_order = await self._work_orders.find_by_id(job.work_order_id, session=session)
+            if work_order is None:
+                raise NotFoundError(f"export job {job.id}: work order {job.work_order_id} is gone")
+            return workspace.spreadsheet_id, workspace.work_order_sheet, [
+                work_order.work_order_number, work_order.facility_manager or "", work_order.site or "",
+                work_order.scheduled_date.isoformat() if work_order.scheduled_date else "",
+                f"{work_order.amount:.2f}" if work_order.amount is not None else "",
+                work_order.description or "", work_order.status,
+            ]
+        document = await self._signed.find_by_id(job.signed_document_id, session=session)
+        if document is None:
+            raise NotFoundError(f"export job {job.id}: signed document {job.signed_document_id} is gone")
+        return workspace.spreadsheet_id, workspace.signed_sheet, [
+            document.extracted_work_order_number, document.signed_by or "",
+            document.signed_on.isoformat() if document.signed_on else "",
+        ]
+
+    async def _record_failure(self, job_id: uuid.UUID, err: IntegrationError, info: activity.Info) -> None:
+        """Mirror a failed attempt: FAILED when Temporal will not try again, else PENDING until it does."""
+        policy = info.retry_policy
+        max_attempts = policy.maximum_attempts if policy and policy.maximum_attempts else DEFAULT_MAX_ATTEMPTS
+        retryable = isinstance(err, RetryableIntegrationError)
+        quota = isinstance(err, QuotaExceededError)  # not the job's fault: the drain pauses it
+        final = not quota and (not retryable or info.attempt >= max_attempts)
+        retry_in: timedelta | None = None
+        if retryable and policy is not None:
+            retry_in = (timedelta(seconds=err.retry_after) if err.retry_after  # type: ignore[attr-defined]
+                        else _backoff(policy.initial_interval, policy.backoff_coefficient,
+                                      policy.maximum_interval, info.attempt))
+        async with unit_of_work(self._sessions) as session:
+            await self._jobs.record_failure(job_id, str(err), final=final, retry_in=retry_in, session=session)
+
+
+def _backoff(initial: timedelta, coefficient: float, cap: timedelta | None, attempt: int) -> timedelta:
+    """Temporal's wait after failed attempt number `attempt`: initial * coefficient^(attempt-1), capped."""
+    wait = initial * (coefficient ** (attempt - 1))
+    return min(wait, cap) if cap is not None else wait
+

@@ -1,0 +1,387 @@
+"""Activities of the work-order pipeline (seed 003): workspaces, work-order PDFs, signed PDFs.
+
+A PDF's bytes never travel through Temporal: the ingest activities fetch the
+document themselves (a local file, or a Gmail attachment through the client),
+hash it, read it and write the outcome in ONE transaction, so a workflow only
+passes where the document is and gets back ids.
+
+Ingestion is idempotent by the sha256 of the file within the workspace: a file
+seen before is answered from what is stored (`is_new` false), without reading
+it again. The transaction that writes a work order also writes its source, its
+extraction run and its export job; a PDF without a work order number writes a
+FAILED extraction run and nothing else. A retried activity gets the result its
+first, committed attempt stored (`run_once` on the activity's key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, model_validator
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from activities.deps import Deps
+from activities.errors import reported_to_temporal
+from activities.keys import activity_key
+from core.errors import InvalidInputError, NotFoundError
+from db.idempotency import run_once
+from db.models.work_orders import SignedDocument, Workspace
+from db.repositories.exports import ExportJobRepository
+from db.repositories.work_orders import (
+    ExtractionRunRepository,
+    FmProfileRepository,
+    SignedDocumentRepository,
+    SignedMatchRepository,
+    WorkOrderRepository,
+    WorkOrderSourceRepository,
+    WorkspaceRepository,
+)
+from db.uow import unit_of_work
+from integrations.pdf_extract import Extraction, ExtractionError, ProfileRules, extract, sha256_hex
+
+MAX_PDF_BYTES = 25 * 1024 * 1024
+
+# -- inputs and results -------------------------------------------------------------------
+
+
+class WorkspaceSpec(BaseModel):
+    """Which workspace a document belongs to; created from these values on first use."""
+
+    slug: str
+    name: str | None = None
+    spreadsheet_id: str | None = None
+    owner_user_id: str | None = None
+
+
+class WorkspaceRef(BaseModel):
+    workspace_id: str
+    slug: str
+    created: bool
+
+
+class DocumentSource(BaseModel):
+    """Where one PDF is: a local file the worker can read, or one Gmail attachment."""
+
+    kind: Literal["file", "gmail"]
+    path: str | None = None
+    user: str | None = None
+    message_id: str | None = None
+    attachment_id: str | None = None
+    filename: str | None = None
+    sender: str | None = None
+    subject: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> DocumentSource:
+        if self.kind == "file" and not self.path:
+            raise ValueError("a file source needs a path")
+        if self.kind == "gmail" and not (self.user and self.message_id and self.attachment_id):
+            raise ValueError("a gmail source needs user, message_id and attachment_id")
+        return self
+
+    @property
+    def display_name(self) -> str:
+        if self.kind == "file":
+            return self.filename or Path(self.path or "").name
+        return self.filename or f"{self.message_id}/{self.attachment_id}"
+
+
+class FindGmailPdfsInput(BaseModel):
+    """A mailbox and either one message or a Gmail search (e.g. `has:attachment subject:"work order"`)."""
+
+    user: str
+    message_id: str | None = None
+    query: str | None = None
+    limit: int = 100
+
+
+class GmailPdfs(BaseModel):
+    documents: list[DocumentSource]
+
+
+class IngestDocumentInput(BaseModel):
+    workspace_id: str
+    source: DocumentSource
+
+
+Outcome = Literal["created", "attached", "duplicate", "failed"]
+
+
+class WorkOrderIngested(BaseModel):
+    """created: a new work order; attached: a new file of a known work order; duplicate: this file
+    was ingested before; failed: nothing but the failed extraction run was written."""
+
+    filename: str
+    file_hash: str
+    outcome: Outcome
+    is_new: bool
+    work_order_id: str | None = None
+    work_order_number: str | None = None
+    export_enqueued: bool = False
+    error: str | None = None
+
+
+SignedOutcome = Literal["matched", "unmatched", "refused", "failed"]
+
+
+class SignedIngested(BaseModel):
+    filename: str
+    file_hash: str
+    outcome: SignedOutcome
+    is_new: bool
+    signed_document_id: str | None = None
+    work_order_number: str | None = None
+    work_order_id: str | None = None
+    reason: str | None = None
+    export_enqueued: bool = False
+
+
+# -- the activities -----------------------------------------------------------------------
+
+
+class WorkOrderActivities:
+    def __init__(self, deps: Deps) -> None:
+        self._sessions = deps.sessions
+        self._gmail = deps.services.gmail
+        self._workspaces = WorkspaceRepository()
+        self._profiles = FmProfileRepository()
+        self._work_orders = WorkOrderRepository()
+        self._sources = WorkOrderSourceRepository()
+        self._signed = SignedDocumentRepository()
+        self._matches = SignedMatchRepository()
+        self._runs = ExtractionRunRepository()
+        self._exports = ExportJobRepository()
+
+    @activity.defn(name="workspace_ensure")
+    async def ensure_workspace(self, input: WorkspaceSpec) -> WorkspaceRef:
+        """Get the workspace by slug, or create it with its owner and starter FM profiles."""
+        async with unit_of_work(self._sessions) as session:
+            workspace, created = await self._workspaces.get_or_create(
+                session=session, slug=input.slug, name=input.name, spreadsheet_id=input.spreadsheet_id,
+                owner_user_id=input.owner_user_id,
+            )
+        return WorkspaceRef(workspace_id=str(workspace.id), slug=workspace.slug, created=created)
+
+    @activity.defn(name="gmail_find_pdfs")
+    async def find_gmail_pdfs(self, input: FindGmailPdfsInput) -> GmailPdfs:
+        """The PDF attachments of one message, or of every message a search finds (names, not bytes)."""
+        with reported_to_temporal():
+            if input.message_id is not None:
+                message_ids = [input.message_id]
+            else:
+                refs = await self._gmail.list_messages(input.user, query=input.query, limit=input.limit)
+                message_ids = [ref.id for ref in reversed(refs)]  # oldest first
+            documents: list[DocumentSource] = []
+            for message_id in message_ids:
+                message = await self._gmail.get_message(input.user, message_id)
+                documents += [
+                    DocumentSource(kind="gmail", user=input.user, message_id=message.id,
+                                   attachment_id=att.attachment_id, filename=att.filename,
+                                   sender=message.sender, subject=message.subject)
+                    for att in message.attachments if att.is_pdf
+                ]
+            return GmailPdfs(documents=documents)
+
+    @activity.defn(name="work_order_ingest")
+    async def ingest_work_order(self, input: IngestDocumentInput) -> WorkOrderIngested:
+        """Fetch, hash, read and store one work-order PDF; see the module's docstring."""
+        with reported_to_temporal():
+            workspace_id = uuid.UUID(input.workspace_id)
+            data = await self._fetch(input.source)
+            file_hash = sha256_hex(data)
+            name = input.source.display_name
+            async with self._sessions() as session:
+                workspace = await self._workspace(session, workspace_id)
+                known = await self._known_work_order_file(session, workspace_id, file_hash, name)
+                profiles = await self._profile_rules(session, workspace_id)
+            if known is not None:
+                return known
+            extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender)
+
+            async def write(session: AsyncSession) -> WorkOrderIngested:
+                await self._work_orders.lock_document(workspace_id, file_hash, session=session)
+                run = {"workspace_id": workspace_id, "kind": "WORK_ORDER", "file_hash": file_hash,
+                       "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
+                if extraction is None:
+                    await self._runs.create(session=session, outcome="FAILED", error=error, **run)
+                    return WorkOrderIngested(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
+                                             error=error)
+                if (known := await self._known_work_order_file(session, workspace_id, file_hash, name)) is not None:
+                    return known
+                fields = extraction.fields
+                work_order, is_new = await self._work_orders.get_or_create(
+                    session=session, workspace_id=workspace_id, work_order_number=fields.work_order_number,
+                    fm_key=extraction.fm_key, facility_manager=fields.facility_manager, site=fields.site,
+                    scheduled_date=fields.scheduled_date, amount=fields.amount, description=fields.description,
+                )
+                await self._sources.create(
+                    session=session, workspace_id=workspace_id, work_order_id=work_order.id,
+                    source_type=input.source.kind.upper(), file_hash=file_hash, filename=name,
+                    source_metadata=_source_metadata(input.source),
+                )
+                await self._runs.create(
+                    session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, work_order_id=work_order.id,
+                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars, **run,
+                )
+                enqueued = False
+                if workspace.spreadsheet_id:
+                    enqueued = await self._exports.enqueue(session=session, workspace_id=workspace_id,
+                                                           kind="WORK_ORDER", work_order_id=work_order.id)
+                return WorkOrderIngested(
+                    filename=name, file_hash=file_hash, outcome="created" if is_new else "attached",
+                    is_new=is_new, work_order_id=str(work_order.id),
+                    work_order_number=work_order.work_order_number, export_enqueued=enqueued,
+                )
+
+            async with unit_of_work(self._sessions) as session:
+                once = await run_once(session, activity_key("work_order_ingest"), write,
+                                      result_type=WorkOrderIngested, scope="work_order_ingest")
+            return once.value
+
+    @activity.defn(name="signed_ingest")
+    async def ingest_signed(self, input: IngestDocumentInput) -> SignedIngested:
+        """Store one signed PDF and match it 1:1 to its work order by number.
+
+        A work order that already has a signed document keeps it: the newcomer is
+        stored as REFUSED with the reason. One without its work order (not yet
+        ingested) is stored as UNMATCHED and matched when it is ingested again.
+        """
+        with reported_to_temporal():
+            workspace_id = uuid.UUID(input.workspace_id)
+            data = await self._fetch(input.source)
+            file_hash = sha256_hex(data)
+            name = input.source.display_name
+            async with self._sessions() as session:
+                workspace = await self._workspace(session, workspace_id)
+                document = await self._signed.by_hash(workspace_id, file_hash, session=session)
+                profiles = await self._profile_rules(session, workspace_id)
+            extraction: Extraction | None = None
+            error: str | None = None
+            elapsed_ms = 0
+            if document is None:
+                extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender)
+
+            async def write(session: AsyncSession) -> SignedIngested:
+                await self._work_orders.lock_document(workspace_id, file_hash, session=session)
+                existing = await self._signed.by_hash(workspace_id, file_hash, session=session)
+                if existing is not None:
+                    if existing.match_status == "UNMATCHED":
+                        return await self._match(session, workspace, existing, is_new=False)
+                    return await self._signed_result(session, existing, is_new=False)
+                run = {"workspace_id": workspace_id, "kind": "SIGNED_DOCUMENT", "file_hash": file_hash,
+                       "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
+                if extraction is None:
+                    await self._runs.create(session=session, outcome="FAILED", error=error, **run)
+                    return SignedIngested(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
+                                          reason=error)
+                fields = extraction.fields
+                document = await self._signed.create(
+                    session=session, workspace_id=workspace_id, file_hash=file_hash, filename=name,
+                    source_type=input.source.kind.upper(), source_metadata=_source_metadata(input.source),
+                    fm_key=extraction.fm_key, extracted_work_order_number=fields.work_order_number,
+                    signed_by=fields.signed_by, signed_on=fields.signed_on, match_status="UNMATCHED",
+                )
+                await self._runs.create(
+                    session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, signed_document_id=document.id,
+                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars, **run,
+                )
+                return await self._match(session, workspace, document, is_new=True)
+
+            async with unit_of_work(self._sessions) as session:
+                once = await run_once(session, activity_key("signed_ingest"), write,
+                                      result_type=SignedIngested, scope="signed_ingest")
+            return once.value
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _match(
+        self, session: AsyncSession, workspace: Workspace, document: SignedDocument, *, is_new: bool
+    ) -> SignedIngested:
+        number = document.extracted_work_order_number
+        work_order = await self._work_orders.by_number(workspace.id, number, session=session)
+        enqueued = False
+        if work_order is None:
+            status, reason = "UNMATCHED", f"workspace {workspace.slug!r} has no work order {number} (yet)"
+        else:
+            match = await self._matches.claim(work_order.id, document.id, session=session)
+            if match.signed_document_id == document.id:
+                status, reason = "MATCHED", None
+                await self._work_orders.update_by_id(work_order.id, session=session, status="SIGNED",
+                                                     signed_at=func.now())
+                if workspace.spreadsheet_id:
+                    enqueued = await self._exports.enqueue(session=session, workspace_id=workspace.id,
+                                                           kind="SIGNED_DOCUMENT", signed_document_id=document.id)
+            else:
+                status = "REFUSED"
+                reason = (f"work order {number} is already matched to signed document "
+                          f"{match.signed_document_id}; a second signed document is refused, not swapped in")
+        await self._signed.update_by_id(document.id, session=session, match_status=status, match_reason=reason)
+        document.match_status, document.match_reason = status, reason
+        result = await self._signed_result(session, document, is_new=is_new)
+        return result.model_copy(update={"export_enqueued": enqueued})
+
+    async def _signed_result(self, session: AsyncSession, document: SignedDocument, *, is_new: bool) -> SignedIngested:
+        match = await self._matches.for_document(document.id, session=session)
+        outcome: SignedOutcome = document.match_status.lower()  # type: ignore[assignment]
+        return SignedIngested(
+            filename=document.filename, file_hash=document.file_hash, outcome=outcome, is_new=is_new,
+            signed_document_id=str(document.id), work_order_number=document.extracted_work_order_number,
+            work_order_id=str(match.work_order_id) if match else None, reason=document.match_reason,
+        )
+
+    async def _known_work_order_file(
+        self, session: AsyncSession, workspace_id: uuid.UUID, file_hash: str, name: str
+    ) -> WorkOrderIngested | None:
+        source = await self._sources.by_hash(workspace_id, file_hash, session=session)
+        if source is None:
+            return None
+        work_order = await self._work_orders.find_by_id(source.work_order_id, session=session)
+        assert work_order is not None
+        return WorkOrderIngested(filename=name, file_hash=file_hash, outcome="duplicate", is_new=False,
+                                 work_order_id=str(work_order.id), work_order_number=work_order.work_order_number)
+
+    async def _workspace(self, session: AsyncSession, workspace_id: uuid.UUID) -> Workspace:
+        workspace = await self._workspaces.find_by_id(workspace_id, session=session)
+        if workspace is None:
+            raise NotFoundError(f"workspace {workspace_id} does not exist")
+        return workspace
+
+    async def _profile_rules(self, session: AsyncSession, workspace_id: uuid.UUID) -> list[ProfileRules]:
+        rows = await self._profiles.for_workspace(workspace_id, session=session)
+        return [ProfileRules.model_validate(row, from_attributes=True) for row in rows]
+
+    async def _fetch(self, source: DocumentSource) -> bytes:
+        if source.kind == "file":
+            path = Path(source.path or "")
+            try:
+                size = path.stat().st_size
+                if size > MAX_PDF_BYTES:
+                    raise InvalidInputError(f"{path} is {size} bytes; at most {MAX_PDF_BYTES} are read")
+                return await asyncio.to_thread(path.read_bytes)
+            except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+                raise InvalidInputError(f"cannot read {path}: {err.strerror or err}") from err
+        assert source.user and source.message_id and source.attachment_id
+        return await self._gmail.get_attachment(source.user, source.message_id, source.attachment_id)
+
+
+async def _extract(
+    data: bytes, profiles: list[ProfileRules], sender: str | None
+) -> tuple[Extraction | None, str | None, int]:
+    """Read the PDF in a thread (pypdf is CPU-bound): (extraction, None, ms) or (None, reason, ms)."""
+    started = time.perf_counter()
+    try:
+        extraction = await asyncio.to_thread(extract, data, profiles, sender=sender)
+        return extraction, None, int((time.perf_counter() - started) * 1000)
+    except ExtractionError as err:
+        return None, str(err), int((time.perf_counter() - started) * 1000)
+
+
+def _source_metadata(source: DocumentSource) -> dict[str, str]:
+    fields = ("path", "user", "message_id", "attachment_id", "sender", "subject")
+    return {name: value for name in fields if (value := getattr(source, name))}

@@ -1,0 +1,210 @@
+"""Work-order and signed-document ingestion (seed 003): real Temporal, real PostgreSQL, Gmail in the sandbox."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from activities.work_orders import WorkspaceSpec
+from client.work_orders import start_file_ingest, start_gmail_ingest
+from core.errors import ConflictError
+from db.models.work_orders import (
+    ExportJob,
+    ExtractionRun,
+    SignedDocument,
+    SignedMatch,
+    WorkOrder,
+    WorkOrderSource,
+)
+from db.repositories.exports import ExportJobRepository
+from db.repositories.work_orders import SignedMatchRepository, WorkOrderRepository, WorkspaceRepository
+from db.repository import Repository
+from db.uow import unit_of_work
+from sandbox.control import SandboxControl
+from sandbox.pdf import text_pdf
+from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS, signed_work_order_pdf, work_order_pdf
+from tests.helpers import record_history
+from workflows.search_attributes import WORK_ORDER_ID
+
+OPS = "ops@example.com"
+
+
+def workspace(**values: str) -> WorkspaceSpec:
+    return WorkspaceSpec(slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID, owner_user_id="u1",
+                         **values)
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+async def count(sessions: async_sessionmaker[AsyncSession], model: type, **filters: object) -> int:
+    async with sessions() as session:
+        return await Repository(model).count(session=session, **filters)
+
+
+async def test_the_same_pdf_twice_is_one_work_order_one_source_one_export_job(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, tmp_path: Path,
+) -> None:
+    pdf = write(tmp_path, "WO-10042.pdf", work_order_pdf(WORK_ORDERS[0]))
+    ws = workspace()
+    async with make_worker():
+        first = await (await start_file_ingest(client, pdf, workspace=ws, kind="workorder", task_queue=task_queue,
+                                               drain_exports=False)).result()
+        handle = await start_file_ingest(client, pdf, workspace=ws, kind="workorder", task_queue=task_queue,
+                                         drain_exports=False)
+        second = await handle.result()
+        await record_history(handle, "work_order_ingest")
+        described = await handle.describe()
+
+    [created], [repeat] = first.documents, second.documents
+    assert (created.outcome, created.is_new, created.export_enqueued) == ("created", True, True)
+    assert (repeat.outcome, repeat.is_new, repeat.export_enqueued) == ("duplicate", False, False)
+    assert repeat.work_order_id == created.work_order_id and repeat.file_hash == created.file_hash
+    assert described.typed_search_attributes.get(WORK_ORDER_ID) == "WO-10042"
+    assert await count(sessions, WorkOrder) == 1
+    assert await count(sessions, WorkOrderSource) == 1
+    assert await count(sessions, ExportJob) == 1
+    assert await count(sessions, ExtractionRun, outcome="SUCCEEDED") == 1  # the repeat did not read it again
+    async with sessions() as session:
+        order = await WorkOrderRepository().find_by_id(uuid.UUID(created.work_order_id), session=session)
+    assert order is not None
+    assert (order.site, str(order.amount), order.scheduled_date.isoformat(), order.fm_key) == (
+        "12 Harbour Street, Dockside", "1250.00", "2024-06-10", "acme")  # by its text marker
+
+
+async def test_the_same_pdf_belongs_to_two_workspaces_once_each(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, tmp_path: Path,
+) -> None:
+    pdf = write(tmp_path, "wo.pdf", work_order_pdf(WORK_ORDERS[1]))
+    async with make_worker():
+        results = [await (await start_file_ingest(client, pdf, workspace=ws, kind="workorder",
+                                                  task_queue=task_queue, drain_exports=False)).result()
+                   for ws in (workspace(), workspace())]
+    assert [r.documents[0].outcome for r in results] == ["created", "created"]
+    assert results[0].workspace_id != results[1].workspace_id
+    assert await count(sessions, WorkOrderSource) == 2 and await count(sessions, WorkOrder) == 2
+
+
+async def test_pdfs_without_a_work_order_number_are_recorded_failures(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, tmp_path: Path,
+) -> None:
+    files = {
+        "invoice.pdf": text_pdf(["INVOICE", "Total: 120.00"]),  # a PDF, but no work order number
+        "broken.pdf": b"%PDF-1.4\nthis is not really a pdf",
+        "notes.pdf": b"just text with a .pdf name",
+    }
+    ws = workspace()
+    async with make_worker():
+        results = [await (await start_file_ingest(client, write(tmp_path, name, data), workspace=ws,
+                                                  kind="workorder", task_queue=task_queue)).result()
+                   for name, data in files.items()]
+    outcomes = {r.documents[0].filename: r.documents[0] for r in results}
+    assert {name: doc.outcome for name, doc in outcomes.items()} == dict.fromkeys(files, "failed")
+    assert "no work order number" in (outcomes["invoice.pdf"].error or "")
+    assert "not a readable PDF" in (outcomes["broken.pdf"].error or "")
+    assert "not a PDF" in (outcomes["notes.pdf"].error or "")
+    assert await count(sessions, ExtractionRun, outcome="FAILED") == 3
+    async with sessions() as session:
+        runs = await Repository(ExtractionRun).find_many(session=session)
+    assert all(run.error and run.work_order_id is None for run in runs)
+    # Nothing half written.
+    for model in (WorkOrder, WorkOrderSource, ExportJob):
+        assert await count(sessions, model) == 0
+
+
+async def test_gmail_messages_become_work_orders_once_each(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+) -> None:
+    """The ops mailbox: four work orders in three mails, and WO-10042 forwarded a second time."""
+    ws = workspace()
+    async with make_worker():
+        handle = await start_gmail_ingest(client, workspace=ws, kind="workorder", user=OPS,
+                                          query='has:attachment subject:"work order"', task_queue=task_queue,
+                                          drain_exports=False)
+        result = await handle.result()
+    outcomes = sorted((d.work_order_number, d.outcome) for d in result.documents)
+    assert outcomes == [("WO-10042", "created"), ("WO-10042", "duplicate"), ("WO-10043", "created"),
+                        ("WO-10044", "created"), ("WO-10045", "created")]
+    assert await count(sessions, WorkOrder) == 4 and await count(sessions, ExportJob) == 4
+    async with sessions() as session:
+        acme = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-10043")
+        northwind = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-10044")
+    assert (acme.fm_key, northwind.fm_key) == ("acme", "northwind")  # chosen by the sender's domain
+
+
+async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refused(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, tmp_path: Path,
+) -> None:
+    order = WORK_ORDERS[0]
+    ws = workspace()
+    signed = write(tmp_path, "signed.pdf", signed_work_order_pdf(order, "Jordan Lee", "2024-06-14"))
+    other = write(tmp_path, "signed-again.pdf", signed_work_order_pdf(order, "Sam Poe", "2024-06-20"))
+    early = write(tmp_path, "early.pdf", signed_work_order_pdf(WORK_ORDERS[1], "Ann Bo", "2024-06-15"))
+    async with make_worker():
+        async def ingest(path: Path, kind: str):
+            return (await (await start_file_ingest(client, path, workspace=ws, kind=kind, task_queue=task_queue,
+                                                   drain_exports=False)).result()).documents[0]
+
+        unmatched = await ingest(early, "signed")  # before its work order
+        await ingest(write(tmp_path, "wo.pdf", work_order_pdf(order)), "workorder")
+        matched = await ingest(signed, "signed")
+        refused = await ingest(other, "signed")
+        repeat = await ingest(signed, "signed")
+        await ingest(write(tmp_path, "wo2.pdf", work_order_pdf(WORK_ORDERS[1])), "workorder")
+        late_match = await ingest(early, "signed")
+
+    assert (unmatched.outcome, unmatched.is_new) == ("unmatched", True)
+    assert "no work order WO-10043" in (unmatched.reason or "")
+    assert (matched.outcome, matched.is_new, matched.export_enqueued) == ("matched", True, True)
+    assert (refused.outcome, refused.is_new) == ("refused", True)
+    assert f"already matched to signed document {matched.signed_document_id}" in (refused.reason or "")
+    assert (repeat.outcome, repeat.is_new, repeat.signed_document_id) == ("matched", False,
+                                                                            matched.signed_document_id)
+    assert (late_match.outcome, late_match.is_new) == ("matched", False)
+    # The refusal is recorded, and the first link stands.
+    async with sessions() as session:
+        documents = {d.filename: d for d in await Repository(SignedDocument).find_many(session=session)}
+        links = await Repository(SignedMatch).find_many(session=session)
+        work_order = await WorkOrderRepository().find_by_id(uuid.UUID(matched.work_order_id), session=session)
+    assert documents["signed-again.pdf"].match_status == "REFUSED"
+    assert len(documents) == 3 and len(links) == 2
+    assert {str(link.signed_document_id) for link in links} >= {matched.signed_document_id}
+    assert work_order.status == "SIGNED" and work_order.signed_at is not None
+    assert documents["signed.pdf"].signed_by == "Jordan Lee"
+
+
+async def test_signed_match_is_one_to_one_both_ways_in_the_database(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The constraints themselves: a work order has one signed document, a document one work order."""
+    async with unit_of_work(sessions) as session:
+        ws, _ = await WorkspaceRepository().get_or_create(session=session, slug="one-to-one")
+        orders = [(await WorkOrderRepository().get_or_create(session=session, workspace_id=ws.id,
+                                                             work_order_number=n))[0] for n in ("A-1", "A-2")]
+        docs = [await Repository(SignedDocument).create(
+            session=session, workspace_id=ws.id, file_hash=h, filename=h, source_type="FILE",
+            extracted_work_order_number="A-1", match_status="UNMATCHED") for h in ("h1", "h2")]
+        first = await SignedMatchRepository().claim(orders[0].id, docs[0].id, session=session)
+        # A second document for the same work order: the claim returns the first link, untouched.
+        again = await SignedMatchRepository().claim(orders[0].id, docs[1].id, session=session)
+        assert first.signed_document_id == again.signed_document_id == docs[0].id
+    # The same document for a second work order: refused by the unique key.
+    with pytest.raises(ConflictError, match="signed_document_id"):
+        async with unit_of_work(sessions) as session:
+            await Repository(SignedMatch).create(session=session, work_order_id=orders[1].id,
+                                                 signed_document_id=docs[0].id)
+    async with sessions() as session:
+        assert await ExportJobRepository().count(session=session) == 0
+        assert await Repository(SignedMatch).count(session=session) == 1

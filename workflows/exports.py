@@ -1,0 +1,212 @@
+"""ExportDrainWorkflow: the Sheets export queue, drained under Temporal (seed 003).
+
+There is ONE drain per task queue at a time, with a fixed workflow id
+(`export_drain_workflow_id`). Everything that wants exports to happen kicks it:
+ingestion (`kick_export_drain`, from inside a workflow), the `export-drain`
+Schedule (whose runs carry their own ids: they kick the singleton and end) and
+`intake export drain` / `retry` (signal-with-start). A kick starts the drain,
+or wakes the running one.
+
+The drain takes the due jobs in batches; each job is one `export_job` activity
+with backoff 1, 2, 4, 8 s (16 s cap) and at most 5 attempts; a job whose
+attempts run out is marked FAILED with its last error and the drain goes on.
+A quota error (HTTP 429, quotaExceeded) stops the whole drain: the jobs still
+in the batch are cancelled before they call Sheets, every open job is held
+until the cool-down ends, and the drain sleeps through it (a durable timer),
+then resumes. Since the drain is the only caller of Sheets' append and it
+sleeps while held, nothing calls Sheets during the cool-down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.exports import (
+        DueJobsInput,
+        ExportActivities,
+        ExportJobInput,
+        MarkFailedInput,
+        PauseInput,
+        RequeueInput,
+    )
+    from workflows.policies import DB_WRITE, NON_RETRYABLE
+
+QUOTA_ERROR = "QuotaExceededError"
+
+# One export attempt: waits of 1, 2, 4, 8 s between the 5 attempts (16 s is the cap).
+EXPORT_ATTEMPT = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=16),
+        maximum_attempts=5,
+        non_retryable_error_types=[*NON_RETRYABLE, QUOTA_ERROR],
+    ),
+}
+
+
+class ExportDrainTotals(BaseModel):
+    exported: int = 0
+    failed: int = 0
+    quota_stops: int = 0
+    failed_job_ids: list[str] = []
+
+
+class ExportDrainInput(BaseModel):
+    batch_size: int = Field(50, ge=1, le=1000)
+    concurrency: int = Field(4, ge=1, le=64)
+    cooldown_seconds: float = Field(60.0, gt=0, le=86400)
+    # Start a fresh run (continue-as-new) after this many jobs, so the history stays small.
+    jobs_per_run: int = Field(500, ge=1)
+    totals: ExportDrainTotals | None = None  # carried over by continue-as-new
+
+
+class ExportDrainResult(BaseModel):
+    totals: ExportDrainTotals
+    handed_over_to: str | None = None  # set when this run only kicked the singleton drain
+
+
+
+def export_drain_workflow_id(task_queue: str) -> str:
+    """The one drain's workflow id for the workers of `task_queue`."""
+    return f"export-drain/{task_queue}"
+
+
+@workflow.defn
+class ExportDrainWorkflow:
+    def __init__(self) -> None:
+        self._woken = False
+        self._retry_requests: list[RequeueInput] = []
+        self._held = False
+
+    @workflow.signal
+    def wake(self) -> None:
+        """New jobs may be due: look again before finishing."""
+        self._woken = True
+
+    @workflow.signal
+    def retry_failed(self, request: RequeueInput) -> None:
+        """Put FAILED jobs (all, or the ones named) back in the queue for a fresh round."""
+        self._retry_requests.append(request)
+        self._woken = True
+
+    @workflow.query
+    def held(self) -> bool:
+        """Whether the drain is sleeping through a quota cool-down."""
+        return self._held
+
+    @workflow.run
+    async def run(self, input: ExportDrainInput) -> ExportDrainResult:
+        info = workflow.info()
+        singleton = export_drain_workflow_id(info.task_queue)
+        if info.workflow_id != singleton:
+            await kick_export_drain(input.model_copy(update={"totals": None}))
+            return ExportDrainResult(totals=ExportDrainTotals(), handed_over_to=singleton)
+
+        totals = input.totals or ExportDrainTotals()
+        done_this_run = 0
+        while True:
+            while self._retry_requests:
+                await workflow.execute_local_activity_method(
+                    ExportActivities.requeue_failed, self._retry_requests.pop(0), **DB_WRITE
+                )
+            self._woken = False
+            due = await workflow.execute_local_activity_method(
+                ExportActivities.due_jobs, DueJobsInput(limit=input.batch_size), **DB_WRITE
+            )
+            if not due.job_ids:
+                if self._woken or self._retry_requests:
+                    continue
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return ExportDrainResult(totals=totals)
+
+            stopped = await self._export_batch(due.job_ids, input.concurrency, totals)
+            done_this_run += len(due.job_ids)
+            if stopped:
+                totals.quota_stops += 1
+                until = workflow.now() + timedelta(seconds=input.cooldown_seconds)
+                held = await workflow.execute_local_activity_method(
+                    ExportActivities.pause, PauseInput(until=until), **DB_WRITE
+                )
+                workflow.logger.warning("Sheets quota used up: %d export jobs held until %s", held.held, until)
+                self._held = True
+                await workflow.sleep(timedelta(seconds=input.cooldown_seconds))
+                self._held = False
+            if done_this_run >= input.jobs_per_run or info.is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(input.model_copy(update={"totals": totals}))
+
+    async def _export_batch(self, job_ids: list[str], concurrency: int, totals: ExportDrainTotals) -> bool:
+        """Export the jobs, `concurrency` at a time; True when a quota error stopped the batch."""
+        gate = asyncio.Semaphore(concurrency)
+        quota_hit = False
+
+        async def export(job_id: str) -> None:
+            nonlocal quota_hit
+            async with gate:
+                try:
+                    await workflow.execute_activity_method(
+                        ExportActivities.export_job, ExportJobInput(job_id=job_id), **EXPORT_ATTEMPT
+                    )
+                    totals.exported += 1
+                except ActivityError as err:
+                    cause = err.cause
+                    if quota_hit and isinstance(cause, CancelledError):
+                        return  # stopped by the quota before it called Sheets; the job is held
+                    if isinstance(cause, ApplicationError) and cause.type == QUOTA_ERROR:
+                        if not quota_hit:
+                            quota_hit = True
+                            for other in tasks:
+                                if other is not asyncio.current_task():
+                                    other.cancel()
+                        return
+                    await workflow.execute_local_activity_method(
+                        ExportActivities.mark_failed,
+                        MarkFailedInput(job_id=job_id, error=str(cause or err)),
+                        **DB_WRITE,
+                    )
+                    totals.failed += 1
+                    totals.failed_job_ids.append(job_id)
+
+        tasks = [asyncio.create_task(export(job_id)) for job_id in job_ids]
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass  # stopped by the quota; the job stays open and is held
+        return quota_hit
+
+
+async def kick_export_drain(input: ExportDrainInput | None = None) -> None:
+    """From inside a workflow: start the task queue's drain, or wake it if it runs.
+
+    Best effort: when neither works (the drain ended between the two tries),
+    the `export-drain` Schedule picks the jobs up at its next run.
+    """
+    drain_id = export_drain_workflow_id(workflow.info().task_queue)
+    try:
+        await workflow.start_child_workflow(
+            ExportDrainWorkflow.run, input or ExportDrainInput(), id=drain_id,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        try:
+            await workflow.get_external_workflow_handle(drain_id).signal(ExportDrainWorkflow.wake)
+        except FailureError as err:
+            workflow.logger.warning("could not wake the export drain %s: %s", drain_id, err)

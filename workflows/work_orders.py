@@ -1,0 +1,138 @@
+"""WorkOrderIngestWorkflow and SignedDocumentIngestWorkflow (seed 003).
+
+Both take a workspace (created on first use) and a source: one document (a
+local file or one Gmail attachment), or Gmail (one message, or a search) whose
+PDF attachments become one child run each. A run over one document carries its
+work order number as the `IntakeWorkOrderId` search attribute, so every PDF of
+a work order is findable in the Temporal UI.
+
+The activities do the work in one transaction each (see
+activities/work_orders.py); the workflows only orchestrate and, when
+ingestion queued an export, kick the export drain. A Sheets problem never
+reaches them: the export runs in its own workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, model_validator
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+
+with workflow.unsafe.imports_passed_through():
+    from activities.work_orders import (
+        DocumentSource,
+        FindGmailPdfsInput,
+        IngestDocumentInput,
+        SignedIngested,
+        WorkOrderActivities,
+        WorkOrderIngested,
+        WorkspaceSpec,
+    )
+    from workflows.exports import kick_export_drain
+    from workflows.policies import DB_WRITE, NON_RETRYABLE
+    from workflows.search_attributes import WORK_ORDER_ID
+
+# Fetching a document (Gmail) and writing it: retried with backoff, a bounded number of times.
+INGEST_CALL = {
+    "start_to_close_timeout": timedelta(seconds=120),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=6,
+        non_retryable_error_types=NON_RETRYABLE,
+    ),
+}
+
+
+class DocumentIngestInput(BaseModel):
+    """One document, or the PDFs of Gmail messages (one message by id, or those a search finds)."""
+
+    workspace: WorkspaceSpec
+    document: DocumentSource | None = None
+    gmail: FindGmailPdfsInput | None = None
+    # Kick the export drain when an export job was queued (children leave it to their parent).
+    drain_exports: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DocumentIngestInput:
+        if (self.document is None) == (self.gmail is None):
+            raise ValueError("give exactly one of document or gmail")
+        if self.gmail is not None and self.gmail.message_id is None and self.gmail.query is None:
+            raise ValueError("gmail needs a message_id or a query")
+        return self
+
+
+class WorkOrderIngestResult(BaseModel):
+    workspace_id: str
+    documents: list[WorkOrderIngested]
+
+
+class SignedIngestResult(BaseModel):
+    workspace_id: str
+    documents: list[SignedIngested]
+
+
+@workflow.defn
+class WorkOrderIngestWorkflow:
+    @workflow.run
+    async def run(self, input: DocumentIngestInput) -> WorkOrderIngestResult:
+        workspace_id, documents = await _ingest(
+            input, WorkOrderActivities.ingest_work_order, WorkOrderIngestWorkflow.run, WorkOrderIngestResult
+        )
+        return WorkOrderIngestResult(workspace_id=workspace_id, documents=documents)
+
+
+@workflow.defn
+class SignedDocumentIngestWorkflow:
+    @workflow.run
+    async def run(self, input: DocumentIngestInput) -> SignedIngestResult:
+        workspace_id, documents = await _ingest(
+            input, WorkOrderActivities.ingest_signed, SignedDocumentIngestWorkflow.run, SignedIngestResult
+        )
+        return SignedIngestResult(workspace_id=workspace_id, documents=documents)
+
+
+async def _ingest(
+    input: DocumentIngestInput, ingest_activity: Callable[..., Any], child_run: Callable[..., Any],
+    result_type: type[WorkOrderIngestResult] | type[SignedIngestResult],
+) -> tuple[str, list[Any]]:
+    """What both workflows do: the workspace, then the document, or one child per Gmail PDF."""
+    workspace = await workflow.execute_local_activity_method(
+        WorkOrderActivities.ensure_workspace, input.workspace, **DB_WRITE
+    )
+    if input.document is not None:
+        document = await workflow.execute_activity_method(
+            ingest_activity,
+            IngestDocumentInput(workspace_id=workspace.workspace_id, source=input.document),
+            **INGEST_CALL,
+        )
+        if document.work_order_number:
+            workflow.upsert_search_attributes(
+                TypedSearchAttributes([SearchAttributePair(WORK_ORDER_ID, document.work_order_number)])
+            )
+        documents = [document]
+    else:
+        assert input.gmail is not None
+        found = await workflow.execute_activity_method(
+            WorkOrderActivities.find_gmail_pdfs, input.gmail, **INGEST_CALL
+        )
+        parent_id = workflow.info().workflow_id
+        results = await asyncio.gather(*(
+            workflow.execute_child_workflow(
+                child_run,
+                DocumentIngestInput(workspace=input.workspace, document=source, drain_exports=False),
+                id=f"{parent_id}/{source.message_id}/{source.attachment_id}",
+                result_type=result_type,
+            )
+            for source in found.documents
+        ))
+        documents = [doc for result in results for doc in result.documents]
+    if input.drain_exports and any(doc.export_enqueued for doc in documents):
+        await kick_export_drain()
+    return workspace.workspace_id, documents
