@@ -80,7 +80,9 @@ REACTION_RECEIVED, REACTION_PROCESSING, REACTION_DONE, REACTION_FAILED = (
 # -- inputs and results -------------------------------------------------------------------
 
 
-class RetryInfo(BaseModel):
+class RetryRequest(BaseModel):
+    """Set when a failed discussion is retried: the new job records who asked and what it retries."""
+
     retried_by: str
     original_discussion_id: str
 
@@ -91,7 +93,7 @@ class StartJobInput(BaseModel):
     workflow_id: str
     workflow_run_id: str
     started_at: datetime
-    retry: RetryInfo | None = None
+    retry: RetryRequest | None = None
 
 
 class JobRef(BaseModel):

@@ -80,7 +80,8 @@ class SandboxControl:
     # --- faults -----------------------------------------------------------------------
     async def set_fault(self, service: str, operation: str = "*", **spec: Any) -> dict[str, Any]:
         """Inject faults; ``spec`` fields: error_rate, rate_limit_rate, retry_after, quota_rate,
-        latency_ms, fail_after_write ("error" | "hang"), fail_after_write_rate, malformed_rate, times."""
+        reject_rate, latency_ms, fail_after_write ("error" | "hang"), fail_after_write_rate,
+        malformed_rate, times."""
         return await self._call("PUT", f"/faults/{service}/{operation}", json=spec)
 
     async def clear_faults(self, service: str | None = None) -> None:

@@ -46,6 +46,9 @@ class FaultSpec(BaseModel):
     rate_limit_rate: float = Field(0.0, ge=0, le=1, description="answer 429 with Retry-After")
     retry_after: int = Field(1, ge=0, description="seconds sent in Retry-After on rate limits")
     quota_rate: float = Field(0.0, ge=0, le=1, description="answer the service's quota-exhausted error")
+    reject_rate: float = Field(
+        0.0, ge=0, le=1, description="refuse the request as invalid (the service's own 4xx), writing nothing"
+    )
     latency_ms: int = Field(0, ge=0, description="added before the call is handled")
     fail_after_write: Literal["error", "hang"] | None = Field(
         None, description="on a write: do it, then answer 500 ('error') or never answer ('hang')"
@@ -105,6 +108,10 @@ class Service(ABC):
     @abstractmethod
     def unauthorized(self) -> web.Response:
         """The service's answer to a missing or revoked credential."""
+
+    @abstractmethod
+    def rejected(self) -> web.Response:
+        """The service's answer to a request it refuses as invalid (a permanent error)."""
 
     def quota_exhausted(self) -> web.Response:
         """The service's answer when a quota (not a rate) is used up."""
@@ -273,6 +280,8 @@ class Dispatcher:
                 return service.rate_limited(spec.retry_after), "rate_limit"
             if service.has_quota and self.faults.roll(key, spec, spec.quota_rate):
                 return service.quota_exhausted(), "quota"
+            if self.faults.roll(key, spec, spec.reject_rate):
+                return service.rejected(), "reject"
             if service.is_llm and self.faults.roll(key, spec, spec.malformed_rate):
                 request[MALFORMED] = True
         response = await endpoint.handler(request)

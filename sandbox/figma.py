@@ -64,6 +64,9 @@ class FigmaService(Service):
     def server_error(self) -> web.Response:
         return json_response({"status": 500, "err": "Internal server error"}, status=500)
 
+    def rejected(self) -> web.Response:
+        return json_response({"status": 400, "err": "Invalid request"}, status=400)
+
     def rate_limited(self, retry_after: int) -> web.Response:
         return json_response(
             {"status": 429, "err": "Rate limit exceeded"},

@@ -73,6 +73,9 @@ class GoogleService(Service):
     def server_error(self) -> web.Response:
         return google_error(500, "Internal error encountered.", "backendError", "INTERNAL")
 
+    def rejected(self) -> web.Response:
+        return google_error(400, "Invalid value.", "invalid", "INVALID_ARGUMENT")
+
     def rate_limited(self, retry_after: int) -> web.Response:
         return google_error(
             429,

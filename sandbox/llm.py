@@ -161,6 +161,9 @@ class LlmService(Service):
             {"error": {"message": message, "type": kind, "param": None, "code": code}}, status=status, headers=headers
         )
 
+    def rejected(self) -> web.Response:
+        return self._error(400, "Invalid request.", "invalid_request_error", None)
+
     def server_error(self) -> web.Response:
         return self._error(
             500, "The server had an error while processing your request. Sorry about that!", "server_error", None

@@ -68,6 +68,9 @@ class NotionService(Service):
     def server_error(self) -> web.Response:
         return self._error(500, "internal_server_error", "Unexpected error occurred.")
 
+    def rejected(self) -> web.Response:
+        return self._error(400, "validation_error", "body failed validation.")
+
     def rate_limited(self, retry_after: int) -> web.Response:
         return self._error(
             429,

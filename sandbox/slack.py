@@ -96,6 +96,10 @@ class SlackService(Service):
     def server_error(self) -> web.Response:
         return json_response({"ok": False, "error": "internal_error"}, status=500)
 
+    def rejected(self) -> web.Response:
+        # Slack answers most refusals with HTTP 200 and ok: false.
+        return json_response({"ok": False, "error": "invalid_arguments"})
+
     def rate_limited(self, retry_after: int) -> web.Response:
         return json_response(
             {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}

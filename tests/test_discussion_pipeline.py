@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
-from client.discussions import start_discussion
+from client.discussions import DiscussionNotRetryableError, retry_discussion, start_discussion
+from core.errors import ConflictError, NotFoundError
 from db import admin
 from db.repositories.discussions import (
     DiscussionRepository,
@@ -119,6 +122,7 @@ async def test_bad_input_fails_at_ingestion_with_a_clear_reason_and_no_discussio
     ("thread_building", {"thread": "C0PRODUCT:1999999999.000100"}),
     ("ai_analysis", {"revoke": ("llm", "sk-sandbox")}),
     ("task_creation", {"revoke": ("notion", "secret_sandbox")}),
+    ("notification", {"reject": ("slack", "chat.postMessage")}),
 ])
 async def test_a_failure_at_a_stage_marks_job_and_discussion_failed_there(
     client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
@@ -126,6 +130,8 @@ async def test_a_failure_at_a_stage_marks_job_and_discussion_failed_there(
 ) -> None:
     if "revoke" in fault:
         await sandbox.revoke_token(*fault["revoke"])
+    if "reject" in fault:
+        await sandbox.set_fault(*fault["reject"], reject_rate=1.0)
     async with make_worker():
         message = await run_to_failure(client, task_queue, slack_thread(team, fault.get("thread", CHECKOUT)))
 
@@ -133,7 +139,8 @@ async def test_a_failure_at_a_stage_marks_job_and_discussion_failed_there(
     job = await only_job(sessions)
     async with sessions() as session:
         discussion = await discussions.find_by_id(job.discussion_id, session=session)
-        assert await tasks.count(session=session) == 0
+        made = await tasks.count(session=session)
+    assert made == (len(discussion.ai_analysis["tasks"]) if stage == "notification" else 0)
     assert (job.status, job.stage) == ("failed", stage)
     assert job.error and job.error_stack and job.completed_at is not None
     assert job.job_metadata["processingTime"] >= 0
@@ -141,3 +148,118 @@ async def test_a_failure_at_a_stage_marks_job_and_discussion_failed_there(
     assert await sandbox.created("slack", "messages") == []  # no "done" reply for a failed run
     if stage != "thread_building":
         assert [r["name"] for r in await sandbox.created("slack", "reactions")][-1] == "x"
+
+
+async def test_a_retry_is_a_new_job_that_reuses_the_stored_thread(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, team: str,
+) -> None:
+    await sandbox.revoke_token("notion", "secret_sandbox")
+    async with make_worker():
+        await run_to_failure(client, task_queue, slack_thread(team))
+        failed_job = await only_job(sessions)
+        fetches = await sandbox.call_count("slack", "conversations.replies")
+
+        await sandbox.reset(seed=0)  # Notion is back
+        handle = await retry_discussion(client, sessions, team_id=team,
+                                        discussion_id=str(failed_job.discussion_id),
+                                        retried_by="user-7", task_queue=task_queue)
+        result = await handle.result()
+
+    # The thread was not fetched again: the only reads of it after the retry began are the reply's
+    # look-before-post in the notification stage, after every Notion page was made.
+    assert fetches >= 1
+    last_page = max(c["at"] for c in await sandbox.calls("notion", "pages.create"))
+    assert all(c["at"] > last_page for c in await sandbox.calls("slack", "conversations.replies"))
+    async with sessions() as session:
+        retry_job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
+        old_job = await jobs.find_by_id(failed_job.id, session=session)
+        discussion = await discussions.find_by_id(failed_job.discussion_id, session=session)
+        assert await jobs.count(session=session) == 2
+    assert retry_job.id != old_job.id and old_job.status == "failed"
+    assert retry_job.status == "completed" and retry_job.discussion_id == discussion.id
+    assert {k: retry_job.job_metadata.get(k) for k in ("isRetry", "retriedBy", "originalDiscussionId")} \
+        == {"isRetry": True, "retriedBy": "user-7", "originalDiscussionId": str(discussion.id)}
+    assert (discussion.status, discussion.sync_job_id, discussion.error) == ("completed", retry_job.id, None)
+    assert len(await sandbox.created("notion", "pages")) == len(result.task_ids) > 0
+
+
+async def test_retrying_a_discussion_that_has_not_failed_is_refused(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, team: str,
+) -> None:
+    async with make_worker():
+        result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
+    with pytest.raises(DiscussionNotRetryableError, match="is completed, not failed"):
+        await retry_discussion(client, sessions, team_id=team, discussion_id=result.discussion_id,
+                               retried_by="u", task_queue=task_queue)
+    with pytest.raises(NotFoundError):
+        await retry_discussion(client, sessions, team_id="another-team",
+                               discussion_id=result.discussion_id, retried_by="u", task_queue=task_queue)
+    async with sessions() as session:
+        assert await jobs.count(session=session) == 1
+
+
+@pytest.mark.parametrize("service, operation", [("notion", "pages.create"), ("slack", "chat.postMessage")])
+async def test_a_write_whose_answer_is_lost_happens_once(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, team: str, service: str, operation: str,
+) -> None:
+    """The service does the write, then answers 500: the activity is retried and finds its write."""
+    await sandbox.set_fault(service, operation, fail_after_write="error", times=1)
+    async with make_worker():
+        result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
+
+    assert [c["fault"] for c in await sandbox.calls(service, operation)].count("fail_after_write:error") == 1
+    pages = await sandbox.created("notion", "pages")
+    keys = [p["properties"]["Intake Key"]["rich_text"][0]["plain_text"] for p in pages]
+    assert len(pages) == len(set(keys)) == len(result.task_ids)
+    assert len(await sandbox.created("slack", "messages")) == 1
+    async with sessions() as session:
+        assert await tasks.count(session=session) == len(result.task_ids)
+
+
+async def test_a_redelivered_webhook_finds_the_running_pipeline(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, team: str,
+) -> None:
+    await sandbox.set_fault("llm", "chat.completions.create", latency_ms=1500)  # keep the run going
+    async with make_worker():
+        first = await start_discussion(client, slack_thread(team), task_queue=task_queue)
+        again = await start_discussion(client, slack_thread(team), task_queue=task_queue)
+        assert again.id == first.id
+        assert (await again.describe()).run_id == (await first.describe()).run_id
+        await first.result()
+    with pytest.raises(ConflictError, match="already processed"):
+        await start_discussion(client, slack_thread(team), task_queue=task_queue)
+    async with sessions() as session:
+        assert await jobs.count(session=session) == 1
+    assert len(await sandbox.created("slack", "messages")) == 1
+
+
+async def test_killing_the_worker_mid_run_completes_without_duplicates(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, team: str,
+) -> None:
+    # Slow Notion down so the first worker dies while pages are being made.
+    await sandbox.set_fault("notion", "pages.create", latency_ms=400)
+    first = make_worker()
+    running = asyncio.create_task(first.run())
+    handle = await start_discussion(client, slack_thread(team), task_queue=task_queue)
+    for _ in range(200):
+        if await sandbox.call_count("notion", "pages.create") >= 1:
+            break
+        await asyncio.sleep(0.05)
+    running.cancel()  # the worker is gone, as if killed: no graceful shutdown of its activities
+    with contextlib.suppress(asyncio.CancelledError, BaseException):
+        await running
+
+    async with make_worker():
+        result = await handle.result()
+
+    pages = await sandbox.created("notion", "pages")
+    assert len(pages) == len(result.task_ids) > 1
+    assert len(await sandbox.created("slack", "messages")) == 1
+    async with sessions() as session:
+        assert await tasks.count(session=session) == len(result.task_ids)
+        assert await jobs.count(session=session) == 1

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         FailInput,
         NotifyInput,
         OpenDiscussionInput,
+        RetryRequest,
         StageInput,
         StartJobInput,
     )
@@ -63,13 +64,6 @@ BEST_EFFORT = {
     "start_to_close_timeout": timedelta(seconds=5),
     "retry_policy": RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=100)),
 }
-
-
-class RetryRequest(BaseModel):
-    """Set when a failed discussion is retried: the new job records who asked and what it retries."""
-
-    retried_by: str
-    original_discussion_id: str
 
 
 class DiscussionInput(BaseModel):
