@@ -1,15 +1,39 @@
-"""`intake demo`: every pipeline end to end on the embedded stack, printed as it goes."""
+"""`intake demo`: every pipeline end to end on the embedded stack, printed as it goes.
+
+Each pipeline is one section: an async function taking the `Demo` context,
+called in order from `_pipelines`. Sections must be re-runnable on a stack
+that keeps its data (each run uses fresh team / user ids where ids matter).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from dataclasses import dataclass
 
 from rich.panel import Panel
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowFailureError
 
 from cli.output import console
 from core.settings import Settings
 from core.state import read_state
 from core.temporal import connect, ui_link
+from db.engine import create_sessionmaker, engine_from_settings
+from sandbox.control import SandboxControl
+
+
+@dataclass
+class Demo:
+    settings: Settings
+    client: Client
+    sessions: async_sessionmaker[AsyncSession]
+    sandbox: SandboxControl
+    run_id: str  # distinguishes this demo run's teams and users from earlier runs'
+
+    def link(self, workflow_id: str) -> str:
+        return ui_link(self.settings, workflow_id) or workflow_id
 
 
 def run_demo(settings: Settings) -> None:
@@ -36,12 +60,27 @@ def run_demo(settings: Settings) -> None:
 
 
 async def _pipelines(settings: Settings) -> None:
+    sandbox_url = settings.resolved_sandbox_url()
+    if sandbox_url is None:
+        raise SystemExit("the demo needs the sandbox: run it on the embedded stack (`intake up`)")
+    engine = engine_from_settings(settings)
+    try:
+        async with SandboxControl(sandbox_url) as sandbox:
+            demo = Demo(settings=settings, client=await connect(settings), sessions=create_sessionmaker(engine),
+                        sandbox=sandbox, run_id=uuid.uuid4().hex[:6])
+            for section in (_health, _discussions):
+                await section(demo)
+            console.rule("done")
+            console.print(f"Temporal UI: {settings.resolved_temporal_ui_url()}")
+    finally:
+        await engine.dispose()
+
+
+async def _health(demo: Demo) -> None:
     from client.health import start_health_check
 
-    client = await connect(settings)
-
     console.rule("health check: Temporal -> worker -> PostgreSQL")
-    handle = await start_health_check(client, task_queue=settings.task_queue, pause_seconds=0.5)
+    handle = await start_health_check(demo.client, task_queue=demo.settings.task_queue, pause_seconds=0.5)
     result = await handle.result()
     console.print(Panel.fit(
         f"workflow   {handle.id}\n"
@@ -51,5 +90,70 @@ async def _pipelines(settings: Settings) -> None:
         f"confirmed  {result.confirmed_at:%Y-%m-%d %H:%M:%S.%f}",
         title="HealthCheckWorkflow completed",
     ))
-    console.print(f"Temporal UI: {settings.resolved_temporal_ui_url()}")
-    console.print(f"this run:    {ui_link(settings, handle.id)}")
+    console.print(f"run: {demo.link(handle.id)}")
+
+
+async def _discussions(demo: Demo) -> None:
+    """Slack and Figma threads into Notion tasks; one run fails at task creation and is retried."""
+    from client.discussions import retry_discussion, start_discussion
+    from db.admin import DEMO_NOTION_DATABASE_ID
+    from db.repositories.discussions import JobRepository, SourceConfigRepository, TaskRepository
+    from db.uow import unit_of_work
+    from workflows.discussion import DiscussionInput
+
+    console.rule("discussions: Slack / Figma threads -> Notion tasks (seed 001)")
+    team = f"acme-{demo.run_id}"
+    async with unit_of_work(demo.sessions) as session:
+        for source_type, name in (("slack", "Slack"), ("figma", "Figma comments")):
+            await SourceConfigRepository().ensure(session=session, team_id=team, source_type=source_type,
+                                                  name=name, notion_database_id=DEMO_NOTION_DATABASE_ID)
+    fixtures = await demo.sandbox.fixtures()
+    threads = [("slack", f"{t['channel']}:{t['ts']}") for t in fixtures["slack"]["threads"]]
+    threads += [("figma", f"{fixtures['figma']['file_key']}:{t}") for t in fixtures["figma"]["threads"]]
+    task_queue = demo.settings.task_queue
+
+    def payload(source_type: str, thread: str) -> DiscussionInput:
+        return DiscussionInput(team_id=team, source_type=source_type, source_thread_id=thread)  # type: ignore[arg-type]
+
+    # The first thread meets a Notion that refuses every page: its job fails at task_creation.
+    await demo.sandbox.set_fault("notion", "pages.create", reject_rate=1.0)
+    doomed = await start_discussion(demo.client, payload(*threads[0]), task_queue=task_queue)
+    try:
+        await doomed.result()
+    except WorkflowFailureError as err:
+        console.print(f"[red]failed as planned[/]: {err.cause}")
+    await demo.sandbox.clear_faults("notion")
+
+    handles = [await start_discussion(demo.client, payload(*t), task_queue=task_queue) for t in threads[1:]]
+    results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
+    for handle, result in zip(handles, results):
+        if isinstance(result, BaseException):
+            console.print(f"[red]{handle.id} failed[/]: {result}")
+
+    async with demo.sessions() as session:
+        failed = await JobRepository().find_one(session=session, team_id=team, status="failed")
+    if failed is not None:
+        console.print(f"retrying discussion {failed.discussion_id} (a new job, the stored thread)")
+        retried = await retry_discussion(demo.client, demo.sessions, team_id=team,
+                                         discussion_id=str(failed.discussion_id), retried_by="demo",
+                                         task_queue=task_queue)
+        await retried.result()
+
+    async with demo.sessions() as session:
+        jobs = await JobRepository().listing(session=session, team_id=team, limit=100)
+        tasks = await TaskRepository().find_many(session=session, team_id=team, order_by=[])
+    jobs.sort(key=lambda j: j.created_at)
+    table = Table("job", "source", "status", "stage", "tasks", "ms", "retry")
+    for job in jobs:
+        table.add_row(str(job.id)[:8], job.source_type, job.status, job.stage,
+                      str(len(job.job_metadata.get("taskIds", []))), str(job.job_metadata.get("processingTime", "")),
+                      "yes" if job.job_metadata.get("isRetry") else "")
+    console.print(table)
+    for job in jobs:
+        console.print(f"{str(job.id)[:8]}  {demo.link(job.workflow_id)}", soft_wrap=True)
+    table = Table("task", "priority", "assignee", "notion page")
+    for task in tasks:
+        table.add_row(task.title, task.priority or "", task.assignee or "", task.notion_page_url or "")
+    console.print(table)
+    replies = await demo.sandbox.created("slack", "messages")
+    console.print(f"{len(tasks)} Notion pages, {len(replies)} Slack replies so far in the sandbox")
