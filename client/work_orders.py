@@ -47,8 +47,9 @@ async def start_file_ingest(
     if not path.is_file():
         raise InvalidInputError(f"{path} is not a file")
     document = DocumentSource(kind="file", path=str(path), filename=path.name)
+    drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
     return await _start(client, kind, DocumentIngestInput(workspace=workspace, document=document,
-                                                          drain_exports=drain_exports),
+                                                          export_drain_id=drain_id),
                         f"{kind}/{workspace.slug}/file/{file_digest(path)}", task_queue)
 
 
@@ -61,8 +62,9 @@ async def start_gmail_ingest(
         raise InvalidInputError("give exactly one of a Gmail message id or a Gmail search")
     key = f"message/{message_id}" if message_id else f"search/{uuid.uuid4()}"
     gmail = FindGmailPdfsInput(user=user, message_id=message_id, query=query)
+    drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
     return await _start(client, kind, DocumentIngestInput(workspace=workspace, gmail=gmail,
-                                                          drain_exports=drain_exports),
+                                                          export_drain_id=drain_id),
                         f"{kind}/{workspace.slug}/gmail/{user}/{key}", task_queue)
 
 

@@ -5,7 +5,9 @@ There is ONE drain per task queue at a time, with a fixed workflow id
 ingestion (`kick_export_drain`, from inside a workflow), the `export-drain`
 Schedule (whose runs carry their own ids: they kick the singleton and end) and
 `intake export drain` / `retry` (signal-with-start). A kick starts the drain,
-or wakes the running one.
+or wakes the running one. The drain's id always travels in an input (never
+derived from the worker's task queue inside a workflow, which a replay does
+not reproduce).
 
 The drain takes the due jobs in batches; each job is one `export_job` activity
 with backoff 1, 2, 4, 8 s (16 s cap) and at most 5 attempts; a job whose
@@ -15,6 +17,10 @@ in the batch are cancelled before they call Sheets, every open job is held
 until the cool-down ends, and the drain sleeps through it (a durable timer),
 then resumes. Since the drain is the only caller of Sheets' append and it
 sleeps while held, nothing calls Sheets during the cool-down.
+
+Its database steps are ordinary activities, not local ones: signals (wake,
+retry) steer the loop, and an activity's events put each signal at a fixed
+point of the history, so a replay takes the same path.
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ class ExportDrainInput(BaseModel):
     cooldown_seconds: float = Field(60.0, gt=0, le=86400)
     # Start a fresh run (continue-as-new) after this many jobs, so the history stays small.
     jobs_per_run: int = Field(500, ge=1)
+    # Set on runs that only hand over (the Schedule's): the singleton drain's id to kick.
+    hand_over_to: str | None = None
     totals: ExportDrainTotals | None = None  # carried over by continue-as-new
 
 
@@ -113,20 +121,19 @@ class ExportDrainWorkflow:
     @workflow.run
     async def run(self, input: ExportDrainInput) -> ExportDrainResult:
         info = workflow.info()
-        singleton = export_drain_workflow_id(info.task_queue)
-        if info.workflow_id != singleton:
-            await kick_export_drain(input.model_copy(update={"totals": None}))
-            return ExportDrainResult(totals=ExportDrainTotals(), handed_over_to=singleton)
+        if input.hand_over_to is not None and input.hand_over_to != info.workflow_id:
+            await kick_export_drain(input.hand_over_to, input.model_copy(update={"hand_over_to": None}))
+            return ExportDrainResult(totals=ExportDrainTotals(), handed_over_to=input.hand_over_to)
 
         totals = input.totals or ExportDrainTotals()
         done_this_run = 0
         while True:
             while self._retry_requests:
-                await workflow.execute_local_activity_method(
+                await workflow.execute_activity_method(
                     ExportActivities.requeue_failed, self._retry_requests.pop(0), **DB_WRITE
                 )
             self._woken = False
-            due = await workflow.execute_local_activity_method(
+            due = await workflow.execute_activity_method(
                 ExportActivities.due_jobs, DueJobsInput(limit=input.batch_size), **DB_WRITE
             )
             if not due.job_ids:
@@ -140,7 +147,7 @@ class ExportDrainWorkflow:
             if stopped:
                 totals.quota_stops += 1
                 until = workflow.now() + timedelta(seconds=input.cooldown_seconds)
-                held = await workflow.execute_local_activity_method(
+                held = await workflow.execute_activity_method(
                     ExportActivities.pause, PauseInput(until=until), **DB_WRITE
                 )
                 workflow.logger.warning("Sheets quota used up: %d export jobs held until %s", held.held, until)
@@ -175,7 +182,7 @@ class ExportDrainWorkflow:
                                 if other is not asyncio.current_task():
                                     other.cancel()
                         return
-                    await workflow.execute_local_activity_method(
+                    await workflow.execute_activity_method(
                         ExportActivities.mark_failed,
                         MarkFailedInput(job_id=job_id, error=str(cause or err)),
                         **DB_WRITE,
@@ -192,13 +199,12 @@ class ExportDrainWorkflow:
         return quota_hit
 
 
-async def kick_export_drain(input: ExportDrainInput | None = None) -> None:
-    """From inside a workflow: start the task queue's drain, or wake it if it runs.
+async def kick_export_drain(drain_id: str, input: ExportDrainInput | None = None) -> None:
+    """From inside a workflow: start the drain `drain_id`, or wake it if it runs.
 
     Best effort: when neither works (the drain ended between the two tries),
     the `export-drain` Schedule picks the jobs up at its next run.
     """
-    drain_id = export_drain_workflow_id(workflow.info().task_queue)
     try:
         await workflow.start_child_workflow(
             ExportDrainWorkflow.run, input or ExportDrainInput(), id=drain_id,

@@ -56,8 +56,9 @@ class DocumentIngestInput(BaseModel):
     workspace: WorkspaceSpec
     document: DocumentSource | None = None
     gmail: FindGmailPdfsInput | None = None
-    # Kick the export drain when an export job was queued (children leave it to their parent).
-    drain_exports: bool = True
+    # The export drain to kick when an export job was queued (`export_drain_workflow_id`);
+    # None: leave the jobs to the next drain (children leave it to their parent).
+    export_drain_id: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> DocumentIngestInput:
@@ -126,13 +127,13 @@ async def _ingest(
         results = await asyncio.gather(*(
             workflow.execute_child_workflow(
                 child_run,
-                DocumentIngestInput(workspace=input.workspace, document=source, drain_exports=False),
+                DocumentIngestInput(workspace=input.workspace, document=source),
                 id=f"{parent_id}/{source.message_id}/{source.attachment_id}",
                 result_type=result_type,
             )
             for source in found.documents
         ))
         documents = [doc for result in results for doc in result.documents]
-    if input.drain_exports and any(doc.export_enqueued for doc in documents):
-        await kick_export_drain()
+    if input.export_drain_id is not None and any(doc.export_enqueued for doc in documents):
+        await kick_export_drain(input.export_drain_id)
     return workspace.workspace_id, documents

@@ -1,0 +1,191 @@
+"""The Sheets export queue under Temporal: exactly-once rows, backoff to FAILED, quota stops, manual retry.
+
+Runs against the sandbox's Sheets. The tests that would wait out real backoffs
+(1 + 2 + 4 + 8 s) run on Temporal's time-skipping test server instead of the
+dev server; everything else about them (worker, activities, PostgreSQL,
+sandbox) is the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.deps import Deps
+from activities.work_orders import WorkspaceSpec
+from client.work_orders import retry_failed_exports, start_export_drain, start_file_ingest
+from db.models.work_orders import ExportJob
+from db.repositories.exports import ExportJobRepository
+from db.repositories.work_orders import WorkOrderRepository, WorkspaceRepository
+from db.uow import unit_of_work
+from sandbox.control import SandboxControl
+from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS, work_order_pdf
+from tests.helpers import record_history
+from worker import build_worker
+from workflows.exports import ExportDrainInput, export_drain_workflow_id
+
+APPEND, READ = "spreadsheets.values.append", "spreadsheets.values.get"
+TEST_SERVER = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "temporal-test-server"
+jobs = ExportJobRepository()
+
+
+@pytest.fixture(scope="module")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+    )
+    yield env
+    await env.shutdown()
+
+
+async def queued_work_orders(sessions: async_sessionmaker[AsyncSession], count: int) -> list[uuid.UUID]:
+    """Work orders with their export jobs, written as ingestion writes them (no PDFs needed)."""
+    async with unit_of_work(sessions) as session:
+        workspace, _ = await WorkspaceRepository().get_or_create(
+            session=session, slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID
+        )
+        for order in WORK_ORDERS[:count]:
+            work_order, _ = await WorkOrderRepository().get_or_create(
+                session=session, workspace_id=workspace.id, work_order_number=order.number, site=order.site,
+                facility_manager=order.fm, description=order.description,
+            )
+            await jobs.enqueue(session=session, workspace_id=workspace.id, kind="WORK_ORDER",
+                               work_order_id=work_order.id)
+        return [job.id for job in await jobs.find_many(session=session, order_by=[ExportJob.created_at])]
+
+
+async def all_jobs(sessions: async_sessionmaker[AsyncSession]) -> list[ExportJob]:
+    async with sessions() as session:
+        return await jobs.find_many(session=session, order_by=[ExportJob.created_at])
+
+
+async def sheet_numbers(sandbox: SandboxControl) -> list[str]:
+    return [row[0] for row in (await sandbox.spreadsheet(SPREADSHEET_ID))["Work Orders"][1:]]
+
+
+async def test_ingestion_exports_each_work_order_with_one_sheets_call(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, tmp_path: Path,
+) -> None:
+    workspace = WorkspaceSpec(slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID)
+    async with make_worker():
+        for order in WORK_ORDERS[:3]:
+            path = tmp_path / f"{order.number}.pdf"
+            path.write_bytes(work_order_pdf(order))
+            await (await start_file_ingest(client, path, workspace=workspace, kind="workorder",
+                                           task_queue=task_queue)).result()
+        # Ingestion kicked the one drain of this task queue; it ends when the queue is empty.
+        drain = client.get_workflow_handle(export_drain_workflow_id(task_queue))
+        await drain.result()
+        await record_history(drain, "export_drain")
+
+    assert sorted(await sheet_numbers(sandbox)) == ["WO-10042", "WO-10043", "WO-10044"]
+    assert [(j.status, j.attempts, j.last_error) for j in await all_jobs(sessions)] == [("DONE", 1, None)] * 3
+    # The happy path costs one Sheets call per job: the append, no read before it.
+    assert await sandbox.call_count("sheets", APPEND) == 3
+    assert await sandbox.call_count("sheets", READ) == 0
+
+
+async def test_an_attempt_that_fails_after_the_write_leaves_one_row(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+) -> None:
+    await queued_work_orders(sessions, 1)
+    await sandbox.set_fault("sheets", APPEND, fail_after_write="error", times=1)
+    async with make_worker():
+        result = await (await start_export_drain(client, task_queue=task_queue)).result()
+
+    assert result.totals.exported == 1
+    assert await sheet_numbers(sandbox) == ["WO-10042"]
+    [job] = await all_jobs(sessions)
+    assert (job.status, job.attempts, job.sheet_row, job.last_error) == ("DONE", 2, 2, None)
+    # Attempt 1 appended (and got a 500); attempt 2 read the key column, found the row, appended nothing.
+    assert (await sandbox.call_count("sheets", APPEND), await sandbox.call_count("sheets", READ)) == (1, 1)
+
+
+async def test_a_quota_error_stops_the_drain_until_the_cooldown_passes(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+) -> None:
+    await queued_work_orders(sessions, 3)
+    await sandbox.set_fault("sheets", APPEND, quota_rate=1.0, times=1)
+    cooldown = 2.0
+    async with make_worker():
+        handle = await start_export_drain(
+            client, task_queue=task_queue, input=ExportDrainInput(concurrency=1, cooldown_seconds=cooldown)
+        )
+        while not await handle.query("held"):
+            await asyncio.sleep(0.05)
+        # Held: every open job waits for the end of the cool-down, with the quota error recorded.
+        held = await all_jobs(sessions)
+        assert {j.status for j in held} == {"PENDING"}
+        assert all(j.next_attempt_at > datetime.now(UTC) for j in held)
+        assert any("quotaExceeded" in (j.last_error or "") for j in held)
+        result = await handle.result()
+
+    assert result.totals.quota_stops == 1 and result.totals.exported == 3
+    calls = sorted(await sandbox.calls("sheets"), key=lambda c: c["at"])
+    stop = next(i for i, c in enumerate(calls) if c["fault"] == "quota")
+    assert stop == 0 and calls[0]["status"] == 429
+    # Nothing called Sheets during the cool-down; then the remaining jobs were exported.
+    assert calls[1]["at"] - calls[0]["at"] >= cooldown
+    assert sorted(await sheet_numbers(sandbox)) == ["WO-10042", "WO-10043", "WO-10044"]
+    assert {j.status for j in await all_jobs(sessions)} == {"DONE"}
+
+
+async def test_a_sheets_outage_never_fails_ingestion(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, tmp_path: Path,
+) -> None:
+    await sandbox.set_fault("sheets", "*", error_rate=1.0)
+    path = tmp_path / "wo.pdf"
+    path.write_bytes(work_order_pdf(WORK_ORDERS[0]))
+    workspace = WorkspaceSpec(slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID)
+    drain = client.get_workflow_handle(export_drain_workflow_id(task_queue))
+    async with make_worker():
+        result = await (await start_file_ingest(client, path, workspace=workspace, kind="workorder",
+                                                task_queue=task_queue)).result()
+        assert result.documents[0].outcome == "created"
+        # The export's first attempt failed and is mirrored; the drain keeps trying on its own.
+        for _ in range(200):
+            [job] = await all_jobs(sessions)
+            if job.last_error:
+                break
+            await asyncio.sleep(0.05)
+        assert job.status in ("PENDING", "PROCESSING") and "HTTP 500" in (job.last_error or "")
+        await drain.terminate("test over")
+
+
+async def test_five_failed_attempts_mark_the_job_failed_and_a_retry_starts_a_fresh_round(
+    time_skipping: WorkflowEnvironment, deps: Deps, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+) -> None:
+    [job_id] = await queued_work_orders(sessions, 1)
+    await sandbox.set_fault("sheets", APPEND, error_rate=1.0)
+    task_queue = f"test-{uuid.uuid4()}"
+    async with build_worker(time_skipping.client, deps, task_queue=task_queue):
+        result = await (await start_export_drain(time_skipping.client, task_queue=task_queue)).result()
+        [job] = await all_jobs(sessions)
+        assert result.totals.failed_job_ids == [str(job_id)]
+        assert (job.status, job.attempts) == ("FAILED", 5)
+        assert "HTTP 500" in (job.last_error or "") and job.completed_at is not None
+        # Five appends, each refused; from the second on, each looked for the row first.
+        assert await sandbox.call_count("sheets", APPEND) == 5
+        assert await sandbox.call_count("sheets", READ) == 4
+        assert await sheet_numbers(sandbox) == []
+
+        await sandbox.clear_faults()
+        retried = await (await retry_failed_exports(time_skipping.client, task_queue=task_queue)).result()
+    [job] = await all_jobs(sessions)
+    assert retried.totals.exported == 1
+    assert (job.status, job.attempts, job.last_error) == ("DONE", 1, None)
+    assert await sheet_numbers(sandbox) == ["WO-10042"]
