@@ -20,6 +20,7 @@ from temporalio.client import (
 )
 
 from workflows.cleanup import CleanupJobsInput, CleanupJobsWorkflow
+from workflows.exports import ExportDrainInput, ExportDrainWorkflow, export_drain_workflow_id
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,25 @@ def _cleanup_jobs(options: ScheduleOptions) -> Schedule:
     )
 
 
+def _export_drain(options: ScheduleOptions) -> Schedule:
+    """Each run hands over to the task queue's one drain (starting or waking it) and ends."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ExportDrainWorkflow.run,
+            ExportDrainInput(hand_over_to=export_drain_workflow_id(options.task_queue)),
+            id="export-drain-schedule",
+            task_queue=options.task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
 SCHEDULES: list[ScheduleDefinition] = [
     ScheduleDefinition("cleanup-jobs", "daily: delete finished discussion jobs past retention",
                        _cleanup_jobs),
+    ScheduleDefinition("export-drain", "every minute: export queued work orders to Sheets (seed 003)",
+                       _export_drain),
 ]
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, ScheduleOverlapPolicy
 
-from client.schedules import ScheduleOptions, apply_schedules
+from client.schedules import SCHEDULES, ScheduleOptions, apply_schedules
 from db.repositories.discussions import JobRepository
 from db.uow import unit_of_work
 from tests.helpers import record_history
@@ -60,8 +60,8 @@ async def test_schedules_apply_is_repeatable_and_the_schedule_runs_cleanup(
     await seed_jobs(sessions)
     options = ScheduleOptions(task_queue=task_queue, job_retention_days=30)
     try:
-        assert await apply_schedules(client, options) == {"cleanup-jobs": "created"}
-        assert await apply_schedules(client, options) == {"cleanup-jobs": "updated"}
+        assert await apply_schedules(client, options) == {d.id: "created" for d in SCHEDULES}
+        assert await apply_schedules(client, options) == {d.id: "updated" for d in SCHEDULES}
         handle = client.get_schedule_handle("cleanup-jobs")
         described = await handle.describe()
         assert described.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
@@ -77,4 +77,5 @@ async def test_schedules_apply_is_repeatable_and_the_schedule_runs_cleanup(
         async with sessions() as session:
             assert await jobs.count(session=session) == 2
     finally:
-        await client.get_schedule_handle("cleanup-jobs").delete()
+        for definition in SCHEDULES:
+            await client.get_schedule_handle(definition.id).delete()

@@ -9,19 +9,22 @@ sandbox) is the same.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import Deps
 from activities.work_orders import WorkspaceSpec
+from client.schedules import SCHEDULES, ScheduleOptions, apply_schedules
 from client.work_orders import retry_failed_exports, start_export_drain, start_file_ingest
 from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
@@ -189,3 +192,28 @@ async def test_five_failed_attempts_mark_the_job_failed_and_a_retry_starts_a_fre
     assert retried.totals.exported == 1
     assert (job.status, job.attempts, job.last_error) == ("DONE", 1, None)
     assert await sheet_numbers(sandbox) == ["WO-10042"]
+
+
+async def test_the_schedule_hands_over_to_the_one_drain(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+) -> None:
+    await queued_work_orders(sessions, 2)
+    try:
+        await apply_schedules(client, ScheduleOptions(task_queue=task_queue))
+        schedule = client.get_schedule_handle("export-drain")
+        described = await schedule.describe()
+        assert described.schedule.spec.intervals[0].every == timedelta(minutes=1)
+        async with make_worker():
+            await schedule.trigger()
+            for _ in range(400):
+                if {j.status for j in await all_jobs(sessions)} == {"DONE"}:
+                    break
+                await asyncio.sleep(0.05)
+            await client.get_workflow_handle(export_drain_workflow_id(task_queue)).result()
+    finally:
+        for definition in SCHEDULES:
+            with contextlib.suppress(RPCError):
+                await client.get_schedule_handle(definition.id).delete()
+    assert {j.status for j in await all_jobs(sessions)} == {"DONE"}
+    assert sorted(await sheet_numbers(sandbox)) == ["WO-10042", "WO-10043"]
