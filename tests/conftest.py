@@ -26,6 +26,8 @@ from temporalio.worker import Worker
 from activities.deps import Deps
 from core.settings import Settings
 from db import admin
+from db.repositories.discussions import SourceConfigRepository
+from db.uow import unit_of_work
 from db.engine import create_engine, create_sessionmaker
 from integrations.factory import build_clients
 from sandbox.control import SandboxControl
@@ -146,5 +148,14 @@ def make_worker(client: Client, deps: Deps, task_queue: str) -> Any:
     return make
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4()}"
+@pytest.fixture
+async def team(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """A team of its own per test (workflow ids derive from the team), set up as the demo's is."""
+    team_id = f"team-{uuid.uuid4().hex[:8]}"
+    async with unit_of_work(sessions) as session:
+        for source_type in ("slack", "figma"):
+            await SourceConfigRepository().ensure(
+                session=session, team_id=team_id, source_type=source_type, name=source_type,
+                notion_database_id=admin.DEMO_NOTION_DATABASE_ID,
+            )
+    return team_id

@@ -12,33 +12,13 @@ from temporalio.client import Client, WorkflowFailureError
 
 from client.discussions import DiscussionNotRetryableError, retry_discussion, start_discussion
 from core.errors import ConflictError, NotFoundError
-from db import admin
-from db.repositories.discussions import (
-    DiscussionRepository,
-    JobRepository,
-    SourceConfigRepository,
-    TaskRepository,
-)
-from db.uow import unit_of_work
+from db.repositories.discussions import DiscussionRepository, JobRepository, TaskRepository
 from sandbox.control import SandboxControl
 from tests.helpers import record_history
 from workflows.discussion import DiscussionInput
 
 CHECKOUT = "C0PRODUCT:1718010000.000100"  # the sandbox's thread with four action items
 discussions, jobs, tasks = DiscussionRepository(), JobRepository(), TaskRepository()
-
-
-@pytest.fixture
-async def team(sessions: async_sessionmaker[AsyncSession]) -> str:
-    """A team of its own per test (workflow ids derive from the team), set up as the demo's is."""
-    team_id = f"team-{uuid.uuid4().hex[:8]}"
-    async with unit_of_work(sessions) as session:
-        for source_type in ("slack", "figma"):
-            await SourceConfigRepository().ensure(
-                session=session, team_id=team_id, source_type=source_type, name=source_type,
-                notion_database_id=admin.DEMO_NOTION_DATABASE_ID,
-            )
-    return team_id
 
 
 def slack_thread(team: str, thread: str = CHECKOUT) -> DiscussionInput:
