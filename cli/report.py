@@ -46,3 +46,25 @@ def jobs(
                       (row["error"] or "")[:60])
     console.print(table)
     console.print(f"{len(rows)} jobs")
+
+
+@app.command()
+def preview(
+    limit: int = typer.Option(20, min=1, max=500),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The newest work orders with their export status (seed 003's admin preview)."""
+    from client.work_orders import load_preview
+
+    rows = with_sessions(Settings(), lambda sessions: load_preview(sessions, limit=limit))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("workspace", "work order", "site", "date", "amount", "status", "export", "row", "error")
+    for row in rows:
+        table.add_row(row["workspace"], row["work_order_number"], (row["site"] or "")[:32],
+                      row["scheduled_date"] or "", row["amount"] or "", row["status"],
+                      f"{row['export_status'] or '-'} ({row['export_attempts']})", str(row["sheet_row"] or ""),
+                      (row["export_error"] or "")[:50])
+    console.print(table)
+    console.print(f"{len(rows)} work orders")

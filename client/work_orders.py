@@ -15,14 +15,17 @@ from __future__ import annotations
 import hashlib
 import uuid
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from activities.exports import RequeueInput
 from activities.work_orders import DocumentSource, FindGmailPdfsInput, WorkspaceSpec
 from core.errors import InvalidInputError
+from db.repositories.exports import ExportJobRepository
+from db.repositories.work_orders import WorkOrderRepository
 from workflows.exports import ExportDrainInput, ExportDrainResult, ExportDrainWorkflow, export_drain_workflow_id
 from workflows.work_orders import DocumentIngestInput, SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
@@ -95,3 +98,40 @@ async def retry_failed_exports(
         ExportDrainWorkflow.run, input or ExportDrainInput(), id=export_drain_workflow_id(task_queue),
         task_queue=task_queue, start_signal="retry_failed", start_signal_args=[RequeueInput(job_ids=job_ids)],
     )
+
+
+async def load_preview(sessions: async_sessionmaker[AsyncSession], *, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest work orders with their export status (`intake report preview`, the API's preview)."""
+    async with sessions() as session:
+        rows = await WorkOrderRepository().preview(session=session, limit=limit)
+    return [{
+        "workspace": row.workspace_slug,
+        "work_order_id": str(row.work_order.id),
+        "work_order_number": row.work_order.work_order_number,
+        "facility_manager": row.work_order.facility_manager,
+        "site": row.work_order.site,
+        "scheduled_date": row.work_order.scheduled_date.isoformat() if row.work_order.scheduled_date else None,
+        "amount": str(row.work_order.amount) if row.work_order.amount is not None else None,
+        "status": row.work_order.status,
+        "signed_document_id": str(row.signed_document_id) if row.signed_document_id else None,
+        "export_status": row.export_job.status if row.export_job else None,
+        "export_attempts": row.export_job.attempts if row.export_job else 0,
+        "export_error": row.export_job.last_error if row.export_job else None,
+        "sheet_row": row.export_job.sheet_row if row.export_job else None,
+        "created_at": row.work_order.created_at.isoformat(),
+    } for row in rows]
+
+
+async def load_export_status(sessions: async_sessionmaker[AsyncSession], *, limit: int = 20) -> dict[str, Any]:
+    """Jobs per status, whether a quota pause holds them, and the latest FAILED ones with their errors."""
+    repository = ExportJobRepository()
+    async with sessions() as session:
+        counts = await repository.status_counts(session=session)
+        held_until = await repository.held_until(session=session)
+        failed = await repository.listing(session=session, status="FAILED", limit=limit)
+    return {
+        "counts": {status: counts.get(status, 0) for status in ("PENDING", "PROCESSING", "DONE", "FAILED")},
+        "held_until": held_until.isoformat() if held_until else None,
+        "failed": [{"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts, "last_error": job.last_error,
+                    "failed_at": job.completed_at.isoformat() if job.completed_at else None} for job in failed],
+    }

@@ -1,0 +1,74 @@
+"""`intake workorder|signed ingest`, `intake export drain|status`, `intake report preview`, as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from core.settings import Settings
+from sandbox.control import SandboxControl
+from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS, signed_work_order_pdf, work_order_pdf
+
+
+def intake(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.require_database_url(),
+        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
+        "INTAKE_TASK_QUEUE": settings.task_queue,
+        "SANDBOX_URL": settings.resolved_sandbox_url() or "",
+        "INTAKE_STATE_DIR": str(settings.state_dir),
+        "INTAKE_SPREADSHEET_ID": SPREADSHEET_ID,
+    }
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+async def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(intake, settings, *args)
+
+
+async def test_ingest_files_drain_and_preview(
+    settings: Settings, make_worker, sandbox: SandboxControl, tmp_path: Path
+) -> None:
+    files = []
+    for order in WORK_ORDERS:
+        files.append(tmp_path / f"{order.number}.pdf")
+        files[-1].write_bytes(work_order_pdf(order))
+    bad = tmp_path / "scan.pdf"
+    bad.write_bytes(b"not a pdf at all")
+    signed = tmp_path / "signed.pdf"
+    signed.write_bytes(signed_work_order_pdf(WORK_ORDERS[0], "Jordan Lee", "2024-06-14"))
+    signed_again = tmp_path / "signed-again.pdf"
+    signed_again.write_bytes(signed_work_order_pdf(WORK_ORDERS[0], "Sam Poe", "2024-06-20"))
+    workspace = f"ws-{uuid.uuid4().hex[:8]}"
+
+    async with make_worker():
+        ingested = await run(settings, "workorder", "ingest", *map(str, files), str(bad), "-w", workspace, "--json")
+        repeated = await run(settings, "workorder", "ingest", str(files[0]), "-w", workspace, "--json")
+        matched = await run(settings, "signed", "ingest", str(signed), "-w", workspace, "--json")
+        refused = await run(settings, "signed", "ingest", str(signed_again), "-w", workspace)
+        drained = await run(settings, "export", "drain", "--json")
+    status = await run(settings, "export", "status", "--json")
+    preview = await run(settings, "report", "preview", "--json")
+
+    # A bad file makes the command fail (exit 1) after ingesting the rest.
+    assert ingested.returncode == 1, ingested.stderr
+    outcomes = {doc["filename"]: doc["outcome"] for doc in json.loads(ingested.stdout)}
+    assert outcomes == {**{f.name: "created" for f in files}, "scan.pdf": "failed"}
+    assert repeated.returncode == 0 and [d["is_new"] for d in json.loads(repeated.stdout)] == [False]
+    assert [d["outcome"] for d in json.loads(matched.stdout)] == ["matched"]
+    assert refused.returncode == 1 and "already matched" in refused.stdout
+    assert drained.returncode == 0, drained.stderr
+    assert json.loads(status.stdout)["counts"] == {"PENDING": 0, "PROCESSING": 0, "DONE": 5, "FAILED": 0}
+    rows = json.loads(preview.stdout)
+    assert sorted(r["work_order_number"] for r in rows) == [o.number for o in WORK_ORDERS]
+    assert {r["export_status"] for r in rows} == {"DONE"}
+    assert [r["status"] for r in rows if r["work_order_number"] == "WO-10042"] == ["SIGNED"]
+    sheet = await sandbox.spreadsheet(SPREADSHEET_ID)
+    assert len(sheet["Work Orders"]) == 1 + len(WORK_ORDERS) and sheet["Signed"][1][:2] == ["WO-10042", "Jordan Lee"]
