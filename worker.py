@@ -22,19 +22,23 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.approvals import ApprovalActivities
 from activities.deps import Deps
 from activities.discussions import DiscussionActivities
 from activities.exports import ExportActivities
 from activities.health import HealthActivities
+from activities.signals import SignalActivities
 from activities.work_orders import WorkOrderActivities
 from core.settings import Settings
 from core.temporal import connect
 from db.engine import create_sessionmaker, engine_from_settings, redact_url
 from integrations.factory import build_clients
+from workflows.approval import ProposedActionWorkflow
 from workflows.cleanup import CleanupJobsWorkflow
 from workflows.discussion import DiscussionWorkflow
 from workflows.exports import ExportDrainWorkflow
 from workflows.health import HealthCheckWorkflow
+from workflows.signals import IngestSignalsWorkflow, PruneRunLogWorkflow, QueueToolCallWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
 log = logging.getLogger("intake.worker")
@@ -53,6 +57,8 @@ PIPELINES: list[Pipeline] = [
              activities=[DiscussionActivities]),
     Pipeline("work_orders", workflows=[WorkOrderIngestWorkflow, SignedDocumentIngestWorkflow, ExportDrainWorkflow],
              activities=[WorkOrderActivities, ExportActivities]),
+    Pipeline("signals", workflows=[IngestSignalsWorkflow, ProposedActionWorkflow, QueueToolCallWorkflow,
+                                   PruneRunLogWorkflow], activities=[SignalActivities, ApprovalActivities]),
 ]
 
 

@@ -46,6 +46,9 @@ DEFAULT_GATE_CONFIG: dict[str, Any] = {
     "deadline_hours": 48,
     "relationship_min": 0.75,
     "impact_min": 0.7,
+    "colleague_score": 0.8,  # a sender of the user's own domain, unless sender_scores says otherwise
+    "default_sender_score": 0.3,
+    "tiers": {"critical": 75, "important": 45},  # importance score at which each tier starts
     "decision_phrases": ["can you confirm", "decision", "decide", "approve", "should we", "do we", "?"],
     "meeting_phrases": ["meet", "schedule", "call", "30 minutes", "calendar", "invite"],
     "refund_phrases": ["refund", "charged twice", "chargeback", "money back"],

@@ -1,0 +1,317 @@
+"""Activities that decide proposed actions (seed 000): approve, reject, feedback, queue a tool call.
+
+Approving is two activities: `create_at_provider` makes the Gmail draft or Calendar event
+(once per action: the provider is asked with a key derived from the action id, and answers
+a repeat with what it made the first time), then `complete_approval` writes everything in
+ONE transaction: action executed with its result, draft or event row upserted, work item
+completed, run log, audit log. An action already executed returns its stored result from
+both, without calling the provider again: approving twice gives the same answer and makes
+nothing new. Reject, feedback and queueing a tool call are one transaction each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio import activity
+
+from activities.deps import Deps
+from activities.errors import reported_to_temporal
+from activities.gates import INTAKE_EVENT_MARKER
+from core.errors import ConflictError, InvalidInputError, NotFoundError
+from db.models.signals import ProposedAction, SignalUser, WorkItem
+from db.repositories.actions import (
+    ActionRepository,
+    CalendarEventRepository,
+    FeedbackRepository,
+    GmailDraftRepository,
+)
+from db.repositories.run_log import AuditLogRepository, RunLogRepository
+from db.repositories.signals import SignalUserRepository
+from db.repository import Repository
+from db.uow import unit_of_work
+
+DRAFT_ACTIONS = ("draft_reply", "refund_request")
+
+
+# -- payloads ------------------------------------------------------------------------------
+
+
+class DraftPayload(BaseModel):
+    to: str
+    subject: str
+    body: str
+    thread_id: str | None = None
+
+
+class EventPayload(BaseModel):
+    summary: str
+    start: datetime
+    end: datetime
+    attendees: list[str] = []
+    description: str = ""
+
+
+# -- inputs and results -------------------------------------------------------------------
+
+
+class ProviderInput(BaseModel):
+    action_id: str
+    payload_override: dict[str, Any] | None = None
+
+
+class ProviderResult(BaseModel):
+    """What the provider holds for the action (or, when already executed, the stored result)."""
+
+    already_executed: bool
+    payload: dict[str, Any]
+    provider_id: str | None = None
+    provider_message_id: str | None = None
+    thread_id: str | None = None
+    html_link: str | None = None
+
+
+class CompleteApprovalInput(BaseModel):
+    action_id: str
+    provider: ProviderResult
+    approved_by: str
+    workflow_id: str
+    workflow_run_id: str
+
+
+class ActionOutcome(BaseModel):
+    """The answer to approve / reject; the same every time it is asked again."""
+
+    action_id: str
+    work_item_id: str
+    action_type: str
+    status: Literal["executed", "dismissed"]
+    provider_id: str | None = None
+    html_link: str | None = None
+    decided_at: datetime
+
+
+class RejectInput(BaseModel):
+    action_id: str
+    note: str | None = None
+    rejected_by: str
+    workflow_id: str
+    workflow_run_id: str
+
+
+class FeedbackInput(BaseModel):
+    action_id: str
+    rating: Literal["positive", "negative"]
+    note: str | None = None
+    given_by: str
+    workflow_id: str
+    workflow_run_id: str
+
+
+class FeedbackResult(BaseModel):
+    work_item_id: str
+    rating: str
+
+
+class QueueToolCallInput(BaseModel):
+    user_id: str
+    call_id: str
+    action_type: Literal["draft_reply", "schedule_event", "refund_request"]
+    payload: dict[str, Any]
+    summary: str
+    context: str = ""
+    importance_tier: Literal["critical", "important", "later"] = "important"
+    importance_score: int = 50
+    workflow_id: str
+    workflow_run_id: str
+
+
+class QueueToolCallResult(BaseModel):
+    work_item_id: str
+    action_id: str
+    created: bool
+
+
+# -- the activities -------------------------------------------------------------------------
+
+
+class ApprovalActivities:
+    def __init__(self, deps: Deps) -> None:
+        self._sessions = deps.sessions
+        self._services = deps.services
+        self._actions = ActionRepository()
+        self._items = Repository(WorkItem)
+        self._users = SignalUserRepository()
+        self._drafts = GmailDraftRepository()
+        self._events = CalendarEventRepository()
+        self._feedback = FeedbackRepository()
+        self._runs = RunLogRepository()
+        self._audit = AuditLogRepository()
+
+    @activity.defn(name="approval_create_at_provider")
+    async def create_at_provider(self, input: ProviderInput) -> ProviderResult:
+        """Make the action's Gmail draft or Calendar event, once per action however often asked."""
+        with reported_to_temporal():
+            async with self._sessions() as session:
+                action, _, user = await self._load(session, input.action_id)
+            if action.status == "executed":
+                return ProviderResult(already_executed=True, payload=action.payload)
+            if action.status == "dismissed":
+                raise ConflictError(f"action {action.id} was rejected; it cannot be approved")
+            payload = {**action.payload, **(input.payload_override or {})}
+            key = f"intake-action-{action.id}"
+            if action.action_type in DRAFT_ACTIONS:
+                draft = _validated(DraftPayload, payload)
+                made = await self._services.gmail.create_draft(
+                    user.mailbox, key=key, to=draft.to, subject=draft.subject, body=draft.body,
+                    thread_id=draft.thread_id,
+                )
+                return ProviderResult(already_executed=False, payload=draft.model_dump(mode="json"),
+                                      provider_id=made.id, provider_message_id=made.message_id,
+                                      thread_id=made.thread_id)
+            event = _validated(EventPayload, payload)
+            if INTAKE_EVENT_MARKER not in event.description:
+                event.description = f"{event.description}\n\n{INTAKE_EVENT_MARKER}".strip()
+            inserted = await self._services.calendar.insert_event(
+                user.calendar_id, key=key, summary=event.summary, start=event.start, end=event.end,
+                description=event.description, attendees=tuple(event.attendees),
+            )
+            return ProviderResult(already_executed=False, payload=event.model_dump(mode="json"),
+                                  provider_id=inserted.event.id, html_link=inserted.event.html_link)
+
+    @activity.defn(name="approval_complete")
+    async def complete_approval(self, input: CompleteApprovalInput) -> ActionOutcome:
+        """Action executed, draft / event stored, work item completed, run log, audit log: together."""
+        with reported_to_temporal():
+            async with unit_of_work(self._sessions) as session:
+                action, item, user = await self._load(session, input.action_id, lock=True)
+                if action.status == "executed" and action.result is not None:
+                    return ActionOutcome.model_validate(action.result)
+                if action.status == "dismissed":
+                    raise ConflictError(f"action {action.id} was rejected; it cannot be approved")
+                provider = input.provider
+                if provider.already_executed or provider.provider_id is None:
+                    raise ConflictError(f"action {action.id} has no provider result to record")
+                now = datetime.now(UTC)
+                outcome = ActionOutcome(
+                    action_id=str(action.id), work_item_id=str(item.id), action_type=action.action_type,
+                    status="executed", provider_id=provider.provider_id, html_link=provider.html_link,
+                    decided_at=now,
+                )
+                if action.action_type in DRAFT_ACTIONS:
+                    await self._drafts.upsert(session=session, action_id=action.id,
+                                              provider_draft_id=provider.provider_id,
+                                              provider_message_id=provider.provider_message_id or "",
+                                              thread_id=provider.thread_id)
+                else:
+                    event = EventPayload.model_validate(provider.payload)
+                    await self._events.upsert(session=session, action_id=action.id,
+                                              provider_event_id=provider.provider_id,
+                                              html_link=provider.html_link, starts_at=event.start, ends_at=event.end)
+                await self._actions.update_by_id(
+                    action.id, session=session, status="executed", payload=provider.payload,
+                    result=outcome.model_dump(mode="json"), executed_at=now,
+                )
+                await self._close_item(session, item, "completed", now)
+                await self._log(session, item, user, "approve", "action.approved", input.workflow_id,
+                                input.workflow_run_id, {"action_id": str(action.id), "by": input.approved_by,
+                                                        "provider_id": provider.provider_id})
+                return outcome
+
+    @activity.defn(name="approval_reject")
+    async def reject(self, input: RejectInput) -> ActionOutcome:
+        """Action and work item dismissed, negative feedback with the note, run log, audit log."""
+        with reported_to_temporal():
+            async with unit_of_work(self._sessions) as session:
+                action, item, user = await self._load(session, input.action_id, lock=True)
+                if action.status == "dismissed" and action.result is not None:
+                    return ActionOutcome.model_validate(action.result)
+                if action.status == "executed":
+                    raise ConflictError(f"action {action.id} was approved already; it cannot be rejected")
+                now = datetime.now(UTC)
+                outcome = ActionOutcome(action_id=str(action.id), work_item_id=str(item.id),
+                                        action_type=action.action_type, status="dismissed", decided_at=now)
+                await self._actions.update_by_id(action.id, session=session, status="dismissed",
+                                                 result=outcome.model_dump(mode="json"))
+                await self._close_item(session, item, "dismissed", now)
+                await self._feedback.upsert(session=session, work_item_id=item.id, rating="negative",
+                                            note=input.note)
+                await self._log(session, item, user, "dismiss", "action.rejected", input.workflow_id,
+                                input.workflow_run_id, {"action_id": str(action.id), "by": input.rejected_by,
+                                                        "note": input.note})
+                return outcome
+
+    @activity.defn(name="approval_feedback")
+    async def feedback(self, input: FeedbackInput) -> FeedbackResult:
+        """The user's verdict on the action's work item (replacing an earlier one), with run log and audit log."""
+        with reported_to_temporal():
+            async with unit_of_work(self._sessions) as session:
+                _, item, user = await self._load(session, input.action_id)
+                await self._feedback.upsert(session=session, work_item_id=item.id, rating=input.rating,
+                                            note=input.note)
+                await self._log(session, item, user, "feedback", f"feedback.{input.rating}", input.workflow_id,
+                                input.workflow_run_id, {"by": input.given_by, "note": input.note})
+            return FeedbackResult(work_item_id=str(item.id), rating=input.rating)
+
+    @activity.defn(name="approval_queue_tool_call")
+    async def queue_tool_call(self, input: QueueToolCallInput) -> QueueToolCallResult:
+        """A work item and its proposed action, inserted together; the same call id twice inserts once."""
+        with reported_to_temporal():
+            _validated(DraftPayload if input.action_type in DRAFT_ACTIONS else EventPayload, input.payload)
+            async with unit_of_work(self._sessions) as session:
+                user = await self._users.find_by_id(input.user_id, session=session)
+                if user is None:
+                    raise NotFoundError(f"no signal user {input.user_id!r}")
+                content_hash = hashlib.sha256(json.dumps(input.payload, sort_keys=True).encode()).hexdigest()
+                item_id, action_id, created = await self._actions.queue(
+                    session=session, user_id=input.user_id, call_id=input.call_id, summary=input.summary,
+                    context=input.context, action_type=input.action_type, payload=input.payload,
+                    importance_tier=input.importance_tier, importance_score=input.importance_score,
+                    content_hash=content_hash,
+                )
+                if created:
+                    item = await self._items.find_by_id(item_id, session=session)
+                    assert item is not None
+                    await self._log(session, item, user, "queue", "work_item.queued", input.workflow_id,
+                                    input.workflow_run_id, {"call_id": input.call_id,
+                                                            "action_type": input.action_type})
+            return QueueToolCallResult(work_item_id=str(item_id), action_id=str(action_id), created=created)
+
+    # helpers ----------------------------------------------------------------------------------
+
+    async def _load(self, session: AsyncSession, action_id: str, *, lock: bool = False,
+                    ) -> tuple[ProposedAction, WorkItem, SignalUser]:
+        found = await self._actions.with_item(_uuid(action_id, "action"), session=session, lock=lock)
+        if found is None:
+            raise NotFoundError(f"no proposed action {action_id}")
+        return found
+
+    async def _close_item(self, session: AsyncSession, item: WorkItem, status: str, at: datetime) -> None:
+        await self._items.update_by_id(item.id, session=session, status=status, completed_at=at)
+
+    async def _log(self, session: AsyncSession, item: WorkItem, user: SignalUser, phase: str, action: str,
+                   workflow_id: str, workflow_run_id: str, payload: dict[str, Any]) -> None:
+        await self._runs.record(session=session, work_item_id=item.id, phase=phase, workflow_id=workflow_id,
+                                workflow_run_id=workflow_run_id, events=[(action, payload)])
+        await self._audit.record(session=session, user_id=user.user_id, action=action, target_type="work_item",
+                                 target_id=str(item.id), payload=payload)
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as err:
+        raise NotFoundError(f"{value!r} is not a {what} id (a UUID)") from err
+
+
+def _validated(model: type[BaseModel], payload: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as err:
+        raise InvalidInputError(f"the action's payload is not a valid {model.__name__}: {err}") from err

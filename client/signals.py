@@ -1,0 +1,145 @@
+"""Signal ingestion and approvals from the outside (used by `intake ingest|approve|reject|...` and the API)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+
+from activities.approvals import ActionOutcome, FeedbackResult, QueueToolCallResult
+from core.errors import NotFoundError
+from db.models.signals import DEFAULT_GATE_CONFIG, SignalUser
+from db.repositories.actions import ActionRepository
+from db.repositories.signals import SignalUserRepository
+from db.uow import unit_of_work
+from workflows.approval import (
+    ApproveRequest,
+    FeedbackRequest,
+    ProposedActionInput,
+    ProposedActionWorkflow,
+    RejectRequest,
+    action_workflow_id,
+)
+from workflows.search_attributes import USER_ID
+from workflows.signals import (
+    IngestSignalsInput,
+    IngestSignalsResult,
+    IngestSignalsWorkflow,
+    QueueToolCallRequest,
+    QueueToolCallWorkflow,
+    ingest_workflow_id,
+)
+
+# "App open": ingest only when the last success is older than this.
+DEFAULT_STALE_AFTER_SECONDS = 120
+
+
+def _user_attribute(user_id: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes([SearchAttributePair(USER_ID, user_id)])
+
+
+async def register_user(
+    sessions: async_sessionmaker[AsyncSession], *, user_id: str, mailbox: str, calendar_id: str | None = None,
+    watch_keywords: list[str] | None = None, sender_scores: dict[str, float] | None = None, active: bool = True,
+) -> SignalUser:
+    """Add (or update) a user whose mailbox and calendar are ingested; new users get the default rules."""
+    async with unit_of_work(sessions) as session:
+        return await SignalUserRepository().ensure(
+            session=session, user_id=user_id, mailbox=mailbox, calendar_id=calendar_id or mailbox,
+            gate_config=DEFAULT_GATE_CONFIG, watch_keywords=watch_keywords, sender_scores=sender_scores,
+            active=active,
+        )
+
+
+async def active_users(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        return await SignalUserRepository().active_ids(session=session)
+
+
+async def start_ingestion(
+    client: Client, user_id: str, *, task_queue: str, force: bool = False,
+    stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS,
+) -> WorkflowHandle[IngestSignalsWorkflow, IngestSignalsResult]:
+    """Ingest now ("app open"): skipped while the last success is fresh, unless `force`.
+
+    A run already going for the user is joined rather than duplicated.
+    """
+    return await client.start_workflow(
+        IngestSignalsWorkflow.run,
+        IngestSignalsInput(user_id=user_id, min_interval_seconds=None if force else stale_after_seconds),
+        id=ingest_workflow_id(user_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=_user_attribute(user_id),
+    )
+
+
+async def _action_user(sessions: async_sessionmaker[AsyncSession], action_id: str) -> str:
+    try:
+        parsed = uuid.UUID(action_id)
+    except ValueError as err:
+        raise NotFoundError(f"{action_id!r} is not an action id (a UUID)") from err
+    async with sessions() as session:
+        found = await ActionRepository().with_item(parsed, session=session)
+    if found is None:
+        raise NotFoundError(f"no proposed action {action_id}")
+    return found[1].user_id
+
+
+async def _decide(client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, update: Any,
+                  request: Any, *, task_queue: str) -> Any:
+    """Send a decision Update to the action's workflow, starting the workflow when none runs."""
+    user_id = await _action_user(sessions, action_id)
+    start = WithStartWorkflowOperation(
+        ProposedActionWorkflow.run,
+        ProposedActionInput(action_id=action_id, user_id=user_id),
+        id=action_workflow_id(action_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=_user_attribute(user_id),
+    )
+    return await client.execute_update_with_start_workflow(update, request, start_workflow_operation=start)
+
+
+async def approve_action(
+    client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, *, task_queue: str,
+    payload_override: dict[str, Any] | None = None, approved_by: str = "user",
+) -> ActionOutcome:
+    """Approve: the draft or event is made (once) and the result returned; again = the same result."""
+    return await _decide(client, sessions, action_id, ProposedActionWorkflow.approve,
+                         ApproveRequest(approved_by=approved_by, payload_override=payload_override),
+                         task_queue=task_queue)
+
+
+async def reject_action(
+    client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, *, task_queue: str,
+    note: str | None = None, rejected_by: str = "user",
+) -> ActionOutcome:
+    """Reject: the action and its work item are dismissed, with negative feedback and the note."""
+    return await _decide(client, sessions, action_id, ProposedActionWorkflow.reject,
+                         RejectRequest(rejected_by=rejected_by, note=note), task_queue=task_queue)
+
+
+async def give_feedback(
+    client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, *, task_queue: str,
+    positive: bool, note: str | None = None, given_by: str = "user",
+) -> FeedbackResult:
+    return await _decide(client, sessions, action_id, ProposedActionWorkflow.feedback,
+                         FeedbackRequest(rating="positive" if positive else "negative", note=note,
+                                         given_by=given_by),
+                         task_queue=task_queue)
+
+
+async def queue_tool_call(client: Client, request: QueueToolCallRequest, *, task_queue: str) -> QueueToolCallResult:
+    """Queue a tool call for approval; the same call id queued twice is one work item."""
+    return await client.execute_workflow(
+        QueueToolCallWorkflow.run,
+        request,
+        id=f"tool-call/{request.user_id}/{request.call_id}",
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=_user_attribute(request.user_id),
+    )

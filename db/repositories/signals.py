@@ -1,0 +1,249 @@
+"""Signal ingestion's storage (seed 000): users, ingestion state, and the per-signal write.
+
+The per-signal write is the hot path of ingestion. It is ONE statement: data-modifying CTEs
+that upsert the work item, replace its gate evaluations, upsert its proposed action, and write
+the run log and the audit log. The caller runs it in a transaction per signal, so the five
+writes commit together or not at all; as one statement it costs a single round trip (plus
+BEGIN/COMMIT), with a fixed shape whose compiled form SQLAlchemy caches and asyncpg prepares
+once. Gates and events travel as JSON arrays unpacked by `jsonb_to_recordset`, so any number
+of them keeps the one statement.
+
+Two choices that differ from the seed's literal "delete + insert":
+- an unchanged signal (same content hash) matches no row in the upsert, so nothing else is
+  written either: re-ingestion changes no counts, not even of the run or audit log;
+- the proposed action is upserted in place while it is `pending` (same id, new type and
+  payload), and left alone once executed or dismissed: an id the user is looking at stays
+  valid, and an approved action (with its draft or event) is never replaced by re-ingestion.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Select,
+    SmallInteger,
+    Text,
+    bindparam,
+    case,
+    cast,
+    column,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models.signals import (
+    AuditLog,
+    GateEvaluation,
+    IngestionState,
+    ProposedAction,
+    SignalUser,
+    WorkflowEvent,
+    WorkflowRun,
+    WorkItem,
+)
+from db.repository import Repository
+
+# Work item columns a re-ingested, changed signal overwrites (status and timestamps stay).
+_CONTENT_COLUMNS = ("thread_id", "actor", "summary", "context", "preview", "intent", "importance_tier",
+                    "importance_score", "occurred_at", "content_hash")
+
+
+@dataclass(frozen=True)
+class SignalRecord:
+    """Everything stored for one signal; gates are {gate, passed, score, reason} dicts,
+    events {kind, payload} dicts."""
+
+    user_id: str
+    source: str
+    source_id: str
+    actor: str
+    summary: str
+    context: str
+    preview: str
+    intent: str
+    importance_tier: str
+    importance_score: int
+    content_hash: str
+    action_type: str
+    action_payload: dict[str, Any]
+    gates: list[dict[str, Any]]
+    events: list[dict[str, Any]] = field(default_factory=list)
+    thread_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredSignal:
+    """What the write did: the work item, whether it is new, and its pending action (if any)."""
+
+    work_item_id: uuid.UUID
+    created: bool
+    action_id: uuid.UUID | None
+
+
+def _persist_statement() -> Select[Any]:
+    item_values = {name: bindparam(name) for name in ("user_id", "source", "source_id", *_CONTENT_COLUMNS)}
+    upsert = insert(WorkItem).values(**item_values)
+    item = (
+        upsert.on_conflict_do_update(
+            index_elements=[WorkItem.user_id, WorkItem.source, WorkItem.source_id],
+            set_={**{name: upsert.excluded[name] for name in _CONTENT_COLUMNS}, "updated_at": func.now()},
+            where=WorkItem.content_hash.is_distinct_from(upsert.excluded.content_hash),
+        )
+        .returning(WorkItem.id, literal_column("xmax = 0", Boolean).label("created"))
+        .cte("item")
+    )
+    old_gates = delete(GateEvaluation).where(GateEvaluation.work_item_id.in_(select(item.c.id))).cte("old_gates")
+    gates = (
+        func.jsonb_to_recordset(bindparam("gates", type_=JSONB))
+        .table_valued(column("gate", Text), column("passed", Boolean), column("score", SmallInteger),
+                      column("reason", Text))
+        .render_derived(name="g", with_types=True)
+    )
+    new_gates = insert(GateEvaluation).from_select(
+        ["work_item_id", "gate", "passed", "score", "reason"],
+        select(item.c.id, gates.c.gate, gates.c.passed, gates.c.score, gates.c.reason).select_from(item.join(gates, true())),
+    ).cte("new_gates")
+    action_insert = insert(ProposedAction).from_select(
+        ["work_item_id", "action_type", "payload"],
+        select(item.c.id, bindparam("action_type", type_=Text), bindparam("action_payload", type_=JSONB)),
+    )
+    action = (
+        action_insert.on_conflict_do_update(
+            index_elements=[ProposedAction.work_item_id],
+            set_={"action_type": action_insert.excluded.action_type,
+                  "payload": action_insert.excluded.payload, "updated_at": func.now()},
+            where=ProposedAction.status == "pending",
+        )
+        .returning(ProposedAction.id)
+        .cte("action")
+    )
+    run = (
+        insert(WorkflowRun)
+        .from_select(["work_item_id", "phase", "workflow_id", "workflow_run_id"],
+                     select(item.c.id, literal("ingest"), bindparam("workflow_id", type_=Text),
+                            bindparam("workflow_run_id", type_=Text)))
+        .returning(WorkflowRun.id)
+        .cte("run")
+    )
+    events = (
+        func.jsonb_to_recordset(bindparam("events", type_=JSONB))
+        .table_valued(column("kind", Text), column("payload", JSONB))
+        .render_derived(name="e", with_types=True)
+    )
+    run_events = insert(WorkflowEvent).from_select(
+        ["run_id", "kind", "payload"], select(run.c.id, events.c.kind, events.c.payload).select_from(run.join(events, true()))
+    ).cte("run_events")
+    audit = insert(AuditLog).from_select(
+        ["user_id", "action", "target_type", "target_id", "payload"],
+        select(
+            bindparam("user_id", type_=Text),
+            case((item.c.created, "work_item.ingested"), else_="work_item.updated"),
+            literal("work_item"),
+            cast(item.c.id, Text),
+            bindparam("audit_payload", type_=JSONB),
+        ),
+    ).cte("audit")
+    return (
+        select(item.c.id, item.c.created, action.c.id.label("action_id"))
+        .select_from(item.outerjoin(action, true()))
+        .add_cte(old_gates, new_gates, run_events, audit)
+    )
+
+
+_PERSIST = _persist_statement()
+
+
+class SignalStore:
+    """The per-signal write of ingestion (and of the benchmark)."""
+
+    async def persist(
+        self, record: SignalRecord, *, session: AsyncSession, workflow_id: str | None = None,
+        workflow_run_id: str | None = None,
+    ) -> StoredSignal | None:
+        """Store one signal in the caller's transaction; None when it was stored unchanged already."""
+        params = {name: getattr(record, name) for name in ("user_id", "source", "source_id", *_CONTENT_COLUMNS)}
+        params |= {
+            "gates": record.gates, "action_type": record.action_type, "action_payload": record.action_payload,
+            "workflow_id": workflow_id, "workflow_run_id": workflow_run_id, "events": record.events,
+            "audit_payload": {"source": record.source, "source_id": record.source_id,
+                              "intent": record.intent, "importance_tier": record.importance_tier},
+        }
+        row = (await session.execute(_PERSIST, params)).first()
+        if row is None:
+            return None
+        return StoredSignal(work_item_id=row.id, created=row.created, action_id=row.action_id)
+
+
+class SignalUserRepository(Repository[SignalUser]):
+    def __init__(self) -> None:
+        super().__init__(SignalUser)
+
+    async def ensure(self, *, session: AsyncSession, user_id: str, mailbox: str, calendar_id: str,
+                     gate_config: dict[str, Any], watch_keywords: list[str] | None = None,
+                     sender_scores: dict[str, float] | None = None, active: bool = True) -> SignalUser:
+        """Register the user, or update their mailbox, calendar, watch list, scores and active flag.
+
+        `gate_config` is what a new user starts with; an existing user's rules are kept.
+        """
+        values: dict[str, Any] = {"mailbox": mailbox, "calendar_id": calendar_id, "active": active,
+                                  "watch_keywords": watch_keywords or [], "sender_scores": sender_scores or {}}
+        stmt = (
+            insert(SignalUser)
+            .values(user_id=user_id, gate_config=gate_config, **values)
+            .on_conflict_do_update(index_elements=[SignalUser.user_id], set_={**values, "updated_at": func.now()})
+            .returning(SignalUser)
+        )
+        return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+
+    async def active_ids(self, *, session: AsyncSession) -> list[str]:
+        return [user.user_id for user in await self.find_many(session=session, active=True)]
+
+
+class IngestionStateRepository(Repository[IngestionState]):
+    def __init__(self) -> None:
+        super().__init__(IngestionState)
+
+    async def move_cursors(
+        self, user_id: str, *, session: AsyncSession, gmail_cursor: str | None = None,
+        calendar_cursor: str | None = None, bootstrapped_at: datetime | None = None,
+    ) -> None:
+        """Move the given cursors forward; `bootstrapped_at` marks the first full sync's end."""
+        values: dict[str, Any] = {}
+        if gmail_cursor is not None:
+            values["gmail_cursor"] = gmail_cursor
+        if calendar_cursor is not None:
+            values["calendar_cursor"] = calendar_cursor
+        stmt = insert(IngestionState).values(user_id=user_id, bootstrap_completed_at=bootstrapped_at, **values)
+        if bootstrapped_at is not None:
+            values["bootstrap_completed_at"] = func.coalesce(IngestionState.bootstrap_completed_at, bootstrapped_at)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=[IngestionState.user_id], set_={**values, "updated_at": func.now()}
+        ))
+
+    async def record_success(self, user_id: str, *, session: AsyncSession, at: datetime) -> None:
+        """A run went through: its time (the stale gate reads it) and no error."""
+        await self._upsert(session, user_id, {"last_synced_at": at, "last_error": None, "last_error_at": None})
+
+    async def record_error(self, user_id: str, error: str, *, session: AsyncSession, at: datetime) -> None:
+        """Keep the error for `intake ingest status`; the cursors stay where they were."""
+        await self._upsert(session, user_id, {"last_error": error, "last_error_at": at})
+
+    async def _upsert(self, session: AsyncSession, user_id: str, values: dict[str, Any]) -> None:
+        await session.execute(
+            insert(IngestionState)
+            .values(user_id=user_id, **values)
+            .on_conflict_do_update(index_elements=[IngestionState.user_id],
+                                   set_={**values, "updated_at": func.now()})
+        )

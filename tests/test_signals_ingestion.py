@@ -1,0 +1,225 @@
+"""IngestSignalsWorkflow end to end: real Temporal, real PostgreSQL, the Google clients against the sandbox."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowFailureError
+
+from client.signals import register_user, start_ingestion
+from db.models.signals import (
+    AuditLog,
+    GateEvaluation,
+    IngestionState,
+    ProposedAction,
+    WorkflowEvent,
+    WorkflowRun,
+    WorkItem,
+)
+from db.repository import Repository
+from sandbox.control import SandboxControl
+from tests.helpers import record_history
+from workflows.signals import IngestSignalsResult
+
+MAILBOX = "alice@example.com"  # the sandbox's inbox with a decision, a meeting, a refund and a digest
+TABLES = (WorkItem, GateEvaluation, ProposedAction, WorkflowRun, WorkflowEvent, AuditLog)
+
+
+@pytest.fixture
+async def user(sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl) -> str:
+    user_id = f"user-{uuid.uuid4().hex[:8]}"
+    await register_user(sessions, user_id=user_id, mailbox=MAILBOX, sender_scores={"@vendor.example": 0.8})
+    return user_id
+
+
+async def counts(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with sessions() as session:
+        return {model.__tablename__: await Repository(model).count(session=session) for model in TABLES}
+
+
+async def state_of(sessions: async_sessionmaker[AsyncSession], user_id: str) -> IngestionState:
+    async with sessions() as session:
+        state = await Repository(IngestionState).find_by_id(user_id, session=session)
+    assert state is not None
+    return state
+
+
+async def ingest(client: Client, task_queue: str, user_id: str) -> IngestSignalsResult:
+    handle = await start_ingestion(client, user_id, task_queue=task_queue, force=True)
+    return await handle.result()
+
+
+async def test_actionable_mail_and_events_become_work_items_with_gates_and_an_action(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession], user: str,
+) -> None:
+    async with make_worker():
+        handle = await start_ingestion(client, user, task_queue=task_queue, force=True)
+        result = await handle.result()
+
+    assert result.status == "completed"
+    gmail, calendar = result.sources
+    assert (gmail.source, gmail.fetched, gmail.not_actionable) == ("gmail", 4, 1)  # the digest asks nothing
+    assert calendar.source == "calendar" and calendar.fetched == 3
+    async with sessions() as session:
+        items = await Repository(WorkItem).find_many(session=session, user_id=user)
+        by_summary = {item.summary: item for item in items}
+        intents = {item.summary: item.intent for item in items}
+        assert intents["Decision needed: analytics contract renewal"] == "draft_reply"
+        assert intents["Can we meet Thursday to review the Q3 roadmap?"] == "schedule_event"
+        assert intents["Refund request for order #4411"] == "refund_request"
+        assert "Your weekly digest" not in intents
+        decision = by_summary["Decision needed: analytics contract renewal"]
+        gates = {g.gate: g for g in await Repository(GateEvaluation).find_many(
+            session=session, work_item_id=decision.id)}
+        assert set(gates) == {"decision", "time", "relationship", "impact", "watch"}
+        assert gates["decision"].passed and gates["relationship"].passed and gates["impact"].passed
+        assert all(0 <= g.score <= 10 and g.reason for g in gates.values())
+        assert decision.importance_tier in ("critical", "important") and 0 < decision.importance_score <= 100
+        actions = await Repository(ProposedAction).find_many(session=session)
+        assert len(actions) == len(items) == gmail.stored + calendar.stored
+        assert all(a.status == "pending" for a in actions)
+    # One run log (three events) and one audit entry per stored signal.
+    assert await counts(sessions) == {
+        "work_items": len(items), "gate_evaluations": 5 * len(items), "proposed_actions": len(items),
+        "workflow_runs": len(items), "workflow_events": 3 * len(items), "audit_logs": len(items),
+    }
+    state = await state_of(sessions, user)
+    assert state.gmail_cursor == gmail.cursor and state.calendar_cursor == calendar.cursor
+    assert state.last_synced_at == result.synced_at and state.last_error is None
+    assert state.bootstrap_completed_at is not None
+    await record_history(handle, "ingest_signals")
+
+
+async def test_a_new_run_fetches_only_what_arrived_and_re_ingesting_changes_no_counts(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, user: str,
+) -> None:
+    async with make_worker():
+        await ingest(client, task_queue, user)
+        before = await counts(sessions)
+        again = await ingest(client, task_queue, user)
+        assert [s.fetched for s in again.sources] == [0, 0]
+        assert await counts(sessions) == before
+
+        await sandbox.deliver_mail(MAILBOX, sender="Priya Shah <priya@vendor.example>",
+                                   subject="Can you approve the budget today?", body="We need it today.")
+        third = await ingest(client, task_queue, user)
+    assert third.sources[0].fetched == third.sources[0].stored == 1
+    after = await counts(sessions)
+    assert after["work_items"] == before["work_items"] + 1
+    assert after["gate_evaluations"] == before["gate_evaluations"] + 5
+
+
+async def test_expired_cursors_trigger_a_full_resync_without_duplicates(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, user: str,
+) -> None:
+    async with make_worker():
+        first = await ingest(client, task_queue, user)
+        before = await counts(sessions)
+        await sandbox.expire_gmail_history(MAILBOX)
+        await sandbox.expire_calendar_sync_tokens(MAILBOX)
+        await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
+                                   subject="Should we ship on Friday?", body="Decide by tomorrow please.")
+        second = await ingest(client, task_queue, user)
+
+    gmail, calendar = second.sources
+    assert gmail.full_resync and calendar.full_resync
+    assert gmail.fetched == 5 and gmail.stored == 1 and gmail.unchanged == first.sources[0].stored
+    assert calendar.stored == 0 and calendar.unchanged == first.sources[1].stored
+    after = await counts(sessions)
+    assert after == {table: count + (5 if table == "gate_evaluations" else 3 if table == "workflow_events" else 1)
+                     for table, count in before.items()}
+    state = await state_of(sessions, user)
+    assert state.gmail_cursor == gmail.cursor != first.sources[0].cursor
+    assert state.calendar_cursor == calendar.cursor
+
+
+async def test_a_failed_fetch_records_last_error_and_leaves_the_cursors(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, user: str,
+) -> None:
+    async with make_worker():
+        first = await ingest(client, task_queue, user)
+        before = await counts(sessions)
+        await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
+                                   subject="Can you confirm the venue?", body="Need a decision today.")
+        await sandbox.set_fault("gmail", "users.history.list", reject_rate=1.0)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await ingest(client, task_queue, user)
+        assert "users.history.list" in str(failed.value.cause)
+
+        state = await state_of(sessions, user)
+        assert state.gmail_cursor == first.sources[0].cursor  # where it was
+        assert state.calendar_cursor is not None  # calendar went through on its own
+        assert "users.history.list" in (state.last_error or "") and state.last_error_at is not None
+        assert state.last_synced_at == first.synced_at
+        assert await counts(sessions) == before
+
+        # The next run resumes from the last good cursor and picks the mail up.
+        await sandbox.clear_faults()
+        resumed = await ingest(client, task_queue, user)
+    assert resumed.sources[0].stored == 1
+    state = await state_of(sessions, user)
+    assert state.last_error is None and state.gmail_cursor == resumed.sources[0].cursor
+
+
+@pytest.fixture
+async def failing_refund_audit(engine: AsyncEngine) -> AsyncIterator[None]:
+    """A fault in the database itself: the audit insert (the last of a signal's writes) fails for refunds."""
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            "CREATE FUNCTION test_fail_refund_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.payload->>'intent' = 'refund_request' THEN RAISE EXCEPTION 'injected audit failure'; END IF; "
+            "RETURN NEW; END $$"
+        ))
+        await conn.execute(text(
+            "CREATE TRIGGER test_fail_refund_audit BEFORE INSERT ON audit_logs FOR EACH ROW "
+            "EXECUTE FUNCTION test_fail_refund_audit()"
+        ))
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER IF EXISTS test_fail_refund_audit ON audit_logs"))
+            await conn.execute(text("DROP FUNCTION IF EXISTS test_fail_refund_audit()"))
+
+
+async def test_a_signals_five_writes_commit_together_or_not_at_all(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession], user: str,
+    failing_refund_audit: None,
+) -> None:
+    async with make_worker():
+        with pytest.raises(WorkflowFailureError):
+            await ingest(client, task_queue, user)
+
+    async with sessions() as session:
+        items = await Repository(WorkItem).find_many(session=session, user_id=user)
+        intents = [item.intent for item in items]
+        assert "refund_request" not in intents and "draft_reply" in intents
+        ids = [item.id for item in items]
+        # The refund's work item, gates, action and run log went with its failed audit insert.
+        assert await Repository(GateEvaluation).count(session=session) == 5 * len(ids)
+        assert await Repository(ProposedAction).count(session=session) == len(ids)
+        assert await Repository(WorkflowRun).count(session=session) == len(ids)
+        assert await Repository(AuditLog).count(session=session) == len(ids)
+    state = await state_of(sessions, user)
+    assert state.gmail_cursor is None  # Gmail's cursor did not move past the failed signal
+    assert "injected audit failure" in (state.last_error or "")
+
+
+async def test_app_open_is_stale_gated_unless_forced(
+    client: Client, make_worker, task_queue: str, user: str,
+) -> None:
+    async with make_worker():
+        await ingest(client, task_queue, user)
+        fresh = await (await start_ingestion(client, user, task_queue=task_queue)).result()
+        assert fresh.status == "skipped" and "less than 120 s ago" in (fresh.reason or "")
+        stale = await (await start_ingestion(client, user, task_queue=task_queue, stale_after_seconds=0)).result()
+        assert stale.status == "completed"
+        forced = await (await start_ingestion(client, user, task_queue=task_queue, force=True)).result()
+        assert forced.status == "completed"
