@@ -82,14 +82,15 @@ class FeedbackRequest(BaseModel):
 
 @workflow.defn
 class ProposedActionWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, input: ProposedActionInput) -> None:
+        # The input is needed here: the first Update is served before `run` starts.
+        self._action_id = input.action_id
         self._lock = asyncio.Lock()
         self._decisions = 0
-        self._action_id = ""
 
     @workflow.run
     async def run(self, input: ProposedActionInput) -> ProposedActionResult:
-        self._action_id = input.action_id
         workflow.upsert_search_attributes(TypedSearchAttributes([SearchAttributePair(USER_ID, input.user_id)]))
         # Started together with its first Update: wait for it, then for any others to finish.
         await workflow.wait_condition(lambda: self._decisions > 0 and workflow.all_handlers_finished())
