@@ -8,7 +8,9 @@ import typer
 from rich.table import Table
 
 from cli.output import console, print_json
-from client.schedules import SCHEDULES, ScheduleOptions, apply_schedules
+from cli.runtime import with_sessions
+from client.schedules import ScheduleOptions, apply_schedules, describe
+from client.signals import active_users
 from core.settings import Settings
 from core.temporal import connect
 
@@ -19,14 +21,17 @@ app = typer.Typer(help="Temporal Schedules: apply the project's list, or list wh
 @app.command()
 def apply(
     job_retention_days: int = typer.Option(30, min=1, help="Keep finished discussion jobs this long."),
+    run_log_retention_days: int = typer.Option(30, min=1, help="Keep the signal run log this long."),
 ) -> None:
-    """Create or update every schedule of the project (safe to run again)."""
+    """Create or update every schedule of the project, one ingestion per active user (safe to run again)."""
     settings = Settings()
+    users = with_sessions(settings, active_users)
 
     async def run() -> dict[str, str]:
         client = await connect(settings)
         return await apply_schedules(
-            client, ScheduleOptions(task_queue=settings.task_queue, job_retention_days=job_retention_days)
+            client, ScheduleOptions(task_queue=settings.task_queue, job_retention_days=job_retention_days,
+                                    run_log_retention_days=run_log_retention_days, signal_users=tuple(users))
         )
 
     for schedule_id, outcome in asyncio.run(run()).items():
@@ -37,7 +42,6 @@ def apply(
 def list_schedules(as_json: bool = typer.Option(False, "--json")) -> None:
     """The schedules on the server, with their next run."""
     settings = Settings()
-    known = {definition.id: definition.description for definition in SCHEDULES}
 
     async def run() -> list[dict[str, object]]:
         client = await connect(settings)
@@ -49,7 +53,7 @@ def list_schedules(as_json: bool = typer.Option(False, "--json")) -> None:
                 "workflow": info.workflow_type if info else None,
                 "next_run": info.next_action_times[0] if info and info.next_action_times else None,
                 "paused": info.paused if info else None,
-                "about": known.get(entry.id, ""),
+                "about": describe(entry.id),
             })
         return rows
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -18,15 +18,21 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from workflows.cleanup import CleanupJobsInput, CleanupJobsWorkflow
 from workflows.exports import ExportDrainInput, ExportDrainWorkflow, export_drain_workflow_id
+from workflows.search_attributes import USER_ID
+from workflows.signals import IngestSignalsInput, IngestSignalsWorkflow, PruneRunLogRequest, PruneRunLogWorkflow
 
 
 @dataclass(frozen=True)
 class ScheduleOptions:
     task_queue: str
     job_retention_days: int = 30
+    run_log_retention_days: int = 30
+    # Users whose signals are ingested on a schedule (the active ones, read by the caller).
+    signal_users: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,15 @@ class ScheduleDefinition:
     id: str
     description: str
     build: Callable[[ScheduleOptions], Schedule]
+
+
+@dataclass(frozen=True)
+class ScheduleFamily:
+    """Several schedules from one definition (e.g. one per active user), ids starting with `prefix`."""
+
+    prefix: str
+    description: str
+    build: Callable[[ScheduleOptions], dict[str, Schedule]]
 
 
 def _cleanup_jobs(options: ScheduleOptions) -> Schedule:
@@ -63,26 +78,79 @@ def _export_drain(options: ScheduleOptions) -> Schedule:
     )
 
 
+def _prune_run_log(options: ScheduleOptions) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            PruneRunLogWorkflow.run,
+            PruneRunLogRequest(retention_days=options.run_log_retention_days),
+            id="prune-run-log",
+            task_queue=options.task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+def _ingest_signals(options: ScheduleOptions) -> dict[str, Schedule]:
+    """Every 5 minutes per active user; a run still going when the next is due makes it skip."""
+    return {
+        f"ingest-signals/{user_id}": Schedule(
+            action=ScheduleActionStartWorkflow(
+                IngestSignalsWorkflow.run,
+                IngestSignalsInput(user_id=user_id),
+                id=f"ingest-signals-scheduled/{user_id}",
+                task_queue=options.task_queue,
+                typed_search_attributes=TypedSearchAttributes([SearchAttributePair(USER_ID, user_id)]),
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=5))]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
+        for user_id in options.signal_users
+    }
+
+
 SCHEDULES: list[ScheduleDefinition] = [
     ScheduleDefinition("cleanup-jobs", "daily: delete finished discussion jobs past retention",
                        _cleanup_jobs),
     ScheduleDefinition("export-drain", "every minute: export queued work orders to Sheets (seed 003)",
                        _export_drain),
+    ScheduleDefinition("prune-run-log", "daily: delete signal run log events and runs past retention (seed 000)",
+                       _prune_run_log),
 ]
+
+SCHEDULE_FAMILIES: list[ScheduleFamily] = [
+    ScheduleFamily("ingest-signals/", "every 5 minutes: ingest one user's Gmail and Calendar (seed 000)",
+                   _ingest_signals),
+]
+
+
+def expand_schedules(options: ScheduleOptions) -> Iterator[tuple[str, Schedule]]:
+    """Every schedule the options call for: each definition's, then each family's."""
+    for definition in SCHEDULES:
+        yield definition.id, definition.build(options)
+    for family in SCHEDULE_FAMILIES:
+        yield from family.build(options).items()
+
+
+def describe(schedule_id: str) -> str:
+    """The description of the definition or family a schedule id belongs to."""
+    for definition in SCHEDULES:
+        if definition.id == schedule_id:
+            return definition.description
+    return next((f.description for f in SCHEDULE_FAMILIES if schedule_id.startswith(f.prefix)), "")
 
 
 async def apply_schedules(client: Client, options: ScheduleOptions) -> dict[str, str]:
     """Create each schedule, or update it in place when it exists; returns id -> 'created'/'updated'."""
     outcome: dict[str, str] = {}
-    for definition in SCHEDULES:
-        schedule = definition.build(options)
+    for schedule_id, schedule in expand_schedules(options):
         try:
-            await client.create_schedule(definition.id, schedule)
-            outcome[definition.id] = "created"
+            await client.create_schedule(schedule_id, schedule)
+            outcome[schedule_id] = "created"
         except ScheduleAlreadyRunningError:
             def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
                 return ScheduleUpdate(schedule=new)
 
-            await client.get_schedule_handle(definition.id).update(replace)
-            outcome[definition.id] = "updated"
+            await client.get_schedule_handle(schedule_id).update(replace)
+            outcome[schedule_id] = "updated"
     return outcome
