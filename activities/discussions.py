@@ -10,10 +10,12 @@ one transaction, and is safe to retry:
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import func
@@ -34,6 +36,8 @@ from db.repositories.discussions import (
 from db.uow import unit_of_work
 from integrations import notion
 from integrations.llm import DetectedTask, ThreadAnalysis, ThreadLine
+
+T = TypeVar("T")
 
 THREAD_ID_FORMATS = {
     "slack": re.compile(r"^[A-Z0-9]+:\d+\.\d+$"),  # <channel id>:<thread ts>
@@ -141,17 +145,19 @@ class AnalysisInfo(BaseModel):
     summary: str
 
 
-class CreateTaskInput(BaseModel):
+class CreateTasksInput(BaseModel):
     discussion_id: str
     job_id: str
-    task_index: int
-    task_count: int
 
 
 class TaskRef(BaseModel):
     task_id: str
     notion_page_id: str
     notion_page_url: str | None
+
+
+class CreatedTasks(BaseModel):
+    tasks: list[TaskRef]
 
 
 class NotifyInput(BaseModel):
@@ -319,44 +325,53 @@ class DiscussionActivities:
 
     # Stage 5 ------------------------------------------------------------------------------
 
-    @activity.defn(name="discussion_create_task")
-    async def create_task(self, input: CreateTaskInput) -> TaskRef:
-        """One Notion page for one detected task, then its task record: once, however often retried.
+    @activity.defn(name="discussion_create_tasks")
+    async def create_tasks(self, input: CreateTasksInput) -> CreatedTasks:
+        """A Notion page per detected task, then the task records: once, however often retried.
 
-        The page carries `<discussion id>#<index>` in its key property; the Notion
-        client looks for that page before creating one, and the task record is an
-        upsert on (discussion, index), so a retry after either write repeats nothing.
+        Each page carries `<discussion id>#<index>` in its key property, and the
+        records are upserts on (discussion, index). When an earlier attempt (or an
+        earlier job of the discussion) may have made pages, the Notion client looks
+        for the page by its key before creating it; a first attempt skips that query.
         """
         with reported_to_temporal():
             async with self._sessions() as session:
                 discussion = await self._discussion(session, input.discussion_id)
                 config = await self._configs.find_by_id(discussion.source_config_id, session=session,
                                                         include_deleted=True)
+                look_first = await self._may_have_written_before(session, discussion)
             if config is None or not discussion.ai_analysis:
                 raise NotFoundError(f"discussion {discussion.id} has no config or no analysis")
             analysis = ThreadAnalysis.model_validate(discussion.ai_analysis)
-            if input.task_index >= len(analysis.tasks):
-                raise InvalidInputError(f"discussion {discussion.id} has no task #{input.task_index}")
-            task = analysis.tasks[input.task_index]
             mapping = {**DEFAULT_FIELD_MAPPING, **config.notion_field_mapping}
-            created = await self._services.notion.create_page(
-                config.notion_database_id,
-                properties=_page_properties(task, discussion, mapping),
-                children=_page_body(task, analysis, discussion),
-                key_property=mapping["key"],
-                key=f"{discussion.id}#{input.task_index}",
+            pages = await _all(
+                self._services.notion.create_page(
+                    config.notion_database_id,
+                    properties=_page_properties(task, discussion, mapping),
+                    children=_page_body(task, analysis, discussion),
+                    key_property=mapping["key"],
+                    key=f"{discussion.id}#{index}",
+                    look_first=look_first,
+                )
+                for index, task in enumerate(analysis.tasks)
             )
             async with unit_of_work(self._sessions) as session:
-                record = await self._tasks.save(
-                    session=session, discussion_id=discussion.id, task_index=input.task_index,
-                    team_id=discussion.team_id, job_id=uuid.UUID(input.job_id),
-                    notion_page_id=created.page.id, notion_page_url=created.page.url or None,
-                    title=task.title, description=task.description, status="open", priority=task.priority,
-                    assignee=task.assignee, summary=analysis.summary, source_url=discussion.source_url,
-                    is_multi_task_child=input.task_count > 1, updated_by=SYSTEM_USER_ID,
-                )
-            return TaskRef(task_id=str(record.id), notion_page_id=record.notion_page_id,
-                           notion_page_url=record.notion_page_url)
+                records = [
+                    await self._tasks.save(
+                        session=session, discussion_id=discussion.id, task_index=index,
+                        team_id=discussion.team_id, job_id=uuid.UUID(input.job_id),
+                        notion_page_id=created.page.id, notion_page_url=created.page.url or None,
+                        title=task.title, description=task.description, status="open",
+                        priority=task.priority, assignee=task.assignee, summary=analysis.summary,
+                        source_url=discussion.source_url, is_multi_task_child=len(analysis.tasks) > 1,
+                        updated_by=SYSTEM_USER_ID,
+                    )
+                    for index, (task, created) in enumerate(zip(analysis.tasks, pages))
+                ]
+            return CreatedTasks(tasks=[
+                TaskRef(task_id=str(r.id), notion_page_id=r.notion_page_id, notion_page_url=r.notion_page_url)
+                for r in records
+            ])
 
     # Stage 6 ------------------------------------------------------------------------------
 
@@ -369,6 +384,7 @@ class DiscussionActivities:
                 config = await self._configs.find_by_id(discussion.source_config_id, session=session,
                                                         include_deleted=True)
                 tasks = await self._tasks.for_discussion(discussion.id, session=session)
+                look_first = await self._may_have_written_before(session, discussion)
             reply_id = None
             if config is not None and config.reply_enabled:
                 key = f"intake:{discussion.id}"
@@ -377,12 +393,13 @@ class DiscussionActivities:
                 lines += [f"- {t.title}: {t.notion_page_url or t.notion_page_id}" for t in tasks]
                 left, right = discussion.source_thread_id.split(":", 1)
                 if discussion.source_type == "slack":
-                    posted = await self._services.slack.post_reply(left, right, "\n".join(lines), key=key)
+                    posted = await self._services.slack.post_reply(left, right, "\n".join(lines), key=key,
+                                                                   look_first=look_first)
                     reply_id = posted.ts
                 else:
                     lines.append(f"[{key}]")
                     reply = await self._services.figma.post_reply(left, right, "\n".join(lines),
-                                                                 marker=f"[{key}]")
+                                                                 marker=f"[{key}]", look_first=look_first)
                     reply_id = reply.comment.id
             await self._react(discussion, REACTION_DONE, remove=REACTION_PROCESSING)
             return NotifyResult(reply_id=reply_id)
@@ -442,6 +459,13 @@ class DiscussionActivities:
         return DeleteOldJobsResult(deleted_job_ids=[str(job_id) for job_id in deleted])
 
     # helpers ----------------------------------------------------------------------------------
+
+    async def _may_have_written_before(self, session: AsyncSession, discussion: Discussion) -> bool:
+        """Whether an outside write of this step may already exist: true unless this is the
+        first attempt of the discussion's first job (nothing could have written before it)."""
+        if activity.info().attempt > 1:
+            return True
+        return await self._jobs.count(session=session, discussion_id=discussion.id) > 1
 
     async def _react(self, discussion: Discussion, add: str, *more: str, remove: str | None = None) -> None:
         """Status reactions on a Slack thread's first message; best effort, never fails the stage."""
@@ -504,3 +528,13 @@ def _page_body(task: DetectedTask, analysis: ThreadAnalysis, discussion: Discuss
     source = discussion.source_url or f"{discussion.source_type} thread {discussion.source_thread_id}"
     blocks.append(notion.paragraph(f"Source: {source}", link=discussion.source_url))
     return blocks
+
+
+async def _all(calls: Iterable[Awaitable[T]]) -> list[T]:
+    """Run the calls concurrently; if one fails, cancel the rest and raise its error (not a group)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]  # type: ignore[arg-type]
+    except* Exception as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in tasks]

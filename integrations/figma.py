@@ -68,7 +68,9 @@ class FigmaApi(Protocol):
 
     async def fetch_thread(self, file_key: str, comment_id: str) -> list[FigmaComment]: ...
 
-    async def post_reply(self, file_key: str, comment_id: str, message: str, *, marker: str) -> FigmaPostedReply: ...
+    async def post_reply(
+        self, file_key: str, comment_id: str, message: str, *, marker: str, look_first: bool = True
+    ) -> FigmaPostedReply: ...
 
     async def aclose(self) -> None: ...
 
@@ -131,11 +133,17 @@ class FigmaClient:
         replies = sorted((c for c in comments if c.parent_id == comment_id), key=lambda c: c.created_at)
         return [root, *replies]
 
-    async def post_reply(self, file_key: str, comment_id: str, message: str, *, marker: str) -> FigmaPostedReply:
-        """Reply to thread ``comment_id`` once per ``marker`` (which must appear in ``message``)."""
+    async def post_reply(
+        self, file_key: str, comment_id: str, message: str, *, marker: str, look_first: bool = True
+    ) -> FigmaPostedReply:
+        """Reply to thread ``comment_id`` once per ``marker`` (which must appear in ``message``).
+
+        ``look_first=False`` skips listing the comments first, for a caller that
+        knows no earlier attempt can have posted (its first attempt).
+        """
         if not marker or marker not in message:
             raise ValueError(f"the reply must contain its idempotency marker {marker!r}")
-        for comment in await self.list_comments(file_key):
+        for comment in await self.list_comments(file_key) if look_first else []:
             if comment.parent_id == comment_id and marker in comment.message:
                 return FigmaPostedReply(comment=comment, created=False)
         body = await self._request(

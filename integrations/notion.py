@@ -85,6 +85,7 @@ class NotionApi(Protocol):
         children: list[dict[str, Any]],
         key_property: str,
         key: str,
+        look_first: bool = True,
     ) -> NotionCreatedPage: ...
 
     async def aclose(self) -> None: ...
@@ -159,13 +160,19 @@ class NotionClient:
         children: list[dict[str, Any]],
         key_property: str,
         key: str,
+        look_first: bool = True,
     ) -> NotionCreatedPage:
-        """Create the page once per ``key`` (stored in ``key_property``); a second call returns the first page."""
+        """Create the page once per ``key`` (stored in ``key_property``); a second call returns the first page.
+
+        ``look_first=False`` skips the lookup: for a caller that knows no earlier
+        attempt can have made the page (its first attempt), it saves a query.
+        """
         if len(children) > MAX_CHILDREN:
             raise ValueError(f"a page body may have at most {MAX_CHILDREN} blocks, got {len(children)}")
-        existing = await self.find_page(database_id, key_property=key_property, key=key)
-        if existing is not None:
-            return NotionCreatedPage(page=existing, created=False)
+        if look_first:
+            existing = await self.find_page(database_id, key_property=key_property, key=key)
+            if existing is not None:
+                return NotionCreatedPage(page=existing, created=False)
         source = await self.data_source_id(database_id)
         page = await self._call(
             "pages.create",

@@ -71,7 +71,9 @@ class SlackApi(Protocol):
 
     async def find_reply(self, channel: str, thread_ts: str, key: str) -> SlackMessage | None: ...
 
-    async def post_reply(self, channel: str, thread_ts: str, text: str, *, key: str) -> SlackPostedReply: ...
+    async def post_reply(
+        self, channel: str, thread_ts: str, text: str, *, key: str, look_first: bool = True
+    ) -> SlackPostedReply: ...
 
     async def add_reaction(self, channel: str, ts: str, name: str) -> None: ...
 
@@ -144,9 +146,15 @@ class SlackClient:
                 return message
         return None
 
-    async def post_reply(self, channel: str, thread_ts: str, text: str, *, key: str) -> SlackPostedReply:
-        """Reply in the thread once per ``key``: an earlier reply with the key is returned, not repeated."""
-        existing = await self.find_reply(channel, thread_ts, key)
+    async def post_reply(
+        self, channel: str, thread_ts: str, text: str, *, key: str, look_first: bool = True
+    ) -> SlackPostedReply:
+        """Reply in the thread once per ``key``: an earlier reply with the key is returned, not repeated.
+
+        ``look_first=False`` skips reading the thread first, for a caller that knows
+        no earlier attempt can have posted (its first attempt).
+        """
+        existing = await self.find_reply(channel, thread_ts, key) if look_first else None
         if existing is not None:
             return SlackPostedReply(channel=channel, ts=existing.ts, created=False)
         data = await self._call(

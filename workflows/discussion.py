@@ -19,7 +19,6 @@ so a redelivered webhook finds the running pipeline instead of starting another.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import timedelta
 from typing import Literal
@@ -34,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         AnalyzeInput,
         BuildThreadInput,
         CompleteInput,
-        CreateTaskInput,
+        CreateTasksInput,
         DiscussionActivities,
         FailInput,
         NotifyInput,
@@ -139,15 +138,11 @@ class DiscussionWorkflow:
             )
 
             await self._enter("task_creation", job.job_id)
-            tasks = await asyncio.gather(*(
-                workflow.execute_activity_method(
-                    DiscussionActivities.create_task,
-                    CreateTaskInput(discussion_id=discussion_id, job_id=job.job_id, task_index=index,
-                                    task_count=analysis.task_count),
-                    **OUTSIDE_CALL,
-                )
-                for index in range(analysis.task_count)
-            ))
+            tasks = (await workflow.execute_activity_method(
+                DiscussionActivities.create_tasks,
+                CreateTasksInput(discussion_id=discussion_id, job_id=job.job_id),
+                **OUTSIDE_CALL,
+            )).tasks
 
             await self._enter("notification", job.job_id)
             reply = await workflow.execute_activity_method(

@@ -1,0 +1,107 @@
+"""Benchmark: N discussions through DiscussionWorkflow against the sandbox (no added latency),
+compared with a plain six-activity no-op workflow on the same stack, in the same process.
+
+    .venv/bin/python -m bench.discussions --n 500 --concurrency 50
+
+Prints discussions/s, p50/p95 latency, the baseline's workflows/s, and last `ratio=<x>`
+(discussions/s divided by baseline workflows/s: 1.0 means the real pipeline runs as fast
+as an empty one of the same shape).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.deps import Deps
+from bench.noop import SixNoOpsWorkflow, noop
+from bench.stack import bench_stack
+from client.discussions import start_discussion
+from core.settings import Settings
+from db.admin import DEMO_NOTION_DATABASE_ID
+from db.engine import create_engine, create_sessionmaker
+from db.repositories.discussions import SourceConfigRepository
+from db.uow import unit_of_work
+from integrations.factory import build_clients
+from worker import build_worker
+from workflows.discussion import DiscussionInput
+
+SLACK_THREADS = ["C0PRODUCT:1718010000.000100", "C0PRODUCT:1718020000.000100",
+                 "C0DESIGN:1718030000.000100", "C0SUPPORT:1718040000.000100"]
+
+
+async def measure(n: int, concurrency: int, run_one: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
+    """Run `run_one(i)` for i < n with at most `concurrency` in flight: (per second, latencies)."""
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            started = time.perf_counter()
+            await run_one(i)
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return n / (time.perf_counter() - started), latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) > 1 else values[0] * 1000
+
+
+async def main(n: int, concurrency: int) -> None:
+    async with bench_stack() as stack:
+        client: Client = stack.client
+        settings = Settings(database_url=stack.database_url, temporal_address=stack.temporal_address,
+                            sandbox_url=stack.sandbox_url, task_queue=f"bench-{uuid.uuid4()}")
+        engine = create_engine(stack.database_url, pool_size=settings.db_pool_size)
+        sessions = create_sessionmaker(engine)
+        services = build_clients(settings)
+        teams = [f"bench-{uuid.uuid4().hex[:6]}-{i}" for i in range(n)]
+        async with unit_of_work(sessions) as session:
+            for team in teams:
+                await SourceConfigRepository().ensure(session=session, team_id=team, source_type="slack",
+                                                      name="bench", notion_database_id=DEMO_NOTION_DATABASE_ID)
+        try:
+            deps = Deps(settings=settings, sessions=sessions, services=services)
+            async with build_worker(client, deps, task_queue=settings.task_queue), \
+                    Worker(client, task_queue=f"{settings.task_queue}-noop", workflows=[SixNoOpsWorkflow],
+                           activities=[noop]):
+
+                async def baseline(i: int) -> None:
+                    await client.execute_workflow(SixNoOpsWorkflow.run, i, id=f"noop-{uuid.uuid4()}",
+                                                  task_queue=f"{settings.task_queue}-noop")
+
+                async def discussion(i: int) -> None:
+                    payload = DiscussionInput(team_id=teams[i], source_type="slack",
+                                              source_thread_id=SLACK_THREADS[i % len(SLACK_THREADS)])
+                    handle = await start_discussion(client, payload, task_queue=settings.task_queue)
+                    await handle.result()
+
+                await measure(min(20, n), concurrency, baseline)  # warm up both paths
+                base_rate, base_lat = await measure(n, concurrency, baseline)
+                rate, lat = await measure(n, concurrency, discussion)
+        finally:
+            await services.aclose()
+            await engine.dispose()
+
+    print(f"baseline (six no-op activities): {base_rate:.1f} workflows/s, "
+          f"p50 {pct(base_lat, 50):.0f} ms, p95 {pct(base_lat, 95):.0f} ms")
+    print(f"discussions: {n} in flight {concurrency}: {rate:.1f} discussions/s, "
+          f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms")
+    print(f"ratio={rate / base_rate:.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=500, help="discussions (and baseline workflows) to run")
+    parser.add_argument("--concurrency", type=int, default=50, help="runs in flight at once")
+    args = parser.parse_args()
+    asyncio.run(main(args.n, args.concurrency))

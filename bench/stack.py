@@ -1,0 +1,62 @@
+"""A throwaway stack for benchmarks: embedded PostgreSQL (fast settings), the Temporal dev
+server, the sandbox as its own process. Everything is stopped and deleted on exit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from db import admin
+from stack.postgres import EmbeddedPostgres
+from stack.processes import free_port, stop_process_group, wait_for_port
+from stack.temporal import OFFLINE_ENV, OFFLINE_FLAGS, temporal_cli
+from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+
+
+@dataclass
+class BenchStack:
+    database_url: str
+    client: Client
+    temporal_address: str
+    sandbox_url: str
+
+
+@asynccontextmanager
+async def bench_stack() -> AsyncIterator[BenchStack]:
+    os.environ.update(OFFLINE_ENV)
+    root = Path(tempfile.mkdtemp(prefix="intake-bench-"))
+    postgres = EmbeddedPostgres(root / "pg", fast=True)
+    sandbox: subprocess.Popen[bytes] | None = None
+    env: WorkflowEnvironment | None = None
+    try:
+        url = postgres.start()
+        await admin.migrate_async(url)
+        port = free_port()
+        sandbox = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(port)],
+                                   stdout=subprocess.DEVNULL, start_new_session=True)
+        wait_for_port("127.0.0.1", port, timeout=20, name="sandbox", process=sandbox)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter,
+            search_attributes=SEARCH_ATTRIBUTES, dev_server_extra_args=OFFLINE_FLAGS,
+        )
+        yield BenchStack(database_url=url, client=env.client,
+                         temporal_address=env.client.service_client.config.target_host,
+                         sandbox_url=f"http://127.0.0.1:{port}")
+    finally:
+        if env is not None:
+            await env.shutdown()
+        if sandbox is not None:
+            stop_process_group(sandbox)
+        postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
