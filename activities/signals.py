@@ -18,12 +18,12 @@ the signals stored already are skipped as unchanged.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 from temporalio import activity
 
 from activities.deps import Deps
@@ -37,6 +37,7 @@ from db.repositories.signals import (
     SignalRecord,
     SignalStore,
     SignalUserRepository,
+    StoredSignal,
 )
 from db.uow import unit_of_work
 from integrations.calendar import CalendarEvent
@@ -45,7 +46,8 @@ from integrations.gmail import GmailMessage
 
 # Messages fetched at once from Gmail (the client runs each call in a thread).
 FETCH_CONCURRENCY = 8
-HEARTBEAT_EVERY = 50
+# Signals stored per database call (each in its own transaction); a heartbeat after each chunk.
+CHUNK = 500
 
 
 # -- inputs and results -------------------------------------------------------------------
@@ -146,8 +148,8 @@ class SignalActivities:
 
             messages = await asyncio.gather(*(fetch(ref.id) for ref in refs))
             signals = [_from_message(m) for m in messages if _is_incoming(m)]
-            counts = await self._persist(user, rules, signals, advance=lambda session: self._state.move_cursors(
-                user.user_id, session=session, gmail_cursor=cursor, bootstrapped_at=_now() if full else None))
+            counts = await self._persist(user, rules, signals, self._state.move_cursors(
+                user.user_id, gmail_cursor=cursor, bootstrapped_at=_now() if full else None))
             return IngestSourceResult(source="gmail", fetched=len(messages),
                                       full_resync=full and input.cursor is not None, cursor=cursor, **counts)
 
@@ -166,8 +168,8 @@ class SignalActivities:
                 sync = await calendar.list_events(user.calendar_id)
             signals = [_from_event(e, user.calendar_id) for e in sync.events if _is_foreign(e)]
             cursor = sync.next_sync_token
-            counts = await self._persist(user, rules, signals, advance=lambda session: self._state.move_cursors(
-                user.user_id, session=session, calendar_cursor=cursor, bootstrapped_at=_now() if full else None))
+            counts = await self._persist(user, rules, signals, self._state.move_cursors(
+                user.user_id, calendar_cursor=cursor, bootstrapped_at=_now() if full else None))
             return IngestSourceResult(source="calendar", fetched=len(sync.events),
                                       full_resync=full and input.cursor is not None, cursor=cursor, **counts)
 
@@ -190,11 +192,9 @@ class SignalActivities:
 
     # helpers ----------------------------------------------------------------------------------
 
-    async def _persist(
-        self, user: SignalUser, rules: UserRules, signals: list[Signal],
-        advance: Callable[[AsyncSession], Awaitable[None]],
-    ) -> dict[str, int]:
-        """One transaction per signal needing action; the cursor goes with the last one."""
+    async def _persist(self, user: SignalUser, rules: UserRules, signals: list[Signal],
+                       move_cursor: Executable) -> dict[str, int]:
+        """One transaction per signal needing action, in chunks; the cursor goes with the last one."""
         info = activity.info()
         now = _now()
         records = []
@@ -203,23 +203,19 @@ class SignalActivities:
         for signal in sorted(signals, key=lambda s: s.occurred_at or now):
             assessment = assess(signal, rules, now)
             if assessment.needs_action:
-                records.append(_record(user.user_id, signal, assessment))
+                records.append(signal_record(user.user_id, signal, assessment))
             else:
                 not_actionable += 1
-        stored = unchanged = 0
-        if not records:
-            async with unit_of_work(self._sessions) as session:
-                await advance(session)
-        for index, record in enumerate(records):
-            async with unit_of_work(self._sessions) as session:
-                result = await self._store.persist(record, session=session, workflow_id=info.workflow_id,
-                                                   workflow_run_id=info.workflow_run_id)
-                if index == len(records) - 1:
-                    await advance(session)
-            stored, unchanged = (stored + 1, unchanged) if result is not None else (stored, unchanged + 1)
-            if index % HEARTBEAT_EVERY == 0:
-                activity.heartbeat(index)
-        return {"stored": stored, "unchanged": unchanged, "not_actionable": not_actionable}
+        stored: list[StoredSignal | None] = []
+        chunks = [records[i:i + CHUNK] for i in range(0, len(records), CHUNK)] or [[]]
+        for number, chunk in enumerate(chunks, start=1):
+            stored += await self._store.persist_all(
+                self._sessions, chunk, workflow_id=info.workflow_id, workflow_run_id=info.workflow_run_id,
+                with_last=move_cursor if number == len(chunks) else None,
+            )
+            activity.heartbeat(len(stored))
+        changed = sum(1 for result in stored if result is not None)
+        return {"stored": changed, "unchanged": len(stored) - changed, "not_actionable": not_actionable}
 
     async def _rules(self, user_id: str) -> tuple[SignalUser, UserRules]:
         async with self._sessions() as session:
@@ -239,7 +235,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _record(user_id: str, signal: Signal, assessment: Assessment) -> SignalRecord:
+def signal_record(user_id: str, signal: Signal, assessment: Assessment) -> SignalRecord:
+    """What `SignalStore.persist` writes for a signal and its assessment."""
     passed = [g.gate for g in assessment.gates if g.passed]
     return SignalRecord(
         user_id=user_id, source=signal.source, source_id=signal.source_id, thread_id=signal.thread_id,

@@ -2,8 +2,8 @@
 
 The per-signal write is the hot path of ingestion. It is ONE statement: data-modifying CTEs
 that upsert the work item, replace its gate evaluations, upsert its proposed action, and write
-the run log and the audit log. The caller runs it in a transaction per signal, so the five
-writes commit together or not at all; as one statement it costs a single round trip (plus
+the run log and the audit log. It runs in a transaction per signal, so the five writes
+commit together or not at all; as one statement it costs a single round trip (plus
 BEGIN/COMMIT), with a fixed shape whose compiled form SQLAlchemy caches and asyncpg prepares
 once. Gates and events travel as JSON arrays unpacked by `jsonb_to_recordset`, so any number
 of them keeps the one statement.
@@ -19,6 +19,7 @@ Two choices that differ from the seed's literal "delete + insert":
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,7 +41,9 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from db.models.signals import (
     AuditLog,
@@ -93,48 +96,51 @@ class StoredSignal:
 
 
 def _persist_statement() -> Select[Any]:
+    # Tables, not ORM entities: a plain Core statement skips the ORM's execution path.
+    items, gate_rows, actions = WorkItem.__table__, GateEvaluation.__table__, ProposedAction.__table__
+    runs, run_events_table, audit_logs = WorkflowRun.__table__, WorkflowEvent.__table__, AuditLog.__table__
     item_values = {name: bindparam(name) for name in ("user_id", "source", "source_id", *_CONTENT_COLUMNS)}
-    upsert = insert(WorkItem).values(**item_values)
+    upsert = insert(items).values(**item_values)
     item = (
         upsert.on_conflict_do_update(
-            index_elements=[WorkItem.user_id, WorkItem.source, WorkItem.source_id],
+            index_elements=[items.c.user_id, items.c.source, items.c.source_id],
             set_={**{name: upsert.excluded[name] for name in _CONTENT_COLUMNS}, "updated_at": func.now()},
-            where=WorkItem.content_hash.is_distinct_from(upsert.excluded.content_hash),
+            where=items.c.content_hash.is_distinct_from(upsert.excluded.content_hash),
         )
-        .returning(WorkItem.id, literal_column("xmax = 0", Boolean).label("created"))
+        .returning(items.c.id, literal_column("xmax = 0", Boolean).label("created"))
         .cte("item")
     )
-    old_gates = delete(GateEvaluation).where(GateEvaluation.work_item_id.in_(select(item.c.id))).cte("old_gates")
+    old_gates = delete(gate_rows).where(gate_rows.c.work_item_id.in_(select(item.c.id))).cte("old_gates")
     gates = (
         func.jsonb_to_recordset(bindparam("gates", type_=JSONB))
         .table_valued(column("gate", Text), column("passed", Boolean), column("score", SmallInteger),
                       column("reason", Text))
         .render_derived(name="g", with_types=True)
     )
-    new_gates = insert(GateEvaluation).from_select(
+    new_gates = insert(gate_rows).from_select(
         ["work_item_id", "gate", "passed", "score", "reason"],
         select(item.c.id, gates.c.gate, gates.c.passed, gates.c.score, gates.c.reason).select_from(item.join(gates, true())),
     ).cte("new_gates")
-    action_insert = insert(ProposedAction).from_select(
+    action_insert = insert(actions).from_select(
         ["work_item_id", "action_type", "payload"],
         select(item.c.id, bindparam("action_type", type_=Text), bindparam("action_payload", type_=JSONB)),
     )
     action = (
         action_insert.on_conflict_do_update(
-            index_elements=[ProposedAction.work_item_id],
+            index_elements=[actions.c.work_item_id],
             set_={"action_type": action_insert.excluded.action_type,
                   "payload": action_insert.excluded.payload, "updated_at": func.now()},
-            where=ProposedAction.status == "pending",
+            where=actions.c.status == "pending",
         )
-        .returning(ProposedAction.id)
+        .returning(actions.c.id)
         .cte("action")
     )
     run = (
-        insert(WorkflowRun)
+        insert(runs)
         .from_select(["work_item_id", "phase", "workflow_id", "workflow_run_id"],
                      select(item.c.id, literal("ingest"), bindparam("workflow_id", type_=Text),
                             bindparam("workflow_run_id", type_=Text)))
-        .returning(WorkflowRun.id)
+        .returning(runs.c.id)
         .cte("run")
     )
     events = (
@@ -142,10 +148,10 @@ def _persist_statement() -> Select[Any]:
         .table_valued(column("kind", Text), column("payload", JSONB))
         .render_derived(name="e", with_types=True)
     )
-    run_events = insert(WorkflowEvent).from_select(
+    run_events = insert(run_events_table).from_select(
         ["run_id", "kind", "payload"], select(run.c.id, events.c.kind, events.c.payload).select_from(run.join(events, true()))
     ).cte("run_events")
-    audit = insert(AuditLog).from_select(
+    audit = insert(audit_logs).from_select(
         ["user_id", "action", "target_type", "target_id", "payload"],
         select(
             bindparam("user_id", type_=Text),
@@ -166,13 +172,45 @@ _PERSIST = _persist_statement()
 
 
 class SignalStore:
-    """The per-signal write of ingestion (and of the benchmark)."""
+    """The per-signal writes of ingestion (and of the benchmark)."""
 
-    async def persist(
-        self, record: SignalRecord, *, session: AsyncSession, workflow_id: str | None = None,
-        workflow_run_id: str | None = None,
-    ) -> StoredSignal | None:
-        """Store one signal in the caller's transaction; None when it was stored unchanged already."""
+    async def persist_all(
+        self, sessions: async_sessionmaker[AsyncSession], records: Sequence[SignalRecord], *,
+        workflow_id: str | None = None, workflow_run_id: str | None = None, with_last: Executable | None = None,
+    ) -> list[StoredSignal | None]:
+        """Store each record in a transaction of its own; None for a record stored unchanged already.
+
+        `with_last` (the cursor move) runs in the last record's transaction, or alone when there is
+        no record. Records stored before a failure stay committed; the failure is raised.
+
+        The loop runs on one connection inside one greenlet (`run_sync`): an async call per
+        statement would cost more than the statement itself (see bench/ingest.py).
+        """
+        engine = sessions.kw["bind"]
+        async with engine.connect() as connection:
+            return await connection.run_sync(
+                self._persist_all, records, workflow_id, workflow_run_id, with_last
+            )
+
+    def _persist_all(
+        self, connection: Connection, records: Sequence[SignalRecord], workflow_id: str | None,
+        workflow_run_id: str | None, with_last: Executable | None,
+    ) -> list[StoredSignal | None]:
+        stored: list[StoredSignal | None] = []
+        for index, record in enumerate(records):
+            with connection.begin():
+                row = connection.execute(_PERSIST, self._params(record, workflow_id, workflow_run_id)).first()
+                if with_last is not None and index == len(records) - 1:
+                    connection.execute(with_last)
+            stored.append(None if row is None else
+                          StoredSignal(work_item_id=row.id, created=row.created, action_id=row.action_id))
+        if with_last is not None and not records:
+            with connection.begin():
+                connection.execute(with_last)
+        return stored
+
+    @staticmethod
+    def _params(record: SignalRecord, workflow_id: str | None, workflow_run_id: str | None) -> dict[str, Any]:
         params = {name: getattr(record, name) for name in ("user_id", "source", "source_id", *_CONTENT_COLUMNS)}
         params |= {
             "gates": record.gates, "action_type": record.action_type, "action_payload": record.action_payload,
@@ -180,10 +218,7 @@ class SignalStore:
             "audit_payload": {"source": record.source, "source_id": record.source_id,
                               "intent": record.intent, "importance_tier": record.importance_tier},
         }
-        row = (await session.execute(_PERSIST, params)).first()
-        if row is None:
-            return None
-        return StoredSignal(work_item_id=row.id, created=row.created, action_id=row.action_id)
+        return params
 
 
 class SignalUserRepository(Repository[SignalUser]):
@@ -215,11 +250,15 @@ class IngestionStateRepository(Repository[IngestionState]):
     def __init__(self) -> None:
         super().__init__(IngestionState)
 
-    async def move_cursors(
-        self, user_id: str, *, session: AsyncSession, gmail_cursor: str | None = None,
-        calendar_cursor: str | None = None, bootstrapped_at: datetime | None = None,
-    ) -> None:
-        """Move the given cursors forward; `bootstrapped_at` marks the first full sync's end."""
+    @staticmethod
+    def move_cursors(
+        user_id: str, *, gmail_cursor: str | None = None, calendar_cursor: str | None = None,
+        bootstrapped_at: datetime | None = None,
+    ) -> Executable:
+        """The statement that moves the given cursors forward (`bootstrapped_at`: a full sync's end).
+
+        A statement, not a write: it runs in the transaction of the last signal stored before it.
+        """
         values: dict[str, Any] = {}
         if gmail_cursor is not None:
             values["gmail_cursor"] = gmail_cursor
@@ -228,9 +267,9 @@ class IngestionStateRepository(Repository[IngestionState]):
         stmt = insert(IngestionState).values(user_id=user_id, bootstrap_completed_at=bootstrapped_at, **values)
         if bootstrapped_at is not None:
             values["bootstrap_completed_at"] = func.coalesce(IngestionState.bootstrap_completed_at, bootstrapped_at)
-        await session.execute(stmt.on_conflict_do_update(
+        return stmt.on_conflict_do_update(
             index_elements=[IngestionState.user_id], set_={**values, "updated_at": func.now()}
-        ))
+        )
 
     async def record_success(self, user_id: str, *, session: AsyncSession, at: datetime) -> None:
         """A run went through: its time (the stale gate reads it) and no error."""
