@@ -33,7 +33,7 @@ from db.repositories.discussions import (
     SourceConfigRepository,
     TaskRepository,
 )
-from db.uow import unit_of_work
+from db.uow import single_statement, unit_of_work
 from integrations import notion
 from integrations.llm import DetectedTask, ThreadAnalysis, ThreadLine
 
@@ -252,15 +252,14 @@ class DiscussionActivities:
                     title=input.title or f"{input.source_type} thread {input.source_thread_id}",
                     content=input.content or "", author_handle=input.author_handle,
                 )
-                await self._jobs.update_by_id(job_id, session=session, discussion_id=discussion.id,
-                                              source_config_id=config.id, updated_by=SYSTEM_USER_ID)
+                await self._jobs.set_by_id(job_id, session=session, discussion_id=discussion.id,
+                                           source_config_id=config.id, updated_by=SYSTEM_USER_ID)
                 return OpenedDiscussion(discussion_id=str(discussion.id), source_config_id=str(config.id))
 
     @activity.defn(name="discussion_set_stage")
     async def set_stage(self, input: StageInput) -> None:
-        async with unit_of_work(self._sessions) as session:
-            await self._jobs.update_by_id(uuid.UUID(input.job_id), session=session, stage=input.stage,
-                                          updated_by=SYSTEM_USER_ID)
+        async with single_statement(self._sessions) as session:
+            await self._jobs.set_stage(uuid.UUID(input.job_id), input.stage, session=session)
 
     # Stage 3 ------------------------------------------------------------------------------
 
@@ -277,13 +276,12 @@ class DiscussionActivities:
             await self._react(discussion, REACTION_RECEIVED, REACTION_PROCESSING)
             thread = await self._fetch_thread(discussion.source_type, discussion.source_thread_id)
             first = thread.messages[0] if thread.messages else None
-            async with unit_of_work(self._sessions) as session:
-                values: dict[str, Any] = {"thread_data": thread.model_dump(mode="json"),
-                                          "updated_by": SYSTEM_USER_ID}
-                if first is not None and not discussion.content:
-                    values |= {"content": first.text, "title": _title_from(first.text),
-                               "author_handle": discussion.author_handle or first.author}
-                await self._discussions.update_by_id(discussion.id, session=session, **values)
+            values: dict[str, Any] = {"thread_data": thread.model_dump(mode="json"), "updated_by": SYSTEM_USER_ID}
+            if first is not None and not discussion.content:
+                values |= {"content": first.text, "title": _title_from(first.text),
+                           "author_handle": discussion.author_handle or first.author}
+            async with single_statement(self._sessions) as session:
+                await self._discussions.set_by_id(discussion.id, session=session, **values)
             return ThreadInfo(message_count=len(thread.messages), participants=thread.participants,
                               fetched=True)
 
@@ -315,8 +313,8 @@ class DiscussionActivities:
             analysis = await self._services.llm.analyse_thread(
                 [ThreadLine(author=m.author, text=m.text) for m in thread.messages]
             )
-            async with unit_of_work(self._sessions) as session:
-                await self._discussions.update_by_id(
+            async with single_statement(self._sessions) as session:
+                await self._discussions.set_by_id(
                     discussion.id, session=session, ai_summary=analysis.summary,
                     ai_action_items=analysis.action_items, ai_analysis=analysis.model_dump(mode="json"),
                     updated_by=SYSTEM_USER_ID,
@@ -355,19 +353,19 @@ class DiscussionActivities:
                 )
                 for index, task in enumerate(analysis.tasks)
             )
-            async with unit_of_work(self._sessions) as session:
-                records = [
-                    await self._tasks.save(
-                        session=session, discussion_id=discussion.id, task_index=index,
-                        team_id=discussion.team_id, job_id=uuid.UUID(input.job_id),
-                        notion_page_id=created.page.id, notion_page_url=created.page.url or None,
-                        title=task.title, description=task.description, status="open",
-                        priority=task.priority, assignee=task.assignee, summary=analysis.summary,
-                        source_url=discussion.source_url, is_multi_task_child=len(analysis.tasks) > 1,
-                        updated_by=SYSTEM_USER_ID,
-                    )
+            async with single_statement(self._sessions) as session:
+                records = await self._tasks.save_all([
+                    {
+                        "discussion_id": discussion.id, "task_index": index, "team_id": discussion.team_id,
+                        "job_id": uuid.UUID(input.job_id), "notion_page_id": created.page.id,
+                        "notion_page_url": created.page.url or None, "title": task.title,
+                        "description": task.description, "status": "open", "priority": task.priority,
+                        "assignee": task.assignee, "summary": analysis.summary,
+                        "source_url": discussion.source_url, "is_multi_task_child": len(analysis.tasks) > 1,
+                        "updated_by": SYSTEM_USER_ID,
+                    }
                     for index, (task, created) in enumerate(zip(analysis.tasks, pages))
-                ]
+                ], session=session)
             return CreatedTasks(tasks=[
                 TaskRef(task_id=str(r.id), notion_page_id=r.notion_page_id, notion_page_url=r.notion_page_url)
                 for r in records
@@ -410,31 +408,23 @@ class DiscussionActivities:
     async def complete(self, input: CompleteInput) -> None:
         """Discussion completed with its task ids; job completed with processing time and task ids."""
         async with unit_of_work(self._sessions) as session:
-            discussion_id = uuid.UUID(input.discussion_id)
-            await self._discussions.update_by_id(
-                discussion_id, session=session, status="completed", notion_task_ids=input.task_ids,
-                completed_at=func.now(), updated_by=SYSTEM_USER_ID,
+            await self._discussions.set_by_id(
+                uuid.UUID(input.discussion_id), session=session, status="completed",
+                notion_task_ids=input.task_ids, completed_at=func.now(), updated_by=SYSTEM_USER_ID,
             )
-            job = await self._jobs.find_by_id(uuid.UUID(input.job_id), session=session)
-            assert job is not None
-            await self._jobs.update_by_id(
-                job.id, session=session, status="completed", stage="notification", completed_at=func.now(),
-                job_metadata={**job.job_metadata, "processingTime": input.processing_ms,
-                              "taskIds": input.task_ids},
-                updated_by=SYSTEM_USER_ID,
+            await self._jobs.finish(
+                uuid.UUID(input.job_id), session=session, status="completed", stage="notification",
+                metadata={"processingTime": input.processing_ms, "taskIds": input.task_ids},
             )
 
     @activity.defn(name="discussion_fail")
     async def fail(self, input: FailInput) -> None:
         """Job failed (stage reached, error, stack, completed_at); discussion failed with the error."""
         async with unit_of_work(self._sessions) as session:
-            job = await self._jobs.find_by_id(uuid.UUID(input.job_id), session=session)
-            assert job is not None
-            await self._jobs.update_by_id(
-                job.id, session=session, status="failed", stage=input.stage, error=input.error,
-                error_stack=input.error_stack, completed_at=func.now(),
-                job_metadata={**job.job_metadata, "processingTime": input.processing_ms},
-                updated_by=SYSTEM_USER_ID,
+            await self._jobs.finish(
+                uuid.UUID(input.job_id), session=session, status="failed", stage=input.stage,
+                error=input.error, error_stack=input.error_stack,
+                metadata={"processingTime": input.processing_ms},
             )
             discussion = None
             if input.discussion_id is not None:

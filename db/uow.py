@@ -20,3 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with sessions() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def single_statement(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for ONE write statement, which is its own transaction (autocommit).
+
+    A single statement is atomic by itself; running it without BEGIN / COMMIT saves
+    two round trips to the server. Use `unit_of_work` as soon as there are two.
+    """
+    async with sessions() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session

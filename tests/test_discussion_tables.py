@@ -69,15 +69,18 @@ async def test_task_records_are_one_per_discussion_index(sessions: async_session
         job = await make_job(session, "r1")
         disc = await discussions.create(session=session, team_id="t1", source_type="slack",
                                         source_thread_id="C1:2.0", title="t", content="c")
-        a = await tasks.save(session=session, discussion_id=disc.id, task_index=0, team_id="t1",
-                             job_id=job.id, notion_page_id="p0", title="first")
-        again = await tasks.save(session=session, discussion_id=disc.id, task_index=0, team_id="t1",
-                                 job_id=job.id, notion_page_id="p0", title="first, renamed")
-        assert again.id == a.id and again.title == "first, renamed"
-        assert len(await tasks.for_discussion(disc.id, session=session)) == 1
+        row = {"discussion_id": disc.id, "team_id": "t1", "job_id": job.id}
+        first = await tasks.save_all([row | {"task_index": 1, "notion_page_id": "p1", "title": "second"},
+                                      row | {"task_index": 0, "notion_page_id": "p0", "title": "first"}],
+                                     session=session)
+        again = await tasks.save_all([row | {"task_index": 0, "notion_page_id": "p0", "title": "renamed"}],
+                                     session=session)
+        assert [t.task_index for t in first] == [0, 1]
+        assert again[0].id == first[0].id and again[0].title == "renamed"
+        assert len(await tasks.for_discussion(disc.id, session=session)) == 2
     with pytest.raises(ConflictError, match="notion_page_id"):
         async with unit_of_work(sessions) as session:
-            await tasks.create(session=session, discussion_id=disc.id, task_index=1, team_id="t1",
+            await tasks.create(session=session, discussion_id=disc.id, task_index=2, team_id="t1",
                                notion_page_id="p0", title="same page twice")
 
 

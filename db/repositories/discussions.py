@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import cast, func, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.base import SYSTEM_USER_ID
@@ -78,6 +78,23 @@ class JobRepository(Repository[Job]):
     def __init__(self) -> None:
         super().__init__(Job)
 
+    async def set_stage(self, job_id: uuid.UUID, stage: str, *, session: AsyncSession) -> None:
+        await session.execute(
+            update(Job).where(Job.id == job_id).values(stage=stage, updated_by=SYSTEM_USER_ID)
+        )
+
+    async def finish(
+        self, job_id: uuid.UUID, *, session: AsyncSession, status: str, metadata: dict[str, Any],
+        **values: Any,
+    ) -> None:
+        """End the job (completed/failed) now, merging `metadata` into what it holds."""
+        await session.execute(
+            update(Job).where(Job.id == job_id).values(
+                status=status, completed_at=func.now(), updated_by=SYSTEM_USER_ID,
+                job_metadata=Job.job_metadata.op("||")(cast(metadata, JSONB)), **values,
+            )
+        )
+
     async def delete_finished_before(self, cutoff: datetime, *, session: AsyncSession) -> list[uuid.UUID]:
         """Delete completed/failed jobs that finished before `cutoff`; returns their ids."""
         return await self.delete(
@@ -96,19 +113,19 @@ class TaskRepository(Repository[Task]):
     def __init__(self) -> None:
         super().__init__(Task)
 
-    async def save(self, *, session: AsyncSession, discussion_id: uuid.UUID, task_index: int,
-                   **fields: Any) -> Task:
-        """The task record of one (discussion, index): inserted once, refreshed on a repeat."""
-        stmt = (
-            insert(Task)
-            .values(discussion_id=discussion_id, task_index=task_index, **fields)
-            .on_conflict_do_update(
-                index_elements=[Task.discussion_id, Task.task_index],
-                set_={**fields, "updated_at": func.now()},
-            )
-            .returning(Task)
-        )
-        return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
+    async def save_all(self, rows: list[dict[str, Any]], *, session: AsyncSession) -> list[Task]:
+        """The task records of a discussion, one per (discussion, task_index): inserted once,
+        refreshed on a repeat, in one statement. Returned in task_index order."""
+        if not rows:
+            return []
+        stmt = insert(Task).values(rows)
+        refreshed = {name: stmt.excluded[name] for name in rows[0] if name not in ("discussion_id", "task_index")}
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Task.discussion_id, Task.task_index],
+            set_={**refreshed, "updated_at": func.now()},
+        ).returning(Task)
+        saved = (await session.scalars(stmt, execution_options={"populate_existing": True})).all()
+        return sorted(saved, key=lambda task: task.task_index)
 
     async def for_discussion(self, discussion_id: uuid.UUID, *, session: AsyncSession) -> list[Task]:
         return await self.find_many(session=session, discussion_id=discussion_id, order_by=[Task.task_index])
