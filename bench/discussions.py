@@ -30,7 +30,7 @@ from db.repositories.discussions import SourceConfigRepository
 from db.uow import unit_of_work
 from integrations.factory import build_clients
 from worker import build_worker
-from workflows.discussion import DiscussionInput
+from workflows.discussion_io import DiscussionInput
 
 SLACK_THREADS = ["C0PRODUCT:1718010000.000100", "C0PRODUCT:1718020000.000100",
                  "C0DESIGN:1718030000.000100", "C0SUPPORT:1718040000.000100"]

@@ -99,7 +99,7 @@ async def _discussions(demo: Demo) -> None:
     from db.admin import DEMO_NOTION_DATABASE_ID
     from db.repositories.discussions import JobRepository, SourceConfigRepository, TaskRepository
     from db.uow import unit_of_work
-    from workflows.discussion import DiscussionInput
+    from workflows.discussion_io import DiscussionInput
 
     console.rule("discussions: Slack / Figma threads -> Notion tasks (seed 001)")
     team = f"acme-{demo.run_id}"

@@ -19,7 +19,7 @@ from core.settings import Settings
 from core.temporal import connect, ui_link
 from db.engine import create_sessionmaker, engine_from_settings
 from db.repositories.discussions import DiscussionRepository, JobRepository, TaskRepository
-from workflows.discussion import DiscussionInput
+from workflows.discussion_io import DiscussionInput
 
 app = typer.Typer(help="The discussion pipeline: Slack / Figma threads into Notion tasks.",
                   no_args_is_help=True)

@@ -16,13 +16,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.errors import ConflictError, NotFoundError
 from db.repositories.discussions import DiscussionRepository
-from workflows.discussion import (
-    DiscussionInput,
-    DiscussionResult,
-    DiscussionWorkflow,
-    RetryRequest,
-    discussion_workflow_id,
-)
+from workflows.discussion import DiscussionWorkflow
+from workflows.discussion_io import DiscussionInput, DiscussionResult, RetryRequest, discussion_workflow_id
 from workflows.search_attributes import TEAM_ID
 
 DiscussionHandle = WorkflowHandle[DiscussionWorkflow, DiscussionResult]

@@ -15,7 +15,7 @@ from core.errors import ConflictError, NotFoundError
 from db.repositories.discussions import DiscussionRepository, JobRepository, TaskRepository
 from sandbox.control import SandboxControl
 from tests.helpers import record_history
-from workflows.discussion import DiscussionInput
+from workflows.discussion_io import DiscussionInput
 
 CHECKOUT = "C0PRODUCT:1718010000.000100"  # the sandbox's thread with four action items
 discussions, jobs, tasks = DiscussionRepository(), JobRepository(), TaskRepository()

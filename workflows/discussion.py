@@ -19,13 +19,10 @@ so a redelivered webhook finds the running pipeline instead of starting another.
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -38,58 +35,14 @@ with workflow.unsafe.imports_passed_through():
         FailInput,
         NotifyInput,
         OpenDiscussionInput,
-        RetryRequest,
         StageInput,
         StartJobInput,
     )
-    from workflows.policies import DB_WRITE, NON_RETRYABLE
+    from workflows.discussion_io import DiscussionInput, DiscussionResult, discussion_workflow_id
+    from workflows.policies import BEST_EFFORT, DB_WRITE, OUTSIDE_CALL
     from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
 
 Stage = Literal["ingestion", "thread_building", "ai_analysis", "task_creation", "notification"]
-
-# Calls to outside services: Retry-After and backoff between attempts, a bounded number of them.
-OUTSIDE_CALL = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=6,
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
-}
-# A stage update is best effort: a few quick tries, then the pipeline goes on without it.
-BEST_EFFORT = {
-    "start_to_close_timeout": timedelta(seconds=5),
-    "retry_policy": RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=100)),
-}
-
-
-class DiscussionInput(BaseModel):
-    team_id: str = Field(min_length=1)
-    source_type: Literal["slack", "figma"]
-    # Slack: "<channel>:<thread ts>"; Figma: "<file key>:<root comment id>".
-    source_thread_id: str = Field(min_length=3)
-    title: str | None = None
-    content: str | None = None
-    author_handle: str | None = None
-    source_url: str | None = None
-    retry: RetryRequest | None = None
-
-
-class DiscussionResult(BaseModel):
-    job_id: str
-    discussion_id: str
-    task_ids: list[str]
-    notion_page_urls: list[str]
-    reply_id: str | None
-    processing_ms: int
-
-
-def discussion_workflow_id(team_id: str, source_type: str, source_thread_id: str) -> str:
-    """One id per thread: Temporal then refuses a second run while one is going."""
-    safe_thread = re.sub(r"[^A-Za-z0-9._:-]", "_", source_thread_id)
-    return f"discussion/{team_id}/{source_type}/{safe_thread}"
 
 
 @workflow.defn
@@ -204,8 +157,3 @@ def _stack_of(error: BaseException) -> str:
         current = current.__cause__
     return "\n".join(lines)
 
-
-__all__ = [
-    "DiscussionInput", "DiscussionResult", "DiscussionWorkflow", "RetryRequest", "TEAM_ID",
-    "discussion_workflow_id",
-]

@@ -20,3 +20,22 @@ DB_WRITE = {
         non_retryable_error_types=NON_RETRYABLE,
     ),
 }
+
+# A call to an outside service: backoff between attempts (an ApplicationError's
+# next_retry_delay, set from the service's Retry-After, takes precedence), bounded.
+OUTSIDE_CALL = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=6,
+        non_retryable_error_types=NON_RETRYABLE,
+    ),
+}
+
+# Best effort (e.g. a job's stage): a few quick tries, then the caller goes on without it.
+BEST_EFFORT = {
+    "start_to_close_timeout": timedelta(seconds=5),
+    "retry_policy": RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=100)),
+}
