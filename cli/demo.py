@@ -68,7 +68,7 @@ async def _pipelines(settings: Settings) -> None:
         async with SandboxControl(sandbox_url) as sandbox:
             demo = Demo(settings=settings, client=await connect(settings), sessions=create_sessionmaker(engine),
                         sandbox=sandbox, run_id=uuid.uuid4().hex[:6])
-            for section in (_health, _discussions):
+            for section in (_health, _discussions, _work_orders):
                 await section(demo)
             console.rule("done")
             console.print(f"Temporal UI: {settings.resolved_temporal_ui_url()}")
@@ -157,3 +157,65 @@ async def _discussions(demo: Demo) -> None:
     console.print(table)
     replies = await demo.sandbox.created("slack", "messages")
     console.print(f"{len(tasks)} Notion pages, {len(replies)} Slack replies so far in the sandbox")
+
+
+async def _work_orders(demo: Demo) -> None:
+    """Work orders and signed PDFs from the ops mailbox, one refused signature, a drain with a quota stop."""
+    import tempfile
+    from pathlib import Path
+
+    from activities.work_orders import WorkspaceSpec
+    from client.work_orders import load_preview, start_export_drain, start_file_ingest, start_gmail_ingest
+    from sandbox.seed_mail import WORK_ORDERS, signed_work_order_pdf
+    from workflows.exports import ExportDrainInput
+
+    console.rule("work orders: PDFs -> PostgreSQL -> Sheets export (seed 003)")
+    fixtures = await demo.sandbox.fixtures()
+    workspace = WorkspaceSpec(slug=f"ops-{demo.run_id}", name="Ops", owner_user_id="ops@example.com",
+                              spreadsheet_id=fixtures["sheets"]["spreadsheet_id"])
+    task_queue = demo.settings.task_queue
+    table = Table("kind", "file", "work order", "outcome", "new", "detail")
+
+    def show(kind: str, documents: list) -> None:
+        for doc in documents:
+            detail = (getattr(doc, "error", None) or getattr(doc, "reason", None) or "")[:70]
+            table.add_row(kind, doc.filename, doc.work_order_number or "", doc.outcome, "yes" if doc.is_new else "",
+                          detail)
+
+    # The drain is started by hand below (ingestion would kick it) to show a quota stop.
+    orders = await start_gmail_ingest(demo.client, workspace=workspace, kind="workorder", user="ops@example.com",
+                                      query='has:attachment subject:"work order"', task_queue=task_queue,
+                                      drain_exports=False)
+    show("work order", (await orders.result()).documents)
+    signed = await start_gmail_ingest(demo.client, workspace=workspace, kind="signed", user="ops@example.com",
+                                      query="has:attachment subject:signed", task_queue=task_queue,
+                                      drain_exports=False)
+    show("signed", (await signed.result()).documents)
+    with tempfile.TemporaryDirectory() as tmp:
+        second = Path(tmp) / "WO-10042-signed-again.pdf"
+        second.write_bytes(signed_work_order_pdf(WORK_ORDERS[0], "Someone Else", "2024-06-21"))
+        refused = await start_file_ingest(demo.client, second, workspace=workspace, kind="signed",
+                                          task_queue=task_queue, drain_exports=False)
+        show("signed", (await refused.result()).documents)
+    console.print(table)
+    console.print(f"runs are findable in the UI by IntakeWorkOrderId, e.g. {demo.link(orders.id)}", soft_wrap=True)
+
+    await demo.sandbox.set_fault("sheets", "spreadsheets.values.append", quota_rate=1.0, times=1)
+    cooldown = 5.0
+    drain = await start_export_drain(demo.client, task_queue=task_queue,
+                                     input=ExportDrainInput(cooldown_seconds=cooldown, concurrency=1))
+    for _ in range(100):
+        if await drain.query("held"):
+            console.print(f"[yellow]Sheets answered quotaExceeded: the drain holds every job for {cooldown:.0f} s[/]")
+            break
+        await asyncio.sleep(0.1)
+    totals = (await drain.result()).totals
+    console.print(f"drain {drain.id}: exported {totals.exported}, failed {totals.failed}, "
+                  f"quota stops {totals.quota_stops}")
+
+    preview = Table("workspace", "work order", "site", "amount", "status", "export", "attempts", "sheet row")
+    for row in await load_preview(demo.sessions):
+        preview.add_row(row["workspace"], row["work_order_number"], (row["site"] or "")[:30], row["amount"] or "",
+                        row["status"], row["export_status"] or "-", str(row["export_attempts"]),
+                        str(row["sheet_row"] or ""))
+    console.print(preview)

@@ -64,11 +64,12 @@ async def start_gmail_ingest(
     if (message_id is None) == (query is None):
         raise InvalidInputError("give exactly one of a Gmail message id or a Gmail search")
     key = f"message/{message_id}" if message_id else f"search/{uuid.uuid4()}"
+    workflow_id = f"{kind}/{workspace.slug}/gmail/{user}/{key}"
     gmail = FindGmailPdfsInput(user=user, message_id=message_id, query=query)
     drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
-    return await _start(client, kind, DocumentIngestInput(workspace=workspace, gmail=gmail,
+    return await _start(client, kind, DocumentIngestInput(workspace=workspace, gmail=gmail, child_id_prefix=workflow_id,
                                                           export_drain_id=drain_id),
-                        f"{kind}/{workspace.slug}/gmail/{user}/{key}", task_queue)
+                        workflow_id, task_queue)
 
 
 async def _start(client: Client, kind: DocumentKind, input: DocumentIngestInput, workflow_id: str,

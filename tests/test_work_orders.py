@@ -133,9 +133,11 @@ async def test_gmail_messages_become_work_orders_once_each(
                                           query='has:attachment subject:"work order"', task_queue=task_queue,
                                           drain_exports=False)
         result = await handle.result()
-    outcomes = sorted((d.work_order_number, d.outcome) for d in result.documents)
-    assert outcomes == [("WO-10042", "created"), ("WO-10042", "duplicate"), ("WO-10043", "created"),
-                        ("WO-10044", "created"), ("WO-10045", "created")]
+        await record_history(handle, "work_order_ingest_gmail")
+    # Oldest mail first: the forwarded copy of WO-10042, the last mail, is the duplicate.
+    outcomes = [(d.work_order_number, d.outcome) for d in result.documents]
+    assert outcomes == [("WO-10042", "created"), ("WO-10043", "created"), ("WO-10044", "created"),
+                        ("WO-10045", "created"), ("WO-10042", "duplicate")]
     assert await count(sessions, WorkOrder) == 4 and await count(sessions, ExportJob) == 4
     async with sessions() as session:
         acme = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-10043")
@@ -159,7 +161,10 @@ async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refu
 
         unmatched = await ingest(early, "signed")  # before its work order
         await ingest(write(tmp_path, "wo.pdf", work_order_pdf(order)), "workorder")
-        matched = await ingest(signed, "signed")
+        signed_run = await start_file_ingest(client, signed, workspace=ws, kind="signed", task_queue=task_queue,
+                                             drain_exports=False)
+        [matched] = (await signed_run.result()).documents
+        await record_history(signed_run, "signed_document_ingest")
         refused = await ingest(other, "signed")
         repeat = await ingest(signed, "signed")
         await ingest(write(tmp_path, "wo2.pdf", work_order_pdf(WORK_ORDERS[1])), "workorder")

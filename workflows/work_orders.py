@@ -14,7 +14,6 @@ reaches them: the export runs in its own workflow.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -56,6 +55,9 @@ class DocumentIngestInput(BaseModel):
     workspace: WorkspaceSpec
     document: DocumentSource | None = None
     gmail: FindGmailPdfsInput | None = None
+    # With gmail: the children's workflow ids start with this (the parent's id, set by the client; a
+    # workflow never derives ids from its own info, which a replay does not reproduce).
+    child_id_prefix: str | None = None
     # The export drain to kick when an export job was queued (`export_drain_workflow_id`);
     # None: leave the jobs to the next drain (children leave it to their parent).
     export_drain_id: str | None = None
@@ -66,6 +68,8 @@ class DocumentIngestInput(BaseModel):
             raise ValueError("give exactly one of document or gmail")
         if self.gmail is not None and self.gmail.message_id is None and self.gmail.query is None:
             raise ValueError("gmail needs a message_id or a query")
+        if self.gmail is not None and not self.child_id_prefix:
+            raise ValueError("gmail needs a child_id_prefix for the runs of its PDFs")
         return self
 
 
@@ -123,17 +127,16 @@ async def _ingest(
         found = await workflow.execute_activity_method(
             WorkOrderActivities.find_gmail_pdfs, input.gmail, **INGEST_CALL
         )
-        parent_id = workflow.info().workflow_id
-        results = await asyncio.gather(*(
-            workflow.execute_child_workflow(
+        # One child at a time, oldest mail first: of two copies of a PDF, the first one is the new one.
+        documents = []
+        for source in found.documents:
+            result = await workflow.execute_child_workflow(
                 child_run,
                 DocumentIngestInput(workspace=input.workspace, document=source),
-                id=f"{parent_id}/{source.message_id}/{source.attachment_id}",
+                id=f"{input.child_id_prefix}/{source.message_id}/{source.attachment_id}",
                 result_type=result_type,
             )
-            for source in found.documents
-        ))
-        documents = [doc for result in results for doc in result.documents]
+            documents += result.documents
     if input.export_drain_id is not None and any(doc.export_enqueued for doc in documents):
         await kick_export_drain(input.export_drain_id)
     return workspace.workspace_id, documents

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -176,13 +175,3 @@ class SignedMatchRepository(Repository[SignedMatch]):
 class ExtractionRunRepository(Repository[ExtractionRun]):
     def __init__(self) -> None:
         super().__init__(ExtractionRun)
-
-    async def for_file(self, workspace_id: uuid.UUID, file_hash: str, *, session: AsyncSession) -> list[ExtractionRun]:
-        return await self.find_many(session=session, workspace_id=workspace_id, file_hash=file_hash,
-                                    order_by=[ExtractionRun.created_at])
-
-    async def outcome_counts(self, *, session: AsyncSession, since: datetime | None = None) -> dict[str, int]:
-        stmt = select(ExtractionRun.outcome, func.count()).group_by(ExtractionRun.outcome)
-        if since is not None:
-            stmt = stmt.where(ExtractionRun.created_at >= since)
-        return {outcome: int(count) for outcome, count in (await session.execute(stmt)).all()}
