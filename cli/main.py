@@ -15,6 +15,7 @@ from cli import db as db_commands
 from cli import discussions as discussion_commands
 from cli import report as report_commands
 from cli import schedules as schedule_commands
+from cli import signals as signal_commands
 from cli import work_orders as work_order_commands
 from cli.output import console, err_console, fail, print_json
 from core.errors import IntakeError
@@ -32,6 +33,7 @@ app.add_typer(report_commands.app, name="report")
 app.add_typer(work_order_commands.workorder_app, name="workorder")
 app.add_typer(work_order_commands.signed_app, name="signed")
 app.add_typer(work_order_commands.export_app, name="export")
+signal_commands.register(app)
 
 
 @app.command()

@@ -8,10 +8,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.output import console, print_json
 from cli.runtime import with_sessions
+from cli.signals import timeline
 from core.settings import Settings
 from db.repositories.discussions import JobRepository
 
 app = typer.Typer(help="Reports: jobs, timelines, previews.", no_args_is_help=True)
+app.command()(timeline)
 
 
 @app.command()
