@@ -68,7 +68,7 @@ async def _pipelines(settings: Settings) -> None:
         async with SandboxControl(sandbox_url) as sandbox:
             demo = Demo(settings=settings, client=await connect(settings), sessions=create_sessionmaker(engine),
                         sandbox=sandbox, run_id=uuid.uuid4().hex[:6])
-            for section in (_health, _discussions, _work_orders):
+            for section in (_health, _discussions, _work_orders, _signals):
                 await section(demo)
             console.rule("done")
             console.print(f"Temporal UI: {settings.resolved_temporal_ui_url()}")
@@ -219,3 +219,50 @@ async def _work_orders(demo: Demo) -> None:
                         row["status"], row["export_status"] or "-", str(row["export_attempts"]),
                         str(row["sheet_row"] or ""))
     console.print(preview)
+
+
+async def _signals(demo: Demo) -> None:
+    """Gmail and Calendar of the sandbox's users into work items; one approval, one rejection."""
+    from client.signals import approve_action, register_user, reject_action, start_ingestion
+    from db.repositories import dashboard
+    from db.repositories.run_log import RunLogRepository
+
+    console.rule("signals: Gmail / Calendar -> work items -> approvals (seed 000)")
+    task_queue = demo.settings.task_queue
+    users = {f"{mailbox.split('@')[0]}-{demo.run_id}": mailbox for mailbox in ("alice@example.com", "bob@example.com")}
+    for user_id, mailbox in users.items():
+        await register_user(demo.sessions, user_id=user_id, mailbox=mailbox, watch_keywords=["roadmap"])
+    handles = [await start_ingestion(demo.client, user_id, task_queue=task_queue, force=True) for user_id in users]
+    for handle in handles:
+        result = await handle.result()
+        counts = ", ".join(f"{s.source} {s.fetched} fetched / {s.stored} stored" for s in result.sources)
+        console.print(f"{result.user_id}: {counts}  {demo.link(handle.id)}", soft_wrap=True)
+
+    async def show_queue(title: str) -> list[dict]:
+        async with demo.sessions() as session:
+            rows = [row for user_id in users for row in await dashboard.approval_queue(session=session, user_id=user_id)]
+        table = Table("action", "user", "tier", "score", "proposes", "about", title=title)
+        for row in rows:
+            table.add_row(str(row["action_id"])[:8], row["user_id"], row["importance_tier"],
+                          str(row["importance_score"]), row["action_type"], row["summary"])
+        console.print(table)
+        return rows
+
+    before = await show_queue("approval queue")
+    draft = next(row for row in before if row["action_type"] == "draft_reply")
+    other = next(row for row in before if row["action_id"] != draft["action_id"])
+    approved = await approve_action(demo.client, demo.sessions, str(draft["action_id"]), task_queue=task_queue,
+                                    payload_override={"body": "Hi,\n\nYes, let us go ahead.\n"}, approved_by="demo")
+    again = await approve_action(demo.client, demo.sessions, str(draft["action_id"]), task_queue=task_queue)
+    console.print(f"approved {draft['summary']!r}: Gmail draft {approved.provider_id}"
+                  f" (approved twice, same result: {approved == again})")
+    await reject_action(demo.client, demo.sessions, str(other["action_id"]), task_queue=task_queue,
+                        note="not needed", rejected_by="demo")
+    console.print(f"rejected {other['summary']!r} (negative feedback recorded)")
+    await show_queue("approval queue after")
+    async with demo.sessions() as session:
+        timeline = await RunLogRepository().timeline(draft["id"], session=session)
+    console.print("run timeline of the approved item: "
+                  + " -> ".join(f"{run['phase']} ({', '.join(e['kind'] for e in run['events'])})" for run in timeline))
+    drafts = await demo.sandbox.created("gmail", "drafts")
+    console.print(f"{len(drafts)} Gmail draft(s) in the sandbox")
