@@ -120,13 +120,14 @@ class OpenedDiscussion(BaseModel):
     source_config_id: str
 
 
-class StageInput(BaseModel):
-    job_id: str
-    stage: str
+class StageWork(BaseModel):
+    """What every stage activity gets: the discussion, and the job whose stage it records."""
 
-
-class BuildThreadInput(BaseModel):
     discussion_id: str
+    job_id: str
+
+
+class BuildThreadInput(StageWork):
     reuse_stored: bool = False
 
 
@@ -136,8 +137,8 @@ class ThreadInfo(BaseModel):
     fetched: bool
 
 
-class AnalyzeInput(BaseModel):
-    discussion_id: str
+class AnalyzeInput(StageWork):
+    pass
 
 
 class AnalysisInfo(BaseModel):
@@ -145,9 +146,8 @@ class AnalysisInfo(BaseModel):
     summary: str
 
 
-class CreateTasksInput(BaseModel):
-    discussion_id: str
-    job_id: str
+class CreateTasksInput(StageWork):
+    pass
 
 
 class TaskRef(BaseModel):
@@ -160,8 +160,7 @@ class CreatedTasks(BaseModel):
     tasks: list[TaskRef]
 
 
-class NotifyInput(BaseModel):
-    discussion_id: str
+class NotifyInput(StageWork):
     task_count: int
 
 
@@ -256,16 +255,12 @@ class DiscussionActivities:
                                            source_config_id=config.id, updated_by=SYSTEM_USER_ID)
                 return OpenedDiscussion(discussion_id=str(discussion.id), source_config_id=str(config.id))
 
-    @activity.defn(name="discussion_set_stage")
-    async def set_stage(self, input: StageInput) -> None:
-        async with single_statement(self._sessions) as session:
-            await self._jobs.set_stage(uuid.UUID(input.job_id), input.stage, session=session)
-
     # Stage 3 ------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_build_thread")
     async def build_thread(self, input: BuildThreadInput) -> ThreadInfo:
         """Fetch the whole thread and store it; a retry of a failed discussion reuses the stored one."""
+        await self._record_stage(input, "thread_building")
         with reported_to_temporal():
             async with self._sessions() as session:
                 discussion = await self._discussion(session, input.discussion_id)
@@ -304,6 +299,7 @@ class DiscussionActivities:
     @activity.defn(name="discussion_analyze")
     async def analyze(self, input: AnalyzeInput) -> AnalysisInfo:
         """Ask the LLM for summary, key points, action items and tasks; store them on the discussion."""
+        await self._record_stage(input, "ai_analysis")
         with reported_to_temporal():
             async with self._sessions() as session:
                 discussion = await self._discussion(session, input.discussion_id)
@@ -332,6 +328,7 @@ class DiscussionActivities:
         earlier job of the discussion) may have made pages, the Notion client looks
         for the page by its key before creating it; a first attempt skips that query.
         """
+        await self._record_stage(input, "task_creation")
         with reported_to_temporal():
             async with self._sessions() as session:
                 discussion = await self._discussion(session, input.discussion_id)
@@ -376,6 +373,7 @@ class DiscussionActivities:
     @activity.defn(name="discussion_notify")
     async def notify(self, input: NotifyInput) -> NotifyResult:
         """Reply in the source thread with the tasks made; one reply per discussion, ever."""
+        await self._record_stage(input, "notification")
         with reported_to_temporal():
             async with self._sessions() as session:
                 discussion = await self._discussion(session, input.discussion_id)
@@ -449,6 +447,14 @@ class DiscussionActivities:
         return DeleteOldJobsResult(deleted_job_ids=[str(job_id) for job_id in deleted])
 
     # helpers ----------------------------------------------------------------------------------
+
+    async def _record_stage(self, work: StageWork, stage: str) -> None:
+        """Show the stage on the job. Best effort (seed 001): a failure is logged, never raised."""
+        try:
+            async with single_statement(self._sessions) as session:
+                await self._jobs.set_stage(uuid.UUID(work.job_id), stage, session=session)
+        except Exception as err:  # noqa: BLE001 - whatever went wrong, the pipeline goes on
+            activity.logger.warning("job %s: could not record stage %s: %s", work.job_id, stage, err)
 
     async def _may_have_written_before(self, session: AsyncSession, discussion: Discussion) -> bool:
         """Whether an outside write of this step may already exist: true unless this is the

@@ -1,9 +1,10 @@
 """Benchmark: N discussions through DiscussionWorkflow against the sandbox (no added latency),
 compared with a plain six-activity no-op workflow on the same stack, in the same process.
 
-    .venv/bin/python -m bench.discussions --n 500 --concurrency 50
+    .venv/bin/python -m bench.discussions --n 500 --concurrency 50 --rounds 5
 
-Prints discussions/s, p50/p95 latency, the baseline's workflows/s, and last `ratio=<x>`
+The two alternate in rounds so the machine's changing load hits both alike. Prints discussions/s,
+p50/p95 latency, the baseline's workflows/s, and last `ratio=<x>`
 (discussions/s divided by baseline workflows/s: 1.0 means the real pipeline runs as fast
 as an empty one of the same shape).
 """
@@ -36,10 +37,11 @@ SLACK_THREADS = ["C0PRODUCT:1718010000.000100", "C0PRODUCT:1718020000.000100",
                  "C0DESIGN:1718030000.000100", "C0SUPPORT:1718040000.000100"]
 
 
-async def measure(n: int, concurrency: int, run_one: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
-    """Run `run_one(i)` for i < n with at most `concurrency` in flight: (per second, latencies)."""
+async def measure(
+    indexes: range, concurrency: int, run_one: Callable[[int], Awaitable[None]], latencies: list[float]
+) -> float:
+    """Run `run_one(i)` for each index with at most `concurrency` in flight; returns the seconds taken."""
     gate = asyncio.Semaphore(concurrency)
-    latencies: list[float] = []
 
     async def one(i: int) -> None:
         async with gate:
@@ -48,15 +50,15 @@ async def measure(n: int, concurrency: int, run_one: Callable[[int], Awaitable[N
             latencies.append(time.perf_counter() - started)
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(n)))
-    return n / (time.perf_counter() - started), latencies
+    await asyncio.gather(*(one(i) for i in indexes))
+    return time.perf_counter() - started
 
 
 def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) > 1 else values[0] * 1000
 
 
-async def main(n: int, concurrency: int) -> None:
+async def main(n: int, concurrency: int, rounds: int) -> None:
     async with bench_stack() as stack:
         client: Client = stack.client
         settings = Settings(database_url=stack.database_url, temporal_address=stack.temporal_address,
@@ -85,16 +87,23 @@ async def main(n: int, concurrency: int) -> None:
                     handle = await start_discussion(client, payload, task_queue=settings.task_queue)
                     await handle.result()
 
-                await measure(min(20, n), concurrency, baseline)  # warm up both paths
-                base_rate, base_lat = await measure(n, concurrency, baseline)
-                rate, lat = await measure(n, concurrency, discussion)
+                await measure(range(min(20, n)), concurrency, baseline, [])  # warm up
+                # The two alternate in rounds, so a change in the machine's load hits both alike.
+                base_lat: list[float] = []
+                lat: list[float] = []
+                base_seconds = seconds = 0.0
+                for start in range(0, n, -(-n // rounds)):
+                    batch = range(start, min(n, start + -(-n // rounds)))
+                    base_seconds += await measure(batch, concurrency, baseline, base_lat)
+                    seconds += await measure(batch, concurrency, discussion, lat)
+                base_rate, rate = n / base_seconds, n / seconds
         finally:
             await services.aclose()
             await engine.dispose()
 
     print(f"baseline (six no-op activities): {base_rate:.1f} workflows/s, "
           f"p50 {pct(base_lat, 50):.0f} ms, p95 {pct(base_lat, 95):.0f} ms")
-    print(f"discussions: {n} in flight {concurrency}: {rate:.1f} discussions/s, "
+    print(f"discussions: {n}, {concurrency} in flight, {rounds} rounds: {rate:.1f} discussions/s, "
           f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms")
     print(f"ratio={rate / base_rate:.2f}")
 
@@ -103,5 +112,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=500, help="discussions (and baseline workflows) to run")
     parser.add_argument("--concurrency", type=int, default=50, help="runs in flight at once")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating baseline/pipeline rounds")
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.concurrency))
+    asyncio.run(main(args.n, args.concurrency, args.rounds))

@@ -7,6 +7,7 @@ import contextlib
 import uuid
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
@@ -243,3 +244,29 @@ async def test_killing_the_worker_mid_run_completes_without_duplicates(
     async with sessions() as session:
         assert await tasks.count(session=session) == len(result.task_ids)
         assert await jobs.count(session=session) == 1
+
+
+async def test_a_failing_stage_update_never_fails_the_pipeline(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    engine, sandbox: SandboxControl, team: str,
+) -> None:
+    """The database refuses every stage change of a running job (a trigger); the run still completes."""
+    async with engine.begin() as conn:
+        await conn.execute(text("""
+            CREATE FUNCTION refuse_stage_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'stage updates are broken today'; END $$"""))
+        await conn.execute(text("""
+            CREATE TRIGGER refuse_stage_change BEFORE UPDATE OF stage ON jobs FOR EACH ROW
+            WHEN (NEW.status = 'processing' AND NEW.stage IS DISTINCT FROM OLD.stage)
+            EXECUTE FUNCTION refuse_stage_change()"""))
+    try:
+        async with make_worker():
+            result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER refuse_stage_change ON jobs"))
+            await conn.execute(text("DROP FUNCTION refuse_stage_change()"))
+    async with sessions() as session:
+        job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
+    assert (job.status, job.stage) == ("completed", "notification")
+    assert len(result.task_ids) > 1

@@ -35,11 +35,10 @@ with workflow.unsafe.imports_passed_through():
         FailInput,
         NotifyInput,
         OpenDiscussionInput,
-        StageInput,
         StartJobInput,
     )
     from workflows.discussion_io import DiscussionInput, DiscussionResult, discussion_workflow_id
-    from workflows.policies import BEST_EFFORT, DB_WRITE, OUTSIDE_CALL
+    from workflows.policies import DB_WRITE, OUTSIDE_CALL
     from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
 
 Stage = Literal["ingestion", "thread_building", "ai_analysis", "task_creation", "notification"]
@@ -78,29 +77,33 @@ class DiscussionWorkflow:
                 TypedSearchAttributes([SearchAttributePair(DISCUSSION_ID, discussion_id)])
             )
 
-            await self._enter("thread_building", job.job_id)
+            # Each stage activity records its stage on the job as it starts (best effort).
+            self._stage = "thread_building"
             await workflow.execute_activity_method(
                 DiscussionActivities.build_thread,
-                BuildThreadInput(discussion_id=discussion_id, reuse_stored=input.retry is not None),
+                BuildThreadInput(discussion_id=discussion_id, job_id=job.job_id,
+                                 reuse_stored=input.retry is not None),
                 **OUTSIDE_CALL,
             )
 
-            await self._enter("ai_analysis", job.job_id)
+            self._stage = "ai_analysis"
             analysis = await workflow.execute_activity_method(
-                DiscussionActivities.analyze, AnalyzeInput(discussion_id=discussion_id), **OUTSIDE_CALL
+                DiscussionActivities.analyze,
+                AnalyzeInput(discussion_id=discussion_id, job_id=job.job_id),
+                **OUTSIDE_CALL,
             )
 
-            await self._enter("task_creation", job.job_id)
+            self._stage = "task_creation"
             tasks = (await workflow.execute_activity_method(
                 DiscussionActivities.create_tasks,
                 CreateTasksInput(discussion_id=discussion_id, job_id=job.job_id),
                 **OUTSIDE_CALL,
             )).tasks
 
-            await self._enter("notification", job.job_id)
+            self._stage = "notification"
             reply = await workflow.execute_activity_method(
                 DiscussionActivities.notify,
-                NotifyInput(discussion_id=discussion_id, task_count=len(tasks)),
+                NotifyInput(discussion_id=discussion_id, job_id=job.job_id, task_count=len(tasks)),
                 **OUTSIDE_CALL,
             )
             processing_ms = int((workflow.now() - started).total_seconds() * 1000)
@@ -134,15 +137,6 @@ class DiscussionWorkflow:
             notion_page_urls=[task.notion_page_url for task in tasks if task.notion_page_url],
             reply_id=reply.reply_id, processing_ms=processing_ms,
         )
-
-    async def _enter(self, stage: Stage, job_id: str) -> None:
-        self._stage = stage
-        try:
-            await workflow.execute_local_activity_method(
-                DiscussionActivities.set_stage, StageInput(job_id=job_id, stage=stage), **BEST_EFFORT
-            )
-        except FailureError as err:
-            workflow.logger.warning("job %s: could not record stage %s: %s", job_id, stage, err)
 
 
 def _stack_of(error: BaseException) -> str:

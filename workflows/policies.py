@@ -33,9 +33,3 @@ OUTSIDE_CALL = {
         non_retryable_error_types=NON_RETRYABLE,
     ),
 }
-
-# Best effort (e.g. a job's stage): a few quick tries, then the caller goes on without it.
-BEST_EFFORT = {
-    "start_to_close_timeout": timedelta(seconds=5),
-    "retry_policy": RetryPolicy(maximum_attempts=3, initial_interval=timedelta(milliseconds=100)),
-}
