@@ -6,6 +6,7 @@ import asyncio
 
 import typer
 from rich.table import Table
+from temporalio.client import ScheduleListActionStartWorkflow
 
 from cli.output import console, print_json
 from cli.runtime import with_sessions
@@ -47,12 +48,12 @@ def list_schedules(as_json: bool = typer.Option(False, "--json")) -> None:
         client = await connect(settings)
         rows = []
         async for entry in await client.list_schedules():
-            info = entry.info
+            action, info = entry.schedule.action, entry.info
             rows.append({
                 "id": entry.id,
-                "workflow": info.workflow_type if info else None,
-                "next_run": info.next_action_times[0] if info and info.next_action_times else None,
-                "paused": info.paused if info else None,
+                "workflow": action.workflow if isinstance(action, ScheduleListActionStartWorkflow) else None,
+                "next_run": info.next_action_times[0] if info.next_action_times else None,
+                "paused": entry.schedule.state.paused,
                 "about": describe(entry.id),
             })
         return rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -79,3 +80,19 @@ async def test_schedules_apply_is_repeatable_and_the_schedule_runs_cleanup(
     finally:
         for definition in SCHEDULES:
             await client.get_schedule_handle(definition.id).delete()
+
+
+async def test_schedules_list_shows_what_the_server_runs(client: Client, settings) -> None:
+    from tests.test_discussion_cli import run
+
+    options = ScheduleOptions(task_queue=settings.task_queue, job_retention_days=30)
+    await apply_schedules(client, options)
+    try:
+        listed = await run(settings, "schedules", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        rows = {row["id"]: row for row in json.loads(listed.stdout)}
+        assert rows["cleanup-jobs"]["workflow"] == "CleanupJobsWorkflow"
+        assert rows["cleanup-jobs"]["paused"] is False and rows["cleanup-jobs"]["next_run"]
+    finally:
+        async for entry in await client.list_schedules():
+            await client.get_schedule_handle(entry.id).delete()
