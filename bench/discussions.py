@@ -17,6 +17,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+
 from temporalio.client import Client
 from temporalio.worker import Worker
 

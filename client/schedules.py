@@ -23,7 +23,12 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from workflows.cleanup import CleanupJobsInput, CleanupJobsWorkflow
 from workflows.exports import ExportDrainInput, ExportDrainWorkflow, export_drain_workflow_id
 from workflows.search_attributes import USER_ID
-from workflows.signals import IngestSignalsInput, IngestSignalsWorkflow, PruneRunLogRequest, PruneRunLogWorkflow
+from workflows.signals import (
+    IngestSignalsInput,
+    IngestSignalsWorkflow,
+    PruneRunLogRequest,
+    PruneRunLogWorkflow,
+)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,12 @@ from activities.work_orders import DocumentSource, FindGmailPdfsInput, Workspace
 from core.errors import InvalidInputError
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import WorkOrderRepository
-from workflows.exports import ExportDrainInput, ExportDrainResult, ExportDrainWorkflow, export_drain_workflow_id
+from workflows.exports import (
+    ExportDrainInput,
+    ExportDrainResult,
+    ExportDrainWorkflow,
+    export_drain_workflow_id,
+)
 from workflows.work_orders import DocumentIngestInput, SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
 DocumentKind = Literal["workorder", "signed"]

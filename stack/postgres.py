@@ -7,16 +7,15 @@ the server runs as a non-root system user, as PostgreSQL requires.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import importlib.util
-import stat
 
 from core.errors import StackError
 from stack.processes import free_port, log_tail

@@ -26,9 +26,9 @@ from temporalio.worker import Worker
 from activities.deps import Deps
 from core.settings import Settings
 from db import admin
+from db.engine import create_engine, create_sessionmaker
 from db.repositories.discussions import SourceConfigRepository
 from db.uow import unit_of_work
-from db.engine import create_engine, create_sessionmaker
 from integrations.factory import build_clients
 from sandbox.control import SandboxControl
 from sandbox.server import SandboxServer

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from core.settings import Settings
 from worker import all_workflows, workflow_runner
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -23,3 +27,23 @@ async def record_history(handle: WorkflowHandle, name: str) -> None:
     if os.environ.get("INTAKE_RECORD_HISTORIES") == "1":
         HISTORIES.mkdir(exist_ok=True)
         (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
+
+
+async def intake_cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `intake ARGS...` in a subprocess against the test stack (`settings`), as a user would.
+
+    It runs in a thread, so a worker in the test's event loop keeps serving it.
+    """
+    environment = {
+        **os.environ,
+        "DATABASE_URL": settings.require_database_url(),
+        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
+        "INTAKE_TASK_QUEUE": settings.task_queue,
+        "SANDBOX_URL": settings.resolved_sandbox_url() or "",
+        "INTAKE_STATE_DIR": str(settings.state_dir),
+        **env,
+    }
+    return await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+        env=environment, timeout=120,
+    )

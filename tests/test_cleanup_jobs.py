@@ -13,7 +13,7 @@ from temporalio.client import Client, ScheduleOverlapPolicy
 from client.schedules import SCHEDULES, ScheduleOptions, apply_schedules
 from db.repositories.discussions import JobRepository
 from db.uow import unit_of_work
-from tests.helpers import record_history
+from tests.helpers import intake_cli, record_history
 from workflows.cleanup import CleanupJobsInput, CleanupJobsWorkflow
 
 jobs = JobRepository()
@@ -83,12 +83,10 @@ async def test_schedules_apply_is_repeatable_and_the_schedule_runs_cleanup(
 
 
 async def test_schedules_list_shows_what_the_server_runs(client: Client, settings) -> None:
-    from tests.test_discussion_cli import run
-
     options = ScheduleOptions(task_queue=settings.task_queue, job_retention_days=30)
     await apply_schedules(client, options)
     try:
-        listed = await run(settings, "schedules", "list", "--json")
+        listed = await intake_cli(settings, "schedules", "list", "--json")
         assert listed.returncode == 0, listed.stderr
         rows = {row["id"]: row for row in json.loads(listed.stdout)}
         assert rows["cleanup-jobs"]["workflow"] == "CleanupJobsWorkflow"

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 
 from core.settings import Settings
+from tests.helpers import intake_cli
 from tests.test_discussion_pipeline import CHECKOUT
 
 
-def intake(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.require_database_url(),
-        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
-        "INTAKE_TASK_QUEUE": settings.task_queue,
-        "SANDBOX_URL": settings.resolved_sandbox_url() or "",
-        "INTAKE_STATE_DIR": str(settings.state_dir),
-    }
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
-
-
-async def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(intake, settings, *args)
+async def run(settings: Settings, *args: str):
+    return await intake_cli(settings, *args)
 
 
 async def test_start_status_report_and_a_refused_retry(settings: Settings, make_worker, sandbox, team: str) -> None:

@@ -7,7 +7,7 @@ import uuid
 
 from core.settings import Settings
 from sandbox.control import SandboxControl
-from tests.test_discussion_cli import run
+from tests.helpers import intake_cli as run
 
 
 async def test_ingest_approve_reject_and_read_the_dashboard_from_the_command_line(

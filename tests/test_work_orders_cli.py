@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from core.settings import Settings
 from sandbox.control import SandboxControl
 from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS, signed_work_order_pdf, work_order_pdf
+from tests.helpers import intake_cli
 
 
-def intake(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.require_database_url(),
-        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
-        "INTAKE_TASK_QUEUE": settings.task_queue,
-        "SANDBOX_URL": settings.resolved_sandbox_url() or "",
-        "INTAKE_STATE_DIR": str(settings.state_dir),
-        "INTAKE_SPREADSHEET_ID": SPREADSHEET_ID,
-    }
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
-
-
-async def run(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(intake, settings, *args)
+async def run(settings: Settings, *args: str):
+    return await intake_cli(settings, *args, INTAKE_SPREADSHEET_ID=SPREADSHEET_ID)
 
 
 async def test_ingest_files_drain_and_preview(

@@ -17,12 +17,11 @@ the action's state, and the provider calls are keyed by the action id.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from activities.approvals import (
@@ -34,20 +33,8 @@ with workflow.unsafe.imports_passed_through():
         ProviderInput,
         RejectInput,
     )
-    from workflows.policies import DB_WRITE, NON_RETRYABLE
+    from workflows.policies import DB_WRITE, OUTSIDE_CALL
     from workflows.search_attributes import USER_ID
-
-PROVIDER_CALL = {
-    "start_to_close_timeout": timedelta(seconds=60),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=6,
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
-}
-
 
 def action_workflow_id(action_id: str) -> str:
     return f"action/{action_id}"
@@ -103,7 +90,7 @@ class ProposedActionWorkflow:
                 provider = await workflow.execute_activity_method(
                     ApprovalActivities.create_at_provider,
                     ProviderInput(action_id=self._action_id, payload_override=request.payload_override),
-                    **PROVIDER_CALL,
+                    **OUTSIDE_CALL,
                 )
                 info = workflow.info()
                 return await workflow.execute_activity_method(

@@ -37,9 +37,9 @@ with workflow.unsafe.imports_passed_through():
         OpenDiscussionInput,
         StartJobInput,
     )
-    from workflows.discussion_io import DiscussionInput, DiscussionResult, discussion_workflow_id
+    from workflows.discussion_io import DiscussionInput, DiscussionResult
     from workflows.policies import DB_WRITE, OUTSIDE_CALL
-    from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
+    from workflows.search_attributes import DISCUSSION_ID
 
 Stage = Literal["ingestion", "thread_building", "ai_analysis", "task_creation", "notification"]
 
@@ -87,7 +87,7 @@ class DiscussionWorkflow:
             )
 
             self._stage = "ai_analysis"
-            analysis = await workflow.execute_activity_method(
+            await workflow.execute_activity_method(
                 DiscussionActivities.analyze,
                 AnalyzeInput(discussion_id=discussion_id, job_id=job.job_id),
                 **OUTSIDE_CALL,

@@ -6,8 +6,12 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# Errors that retrying cannot fix: raised by activities as ApplicationError(type=...).
-NON_RETRYABLE = ["InvalidInputError", "NotFoundError", "ConflictError", "PermanentServiceError"]
+# Errors that retrying cannot fix (activities/errors.py raises them as non-retryable
+# ApplicationErrors of these types; listing them here also covers a raise that forgets to).
+NON_RETRYABLE = [
+    "InvalidInputError", "NotFoundError", "ConflictError",
+    "PermanentIntegrationError", "AuthenticationError", "QuotaExceededError",
+]
 
 # One short Postgres transaction.
 DB_WRITE = {

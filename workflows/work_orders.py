@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, model_validator
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from activities.work_orders import (
@@ -33,20 +33,11 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceSpec,
     )
     from workflows.exports import kick_export_drain
-    from workflows.policies import DB_WRITE, NON_RETRYABLE
+    from workflows.policies import DB_WRITE, OUTSIDE_CALL
     from workflows.search_attributes import WORK_ORDER_ID
 
-# Fetching a document (Gmail) and writing it: retried with backoff, a bounded number of times.
-INGEST_CALL = {
-    "start_to_close_timeout": timedelta(seconds=120),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=6,
-        non_retryable_error_types=NON_RETRYABLE,
-    ),
-}
+# Fetching a document (Gmail) and writing it: an outside call with a longer timeout.
+INGEST_CALL = {**OUTSIDE_CALL, "start_to_close_timeout": timedelta(seconds=120)}
 
 
 class DocumentIngestInput(BaseModel):

@@ -4,11 +4,27 @@ from db.models.discussions import Discussion, Job, SourceConfig, Task
 from db.models.health import HealthCheck
 from db.models.idempotency import IdempotencyKey
 from db.models.signals import (
-    AuditLog, CalendarEventRecord, FeedbackEntry, GateEvaluation, GmailDraft, IngestionState, ProposedAction,
-    SignalUser, WorkflowEvent, WorkflowRun, WorkItem,
+    AuditLog,
+    CalendarEventRecord,
+    FeedbackEntry,
+    GateEvaluation,
+    GmailDraft,
+    IngestionState,
+    ProposedAction,
+    SignalUser,
+    WorkflowEvent,
+    WorkflowRun,
+    WorkItem,
 )
 from db.models.work_orders import (
-    ExportJob, ExtractionRun, FmProfile, SignedDocument, SignedMatch, WorkOrder, WorkOrderSource, Workspace,
+    ExportJob,
+    ExtractionRun,
+    FmProfile,
+    SignedDocument,
+    SignedMatch,
+    WorkOrder,
+    WorkOrderSource,
+    Workspace,
     WorkspaceMember,
 )
 

@@ -9,8 +9,8 @@ Create Date: 2026-11-23 12:10:49.515167
 """
 from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0001'

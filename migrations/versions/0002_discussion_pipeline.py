@@ -6,8 +6,8 @@ Create Date: 2026-11-23 12:17:33.966716
 """
 from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0002'

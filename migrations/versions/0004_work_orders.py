@@ -7,8 +7,8 @@ Create Date: 2026-11-23 12:42:04.550066
 """
 from collections.abc import Sequence
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0004'
