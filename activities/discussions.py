@@ -26,7 +26,7 @@ from activities.deps import Deps
 from activities.errors import reported_to_temporal
 from core.errors import IntakeError, InvalidInputError, NotFoundError
 from db.base import SYSTEM_USER_ID
-from db.models.discussions import Discussion
+from db.models.discussions import Discussion, discussion_id_for
 from db.repositories.discussions import (
     DiscussionRepository,
     JobRepository,
@@ -246,6 +246,7 @@ class DiscussionActivities:
                 job_id = uuid.UUID(input.job_id)
                 discussion = await self._discussions.save_for_job(
                     session=session, job_id=job_id, source_config_id=config.id,
+                    id=discussion_id_for(input.team_id, input.source_type, input.source_thread_id),
                     team_id=input.team_id, source_type=input.source_type,
                     source_thread_id=input.source_thread_id, source_url=input.source_url,
                     title=input.title or f"{input.source_type} thread {input.source_thread_id}",

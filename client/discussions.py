@@ -15,10 +15,11 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.errors import ConflictError, NotFoundError
+from db.models.discussions import discussion_id_for
 from db.repositories.discussions import DiscussionRepository
 from workflows.discussion import DiscussionWorkflow
 from workflows.discussion_io import DiscussionInput, DiscussionResult, RetryRequest, discussion_workflow_id
-from workflows.search_attributes import TEAM_ID
+from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
 
 DiscussionHandle = WorkflowHandle[DiscussionWorkflow, DiscussionResult]
 
@@ -45,7 +46,11 @@ async def start_discussion(client: Client, input: DiscussionInput, *, task_queue
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY if input.retry
                              else WorkflowIDReusePolicy.REJECT_DUPLICATE),
-            search_attributes=TypedSearchAttributes([SearchAttributePair(TEAM_ID, input.team_id)]),
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(TEAM_ID, input.team_id),
+                SearchAttributePair(DISCUSSION_ID, str(discussion_id_for(
+                    input.team_id, input.source_type, input.source_thread_id))),
+            ]),
         )
     except WorkflowAlreadyStartedError as err:
         earlier = await client.get_workflow_handle(workflow_id).describe()

@@ -13,10 +13,12 @@ from temporalio.client import Client, WorkflowFailureError
 
 from client.discussions import DiscussionNotRetryableError, retry_discussion, start_discussion
 from core.errors import ConflictError, NotFoundError
+from db.models.discussions import discussion_id_for
 from db.repositories.discussions import DiscussionRepository, JobRepository, TaskRepository
 from sandbox.control import SandboxControl
 from tests.helpers import record_history
 from workflows.discussion_io import DiscussionInput
+from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
 
 CHECKOUT = "C0PRODUCT:1718010000.000100"  # the sandbox's thread with four action items
 discussions, jobs, tasks = DiscussionRepository(), JobRepository(), TaskRepository()
@@ -39,6 +41,10 @@ async def test_a_slack_thread_becomes_notion_tasks_through_six_stages(
         job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
         records = await tasks.for_discussion(discussion.id, session=session)
 
+    # The run is findable in the UI by team and discussion; the discussion's id is the thread's.
+    assert result.discussion_id == str(discussion_id_for(team, "slack", CHECKOUT))
+    attributes = (await handle.describe()).typed_search_attributes
+    assert attributes.get(TEAM_ID) == team and attributes.get(DISCUSSION_ID) == result.discussion_id
     # The rows are linked as the seed says.
     assert discussion.status == "completed" and discussion.completed_at is not None
     assert discussion.sync_job_id == job.id and job.discussion_id == discussion.id

@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Literal
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
@@ -39,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.discussion_io import DiscussionInput, DiscussionResult
     from workflows.policies import DB_WRITE, OUTSIDE_CALL
-    from workflows.search_attributes import DISCUSSION_ID
 
 Stage = Literal["ingestion", "thread_building", "ai_analysis", "task_creation", "notification"]
 
@@ -73,9 +71,6 @@ class DiscussionWorkflow:
                 **DB_WRITE,
             )
             discussion_id = opened.discussion_id
-            workflow.upsert_search_attributes(
-                TypedSearchAttributes([SearchAttributePair(DISCUSSION_ID, discussion_id)])
-            )
 
             # Each stage activity records its stage on the job as it starts (best effort).
             self._stage = "thread_building"
