@@ -33,7 +33,7 @@ from db.repositories.discussions import (
     SourceConfigRepository,
     TaskRepository,
 )
-from db.uow import single_statement, unit_of_work
+from db.uow import autocommit, unit_of_work
 from integrations import notion
 from integrations.llm import DetectedTask, ThreadAnalysis, ThreadLine
 
@@ -263,7 +263,7 @@ class DiscussionActivities:
         """Fetch the whole thread and store it; a retry of a failed discussion reuses the stored one."""
         await self._record_stage(input, "thread_building")
         with reported_to_temporal():
-            async with self._sessions() as session:
+            async with autocommit(self._sessions) as session:
                 discussion = await self._discussion(session, input.discussion_id)
             if input.reuse_stored and discussion.thread_data:
                 thread = ThreadData.model_validate(discussion.thread_data)
@@ -276,7 +276,7 @@ class DiscussionActivities:
             if first is not None and not discussion.content:
                 values |= {"content": first.text, "title": _title_from(first.text),
                            "author_handle": discussion.author_handle or first.author}
-            async with single_statement(self._sessions) as session:
+            async with autocommit(self._sessions) as session:
                 await self._discussions.set_by_id(discussion.id, session=session, **values)
             return ThreadInfo(message_count=len(thread.messages), participants=thread.participants,
                               fetched=True)
@@ -302,7 +302,7 @@ class DiscussionActivities:
         """Ask the LLM for summary, key points, action items and tasks; store them on the discussion."""
         await self._record_stage(input, "ai_analysis")
         with reported_to_temporal():
-            async with self._sessions() as session:
+            async with autocommit(self._sessions) as session:
                 discussion = await self._discussion(session, input.discussion_id)
             if not discussion.thread_data:
                 raise NotFoundError(f"discussion {discussion.id} has no thread to analyse")
@@ -310,7 +310,7 @@ class DiscussionActivities:
             analysis = await self._services.llm.analyse_thread(
                 [ThreadLine(author=m.author, text=m.text) for m in thread.messages]
             )
-            async with single_statement(self._sessions) as session:
+            async with autocommit(self._sessions) as session:
                 await self._discussions.set_by_id(
                     discussion.id, session=session, ai_summary=analysis.summary,
                     ai_action_items=analysis.action_items, ai_analysis=analysis.model_dump(mode="json"),
@@ -331,7 +331,7 @@ class DiscussionActivities:
         """
         await self._record_stage(input, "task_creation")
         with reported_to_temporal():
-            async with self._sessions() as session:
+            async with autocommit(self._sessions) as session:
                 discussion = await self._discussion(session, input.discussion_id)
                 config = await self._configs.find_by_id(discussion.source_config_id, session=session,
                                                         include_deleted=True)
@@ -351,7 +351,7 @@ class DiscussionActivities:
                 )
                 for index, task in enumerate(analysis.tasks)
             )
-            async with single_statement(self._sessions) as session:
+            async with autocommit(self._sessions) as session:
                 records = await self._tasks.save_all([
                     {
                         "discussion_id": discussion.id, "task_index": index, "team_id": discussion.team_id,
@@ -376,7 +376,7 @@ class DiscussionActivities:
         """Reply in the source thread with the tasks made; one reply per discussion, ever."""
         await self._record_stage(input, "notification")
         with reported_to_temporal():
-            async with self._sessions() as session:
+            async with autocommit(self._sessions) as session:
                 discussion = await self._discussion(session, input.discussion_id)
                 config = await self._configs.find_by_id(discussion.source_config_id, session=session,
                                                         include_deleted=True)
@@ -452,7 +452,7 @@ class DiscussionActivities:
     async def _record_stage(self, work: StageWork, stage: str) -> None:
         """Show the stage on the job. Best effort (seed 001): a failure is logged, never raised."""
         try:
-            async with single_statement(self._sessions) as session:
+            async with autocommit(self._sessions) as session:
                 await self._jobs.set_stage(uuid.UUID(work.job_id), stage, session=session)
         except Exception as err:  # noqa: BLE001 - whatever went wrong, the pipeline goes on
             activity.logger.warning("job %s: could not record stage %s: %s", work.job_id, stage, err)

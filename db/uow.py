@@ -23,11 +23,12 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
 
 
 @asynccontextmanager
-async def single_statement(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A session for ONE write statement, which is its own transaction (autocommit).
+async def autocommit(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose statements each stand alone (autocommit): for ONE write, or for reads.
 
-    A single statement is atomic by itself; running it without BEGIN / COMMIT saves
-    two round trips to the server. Use `unit_of_work` as soon as there are two.
+    A single statement is atomic by itself, and reads that need no common snapshot
+    need no transaction: without BEGIN and COMMIT / ROLLBACK each saves two round
+    trips to the server. As soon as two writes must go together, use `unit_of_work`.
     """
     async with sessions() as session:
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
