@@ -213,15 +213,13 @@ class DiscussionActivities:
         if input.retry is not None:
             metadata |= {"isRetry": True, "retriedBy": input.retry.retried_by,
                          "originalDiscussionId": input.retry.original_discussion_id}
-        async with unit_of_work(self._sessions) as session:
-            job = await self._jobs.find_one(session=session, workflow_run_id=input.workflow_run_id)
-            if job is None:
-                job = await self._jobs.create(
-                    session=session, team_id=input.team_id, source_type=input.source_type,
-                    status="processing", stage="ingestion", workflow_id=input.workflow_id,
-                    workflow_run_id=input.workflow_run_id, job_metadata=metadata,
-                )
-            return JobRef(job_id=str(job.id))
+        async with autocommit(self._sessions) as session:
+            job_id = await self._jobs.open_for_run(
+                session=session, workflow_run_id=input.workflow_run_id, team_id=input.team_id,
+                source_type=input.source_type, status="processing", stage="ingestion",
+                workflow_id=input.workflow_id, job_metadata=metadata,
+            )
+        return JobRef(job_id=str(job_id))
 
     # Stage 2 ------------------------------------------------------------------------------
 

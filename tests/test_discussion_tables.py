@@ -98,3 +98,14 @@ async def test_cleanup_deletes_only_old_finished_jobs(sessions: async_sessionmak
     assert sorted(deleted) == sorted([old_done.id, old_failed.id])
     async with sessions() as session:
         assert sorted(j.workflow_run_id for j in await jobs.listing(session=session)) == ["c", "d", "e"]
+
+
+async def test_a_run_opens_one_job_however_often_it_asks(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with unit_of_work(sessions) as session:
+        values = {"team_id": "t1", "source_type": "slack", "workflow_id": "wf", "job_metadata": {"a": 1}}
+        first = await jobs.open_for_run(session=session, workflow_run_id="run-1", **values)
+        again = await jobs.open_for_run(session=session, workflow_run_id="run-1", **values)
+        other = await jobs.open_for_run(session=session, workflow_run_id="run-2", **values)
+        assert first == again != other
+        assert await jobs.count(session=session) == 2
+        assert (await jobs.find_by_id(first, session=session)).job_metadata == {"a": 1}

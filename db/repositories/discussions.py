@@ -78,6 +78,15 @@ class JobRepository(Repository[Job]):
     def __init__(self) -> None:
         super().__init__(Job)
 
+    async def open_for_run(self, *, session: AsyncSession, workflow_run_id: str, **values: Any) -> uuid.UUID:
+        """The job of a workflow run: created by the first call, found by any repeat (one statement)."""
+        stmt = insert(Job).values(workflow_run_id=workflow_run_id, **values)
+        # DO UPDATE (of nothing that changes) rather than DO NOTHING, so RETURNING has the row.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Job.workflow_run_id], set_={"workflow_run_id": stmt.excluded.workflow_run_id}
+        ).returning(Job.id)
+        return (await session.execute(stmt)).scalar_one()
+
     async def set_stage(self, job_id: uuid.UUID, stage: str, *, session: AsyncSession) -> None:
         await session.execute(
             update(Job).where(Job.id == job_id).values(stage=stage, updated_by=SYSTEM_USER_ID)
