@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names, so Alembic autogenerate and `alembic check` agree across machines.
@@ -18,6 +19,16 @@ NAMING_CONVENTION = {
 
 # Automated writes (webhooks, schedules, workflows) are attributed to this user (seed 001).
 SYSTEM_USER_ID = "system"
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint's SQL: `column` holds one of `values`."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def uuid_pk() -> Mapped[uuid.UUID]:
+    """A UUID primary key the database fills (gen_random_uuid()) unless the insert gives one."""
+    return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
 
 
 class Base(DeclarativeBase):

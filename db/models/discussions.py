@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import SYSTEM_USER_ID, Base, SoftDeleteMixin, TimestampMixin
+from db.base import SYSTEM_USER_ID, Base, SoftDeleteMixin, TimestampMixin, one_of, uuid_pk
 
 SOURCE_TYPES = ("slack", "figma")
 DISCUSSION_STATUSES = ("pending", "processing", "completed", "failed")
@@ -42,17 +42,9 @@ def discussion_id_for(team_id: str, source_type: str, source_thread_id: str) -> 
     return uuid.uuid5(DISCUSSION_NAMESPACE, f"{team_id}/{source_type}/{source_thread_id}")
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class AuthoredMixin:
     created_by: Mapped[str] = mapped_column(Text, nullable=False, default=SYSTEM_USER_ID)
     updated_by: Mapped[str] = mapped_column(Text, nullable=False, default=SYSTEM_USER_ID)
-
-
-def _uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
 
 
 class SourceConfig(AuthoredMixin, SoftDeleteMixin, TimestampMixin, Base):
@@ -60,12 +52,12 @@ class SourceConfig(AuthoredMixin, SoftDeleteMixin, TimestampMixin, Base):
 
     __tablename__ = "source_configs"
     __table_args__ = (
-        CheckConstraint(_one_of("source_type", SOURCE_TYPES), name="source_type"),
+        CheckConstraint(one_of("source_type", SOURCE_TYPES), name="source_type"),
         Index("uq_source_configs_team_source_live", "team_id", "source_type", unique=True,
               postgresql_where=text("deleted_at IS NULL")),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     team_id: Mapped[str] = mapped_column(Text, nullable=False)
     source_type: Mapped[str] = mapped_column(Text, nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
@@ -83,12 +75,12 @@ class Discussion(AuthoredMixin, TimestampMixin, Base):
 
     __tablename__ = "discussions"
     __table_args__ = (
-        CheckConstraint(_one_of("source_type", SOURCE_TYPES), name="source_type"),
-        CheckConstraint(_one_of("status", DISCUSSION_STATUSES), name="status"),
+        CheckConstraint(one_of("source_type", SOURCE_TYPES), name="source_type"),
+        CheckConstraint(one_of("status", DISCUSSION_STATUSES), name="status"),
         UniqueConstraint("team_id", "source_type", "source_thread_id"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     team_id: Mapped[str] = mapped_column(Text, nullable=False, index=True)
     source_type: Mapped[str] = mapped_column(Text, nullable=False)
     source_thread_id: Mapped[str] = mapped_column(Text, nullable=False)
@@ -117,13 +109,13 @@ class Job(AuthoredMixin, TimestampMixin, Base):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint(_one_of("source_type", SOURCE_TYPES), name="source_type"),
-        CheckConstraint(_one_of("status", JOB_STATUSES), name="status"),
-        CheckConstraint(_one_of("stage", JOB_STAGES), name="stage"),
+        CheckConstraint(one_of("source_type", SOURCE_TYPES), name="source_type"),
+        CheckConstraint(one_of("status", JOB_STATUSES), name="status"),
+        CheckConstraint(one_of("stage", JOB_STAGES), name="stage"),
         Index("ix_jobs_status_completed_at", "status", "completed_at"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     team_id: Mapped[str] = mapped_column(Text, nullable=False, index=True)
     source_type: Mapped[str] = mapped_column(Text, nullable=False)
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
@@ -149,7 +141,7 @@ class Task(AuthoredMixin, TimestampMixin, Base):
     __tablename__ = "tasks"
     __table_args__ = (UniqueConstraint("discussion_id", "task_index"),)
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     team_id: Mapped[str] = mapped_column(Text, nullable=False, index=True)
     discussion_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("discussions.id", ondelete="CASCADE"), nullable=False

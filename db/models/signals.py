@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, TimestampMixin
+from db.base import Base, TimestampMixin, one_of, uuid_pk
 
 SIGNAL_SOURCES = ("gmail", "calendar", "tool")
 GATES = ("decision", "time", "relationship", "impact", "watch")
@@ -55,14 +55,6 @@ DEFAULT_GATE_CONFIG: dict[str, Any] = {
     "impact_terms": {"contract": 0.8, "refund": 0.75, "charged": 0.7, "outage": 0.9, "renew": 0.7,
                      "customer": 0.5, "deadline": 0.6, "roadmap": 0.5},
 }
-
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
 
 
 def _created_at() -> Mapped[datetime]:
@@ -111,15 +103,15 @@ class WorkItem(TimestampMixin, Base):
     __tablename__ = "work_items"
     __table_args__ = (
         UniqueConstraint("user_id", "source", "source_id"),
-        CheckConstraint(_one_of("source", SIGNAL_SOURCES), name="source"),
-        CheckConstraint(_one_of("intent", INTENTS), name="intent"),
-        CheckConstraint(_one_of("status", WORK_ITEM_STATUSES), name="status"),
-        CheckConstraint(_one_of("importance_tier", IMPORTANCE_TIERS), name="importance_tier"),
+        CheckConstraint(one_of("source", SIGNAL_SOURCES), name="source"),
+        CheckConstraint(one_of("intent", INTENTS), name="intent"),
+        CheckConstraint(one_of("status", WORK_ITEM_STATUSES), name="status"),
+        CheckConstraint(one_of("importance_tier", IMPORTANCE_TIERS), name="importance_tier"),
         CheckConstraint("importance_score BETWEEN 0 AND 100", name="importance_score"),
         Index("ix_work_items_user_status_importance", "user_id", "status", "importance_score"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[str] = mapped_column(ForeignKey("signal_users.user_id"), nullable=False)
     source: Mapped[str] = mapped_column(Text, nullable=False)
     source_id: Mapped[str] = mapped_column(Text, nullable=False)
@@ -143,7 +135,7 @@ class GateEvaluation(Base):
 
     __tablename__ = "gate_evaluations"
     __table_args__ = (
-        CheckConstraint(_one_of("gate", GATES), name="gate"),
+        CheckConstraint(one_of("gate", GATES), name="gate"),
         CheckConstraint("score BETWEEN 0 AND 10", name="score"),
     )
 
@@ -163,11 +155,11 @@ class ProposedAction(TimestampMixin, Base):
 
     __tablename__ = "proposed_actions"
     __table_args__ = (
-        CheckConstraint(_one_of("action_type", INTENTS), name="action_type"),
-        CheckConstraint(_one_of("status", ACTION_STATUSES), name="status"),
+        CheckConstraint(one_of("action_type", INTENTS), name="action_type"),
+        CheckConstraint(one_of("status", ACTION_STATUSES), name="status"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     work_item_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("work_items.id", ondelete="CASCADE"), nullable=False, unique=True
     )
@@ -184,11 +176,11 @@ class WorkflowRun(Base):
 
     __tablename__ = "workflow_runs"
     __table_args__ = (
-        CheckConstraint(_one_of("phase", RUN_PHASES), name="phase"),
+        CheckConstraint(one_of("phase", RUN_PHASES), name="phase"),
         CheckConstraint("status IN ('completed')", name="status"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     work_item_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("work_items.id", ondelete="CASCADE"), nullable=False, index=True
     )
@@ -239,7 +231,7 @@ class GmailDraft(Base):
 
     __tablename__ = "gmail_drafts"
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     action_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("proposed_actions.id", ondelete="CASCADE"), nullable=False, unique=True
     )
@@ -254,7 +246,7 @@ class CalendarEventRecord(Base):
 
     __tablename__ = "calendar_events"
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     action_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("proposed_actions.id", ondelete="CASCADE"), nullable=False, unique=True
     )
@@ -269,9 +261,9 @@ class FeedbackEntry(TimestampMixin, Base):
     """The user's verdict on a work item (positive / negative, with a note); one per item."""
 
     __tablename__ = "feedback_entries"
-    __table_args__ = (CheckConstraint(_one_of("rating", FEEDBACK_RATINGS), name="rating"),)
+    __table_args__ = (CheckConstraint(one_of("rating", FEEDBACK_RATINGS), name="rating"),)
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     work_item_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("work_items.id", ondelete="CASCADE"), nullable=False, unique=True
     )

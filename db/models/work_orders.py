@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from db.base import Base, TimestampMixin
+from db.base import Base, TimestampMixin, one_of, uuid_pk
 
 SOURCE_TYPES = ("GMAIL", "FILE")
 WORK_ORDER_STATUSES = ("OPEN", "SIGNED")
@@ -38,14 +38,6 @@ EXTRACTION_KINDS = ("WORK_ORDER", "SIGNED_DOCUMENT")
 EXTRACTION_OUTCOMES = ("SUCCEEDED", "FAILED")
 EXPORT_KINDS = ("WORK_ORDER", "SIGNED_DOCUMENT")
 EXPORT_STATUSES = ("PENDING", "PROCESSING", "DONE", "FAILED")
-
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _uuid_pk() -> Mapped[uuid.UUID]:
-    return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
 
 
 def _workspace_fk() -> Mapped[uuid.UUID]:
@@ -57,7 +49,7 @@ class Workspace(TimestampMixin, Base):
 
     __tablename__ = "workspaces"
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     slug: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     # Where exports go; no spreadsheet means no export jobs are enqueued.
@@ -85,7 +77,7 @@ class FmProfile(TimestampMixin, Base):
     __tablename__ = "fm_profiles"
     __table_args__ = (UniqueConstraint("workspace_id", "fm_key"),)
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     workspace_id: Mapped[uuid.UUID] = _workspace_fk()
     fm_key: Mapped[str] = mapped_column(Text, nullable=False)
     display_name: Mapped[str] = mapped_column(Text, nullable=False)
@@ -105,11 +97,11 @@ class WorkOrder(TimestampMixin, Base):
     __tablename__ = "work_orders"
     __table_args__ = (
         UniqueConstraint("workspace_id", "work_order_number"),
-        CheckConstraint(_one_of("status", WORK_ORDER_STATUSES), name="status"),
+        CheckConstraint(one_of("status", WORK_ORDER_STATUSES), name="status"),
         Index("ix_work_orders_workspace_created", "workspace_id", "created_at"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
     )
@@ -131,10 +123,10 @@ class WorkOrderSource(Base):
     __tablename__ = "work_order_sources"
     __table_args__ = (
         UniqueConstraint("workspace_id", "file_hash"),
-        CheckConstraint(_one_of("source_type", SOURCE_TYPES), name="source_type"),
+        CheckConstraint(one_of("source_type", SOURCE_TYPES), name="source_type"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
     )
@@ -158,11 +150,11 @@ class SignedDocument(Base):
     __tablename__ = "signed_documents"
     __table_args__ = (
         UniqueConstraint("workspace_id", "file_hash"),
-        CheckConstraint(_one_of("source_type", SOURCE_TYPES), name="source_type"),
-        CheckConstraint(_one_of("match_status", MATCH_STATUSES), name="match_status"),
+        CheckConstraint(one_of("source_type", SOURCE_TYPES), name="source_type"),
+        CheckConstraint(one_of("match_status", MATCH_STATUSES), name="match_status"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
     )
@@ -204,11 +196,11 @@ class ExtractionRun(Base):
 
     __tablename__ = "extraction_runs"
     __table_args__ = (
-        CheckConstraint(_one_of("kind", EXTRACTION_KINDS), name="kind"),
-        CheckConstraint(_one_of("outcome", EXTRACTION_OUTCOMES), name="outcome"),
+        CheckConstraint(one_of("kind", EXTRACTION_KINDS), name="kind"),
+        CheckConstraint(one_of("outcome", EXTRACTION_OUTCOMES), name="outcome"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     workspace_id: Mapped[uuid.UUID] = _workspace_fk()
     kind: Mapped[str] = mapped_column(Text, nullable=False)
     file_hash: Mapped[str] = mapped_column(Text, nullable=False, index=True)
@@ -242,8 +234,8 @@ class ExportJob(TimestampMixin, Base):
 
     __tablename__ = "export_jobs"
     __table_args__ = (
-        CheckConstraint(_one_of("kind", EXPORT_KINDS), name="kind"),
-        CheckConstraint(_one_of("status", EXPORT_STATUSES), name="status"),
+        CheckConstraint(one_of("kind", EXPORT_KINDS), name="kind"),
+        CheckConstraint(one_of("status", EXPORT_STATUSES), name="status"),
         CheckConstraint(
             "(kind = 'WORK_ORDER' AND work_order_id IS NOT NULL AND signed_document_id IS NULL) OR "
             "(kind = 'SIGNED_DOCUMENT' AND signed_document_id IS NOT NULL AND work_order_id IS NULL)",
@@ -252,7 +244,7 @@ class ExportJob(TimestampMixin, Base):
         Index("ix_export_jobs_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
-    id: Mapped[uuid.UUID] = _uuid_pk()
+    id: Mapped[uuid.UUID] = uuid_pk()
     workspace_id: Mapped[uuid.UUID] = _workspace_fk()
     kind: Mapped[str] = mapped_column(Text, nullable=False)
     # Exactly one of these is set, as `kind` says; one export job per work order or document.
