@@ -41,7 +41,7 @@ from db.repositories.signals import (
 )
 from db.uow import unit_of_work
 from integrations.calendar import CalendarEvent
-from integrations.errors import SyncCursorExpiredError
+from integrations.errors import PermanentIntegrationError, SyncCursorExpiredError
 from integrations.gmail import GmailMessage
 
 # Messages fetched at once from Gmail (the client runs each call in a thread).
@@ -77,6 +77,7 @@ class IngestSourceResult(BaseModel):
     stored: int  # new or changed work items
     unchanged: int  # stored before, same content: nothing written
     not_actionable: int  # no gate asked for action: not stored
+    gone: int = 0  # listed, but deleted before we fetched it (404): skipped
     full_resync: bool
     cursor: str
 
@@ -142,15 +143,25 @@ class SignalActivities:
                 refs = await gmail.list_messages(user.mailbox, limit=input.full_sync_limit)
             limit = asyncio.Semaphore(FETCH_CONCURRENCY)
 
-            async def fetch(message_id: str) -> GmailMessage:
+            async def fetch(message_id: str) -> GmailMessage | None:
                 async with limit:
-                    return await gmail.get_message(user.mailbox, message_id)
+                    try:
+                        return await gmail.get_message(user.mailbox, message_id)
+                    except PermanentIntegrationError as err:
+                        if err.status != 404:
+                            raise
+                        # Listed, then deleted before we got to it: nothing to ingest, not a failure
+                        # (failing would keep the cursor, and every later run would fail on it again).
+                        activity.logger.info("gmail message %s of %s is gone (404): skipped",
+                                             message_id, input.user_id)
+                        return None
 
-            messages = await asyncio.gather(*(fetch(ref.id) for ref in refs))
+            fetched = await asyncio.gather(*(fetch(ref.id) for ref in refs))
+            messages = [m for m in fetched if m is not None]
             signals = [_from_message(m) for m in messages if _is_incoming(m)]
             counts = await self._persist(user, rules, signals, self._state.move_cursors(
                 user.user_id, gmail_cursor=cursor, bootstrapped_at=_now() if full else None))
-            return IngestSourceResult(source="gmail", fetched=len(messages),
+            return IngestSourceResult(source="gmail", fetched=len(messages), gone=len(fetched) - len(messages),
                                       full_resync=full and input.cursor is not None, cursor=cursor, **counts)
 
     @activity.defn(name="signals_ingest_calendar")

@@ -125,6 +125,10 @@ class SandboxControl:
         """Every history id issued so far becomes too old: history.list answers 404."""
         await self._call("POST", f"/gmail/users/{user}/expire-history")
 
+    async def delete_mail(self, user: str, message_id: str) -> None:
+        """``user`` deletes a message: fetching it answers 404, history still names its arrival."""
+        await self._call("DELETE", f"/gmail/users/{user}/messages/{message_id}")
+
     async def add_calendar_event(self, calendar_id: str, event: dict[str, Any]) -> dict[str, Any]:
         """Someone else adds an event to ``calendar_id`` (not counted as created by a client)."""
         return await self._call("POST", f"/calendar/calendars/{calendar_id}/events", json=event)

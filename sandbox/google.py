@@ -140,6 +140,9 @@ class Mailbox:
         self.history_id = history_start
         self.min_history_id = history_start
         self.drafts: list[dict[str, Any]] = []
+        # Deleted messages by id: gone from messages.get / list, still named by history records
+        # written before the delete (as Gmail's are: a client fetching one gets 404).
+        self.deleted: dict[str, dict[str, Any]] = {}
 
 
 class GmailService(GoogleService):
@@ -199,6 +202,7 @@ class GmailService(GoogleService):
         return [
             ("POST", "/users/{user_id}/messages", self.control_deliver),
             ("POST", "/users/{user_id}/expire-history", self.control_expire_history),
+            ("DELETE", "/users/{user_id}/messages/{id}", self.control_delete),
         ]
 
     # --- state helpers ----------------------------------------------------------------
@@ -389,7 +393,7 @@ class GmailService(GoogleService):
         else:
             records = [(hid, mid) for hid, mid in box.history if hid > int(start)]
         label = request.query.get("labelId")
-        by_id = {m["id"]: m for m in box.messages}
+        by_id = {**box.deleted, **{m["id"]: m for m in box.messages}}
         records = [(h, m) for h, m in records if m in by_id and (label is None or label in by_id[m]["labelIds"])]
         try:
             page, nxt = _page(records, request.query.get("pageToken"), size)
@@ -574,6 +578,18 @@ class GmailService(GoogleService):
             return control_error(f"no mailbox {request.match_info['user_id']!r}", 404)
         box.min_history_id = box.history_id + 1
         return json_response({"ok": True, "min_history_id": str(box.min_history_id)})
+
+    async def control_delete(self, request: web.Request) -> web.Response:
+        """The user deletes a message: messages.get answers 404, history still lists its arrival."""
+        box = self._box(request)
+        if box is None:
+            return control_error(f"no mailbox {request.match_info['user_id']!r}", 404)
+        message = next((m for m in box.messages if m["id"] == request.match_info["id"]), None)
+        if message is None:
+            return control_error(f"no message {request.match_info['id']!r}", 404)
+        box.messages.remove(message)
+        box.deleted[message["id"]] = message
+        return json_response({"ok": True, "id": message["id"]})
 
 
 # ======================================================================================

@@ -223,3 +223,25 @@ async def test_app_open_is_stale_gated_unless_forced(
         assert stale.status == "completed"
         forced = await (await start_ingestion(client, user, task_queue=task_queue, force=True)).result()
         assert forced.status == "completed"
+
+
+async def test_a_message_deleted_before_it_is_fetched_is_skipped_and_the_cursor_moves(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, user: str,
+) -> None:
+    async with make_worker():
+        first = await ingest(client, task_queue, user)
+        gone = await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
+                                          subject="Can you confirm the venue?", body="Need a decision today.")
+        await sandbox.deliver_mail(MAILBOX, sender="Priya Shah <priya@vendor.example>",
+                                   subject="Can you approve the budget today?", body="We need it today.")
+        await sandbox.delete_mail(MAILBOX, gone["id"])  # history still lists it; fetching it is a 404
+        second = await ingest(client, task_queue, user)
+
+    gmail = second.sources[0]
+    assert (gmail.fetched, gmail.gone, gmail.stored) == (1, 1, 1)
+    state = await state_of(sessions, user)
+    assert state.gmail_cursor == gmail.cursor != first.sources[0].cursor and state.last_error is None
+    async with sessions() as session:
+        summaries = {item.summary for item in await Repository(WorkItem).find_many(session=session, user_id=user)}
+    assert "Can you approve the budget today?" in summaries and "Can you confirm the venue?" not in summaries
