@@ -30,7 +30,7 @@ from activities.deps import Deps
 from activities.errors import reported_to_temporal
 from activities.keys import activity_key
 from core.errors import InvalidInputError, NotFoundError
-from db.idempotency import run_once
+from db.idempotency import run_once, stored_result
 from db.models.work_orders import SignedDocument, Workspace
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import (
@@ -43,7 +43,14 @@ from db.repositories.work_orders import (
     WorkspaceRepository,
 )
 from db.uow import unit_of_work
-from integrations.pdf_extract import Extraction, ExtractionError, ProfileRules, extract, sha256_hex
+from integrations.errors import PermanentIntegrationError
+from integrations.pdf_extract import (
+    Extraction,
+    ExtractionError,
+    ProfileRules,
+    extract,
+    sha256_hex,
+)
 
 MAX_PDF_BYTES = 25 * 1024 * 1024
 
@@ -103,6 +110,9 @@ class FindGmailPdfsInput(BaseModel):
 
 class GmailPdfs(BaseModel):
     documents: list[DocumentSource]
+    # What was left out, one line each: a message deleted between the search and its fetch,
+    # an attachment over MAX_PDF_BYTES.
+    skipped: list[str] = []
 
 
 class IngestDocumentInput(BaseModel):
@@ -178,21 +188,43 @@ class WorkOrderActivities:
                 refs = await self._gmail.list_messages(input.user, query=input.query, limit=input.limit)
                 message_ids = [ref.id for ref in reversed(refs)]  # oldest first
             documents: list[DocumentSource] = []
+            skipped: list[str] = []
             for message_id in message_ids:
-                message = await self._gmail.get_message(input.user, message_id)
-                documents += [
-                    DocumentSource(kind="gmail", user=input.user, message_id=message.id,
-                                   attachment_id=att.attachment_id, filename=att.filename,
-                                   sender=message.sender, subject=message.subject)
-                    for att in message.attachments if att.is_pdf
-                ]
-            return GmailPdfs(documents=documents)
+                try:
+                    message = await self._gmail.get_message(input.user, message_id)
+                except PermanentIntegrationError as err:
+                    # Deleted since the search listed it: the others still count. One asked for by
+                    # id is not skipped: its 404 is the answer.
+                    if err.status != 404 or input.message_id is not None:
+                        raise
+                    activity.logger.warning("Gmail message %s of %s is gone; skipped", message_id, input.user)
+                    skipped.append(f"message {message_id}: deleted before it was read")
+                    continue
+                for att in message.attachments:
+                    if not att.is_pdf:
+                        continue
+                    if att.size > MAX_PDF_BYTES:
+                        activity.logger.warning("Gmail attachment %s of message %s is %d bytes; skipped",
+                                                att.filename, message.id, att.size)
+                        skipped.append(f"{att.filename} (message {message.id}): {att.size} bytes, "
+                                       f"over the {MAX_PDF_BYTES}-byte limit")
+                        continue
+                    documents.append(DocumentSource(kind="gmail", user=input.user, message_id=message.id,
+                                                    attachment_id=att.attachment_id, filename=att.filename,
+                                                    sender=message.sender, subject=message.subject))
+            return GmailPdfs(documents=documents, skipped=skipped)
 
     @activity.defn(name="work_order_ingest")
     async def ingest_work_order(self, input: IngestDocumentInput) -> WorkOrderIngested:
         """Fetch, hash, read and store one work-order PDF; see the module's docstring."""
         with reported_to_temporal():
             workspace_id = uuid.UUID(input.workspace_id)
+            key = activity_key("work_order_ingest")
+            async with self._sessions() as session:
+                # A retry after this execution's commit answers what the commit stored (its file is
+                # "known" by now, but that is this execution's own work, not a duplicate).
+                if (done := await stored_result(session, key, WorkOrderIngested)) is not None:
+                    return done
             data = await self._fetch(input.source)
             file_hash = sha256_hex(data)
             name = input.source.display_name
@@ -201,7 +233,11 @@ class WorkOrderActivities:
                 known = await self._known_work_order_file(session, workspace_id, file_hash, name)
                 profiles = await self._profile_rules(session, workspace_id)
             if known is not None:
-                return known
+                # Known: by an earlier execution, or by this one's earlier attempt if it committed
+                # since the first look (an attempt that timed out but still ran). Look again.
+                async with self._sessions() as session:
+                    done = await stored_result(session, key, WorkOrderIngested)
+                return done or known
             extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender)
 
             async def write(session: AsyncSession) -> WorkOrderIngested:
@@ -240,8 +276,8 @@ class WorkOrderActivities:
                 )
 
             async with unit_of_work(self._sessions) as session:
-                once = await run_once(session, activity_key("work_order_ingest"), write,
-                                      result_type=WorkOrderIngested, scope="work_order_ingest")
+                once = await run_once(session, key, write, result_type=WorkOrderIngested,
+                                      scope="work_order_ingest")
             return once.value
 
     @activity.defn(name="signed_ingest")
@@ -367,7 +403,10 @@ class WorkOrderActivities:
             except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
                 raise InvalidInputError(f"cannot read {path}: {err.strerror or err}") from err
         assert source.user and source.message_id and source.attachment_id
-        return await self._gmail.get_attachment(source.user, source.message_id, source.attachment_id)
+        data = await self._gmail.get_attachment(source.user, source.message_id, source.attachment_id)
+        if len(data) > MAX_PDF_BYTES:
+            raise InvalidInputError(f"{source.display_name} is {len(data)} bytes; at most {MAX_PDF_BYTES} are read")
+        return data
 
 
 async def _extract(

@@ -68,3 +68,16 @@ async def run_once(
         .values(result=adapter.dump_python(value, mode="json"))
     )
     return Once(value, replayed=False)
+
+
+async def stored_result(session: AsyncSession, key: str, result_type: Any) -> Any | None:
+    """What `run_once` stored for `key`, validated into `result_type`; None when the key is not done.
+
+    Read-only, for a caller that must answer a repeat before doing work that
+    would change its answer (e.g. an activity retried after its commit).
+    A key claimed by a transaction still in flight is not visible yet: None.
+    """
+    stored = await session.scalar(
+        select(IdempotencyKey.result).where(IdempotencyKey.key == key, IdempotencyKey.result.is_not(None))
+    )
+    return None if stored is None else TypeAdapter(result_type).validate_python(stored)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
 
-from activities.work_orders import WorkspaceSpec
+from activities.deps import Deps
+from activities.work_orders import (
+    DocumentSource,
+    FindGmailPdfsInput,
+    IngestDocumentInput,
+    WorkOrderActivities,
+    WorkspaceSpec,
+)
 from client.work_orders import start_file_ingest, start_gmail_ingest
 from core.errors import ConflictError
 from db.models.work_orders import (
@@ -21,16 +30,43 @@ from db.models.work_orders import (
     WorkOrderSource,
 )
 from db.repositories.exports import ExportJobRepository
-from db.repositories.work_orders import SignedMatchRepository, WorkOrderRepository, WorkspaceRepository
+from db.repositories.work_orders import (
+    SignedMatchRepository,
+    WorkOrderRepository,
+    WorkspaceRepository,
+)
 from db.repository import Repository
 from db.uow import unit_of_work
 from sandbox.control import SandboxControl
 from sandbox.pdf import text_pdf
-from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS, signed_work_order_pdf, work_order_pdf
+from sandbox.seed_mail import (
+    SPREADSHEET_ID,
+    WORK_ORDERS,
+    signed_work_order_pdf,
+    work_order_pdf,
+)
 from tests.helpers import record_history
+from worker import build_worker
 from workflows.search_attributes import WORK_ORDER_ID
 
 OPS = "ops@example.com"
+WORK_ORDER_MAIL = 'has:attachment subject:"work order"'
+
+
+class DeletesOneAfterListing:
+    """The real Gmail client (against the sandbox), except that right after a search the user deletes
+    one of the messages it found: the second oldest."""
+
+    def __init__(self, gmail: object, sandbox: SandboxControl) -> None:
+        self._gmail, self._sandbox = gmail, sandbox
+
+    async def list_messages(self, user: str, **options: object):
+        refs = await self._gmail.list_messages(user, **options)  # type: ignore[attr-defined]
+        await self._sandbox.delete_mail(user, refs[-2].id)  # newest first
+        return refs
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._gmail, name)
 
 
 def workspace(**values: str) -> WorkspaceSpec:
@@ -78,6 +114,51 @@ async def test_the_same_pdf_twice_is_one_work_order_one_source_one_export_job(
     assert order is not None
     assert (order.site, str(order.amount), order.scheduled_date.isoformat(), order.fm_key) == (
         "12 Harbour Street, Dockside", "1250.00", "2024-06-10", "acme")  # by its text marker
+
+
+async def test_a_retried_ingest_activity_gets_its_first_attempts_result(
+    deps: Deps, sessions: async_sessionmaker[AsyncSession], tmp_path: Path,
+) -> None:
+    """Attempt 2 of the same activity execution, after attempt 1 committed: the stored answer, not 'duplicate'."""
+    activities = WorkOrderActivities(deps)
+    ref = await ActivityEnvironment().run(activities.ensure_workspace, workspace())
+    pdf = write(tmp_path, "WO-10042.pdf", work_order_pdf(WORK_ORDERS[0]))
+    input = IngestDocumentInput(workspace_id=ref.workspace_id,
+                                source=DocumentSource(kind="file", path=str(pdf), filename=pdf.name))
+    env = ActivityEnvironment()
+    info = dataclasses.replace(env.info, workflow_id=f"wf-{uuid.uuid4()}", activity_id="1")
+    env.info = info
+    first = await env.run(activities.ingest_work_order, input)
+    env.info = dataclasses.replace(info, attempt=2)
+    retried = await env.run(activities.ingest_work_order, input)
+
+    assert (first.outcome, first.is_new, first.export_enqueued) == ("created", True, True)
+    assert retried == first
+    # Another execution (a new workflow run) of the same file is the duplicate.
+    env.info = dataclasses.replace(info, workflow_id=f"wf-{uuid.uuid4()}")
+    other = await env.run(activities.ingest_work_order, input)
+    assert (other.outcome, other.is_new, other.work_order_id) == ("duplicate", False, first.work_order_id)
+    assert await count(sessions, WorkOrderSource) == 1 and await count(sessions, ExportJob) == 1
+
+
+async def test_a_new_pdf_of_a_known_work_order_is_attached_to_it(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, tmp_path: Path,
+) -> None:
+    order = WORK_ORDERS[0]
+    revised = dataclasses.replace(order, description=order.description + " (revised)")
+    ws = workspace()
+    async with make_worker():
+        results = [(await (await start_file_ingest(client, write(tmp_path, name, data), workspace=ws,
+                                                   kind="workorder", task_queue=task_queue,
+                                                   drain_exports=False)).result()).documents[0]
+                   for name, data in (("wo.pdf", work_order_pdf(order)), ("wo-v2.pdf", work_order_pdf(revised)))]
+    created, attached = results
+    assert (created.outcome, created.is_new, created.export_enqueued) == ("created", True, True)
+    assert (attached.outcome, attached.is_new, attached.export_enqueued) == ("attached", False, False)
+    assert attached.work_order_id == created.work_order_id and attached.file_hash != created.file_hash
+    assert await count(sessions, WorkOrder) == 1 and await count(sessions, WorkOrderSource) == 2
+    assert await count(sessions, ExportJob) == 1
 
 
 async def test_the_same_pdf_belongs_to_two_workspaces_once_each(
@@ -143,6 +224,28 @@ async def test_gmail_messages_become_work_orders_once_each(
         acme = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-10043")
         northwind = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-10044")
     assert (acme.fm_key, northwind.fm_key) == ("acme", "northwind")  # chosen by the sender's domain
+
+
+async def test_a_mail_deleted_between_the_search_and_its_fetch_is_skipped(
+    client: Client, deps: Deps, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+) -> None:
+    services = dataclasses.replace(deps.services, gmail=DeletesOneAfterListing(deps.services.gmail, sandbox))
+    deleting = dataclasses.replace(deps, services=services)
+    found = await ActivityEnvironment().run(WorkOrderActivities(deleting).find_gmail_pdfs,
+                                            FindGmailPdfsInput(user=OPS, query=WORK_ORDER_MAIL))
+    assert [d.filename for d in found.documents] == ["WO-10042.pdf", "WO-10044.pdf", "WO-10045.pdf", "WO-10042.pdf"]
+    assert len(found.skipped) == 1 and "deleted" in found.skipped[0]
+
+    # Through the workflow: the rest of the mailbox is imported.
+    await sandbox.reset(seed=0)
+    async with build_worker(client, deleting, task_queue=task_queue):
+        result = await (await start_gmail_ingest(client, workspace=workspace(), kind="workorder", user=OPS,
+                                                 query=WORK_ORDER_MAIL, task_queue=task_queue,
+                                                 drain_exports=False)).result()
+    assert [(d.work_order_number, d.outcome) for d in result.documents] == [
+        ("WO-10042", "created"), ("WO-10044", "created"), ("WO-10045", "created"), ("WO-10042", "duplicate")]
+    assert await count(sessions, WorkOrder) == 3
 
 
 async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refused(
