@@ -6,7 +6,9 @@ a repeat with what it made the first time), then `complete_approval` writes ever
 ONE transaction: action executed with its result, draft or event row upserted, work item
 completed, run log, audit log. An action already executed returns its stored result from
 both, without calling the provider again: approving twice gives the same answer and makes
-nothing new. Reject, feedback and queueing a tool call are one transaction each.
+nothing new. Reject, feedback and queueing a tool call are one transaction each; feedback (which may replace
+an earlier verdict, so it has no "already done" state of its own) claims the activity's key in
+that transaction (`run_once`), so a retry after the commit writes nothing again.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from temporalio import activity
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
 from activities.gates import INTAKE_EVENT_MARKER
+from activities.keys import activity_key
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from db.models.signals import ProposedAction, SignalUser, WorkItem
+from db.idempotency import run_once
 from db.repositories.actions import (
     ActionRepository,
     CalendarEventRepository,
@@ -253,11 +257,19 @@ class ApprovalActivities:
         with reported_to_temporal():
             async with unit_of_work(self._sessions) as session:
                 _, item, user = await self._load(session, input.action_id)
-                await self._feedback.upsert(session=session, work_item_id=item.id, rating=input.rating,
-                                            note=input.note)
-                await self._log(session, item, user, "feedback", f"feedback.{input.rating}", input.workflow_id,
-                                input.workflow_run_id, {"by": input.given_by, "note": input.note})
-            return FeedbackResult(work_item_id=str(item.id), rating=input.rating)
+
+                async def write(session: AsyncSession) -> FeedbackResult:
+                    await self._feedback.upsert(session=session, work_item_id=item.id, rating=input.rating,
+                                                note=input.note)
+                    await self._log(session, item, user, "feedback", f"feedback.{input.rating}",
+                                    input.workflow_id, input.workflow_run_id,
+                                    {"by": input.given_by, "note": input.note})
+                    return FeedbackResult(work_item_id=str(item.id), rating=input.rating)
+
+                # A retry after the commit (the answer lost on the way back) writes nothing again.
+                once = await run_once(session, activity_key("approval_feedback"), write,
+                                      result_type=FeedbackResult, scope="approval_feedback")
+            return once.value
 
     @activity.defn(name="approval_queue_tool_call")
     async def queue_tool_call(self, input: QueueToolCallInput) -> QueueToolCallResult:

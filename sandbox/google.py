@@ -337,7 +337,8 @@ class GmailService(GoogleService):
             op = op.lower() if sep else ""
             value = value.lower()
             if op == "rfc822msgid":
-                if self._header(message, "Message-ID").strip("<>").lower() != value.strip("<>"):
+                # Leading whitespace of a folded header is not part of the value (RFC 5322 unfolding).
+                if self._header(message, "Message-ID").strip().strip("<>").lower() != value.strip("<>"):
                     return False
             elif op == "has" and value == "attachment":
                 if not message["attachments"]:

@@ -3,6 +3,7 @@ queued tool calls, dashboard reads and the run log (prune included)."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.testing import ActivityEnvironment
+
+from activities.approvals import (
+    ApprovalActivities,
+    CompleteApprovalInput,
+    FeedbackInput,
+    ProviderInput,
+    QueueToolCallInput,
+)
+from activities.deps import Deps
 
 from client.signals import (
     approve_action,
@@ -232,3 +243,82 @@ async def test_prune_deletes_runs_and_events_past_the_retention_only(
     [run] = await rows(sessions, WorkflowRun)
     assert run.phase == "approve" and len(await rows(sessions, WorkflowEvent)) == 1
     assert len(await rows(sessions, WorkItem)) == len(items)  # work items are not the run log
+
+
+def activity_env(workflow_id: str, activity_id: str = "1") -> ActivityEnvironment:
+    """An activity environment whose every call is the same activity execution (a retry of it)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run",
+                                   activity_id=activity_id)
+    return env
+
+
+async def queued_action(deps: Deps, user: str) -> str:
+    """A draft_reply action queued directly through the activity (no workflow)."""
+    workflow_id = f"tool-call/{user}/{uuid.uuid4().hex[:8]}"
+    queued = await activity_env(workflow_id).run(ApprovalActivities(deps).queue_tool_call, QueueToolCallInput(
+        user_id=user, call_id=workflow_id, action_type="draft_reply", summary="Reply to Tom",
+        payload={"to": "tom@example.com", "subject": "Re: roadmap", "body": "Thursday works."},
+        workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run",
+    ))
+    return queued.action_id
+
+
+async def phase_counts(sessions: async_sessionmaker[AsyncSession], user: str) -> tuple[dict, dict]:
+    async with sessions() as session:
+        runs = await session.execute(text("SELECT phase, count(*) FROM workflow_runs GROUP BY phase"))
+        audit = await AuditLogRepository().counts(session=session, user_id=user)
+    return dict(runs.all()), audit
+
+
+async def test_feedback_retried_after_its_commit_writes_its_rows_once(
+    deps: Deps, sessions: async_sessionmaker[AsyncSession], user: str,
+) -> None:
+    action_id = await queued_action(deps, user)
+    workflow_id = action_workflow_id(action_id)
+    env = activity_env(workflow_id, activity_id="7")
+    request = FeedbackInput(action_id=action_id, rating="positive", note="good", given_by="user",
+                            workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run")
+    activities = ApprovalActivities(deps)
+
+    first = await env.run(activities.feedback, request)
+    retried = await env.run(activities.feedback, request)  # the same execution, retried after its commit
+
+    assert first == retried
+    runs, audit = await phase_counts(sessions, user)
+    assert runs.get("feedback") == 1 and audit[("work_item", "feedback.positive")] == 1
+    async with sessions() as session:
+        assert await session.scalar(text("SELECT count(*) FROM workflow_events e JOIN workflow_runs r "
+                                         "ON r.id = e.run_id WHERE r.phase = 'feedback'")) == 1
+    # A later, separate feedback (another activity execution) is a new verdict: it is written.
+    await activity_env(workflow_id, activity_id="8").run(activities.feedback,
+                                                         request.model_copy(update={"rating": "negative"}))
+    runs, audit = await phase_counts(sessions, user)
+    assert runs.get("feedback") == 2 and audit[("work_item", "feedback.negative")] == 1
+    [entry] = await rows(sessions, FeedbackEntry)
+    assert entry.rating == "negative"
+
+
+async def test_approval_activities_retried_after_their_commit_make_one_draft_and_write_once(
+    deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl, user: str,
+) -> None:
+    action_id = await queued_action(deps, user)
+    workflow_id = action_workflow_id(action_id)
+    activities = ApprovalActivities(deps)
+    provider_env, complete_env = activity_env(workflow_id, "1"), activity_env(workflow_id, "2")
+
+    made = await provider_env.run(activities.create_at_provider, ProviderInput(action_id=action_id))
+    again = await provider_env.run(activities.create_at_provider, ProviderInput(action_id=action_id))
+    complete = CompleteApprovalInput(action_id=action_id, provider=made, approved_by="user",
+                                     workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run")
+    outcome = await complete_env.run(activities.complete_approval, complete)
+    retried = await complete_env.run(activities.complete_approval, complete)  # after its commit
+    after = await provider_env.run(activities.create_at_provider, ProviderInput(action_id=action_id))
+
+    assert again.provider_id == made.provider_id and after.already_executed
+    assert retried == outcome and outcome.provider_id == made.provider_id
+    [draft] = await sandbox.created("gmail", "drafts")
+    assert draft["id"] == made.provider_id
+    assert [d.provider_draft_id for d in await rows(sessions, GmailDraft)] == [made.provider_id]
+    runs, audit = await phase_counts(sessions, user)
+    assert runs.get("approve") == 1 and audit[("work_item", "action.approved")] == 1
