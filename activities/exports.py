@@ -11,12 +11,18 @@ it calls Sheets. The row is appended exactly once:
   a manual retry, a resume after a quota stop) reads the key column first and
   appends only when the work order's number is not there yet.
 
-One drain runs at a time (ExportDrainWorkflow is a singleton), so no two
-attempts of one job ever overlap.
+No two attempts of one job overlap: one drain runs at a time (ExportDrainWorkflow
+is a singleton), it never abandons an attempt that has started (a quota stop
+only keeps queued jobs from starting), and an attempt starts only Sheets calls
+that end (call timeout) inside its own start-to-close timeout, which the drain
+sets above two calls plus a margin; so Temporal's next attempt, scheduled after
+that timeout, starts after the last call of the one before. `finish` and
+`record_failure` apply only while their attempt is the job's latest.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -30,12 +36,23 @@ from activities.errors import reported_to_temporal
 from core.errors import NotFoundError
 from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
-from db.repositories.work_orders import SignedDocumentRepository, WorkOrderRepository, WorkspaceRepository
+from db.repositories.work_orders import (
+    SignedDocumentRepository,
+    WorkOrderRepository,
+    WorkspaceRepository,
+)
 from db.uow import unit_of_work
-from integrations.errors import IntegrationError, QuotaExceededError, RetryableIntegrationError
+from integrations.errors import (
+    IntegrationError,
+    QuotaExceededError,
+    RetryableIntegrationError,
+)
 
 # What the drain's retry policy says; the activity reads the real one from its info when it has it.
 DEFAULT_MAX_ATTEMPTS = 5
+# Of an attempt's start-to-close timeout, what is kept for its database steps (and clock drift
+# between worker and server); the rest is the budget for its Sheets calls.
+ATTEMPT_MARGIN_SECONDS = 10.0
 
 
 class DueJobsInput(BaseModel):
@@ -81,6 +98,7 @@ class ExportActivities:
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
         self._sheets = deps.services.sheets
+        self._call_timeout = deps.settings.outside_call_timeout
         self._jobs = ExportJobRepository()
         self._workspaces = WorkspaceRepository()
         self._work_orders = WorkOrderRepository()
@@ -96,6 +114,7 @@ class ExportActivities:
     async def export_job(self, input: ExportJobInput) -> ExportJobResult:
         """Append the job's row to its workspace's sheet, once; mirror the attempt in export_jobs."""
         info = activity.info()
+        started = time.monotonic()
         job_id = uuid.UUID(input.job_id)
         with reported_to_temporal():
             async with unit_of_work(self._sessions) as session:
@@ -104,6 +123,13 @@ class ExportActivities:
                     return ExportJobResult(job_id=input.job_id, outcome="already_done", sheet_row=job.sheet_row)
                 spreadsheet_id, sheet, row = await self._row(session, job)
             try:
+                # Each Sheets call is bounded by the call timeout but runs in a thread nothing can cancel:
+                # start only calls that end inside this attempt's own timeout, so a retry never overlaps it.
+                calls = 2 if tried_before else 1
+                if (left := self._time_left(info, started)) is not None and left < calls * self._call_timeout:
+                    raise RetryableIntegrationError(
+                        f"{left:.1f} s left of the attempt's timeout, too little for {calls} call(s) of up to "
+                        f"{self._call_timeout:.1f} s each", service="sheets", operation="append")
                 if tried_before:
                     appended = await self._sheets.append_row_once(spreadsheet_id, sheet, row)
                 else:
@@ -112,7 +138,7 @@ class ExportActivities:
                 await self._record_failure(job_id, err, info)
                 raise
             async with unit_of_work(self._sessions) as session:
-                await self._jobs.finish(job_id, appended.row_number, session=session)
+                await self._jobs.finish(job_id, appended.row_number, attempt=info.attempt, session=session)
             return ExportJobResult(job_id=input.job_id, outcome="appended" if appended.created else "found",
                                    sheet_row=appended.row_number)
 
@@ -175,7 +201,16 @@ class ExportActivities:
                         else _backoff(policy.initial_interval, policy.backoff_coefficient,
                                       policy.maximum_interval, info.attempt))
         async with unit_of_work(self._sessions) as session:
-            await self._jobs.record_failure(job_id, str(err), final=final, retry_in=retry_in, session=session)
+            await self._jobs.record_failure(job_id, str(err), final=final, retry_in=retry_in, attempt=info.attempt,
+                                            session=session)
+
+    @staticmethod
+    def _time_left(info: activity.Info, started: float) -> float | None:
+        """Seconds this attempt may still spend on Sheets (its timeout less a margin for the database)."""
+        if info.start_to_close_timeout is None:
+            return None
+        budget = info.start_to_close_timeout.total_seconds() - ATTEMPT_MARGIN_SECONDS
+        return budget - (time.monotonic() - started)
 
 
 def _backoff(initial: timedelta, coefficient: float, cap: timedelta | None, attempt: int) -> timedelta:

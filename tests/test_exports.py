@@ -10,22 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.deps import Deps
+from activities.exports import ATTEMPT_MARGIN_SECONDS, ExportActivities, ExportJobInput
 from activities.work_orders import WorkspaceSpec
 from client.schedules import SCHEDULES, ScheduleOptions, apply_schedules
-from client.work_orders import retry_failed_exports, start_export_drain, start_file_ingest
+from client.work_orders import (
+    retry_failed_exports,
+    start_export_drain,
+    start_file_ingest,
+)
 from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import WorkOrderRepository, WorkspaceRepository
@@ -34,7 +42,7 @@ from sandbox.control import SandboxControl
 from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS, work_order_pdf
 from tests.helpers import record_history
 from worker import build_worker
-from workflows.exports import ExportDrainInput, export_drain_workflow_id
+from workflows.exports import EXPORT_ATTEMPT, ExportDrainInput, export_drain_workflow_id
 
 APPEND, READ = "spreadsheets.values.append", "spreadsheets.values.get"
 TEST_SERVER = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "temporal-test-server"
@@ -217,3 +225,54 @@ async def test_the_schedule_hands_over_to_the_one_drain(
                 await client.get_schedule_handle(definition.id).delete()
     assert {j.status for j in await all_jobs(sessions)} == {"DONE"}
     assert sorted(await sheet_numbers(sandbox)) == ["WO-10042", "WO-10043"]
+
+
+async def test_a_stale_attempt_neither_finishes_nor_fails_the_job_and_a_quota_hold_stands(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Attempt 1 outlived its timeout while attempt 2 runs: attempt 1's outcome must not land."""
+    [job_id] = await queued_work_orders(sessions, 1)
+    async with unit_of_work(sessions) as session:
+        await jobs.begin_attempt(job_id, 1, session=session)
+        await jobs.begin_attempt(job_id, 2, session=session)
+    async with unit_of_work(sessions) as session:
+        assert not await jobs.finish(job_id, 7, attempt=1, session=session)
+        assert not await jobs.record_failure(job_id, "late 500", final=True, attempt=1, session=session)
+    [job] = await all_jobs(sessions)
+    assert (job.status, job.attempts, job.sheet_row, job.last_error) == ("PROCESSING", 2, None, None)
+
+    # A quota stop holds the job; a failure recorded after the hold does not bring it forward.
+    async with unit_of_work(sessions) as session:
+        until = await session.scalar(select(func.now())) + timedelta(hours=1)
+        await jobs.pause_open(until, session=session)
+        assert await jobs.record_failure(job_id, "quotaExceeded", final=False, attempt=2, session=session)
+    [job] = await all_jobs(sessions)
+    assert (job.status, job.next_attempt_at) == ("PENDING", until)
+    async with unit_of_work(sessions) as session:
+        assert await jobs.finish(job_id, 2, attempt=2, session=session)
+    [job] = await all_jobs(sessions)
+    assert (job.status, job.sheet_row) == ("DONE", 2)
+
+
+async def test_an_attempt_without_time_for_its_sheets_calls_does_not_start_them(
+    deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+) -> None:
+    """A retry needs two calls of up to the call timeout (3 s here); with less time left it calls nothing."""
+    [job_id] = await queued_work_orders(sessions, 1)
+    async with unit_of_work(sessions) as session:
+        await jobs.begin_attempt(job_id, 1, session=session)  # attempt 1 began: it may have written
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, attempt=2, retry_policy=EXPORT_ATTEMPT["retry_policy"],
+                                   start_to_close_timeout=timedelta(seconds=ATTEMPT_MARGIN_SECONDS + 5))
+    with pytest.raises(ApplicationError, match="too little for 2 call"):
+        await env.run(ExportActivities(deps).export_job, ExportJobInput(job_id=str(job_id)))
+    assert await sandbox.calls("sheets") == []
+    [job] = await all_jobs(sessions)
+    assert (job.status, job.attempts) == ("PENDING", 2) and "too little" in (job.last_error or "")
+
+    # With the drain's own timeout there is time: the retry looks for the row, then appends it.
+    env.info = dataclasses.replace(env.info, attempt=3,
+                                   start_to_close_timeout=EXPORT_ATTEMPT["start_to_close_timeout"])
+    result = await env.run(ExportActivities(deps).export_job, ExportJobInput(job_id=str(job_id)))
+    assert result.outcome == "appended"
+    assert (await sandbox.call_count("sheets", READ), await sandbox.call_count("sheets", APPEND)) == (1, 1)

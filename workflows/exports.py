@@ -12,8 +12,9 @@ not reproduce).
 The drain takes the due jobs in batches; each job is one `export_job` activity
 with backoff 1, 2, 4, 8 s (16 s cap) and at most 5 attempts; a job whose
 attempts run out is marked FAILED with its last error and the drain goes on.
-A quota error (HTTP 429, quotaExceeded) stops the whole drain: the jobs still
-in the batch are cancelled before they call Sheets, every open job is held
+A quota error (HTTP 429, quotaExceeded) stops the whole drain: the jobs of
+the batch not started yet do not start (started ones finish: an attempt that
+does not heartbeat cannot be cancelled), every open job is held
 until the cool-down ends, and the drain sleeps through it (a durable timer),
 then resumes. Since the drain is the only caller of Sheets' append and it
 sleeps while held, nothing calls Sheets during the cool-down.
@@ -34,7 +35,6 @@ from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
-    CancelledError,
     FailureError,
     WorkflowAlreadyStartedError,
 )
@@ -53,9 +53,11 @@ with workflow.unsafe.imports_passed_through():
 
 QUOTA_ERROR = "QuotaExceededError"
 
-# One export attempt: waits of 1, 2, 4, 8 s between the 5 attempts (16 s is the cap).
+# One export attempt: waits of 1, 2, 4, 8 s between the 5 attempts (16 s is the cap). The timeout
+# covers a retry's two Sheets calls (read, append) at the default 30 s call timeout plus the
+# attempt's database steps; the activity starts no call that could outlive it.
 EXPORT_ATTEMPT = {
-    "start_to_close_timeout": timedelta(seconds=60),
+    "start_to_close_timeout": timedelta(seconds=90),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
@@ -166,6 +168,8 @@ class ExportDrainWorkflow:
         async def export(job_id: str) -> None:
             nonlocal quota_hit
             async with gate:
+                if quota_hit:
+                    return  # stopped by the quota before it started; the job is held
                 try:
                     await workflow.execute_activity_method(
                         ExportActivities.export_job, ExportJobInput(job_id=job_id), **EXPORT_ATTEMPT
@@ -173,14 +177,11 @@ class ExportDrainWorkflow:
                     totals.exported += 1
                 except ActivityError as err:
                     cause = err.cause
-                    if quota_hit and isinstance(cause, CancelledError):
-                        return  # stopped by the quota before it called Sheets; the job is held
                     if isinstance(cause, ApplicationError) and cause.type == QUOTA_ERROR:
-                        if not quota_hit:
-                            quota_hit = True
-                            for other in tasks:
-                                if other is not asyncio.current_task():
-                                    other.cancel()
+                        # Jobs still waiting for the gate do not start; the ones calling Sheets now
+                        # are not cancelled (a non-heartbeating activity would never hear of it and
+                        # keep writing): they end on their own and the pause holds them after.
+                        quota_hit = True
                         return
                     await workflow.execute_activity_method(
                         ExportActivities.mark_failed,
@@ -190,12 +191,7 @@ class ExportDrainWorkflow:
                     totals.failed += 1
                     totals.failed_job_ids.append(job_id)
 
-        tasks = [asyncio.create_task(export(job_id)) for job_id in job_ids]
-        for task in tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass  # stopped by the quota; the job stays open and is held
+        await asyncio.gather(*(export(job_id) for job_id in job_ids))
         return quota_hit
 
 

@@ -67,20 +67,36 @@ class ExportJobRepository(Repository[ExportJob]):
             await session.refresh(job)
         return job, tried_before
 
-    async def finish(self, job_id: uuid.UUID, sheet_row: int, *, session: AsyncSession) -> None:
-        await self.update_by_id(job_id, session=session, status="DONE", sheet_row=sheet_row, last_error=None,
-                                completed_at=func.now())
+    async def finish(self, job_id: uuid.UUID, sheet_row: int, *, attempt: int, session: AsyncSession) -> bool:
+        """Attempt `attempt` wrote the row: DONE. False when a later attempt has begun since (it owns the
+        job now and finds the row itself) or the job is DONE already."""
+        rows = await self.update(
+            ExportJob.id == job_id, ExportJob.attempts == attempt, ExportJob.status != "DONE",
+            values={"status": "DONE", "sheet_row": sheet_row, "last_error": None, "completed_at": func.now()},
+            session=session,
+        )
+        return bool(rows)
 
     async def record_failure(
         self, job_id: uuid.UUID, error: str, *, session: AsyncSession, final: bool, retry_in: timedelta | None = None,
-    ) -> None:
-        """An attempt failed: FAILED when it was the last one, else PENDING until the next attempt."""
+        attempt: int | None = None,
+    ) -> bool:
+        """An attempt failed: FAILED when it was the last one, else PENDING until the next attempt.
+
+        With `attempt`, only while that attempt is still the job's latest one (a stale attempt does not
+        overwrite a later one's state). The next attempt time never moves earlier: a quota hold
+        (`pause_open`) set meanwhile stands.
+        """
         values: dict[str, Any] = {"last_error": error}
         if final:
             values |= {"status": "FAILED", "completed_at": func.now()}
         else:
-            values |= {"status": "PENDING", "next_attempt_at": func.now() + (retry_in or timedelta(0))}
-        await self.update(ExportJob.id == job_id, ExportJob.status != "DONE", values=values, session=session)
+            values |= {"status": "PENDING", "next_attempt_at": func.greatest(
+                ExportJob.next_attempt_at, func.now() + (retry_in or timedelta(0)))}
+        where = [ExportJob.id == job_id, ExportJob.status != "DONE"]
+        if attempt is not None:
+            where.append(ExportJob.attempts == attempt)
+        return bool(await self.update(*where, values=values, session=session))
 
     async def pause_open(self, until: datetime, *, session: AsyncSession) -> int:
         """Hold every open job until `until` (a quota stop); returns how many."""
