@@ -8,8 +8,9 @@ it calls Sheets. The row is appended exactly once:
   job whose `last_attempt_at` was still empty has never reached Sheets and its
   first attempt appends straight away: ONE Sheets call in the happy path;
 - any later attempt (a retry after a 500 that came after the write, a timeout,
-  a manual retry, a resume after a quota stop) reads the key column first and
-  appends only when the work order's number is not there yet.
+  a manual retry, a resume after a quota stop) reads the key column (the row's
+  last: the work order's or signed document's id, unique across workspaces)
+  first and appends only when the id is not there yet.
 
 No two attempts of one job overlap: one drain runs at a time (ExportDrainWorkflow
 is a singleton), it never abandons an attempt that has started (a quota stop
@@ -131,7 +132,8 @@ class ExportActivities:
                         f"{left:.1f} s left of the attempt's timeout, too little for {calls} call(s) of up to "
                         f"{self._call_timeout:.1f} s each", service="sheets", operation="append")
                 if tried_before:
-                    appended = await self._sheets.append_row_once(spreadsheet_id, sheet, row)
+                    appended = await self._sheets.append_row_once(spreadsheet_id, sheet, row,
+                                                                  key_column=len(row) - 1)
                 else:
                     appended = await self._sheets.append_row(spreadsheet_id, sheet, row)
             except IntegrationError as err:
@@ -166,7 +168,12 @@ class ExportActivities:
     # -- helpers ----------------------------------------------------------------------------
 
     async def _row(self, session: AsyncSession, job: ExportJob) -> tuple[str, str, list[Any]]:
-        """(spreadsheet id, sheet, row values) of the job; the first value is the row's key."""
+        """(spreadsheet id, sheet, row values) of the job; the LAST value is the row's key.
+
+        The key is the work order's (or signed document's) id: unique across workspaces, so two
+        workspaces exporting to one spreadsheet never take each other's row for their own (their
+        work order numbers may be the same). It sits last, after the columns people read.
+        """
         workspace = await self._workspaces.find_by_id(job.workspace_id, session=session)
         if workspace is None or not workspace.spreadsheet_id:
             raise NotFoundError(f"export job {job.id}: its workspace has no spreadsheet to export to")
@@ -178,14 +185,14 @@ class ExportActivities:
                 work_order.work_order_number, work_order.facility_manager or "", work_order.site or "",
                 work_order.scheduled_date.isoformat() if work_order.scheduled_date else "",
                 f"{work_order.amount:.2f}" if work_order.amount is not None else "",
-                work_order.description or "", work_order.status,
+                work_order.description or "", work_order.status, str(work_order.id),
             ]
         document = await self._signed.find_by_id(job.signed_document_id, session=session)
         if document is None:
             raise NotFoundError(f"export job {job.id}: signed document {job.signed_document_id} is gone")
         return workspace.spreadsheet_id, workspace.signed_sheet, [
             document.extracted_work_order_number, document.signed_by or "",
-            document.signed_on.isoformat() if document.signed_on else "",
+            document.signed_on.isoformat() if document.signed_on else "", str(document.id),
         ]
 
     async def _record_failure(self, job_id: uuid.UUID, err: IntegrationError, info: activity.Info) -> None:

@@ -276,3 +276,27 @@ async def test_an_attempt_without_time_for_its_sheets_calls_does_not_start_them(
     result = await env.run(ExportActivities(deps).export_job, ExportJobInput(job_id=str(job_id)))
     assert result.outcome == "appended"
     assert (await sandbox.call_count("sheets", READ), await sandbox.call_count("sheets", APPEND)) == (1, 1)
+
+
+async def test_two_workspaces_sharing_a_spreadsheet_keep_a_row_each_on_a_retry(
+    deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+) -> None:
+    """Both have a WO-10042; the second's retried attempt must not take the first's row for its own."""
+    [first] = await queued_work_orders(sessions, 1)
+    second = next(j for j in await queued_work_orders(sessions, 1) if j != first)
+    activities = ExportActivities(deps)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, retry_policy=EXPORT_ATTEMPT["retry_policy"],
+                                   start_to_close_timeout=EXPORT_ATTEMPT["start_to_close_timeout"])
+    assert (await env.run(activities.export_job, ExportJobInput(job_id=str(first)))).outcome == "appended"
+    async with unit_of_work(sessions) as session:
+        await jobs.begin_attempt(second, 1, session=session)  # its attempt 1 began, then was lost
+    env.info = dataclasses.replace(env.info, attempt=2)
+    retried = await env.run(activities.export_job, ExportJobInput(job_id=str(second)))
+
+    assert (retried.outcome, retried.sheet_row) == ("appended", 3)
+    assert await sheet_numbers(sandbox) == ["WO-10042", "WO-10042"]
+    async with sessions() as session:
+        orders = {job.id: job.work_order_id for job in await jobs.find_many(session=session)}
+    rows = (await sandbox.spreadsheet(SPREADSHEET_ID))["Work Orders"][1:]
+    assert [row[-1] for row in rows] == [str(orders[first]), str(orders[second])]  # the key column, last
