@@ -34,7 +34,7 @@ from temporalio import activity
 
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
-from core.errors import NotFoundError
+from core.errors import InvalidInputError, NotFoundError
 from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import (
@@ -160,9 +160,13 @@ class ExportActivities:
     @activity.defn(name="export_requeue_failed")
     async def requeue_failed(self, input: RequeueInput) -> RequeueResult:
         """FAILED jobs back to PENDING for a fresh round of attempts (`intake export retry`)."""
-        ids = None if input.job_ids is None else [uuid.UUID(job_id) for job_id in input.job_ids]
-        async with unit_of_work(self._sessions) as session:
-            requeued = await self._jobs.requeue_failed(session=session, job_ids=ids)
+        with reported_to_temporal():
+            try:
+                ids = None if input.job_ids is None else [uuid.UUID(job_id) for job_id in input.job_ids]
+            except ValueError as err:
+                raise InvalidInputError(f"not an export job id in {input.job_ids}: {err}") from err
+            async with unit_of_work(self._sessions) as session:
+                requeued = await self._jobs.requeue_failed(session=session, job_ids=ids)
         return RequeueResult(job_ids=[str(job_id) for job_id in requeued])
 
     # -- helpers ----------------------------------------------------------------------------

@@ -7,8 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import FailureError
 
 from activities.work_orders import WorkspaceSpec
 from cli.output import console, fail, print_json
@@ -21,6 +29,7 @@ from client.work_orders import (
     start_file_ingest,
     start_gmail_ingest,
 )
+from core.errors import IntakeError
 from core.settings import Settings
 from core.temporal import connect
 from workflows.exports import ExportDrainInput
@@ -81,9 +90,13 @@ def _ingest(kind: DocumentKind, paths: list[Path] | None, workspace: str, spread
 
             async def one(path: Path) -> None:
                 async with gate:
-                    handle = await start_file_ingest(client, path, workspace=spec, kind=kind,
-                                                     task_queue=settings.task_queue)
-                    documents.extend(doc.model_dump(mode="json") for doc in (await handle.result()).documents)
+                    try:
+                        handle = await start_file_ingest(client, path, workspace=spec, kind=kind,
+                                                         task_queue=settings.task_queue)
+                        documents.extend(doc.model_dump(mode="json") for doc in (await handle.result()).documents)
+                    except (IntakeError, WorkflowFailureError, OSError) as err:
+                        # Unreadable, too big, not a file: this file's row says so; the others go on.
+                        documents.append(_failed_row(path, err))
                     progress.advance(bar)
 
             await asyncio.gather(*(one(path) for path in paths or []))
@@ -102,6 +115,15 @@ def _ingest(kind: DocumentKind, paths: list[Path] | None, workspace: str, spread
         console.print(table)
     if any(doc["outcome"] in ("failed", "refused") for doc in documents):
         raise typer.Exit(1)
+
+
+def _failed_row(path: Path, err: Exception) -> dict[str, Any]:
+    """A result row for a file whose ingestion did not get as far as an outcome."""
+    cause: BaseException = err
+    while isinstance(cause, FailureError | WorkflowFailureError) and cause.cause is not None:
+        cause = cause.cause  # down to the activity's own message
+    return {"filename": path.name, "file_hash": None, "outcome": "failed", "is_new": False, "work_order_number": None,
+            "error": str(cause), "export_enqueued": False}
 
 
 @export_app.command("drain")

@@ -32,7 +32,11 @@ from workflows.exports import (
     ExportDrainWorkflow,
     export_drain_workflow_id,
 )
-from workflows.work_orders import DocumentIngestInput, SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
+from workflows.work_orders import (
+    DocumentIngestInput,
+    SignedDocumentIngestWorkflow,
+    WorkOrderIngestWorkflow,
+)
 
 DocumentKind = Literal["workorder", "signed"]
 WORKFLOWS = {"workorder": WorkOrderIngestWorkflow, "signed": SignedDocumentIngestWorkflow}
@@ -100,10 +104,20 @@ async def retry_failed_exports(
     client: Client, *, task_queue: str, job_ids: list[str] | None = None, input: ExportDrainInput | None = None,
 ) -> WorkflowHandle[ExportDrainWorkflow, ExportDrainResult]:
     """Put FAILED export jobs (all, or these) back in the queue for a fresh round, and drain."""
+    if job_ids is not None:
+        job_ids = [export_job_id(job_id) for job_id in job_ids]
     return await client.start_workflow(
         ExportDrainWorkflow.run, input or ExportDrainInput(), id=export_drain_workflow_id(task_queue),
         task_queue=task_queue, start_signal="retry_failed", start_signal_args=[RequeueInput(job_ids=job_ids)],
     )
+
+
+def export_job_id(text: str) -> str:
+    """An export job id as the queue stores it (a UUID), or InvalidInputError saying what is wrong."""
+    try:
+        return str(uuid.UUID(text.strip()))
+    except ValueError:
+        raise InvalidInputError(f"{text!r} is not an export job id (a UUID, as `intake export status` lists them)") from None
 
 
 async def load_preview(sessions: async_sessionmaker[AsyncSession], *, limit: int = 20) -> list[dict[str, Any]]:

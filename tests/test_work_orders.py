@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+import activities.work_orders as work_order_activities
 from activities.deps import Deps
 from activities.work_orders import (
     DocumentSource,
@@ -246,6 +248,27 @@ async def test_a_mail_deleted_between_the_search_and_its_fetch_is_skipped(
     assert [(d.work_order_number, d.outcome) for d in result.documents] == [
         ("WO-10042", "created"), ("WO-10044", "created"), ("WO-10045", "created"), ("WO-10042", "duplicate")]
     assert await count(sessions, WorkOrder) == 3
+
+
+async def test_gmail_attachments_over_the_size_limit_are_not_read(
+    deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(work_order_activities, "MAX_PDF_BYTES", 100)  # the seed PDFs are larger
+    activities = WorkOrderActivities(deps)
+    found = await ActivityEnvironment().run(activities.find_gmail_pdfs,
+                                            FindGmailPdfsInput(user=OPS, query=WORK_ORDER_MAIL))
+    assert found.documents == [] and len(found.skipped) == 5
+    assert all("over the 100-byte limit" in line for line in found.skipped)
+    # A source that got past the listing (an older run's) is refused by the fetch itself.
+    ref = await ActivityEnvironment().run(activities.ensure_workspace, workspace())
+    message = (await deps.services.gmail.list_messages(OPS, query=WORK_ORDER_MAIL))[0]
+    attachment = (await deps.services.gmail.get_message(OPS, message.id)).attachments[0]
+    source = DocumentSource(kind="gmail", user=OPS, message_id=message.id, attachment_id=attachment.attachment_id)
+    with pytest.raises(ApplicationError, match="at most 100 are read"):
+        await ActivityEnvironment().run(activities.ingest_work_order,
+                                        IngestDocumentInput(workspace_id=ref.workspace_id, source=source))
+    assert await count(sessions, WorkOrderSource) == 0
 
 
 async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refused(

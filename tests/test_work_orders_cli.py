@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
 
+from temporalio.client import Client
+
+from activities.exports import RequeueInput
+from activities.work_orders import MAX_PDF_BYTES
 from core.settings import Settings
 from sandbox.control import SandboxControl
-from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS, signed_work_order_pdf, work_order_pdf
+from sandbox.seed_mail import (
+    SPREADSHEET_ID,
+    WORK_ORDERS,
+    signed_work_order_pdf,
+    work_order_pdf,
+)
 from tests.helpers import intake_cli
+from workflows.exports import (
+    ExportDrainInput,
+    ExportDrainWorkflow,
+    export_drain_workflow_id,
+)
 
 
 async def run(settings: Settings, *args: str):
@@ -55,3 +70,39 @@ async def test_ingest_files_drain_and_preview(
     assert [r["status"] for r in rows if r["work_order_number"] == "WO-10042"] == ["SIGNED"]
     sheet = await sandbox.spreadsheet(SPREADSHEET_ID)
     assert len(sheet["Work Orders"]) == 1 + len(WORK_ORDERS) and sheet["Signed"][1][:2] == ["WO-10042", "Jordan Lee"]
+
+
+async def test_a_file_too_big_is_a_failed_row_and_the_others_are_ingested(
+    settings: Settings, make_worker, sandbox: SandboxControl, tmp_path: Path
+) -> None:
+    good = tmp_path / "WO-10042.pdf"
+    good.write_bytes(work_order_pdf(WORK_ORDERS[0]))
+    big = tmp_path / "huge.pdf"
+    with big.open("wb") as stream:
+        stream.truncate(MAX_PDF_BYTES + 1)
+    workspace = f"ws-{uuid.uuid4().hex[:8]}"
+    async with make_worker():
+        ingested = await run(settings, "workorder", "ingest", str(good), str(big), "-w", workspace, "--json")
+
+    assert ingested.returncode == 1, ingested.stderr
+    assert "Traceback" not in ingested.stderr
+    rows = {doc["filename"]: doc for doc in json.loads(ingested.stdout)}
+    assert rows["WO-10042.pdf"]["outcome"] == "created"
+    assert rows["huge.pdf"]["outcome"] == "failed" and "at most" in rows["huge.pdf"]["error"]
+
+
+async def test_export_retry_of_a_bad_id_is_refused_and_a_bad_request_does_not_end_the_drain(
+    settings: Settings, client: Client, make_worker, task_queue: str,
+) -> None:
+    refused = await run(settings, "export", "retry", "not-a-uuid", "--no-wait")
+    assert refused.returncode == 2 and "not an export job id" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    # Past the client's check (an older client, a hand-made signal): the drain logs it and goes on.
+    async with make_worker():
+        handle = await client.start_workflow(
+            ExportDrainWorkflow.run, ExportDrainInput(), id=export_drain_workflow_id(task_queue), task_queue=task_queue,
+            start_signal="retry_failed", start_signal_args=[RequeueInput(job_ids=["not-a-uuid"])],
+        )
+        result = await asyncio.wait_for(handle.result(), 120)  # a bound, not a timing assert
+    assert result.totals.exported == 0

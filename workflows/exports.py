@@ -131,9 +131,12 @@ class ExportDrainWorkflow:
         done_this_run = 0
         while True:
             while self._retry_requests:
-                await workflow.execute_activity_method(
-                    ExportActivities.requeue_failed, self._retry_requests.pop(0), **DB_WRITE
-                )
+                request = self._retry_requests.pop(0)
+                try:
+                    await workflow.execute_activity_method(ExportActivities.requeue_failed, request, **DB_WRITE)
+                except ActivityError as err:
+                    # A bad request (an id that is no job id) must not end the one drain.
+                    workflow.logger.warning("retry request %s refused: %s", request.job_ids, err.cause or err)
             self._woken = False
             due = await workflow.execute_activity_method(
                 ExportActivities.due_jobs, DueJobsInput(limit=input.batch_size), **DB_WRITE
