@@ -2,7 +2,7 @@
 
 `ingest_gmail` / `ingest_calendar` each fetch one source's new signals (incrementally from the
 user's cursor, or a full resync when the cursor expired), run the gates, and store every
-signal needing action in its own transaction (`SignalStore.persist`: work item, gates,
+signal needing action in its own transaction (`SignalStore.persist_all`: work item, gates,
 proposed action, run log, audit log). Many signals per activity call: the signals themselves
 never travel through Temporal's history (payload limits), and throughput is not bounded by
 activity round trips. A retry fetches again and re-stores harmlessly: unchanged signals write
@@ -13,6 +13,11 @@ committed cursor always means every signal before it is stored, and there is no 
 which all signals are stored but the cursor lags behind (the seed's system advanced it
 separately). A failure part-way leaves the old cursor: the next run fetches from it again and
 the signals stored already are skipped as unchanged.
+
+Two runs for one user can overlap (the schedule's and an on-demand one, or a retry while an
+earlier attempt still runs): the cursor moves only from the one this run read (compare-and-set
+in that same transaction), so a slower run never moves it backwards. Both heartbeat while
+fetching as well as while storing.
 """
 
 from __future__ import annotations
@@ -143,8 +148,11 @@ class SignalActivities:
                 refs = await gmail.list_messages(user.mailbox, limit=input.full_sync_limit)
             limit = asyncio.Semaphore(FETCH_CONCURRENCY)
 
+            activity.heartbeat("listed")
+
             async def fetch(message_id: str) -> GmailMessage | None:
                 async with limit:
+                    activity.heartbeat("fetching")  # alive while a long fetch runs (heartbeat_timeout)
                     try:
                         return await gmail.get_message(user.mailbox, message_id)
                     except PermanentIntegrationError as err:
@@ -159,8 +167,8 @@ class SignalActivities:
             fetched = await asyncio.gather(*(fetch(ref.id) for ref in refs))
             messages = [m for m in fetched if m is not None]
             signals = [_from_message(m) for m in messages if _is_incoming(m)]
-            counts = await self._persist(user, rules, signals, self._state.move_cursors(
-                user.user_id, gmail_cursor=cursor, bootstrapped_at=_now() if full else None))
+            counts = await self._persist(user, rules, signals, self._state.move_cursor(
+                user.user_id, "gmail", cursor=cursor, read=input.cursor, bootstrapped_at=_now() if full else None))
             return IngestSourceResult(source="gmail", fetched=len(messages), gone=len(fetched) - len(messages),
                                       full_resync=full and input.cursor is not None, cursor=cursor, **counts)
 
@@ -171,16 +179,19 @@ class SignalActivities:
             user, rules = await self._rules(input.user_id)
             calendar = self._services.calendar
             full = input.cursor is None
+            activity.heartbeat("fetching")
             try:
                 sync = await calendar.list_events(user.calendar_id, sync_token=input.cursor)
             except SyncCursorExpiredError:
                 activity.logger.info("calendar sync token of %s expired: full resync", input.user_id)
                 full = True
                 sync = await calendar.list_events(user.calendar_id)
+            activity.heartbeat("fetched")
             signals = [_from_event(e, user.calendar_id) for e in sync.events if _is_foreign(e)]
             cursor = sync.next_sync_token
-            counts = await self._persist(user, rules, signals, self._state.move_cursors(
-                user.user_id, calendar_cursor=cursor, bootstrapped_at=_now() if full else None))
+            counts = await self._persist(user, rules, signals, self._state.move_cursor(
+                user.user_id, "calendar", cursor=cursor, read=input.cursor,
+                bootstrapped_at=_now() if full else None))
             return IngestSourceResult(source="calendar", fetched=len(sync.events),
                                       full_resync=full and input.cursor is not None, cursor=cursor, **counts)
 
@@ -247,7 +258,7 @@ def _now() -> datetime:
 
 
 def signal_record(user_id: str, signal: Signal, assessment: Assessment) -> SignalRecord:
-    """What `SignalStore.persist` writes for a signal and its assessment."""
+    """What `SignalStore.persist_all` writes for a signal and its assessment."""
     passed = [g.gate for g in assessment.gates if g.passed]
     return SignalRecord(
         user_id=user_id, source=signal.source, source_id=signal.source_id, thread_id=signal.thread_id,

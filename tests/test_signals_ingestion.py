@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -9,6 +10,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.testing import ActivityEnvironment
+
+from activities.deps import Deps
+from activities.signals import IngestSourceInput, SignalActivities
 
 from client.signals import register_user, start_ingestion
 from db.models.signals import (
@@ -148,6 +153,10 @@ async def test_a_failed_fetch_records_last_error_and_leaves_the_cursors(
         before = await counts(sessions)
         await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
                                    subject="Can you confirm the venue?", body="Need a decision today.")
+        await sandbox.add_calendar_event(MAILBOX, {
+            "summary": "Board prep: can you confirm the agenda?", "attendees": [{"email": "tom@example.com"}],
+            "start": {"dateTime": "2030-07-02T10:00:00Z"}, "end": {"dateTime": "2030-07-02T11:00:00Z"},
+        })
         await sandbox.set_fault("gmail", "users.history.list", reject_rate=1.0)
         with pytest.raises(WorkflowFailureError) as failed:
             await ingest(client, task_queue, user)
@@ -155,10 +164,18 @@ async def test_a_failed_fetch_records_last_error_and_leaves_the_cursors(
 
         state = await state_of(sessions, user)
         assert state.gmail_cursor == first.sources[0].cursor  # where it was
-        assert state.calendar_cursor is not None  # calendar went through on its own
+        # Calendar went through on its own: its new event is stored (one signal's rows, no mail's)
+        # and its cursor moved, in the run whose Gmail part failed.
+        assert state.calendar_cursor != first.sources[1].cursor
         assert "users.history.list" in (state.last_error or "") and state.last_error_at is not None
         assert state.last_synced_at == first.synced_at
-        assert await counts(sessions) == before
+        assert await counts(sessions) == {
+            table: count + (5 if table == "gate_evaluations" else 3 if table == "workflow_events" else 1)
+            for table, count in before.items()}
+        async with sessions() as session:
+            [added] = await Repository(WorkItem).find_many(session=session, user_id=user,
+                                                           summary="Board prep: can you confirm the agenda?")
+        assert added.source == "calendar"
 
         # The next run resumes from the last good cursor and picks the mail up.
         await sandbox.clear_faults()
@@ -245,3 +262,35 @@ async def test_a_message_deleted_before_it_is_fetched_is_skipped_and_the_cursor_
     async with sessions() as session:
         summaries = {item.summary for item in await Repository(WorkItem).find_many(session=session, user_id=user)}
     assert "Can you approve the budget today?" in summaries and "Can you confirm the venue?" not in summaries
+
+
+async def test_an_overlapping_slower_run_never_moves_the_cursor_backwards(
+    client: Client, make_worker, task_queue: str, deps: Deps, sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl, user: str,
+) -> None:
+    async with make_worker():
+        first = await ingest(client, task_queue, user)
+    read = first.sources[0].cursor  # both runs below start from it
+    activities = SignalActivities(deps)
+    await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
+                               subject="Can you confirm the venue?", body="Need a decision today.")
+
+    # The slow run lists the history (its cursor is fixed then) and heartbeats while its fetches hang.
+    fetching = asyncio.Event()
+    slow_env = ActivityEnvironment()
+    slow_env.on_heartbeat = lambda *details: fetching.set() if details == ("fetching",) else None
+    await sandbox.set_fault("gmail", "users.messages.get", latency_ms=2500)  # below the client timeout (3 s)
+    slow = asyncio.create_task(slow_env.run(activities.ingest_gmail, IngestSourceInput(user_id=user, cursor=read)))
+    await fetching.wait()
+    await asyncio.sleep(0.3)  # its fetch request reaches the sandbox (its latency is fixed on arrival)
+    await sandbox.clear_faults()
+
+    # Meanwhile more mail arrives and a faster run goes through and moves the cursor past it.
+    await sandbox.deliver_mail(MAILBOX, sender="Priya Shah <priya@vendor.example>",
+                               subject="Can you approve the budget today?", body="We need it today.")
+    fast = await ActivityEnvironment().run(activities.ingest_gmail, IngestSourceInput(user_id=user, cursor=read))
+    assert not slow.done(), "the slow run must finish last for this test to mean anything"
+    slower = await slow
+
+    assert int(slower.cursor) < int(fast.cursor) and (slower.fetched, fast.fetched) == (1, 2)
+    assert (await state_of(sessions, user)).gmail_cursor == fast.cursor  # not moved back to the slow run's

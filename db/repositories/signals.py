@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     Boolean,
@@ -330,24 +330,28 @@ class IngestionStateRepository(Repository[IngestionState]):
         super().__init__(IngestionState)
 
     @staticmethod
-    def move_cursors(
-        user_id: str, *, gmail_cursor: str | None = None, calendar_cursor: str | None = None,
+    def move_cursor(
+        user_id: str, source: Literal["gmail", "calendar"], *, cursor: str, read: str | None,
         bootstrapped_at: datetime | None = None,
     ) -> Executable:
-        """The statement that moves the given cursors forward (`bootstrapped_at`: a full sync's end).
+        """The statement that moves one source's cursor from `read` to `cursor` (compare-and-set).
 
         A statement, not a write: it runs in the transaction of the last signal stored before it.
+        It moves the cursor only while it is still `read`, the one this run started from: when
+        another run for the user (the schedule's and an on-demand one, or an earlier attempt of
+        this one) moved it meanwhile, it is left where that run put it, so a slower run never
+        moves it backwards. Its signals are stored all the same (an upsert each); whatever lies
+        between the two cursors is fetched again by the next run and skipped as unchanged.
+        `bootstrapped_at`: a full sync's end, kept once set.
         """
-        values: dict[str, Any] = {}
-        if gmail_cursor is not None:
-            values["gmail_cursor"] = gmail_cursor
-        if calendar_cursor is not None:
-            values["calendar_cursor"] = calendar_cursor
+        column = IngestionState.gmail_cursor if source == "gmail" else IngestionState.calendar_cursor
+        values: dict[str, Any] = {column.key: cursor}
         stmt = insert(IngestionState).values(user_id=user_id, bootstrap_completed_at=bootstrapped_at, **values)
         if bootstrapped_at is not None:
             values["bootstrap_completed_at"] = func.coalesce(IngestionState.bootstrap_completed_at, bootstrapped_at)
         return stmt.on_conflict_do_update(
-            index_elements=[IngestionState.user_id], set_={**values, "updated_at": func.now()}
+            index_elements=[IngestionState.user_id], set_={**values, "updated_at": func.now()},
+            where=column.is_not_distinct_from(read),
         )
 
     async def record_success(self, user_id: str, *, session: AsyncSession, at: datetime) -> None:
