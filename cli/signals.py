@@ -88,12 +88,13 @@ def user_add(
     user_id: str,
     mailbox: str = typer.Option(..., help="The Gmail address to read."),
     calendar: str = typer.Option(None, help="The calendar id (default: the mailbox)."),
-    watch: list[str] = typer.Option([], help="A watched keyword (repeat the option for more)."),
+    watch: list[str] = typer.Option([], help="A watched keyword (repeat the option for more; none given: "
+                                             "an existing user keeps theirs)."),
     inactive: bool = typer.Option(False, help="Register without scheduled ingestion."),
 ) -> None:
     """Register a user (or update one); `intake schedules apply` then schedules the active ones."""
     user = with_sessions(Settings(), lambda sessions: signals.register_user(
-        sessions, user_id=user_id, mailbox=mailbox, calendar_id=calendar, watch_keywords=list(watch),
+        sessions, user_id=user_id, mailbox=mailbox, calendar_id=calendar, watch_keywords=list(watch) or None,
         active=not inactive))
     console.print(f"{user.user_id}: mailbox {user.mailbox}, calendar {user.calendar_id}, "
                   f"{'active' if user.active else 'inactive'}")

@@ -10,7 +10,7 @@ from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
 from activities.approvals import ActionOutcome, FeedbackResult, QueueToolCallResult
-from core.errors import NotFoundError
+from core.errors import InvalidInputError, NotFoundError
 from db.models.signals import DEFAULT_GATE_CONFIG, SignalUser
 from db.repositories.actions import ActionRepository
 from db.repositories.signals import SignalUserRepository
@@ -45,13 +45,34 @@ async def register_user(
     sessions: async_sessionmaker[AsyncSession], *, user_id: str, mailbox: str, calendar_id: str | None = None,
     watch_keywords: list[str] | None = None, sender_scores: dict[str, float] | None = None, active: bool = True,
 ) -> SignalUser:
-    """Add (or update) a user whose mailbox and calendar are ingested; new users get the default rules."""
+    """Add (or update) a user whose mailbox and calendar are ingested; new users get the default rules.
+
+    Re-running it updates only what is given: a calendar, watch list or sender scores left out
+    (None) stay as they were. Invalid rules raise InvalidInputError and write nothing.
+    """
+    _check_user(user_id, mailbox, watch_keywords, sender_scores)
     async with unit_of_work(sessions) as session:
         return await SignalUserRepository().ensure(
-            session=session, user_id=user_id, mailbox=mailbox, calendar_id=calendar_id or mailbox,
+            session=session, user_id=user_id, mailbox=mailbox, calendar_id=calendar_id,
             gate_config=DEFAULT_GATE_CONFIG, watch_keywords=watch_keywords, sender_scores=sender_scores,
             active=active,
         )
+
+
+def _check_user(user_id: str, mailbox: str, watch_keywords: list[str] | None,
+                sender_scores: dict[str, float] | None) -> None:
+    if not user_id.strip():
+        raise InvalidInputError("the user id is empty")
+    if "@" not in mailbox:
+        raise InvalidInputError(f"mailbox {mailbox!r} is not an email address")
+    empty = [i for i, word in enumerate(watch_keywords or []) if not word.strip()]
+    if empty:
+        raise InvalidInputError(f"watch keywords must not be empty (at position {', '.join(map(str, empty))})")
+    for sender, score in (sender_scores or {}).items():
+        if not sender.strip():
+            raise InvalidInputError("a sender score needs an address or @domain, got an empty one")
+        if isinstance(score, bool) or not isinstance(score, int | float) or not 0 <= score <= 1:
+            raise InvalidInputError(f"the score of {sender!r} must be a number from 0 to 1, got {score!r}")
 
 
 async def active_users(sessions: async_sessionmaker[AsyncSession]) -> list[str]:

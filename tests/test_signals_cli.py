@@ -5,17 +5,23 @@ from __future__ import annotations
 import json
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from core.settings import Settings
+from db.models.signals import SignalUser
+from db.repository import Repository
 from sandbox.control import SandboxControl
 from tests.helpers import intake_cli as run
 
 
 async def test_ingest_approve_reject_and_read_the_dashboard_from_the_command_line(
-    settings: Settings, make_worker, sandbox: SandboxControl,
+    settings: Settings, make_worker, sandbox: SandboxControl, sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     user = f"cli-{uuid.uuid4().hex[:8]}"
     added = await run(settings, "ingest", "user-add", user, "--mailbox", "alice@example.com", "--watch", "roadmap")
     assert added.returncode == 0, added.stderr
+    readded = await run(settings, "ingest", "user-add", user, "--mailbox", "alice@example.com")  # no --watch
+    assert readded.returncode == 0, readded.stderr
     async with make_worker():
         first = await run(settings, "ingest", "run", user, "--json")
         assert first.returncode == 0, first.stderr
@@ -49,5 +55,7 @@ async def test_ingest_approve_reject_and_read_the_dashboard_from_the_command_lin
     assert [r["phase"] for r in json.loads(timeline.stdout)] == ["ingest", "approve"]
     audit = json.loads((await run(settings, "inbox", "audit", "--target", outcome["work_item_id"], "--json")).stdout)
     assert [e["action"] for e in audit["entries"]] == ["work_item.ingested", "action.approved"]
+    async with sessions() as session:  # the re-run without --watch kept the watched keyword
+        assert (await Repository(SignalUser).find_by_id(user, session=session)).watch_keywords == ["roadmap"]
     status = json.loads((await run(settings, "ingest", "status", user, "--json")).stdout)
     assert status["gmail_cursor"] and status["last_error"] is None

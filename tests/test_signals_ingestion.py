@@ -16,11 +16,13 @@ from activities.deps import Deps
 from activities.signals import IngestSourceInput, SignalActivities
 
 from client.signals import register_user, start_ingestion
+from core.errors import InvalidInputError
 from db.models.signals import (
     AuditLog,
     GateEvaluation,
     IngestionState,
     ProposedAction,
+    SignalUser,
     WorkflowEvent,
     WorkflowRun,
     WorkItem,
@@ -294,3 +296,27 @@ async def test_an_overlapping_slower_run_never_moves_the_cursor_backwards(
 
     assert int(slower.cursor) < int(fast.cursor) and (slower.fetched, fast.fetched) == (1, 2)
     assert (await state_of(sessions, user)).gmail_cursor == fast.cursor  # not moved back to the slow run's
+
+
+async def test_re_registering_a_user_updates_only_what_is_given_and_bad_rules_are_refused(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    user_id = f"user-{uuid.uuid4().hex[:8]}"
+    await register_user(sessions, user_id=user_id, mailbox=MAILBOX, calendar_id="team@example.com",
+                        watch_keywords=["roadmap"], sender_scores={"@vendor.example": 0.8})
+    again = await register_user(sessions, user_id=user_id, mailbox=MAILBOX)  # `intake ingest user-add` re-run
+    assert (again.calendar_id, again.watch_keywords, again.sender_scores) == (
+        "team@example.com", ["roadmap"], {"@vendor.example": 0.8})
+    changed = await register_user(sessions, user_id=user_id, mailbox=MAILBOX, watch_keywords=["outage"])
+    assert (changed.watch_keywords, changed.sender_scores) == (["outage"], {"@vendor.example": 0.8})
+
+    for bad, message in (({"sender_scores": {"@vendor.example": 1.5}}, "from 0 to 1"),
+                         ({"sender_scores": {"tom@example.com": -0.1}}, "from 0 to 1"),
+                         ({"watch_keywords": ["roadmap", "  "]}, "must not be empty"),
+                         ({"mailbox": "alice"}, "not an email address")):
+        with pytest.raises(InvalidInputError, match=message):
+            await register_user(sessions, **{"user_id": user_id, "mailbox": MAILBOX, **bad})
+    async with sessions() as session:
+        user = await Repository(SignalUser).find_by_id(user_id, session=session)
+    assert (user.mailbox, user.watch_keywords, user.sender_scores) == (
+        MAILBOX, ["outage"], {"@vendor.example": 0.8})  # nothing half written

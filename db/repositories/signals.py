@@ -304,19 +304,24 @@ class SignalUserRepository(Repository[SignalUser]):
     def __init__(self) -> None:
         super().__init__(SignalUser)
 
-    async def ensure(self, *, session: AsyncSession, user_id: str, mailbox: str, calendar_id: str,
-                     gate_config: dict[str, Any], watch_keywords: list[str] | None = None,
+    async def ensure(self, *, session: AsyncSession, user_id: str, mailbox: str, gate_config: dict[str, Any],
+                     calendar_id: str | None = None, watch_keywords: list[str] | None = None,
                      sender_scores: dict[str, float] | None = None, active: bool = True) -> SignalUser:
-        """Register the user, or update their mailbox, calendar, watch list, scores and active flag.
+        """Register the user, or update what was given of their mailbox, calendar, watch list, scores
+        and active flag (None: an existing user keeps theirs; a new user starts with the mailbox as
+        calendar, no watched words and no scores).
 
         `gate_config` is what a new user starts with; an existing user's rules are kept.
         """
-        values: dict[str, Any] = {"mailbox": mailbox, "calendar_id": calendar_id, "active": active,
-                                  "watch_keywords": watch_keywords or [], "sender_scores": sender_scores or {}}
+        given: dict[str, Any] = {"mailbox": mailbox, "active": active, "calendar_id": calendar_id,
+                                 "watch_keywords": watch_keywords, "sender_scores": sender_scores}
+        updates = {name: value for name, value in given.items() if value is not None}
         stmt = (
             insert(SignalUser)
-            .values(user_id=user_id, gate_config=gate_config, **values)
-            .on_conflict_do_update(index_elements=[SignalUser.user_id], set_={**values, "updated_at": func.now()})
+            .values(user_id=user_id, gate_config=gate_config, mailbox=mailbox, active=active,
+                    calendar_id=calendar_id or mailbox, watch_keywords=watch_keywords or [],
+                    sender_scores=sender_scores or {})
+            .on_conflict_do_update(index_elements=[SignalUser.user_id], set_={**updates, "updated_at": func.now()})
             .returning(SignalUser)
         )
         return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
