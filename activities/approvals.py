@@ -28,8 +28,8 @@ from activities.errors import reported_to_temporal
 from activities.gates import INTAKE_EVENT_MARKER
 from activities.keys import activity_key
 from core.errors import ConflictError, InvalidInputError, NotFoundError
-from db.models.signals import ProposedAction, SignalUser, WorkItem
 from db.idempotency import run_once
+from db.models.signals import ProposedAction, SignalUser, WorkItem
 from db.repositories.actions import (
     ActionRepository,
     CalendarEventRepository,

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import ActivityEnvironment
@@ -22,7 +23,7 @@ from activities.approvals import (
     QueueToolCallInput,
 )
 from activities.deps import Deps
-
+from activities.signals import PruneRunLogInput, SignalActivities
 from client.signals import (
     approve_action,
     give_feedback,
@@ -206,20 +207,20 @@ async def age_all_runs(engine: AsyncEngine, days: int) -> None:
 
 
 async def test_pruning_the_run_log_is_all_or_nothing(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine,
-    user: str, failing_run_delete: None,
+    client: Client, make_worker, task_queue: str, deps: Deps, sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine, user: str, failing_run_delete: None,
 ) -> None:
     async with make_worker():
         await ingested_queue(client, task_queue, sessions, user)
-        await age_all_runs(engine, 40)
-        before = (len(await rows(sessions, WorkflowEvent)), len(await rows(sessions, WorkflowRun)))
-        with pytest.raises(WorkflowFailureError):
-            await client.execute_workflow(
-                PruneRunLogWorkflow.run, PruneRunLogRequest(retention_days=30), id=f"prune-{uuid.uuid4()}",
-                task_queue=task_queue, execution_timeout=timedelta(seconds=20),
-            )
-        # The events' delete went back with the runs' failed one.
-        assert (len(await rows(sessions, WorkflowEvent)), len(await rows(sessions, WorkflowRun))) == before
+    await age_all_runs(engine, 40)
+    before = (len(await rows(sessions, WorkflowEvent)), len(await rows(sessions, WorkflowRun)))
+    assert before[1] > 0
+    # The activity itself, once: its error is the injected one (the runs' delete, after the events').
+    with pytest.raises(DBAPIError, match="injected prune failure"):
+        await ActivityEnvironment().run(SignalActivities(deps).prune_run_log,
+                                        PruneRunLogInput(cutoff=datetime.now(UTC) - timedelta(days=30)))
+    # The events' delete went back with the runs' failed one.
+    assert (len(await rows(sessions, WorkflowEvent)), len(await rows(sessions, WorkflowRun))) == before
 
 
 async def test_prune_deletes_runs_and_events_past_the_retention_only(

@@ -14,7 +14,6 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.deps import Deps
 from activities.signals import IngestSourceInput, SignalActivities
-
 from client.signals import register_user, start_ingestion
 from core.errors import InvalidInputError
 from db.models.signals import (
