@@ -118,7 +118,7 @@ def assess(signal: Signal, rules: UserRules, now: datetime) -> Assessment:
     intent = _intent(signal, text, config)
     return Assessment(
         gates=gates, needs_action=needs_action, intent=intent, importance_score=importance,
-        importance_tier=tier, action_payload=_payload(signal, intent, rules.mailbox),
+        importance_tier=tier, action_payload=_payload(signal, intent, rules.mailbox, now),
     )
 
 
@@ -211,7 +211,7 @@ def _intent(signal: Signal, text: str, config: GateConfig) -> Intent:
     return "draft_reply"
 
 
-def _payload(signal: Signal, intent: Intent, mailbox: str) -> dict[str, Any]:
+def _payload(signal: Signal, intent: Intent, mailbox: str, now: datetime) -> dict[str, Any]:
     """The proposed action's payload: a draft (to, subject, body) or an event (summary, times)."""
     name = parseaddr(signal.actor)[0] or parseaddr(signal.actor)[1] or "there"
     if intent == "schedule_event":
@@ -219,7 +219,7 @@ def _payload(signal: Signal, intent: Intent, mailbox: str) -> dict[str, Any]:
             start, end = signal.starts_at - timedelta(minutes=30), signal.starts_at
             summary, attendees = f"Prepare: {signal.title}", [mailbox]
         else:  # the meeting asked for: the next day at 15:00 UTC, 30 minutes
-            day = (signal.occurred_at or datetime.now(UTC)).date() + timedelta(days=1)
+            day = (signal.occurred_at or now).date() + timedelta(days=1)
             start = datetime.combine(day, time(15, 0), tzinfo=UTC)
             end = start + timedelta(minutes=30)
             summary = signal.title.removeprefix("Re: ")

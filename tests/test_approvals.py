@@ -323,3 +323,40 @@ async def test_approval_activities_retried_after_their_commit_make_one_draft_and
     assert [d.provider_draft_id for d in await rows(sessions, GmailDraft)] == [made.provider_id]
     runs, audit = await phase_counts(sessions, user)
     assert runs.get("approve") == 1 and audit[("work_item", "action.approved")] == 1
+
+
+async def test_dashboard_lists_what_approvals_made_newest_first_and_decisions_by_when_decided(
+    deps: Deps, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, sandbox: SandboxControl,
+    user: str,
+) -> None:
+    activities = ApprovalActivities(deps)
+    event = {"summary": "Roadmap", "start": "2030-01-02T10:00:00Z", "end": "2030-01-02T10:30:00Z"}
+    actions = [await queued_action(deps, user) for _ in range(2)]
+    workflow_id = f"tool-call/{user}/event"
+    actions.append((await activity_env(workflow_id).run(activities.queue_tool_call, QueueToolCallInput(
+        user_id=user, call_id="event", action_type="schedule_event", summary="Meet", payload=event,
+        workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run"))).action_id)
+    items = []
+    for number, action_id in enumerate(actions):
+        env = activity_env(action_workflow_id(action_id), str(number))
+        made = await env.run(activities.create_at_provider, ProviderInput(action_id=action_id))
+        items.append((await env.run(activities.complete_approval, CompleteApprovalInput(
+            action_id=action_id, provider=made, approved_by="user", workflow_id="w", workflow_run_id="r",
+        ))).work_item_id)
+    # Made in the order: second draft, the event, first draft; decided in the order of `items`, but the
+    # first item was touched last (updated_at), which says nothing about when it was decided.
+    async with engine.begin() as conn:
+        for table, action_id, days in (("gmail_drafts", actions[1], 3), ("calendar_events", actions[2], 2),
+                                       ("gmail_drafts", actions[0], 1)):
+            await conn.execute(text(f"UPDATE {table} SET synced_at = now() - make_interval(days => :d) "
+                                    "WHERE action_id = :a"), {"d": days, "a": uuid.UUID(action_id)})
+        for item_id, days in zip(items, (3, 2, 1), strict=True):
+            await conn.execute(text("UPDATE work_items SET completed_at = now() - make_interval(days => :d), "
+                                    "updated_at = now() - make_interval(days => 4 - :d) WHERE id = :i"),
+                               {"d": days, "i": uuid.UUID(item_id)})
+
+    async with sessions() as session:
+        made = await dashboard.drafts(session=session, user_id=user, limit=2)
+        decided = await dashboard.processed(session=session, user_id=user)
+    assert [str(row["action_id"]) for row in made] == [actions[0], actions[2]]
+    assert [str(row["id"]) for row in decided] == items[::-1]

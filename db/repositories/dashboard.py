@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.signals import CalendarEventRecord, GmailDraft, ProposedAction, WorkItem
@@ -31,31 +31,30 @@ async def approval_queue(*, session: AsyncSession, user_id: str | None = None, l
 
 async def drafts(*, session: AsyncSession, user_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Gmail drafts and Calendar events that approvals made, newest first."""
-    made = []
-    for table, provider_id in ((GmailDraft, GmailDraft.provider_draft_id),
-                               (CalendarEventRecord, CalendarEventRecord.provider_event_id)):
-        stmt = (
-            select(WorkItem.id.label("work_item_id"), WorkItem.user_id, WorkItem.summary,
-                   ProposedAction.id.label("action_id"), ProposedAction.action_type,
-                   provider_id.label("provider_id"), table.synced_at)
-            .join(ProposedAction, ProposedAction.id == table.action_id)
-            .join(WorkItem, WorkItem.id == ProposedAction.work_item_id)
-        )
-        if user_id is not None:
-            stmt = stmt.where(WorkItem.user_id == user_id)
-        made += [dict(row._mapping) for row in await session.execute(stmt)]
-    return sorted(made, key=lambda row: row["synced_at"], reverse=True)[:limit]
+    made = [
+        select(WorkItem.id.label("work_item_id"), WorkItem.user_id, WorkItem.summary,
+               ProposedAction.id.label("action_id"), ProposedAction.action_type,
+               provider_id.label("provider_id"), table.synced_at)
+        .join(ProposedAction, ProposedAction.id == table.action_id)
+        .join(WorkItem, WorkItem.id == ProposedAction.work_item_id)
+        .where(*([WorkItem.user_id == user_id] if user_id is not None else []))
+        for table, provider_id in ((GmailDraft, GmailDraft.provider_draft_id),
+                                   (CalendarEventRecord, CalendarEventRecord.provider_event_id))
+    ]
+    both = union_all(*made).subquery()
+    stmt = select(both).order_by(both.c.synced_at.desc(), both.c.action_id).limit(limit)
+    return [dict(row._mapping) for row in await session.execute(stmt)]
 
 
 async def processed(*, session: AsyncSession, user_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """Work items the user decided (completed or dismissed), most recent first."""
+    """Work items the user decided (completed or dismissed), most recently decided first."""
     stmt = (
         select(WorkItem.id, WorkItem.user_id, WorkItem.summary, WorkItem.status, WorkItem.completed_at,
                WorkItem.updated_at, ProposedAction.id.label("action_id"), ProposedAction.action_type,
                ProposedAction.status.label("action_status"))
         .outerjoin(ProposedAction, ProposedAction.work_item_id == WorkItem.id)
         .where(WorkItem.status.in_(("completed", "dismissed")))
-        .order_by(WorkItem.updated_at.desc(), WorkItem.id)
+        .order_by(WorkItem.completed_at.desc().nulls_last(), WorkItem.id)
         .limit(limit)
     )
     if user_id is not None:
