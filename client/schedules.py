@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
@@ -56,59 +57,45 @@ class ScheduleFamily:
     build: Callable[[ScheduleOptions], dict[str, Schedule]]
 
 
-def _cleanup_jobs(options: ScheduleOptions) -> Schedule:
+def _every(interval: timedelta, workflow_run: Any, arg: Any, *, workflow_id: str, task_queue: str,
+           search_attributes: TypedSearchAttributes | None = None) -> Schedule:
+    """Start `workflow_run(arg)` every `interval`; a run still going when the next is due makes it skip."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            CleanupJobsWorkflow.run,
-            CleanupJobsInput(retention_days=options.job_retention_days),
-            id="cleanup-jobs",
-            task_queue=options.task_queue,
+            workflow_run, arg, id=workflow_id, task_queue=task_queue,
+            typed_search_attributes=search_attributes or TypedSearchAttributes.empty,
         ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
+
+
+def _cleanup_jobs(options: ScheduleOptions) -> Schedule:
+    return _every(timedelta(days=1), CleanupJobsWorkflow.run,
+                  CleanupJobsInput(retention_days=options.job_retention_days),
+                  workflow_id="cleanup-jobs", task_queue=options.task_queue)
 
 
 def _export_drain(options: ScheduleOptions) -> Schedule:
     """Each run hands over to the task queue's one drain (starting or waking it) and ends."""
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            ExportDrainWorkflow.run,
-            ExportDrainInput(hand_over_to=export_drain_workflow_id(options.task_queue)),
-            id="export-drain-schedule",
-            task_queue=options.task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
+    return _every(timedelta(minutes=1), ExportDrainWorkflow.run,
+                  ExportDrainInput(hand_over_to=export_drain_workflow_id(options.task_queue)),
+                  workflow_id="export-drain-schedule", task_queue=options.task_queue)
 
 
 def _prune_run_log(options: ScheduleOptions) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            PruneRunLogWorkflow.run,
-            PruneRunLogRequest(retention_days=options.run_log_retention_days),
-            id="prune-run-log",
-            task_queue=options.task_queue,
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
+    return _every(timedelta(days=1), PruneRunLogWorkflow.run,
+                  PruneRunLogRequest(retention_days=options.run_log_retention_days),
+                  workflow_id="prune-run-log", task_queue=options.task_queue)
 
 
 def _ingest_signals(options: ScheduleOptions) -> dict[str, Schedule]:
-    """Every 5 minutes per active user; a run still going when the next is due makes it skip."""
+    """Every 5 minutes per active user."""
     return {
-        f"ingest-signals/{user_id}": Schedule(
-            action=ScheduleActionStartWorkflow(
-                IngestSignalsWorkflow.run,
-                IngestSignalsInput(user_id=user_id),
-                id=f"ingest-signals-scheduled/{user_id}",
-                task_queue=options.task_queue,
-                typed_search_attributes=TypedSearchAttributes([SearchAttributePair(USER_ID, user_id)]),
-            ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=5))]),
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        f"ingest-signals/{user_id}": _every(
+            timedelta(minutes=5), IngestSignalsWorkflow.run, IngestSignalsInput(user_id=user_id),
+            workflow_id=f"ingest-signals-scheduled/{user_id}", task_queue=options.task_queue,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(USER_ID, user_id)]),
         )
         for user_id in options.signal_users
     }
