@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 
 import typer
 
@@ -139,11 +140,33 @@ def demo() -> None:
 
 
 def main() -> None:
+    code = 0
     try:
         app()
+    except SystemExit as exit_:
+        code = _exit_code(exit_.code)
     except IntakeError as err:
         err_console.print(f"[bold red]error:[/] {err}")
-        sys.exit(2)
+        code = 2
+    except Exception:  # noqa: BLE001 - shown as a traceback, like an uncaught error
+        traceback.print_exc()
+        code = 1
+    # The Temporal client's native threads can still be finishing when the interpreter
+    # finalizes, which then aborts (SIGABRT, "PyGILState_Release ... finalizing") after the
+    # command's work is done and printed. A command line has nothing left to clean up here:
+    # flush and leave without interpreter finalization, keeping the exit code.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
