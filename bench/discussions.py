@@ -16,14 +16,15 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.deps import Deps
 from bench.noop import SixNoOpsWorkflow, noop
-from bench.stack import bench_stack
+from bench.stack import BenchStack, bench_stack
 from client.discussions import start_discussion
 from core.settings import Settings
 from db.admin import DEMO_NOTION_DATABASE_ID
@@ -53,6 +54,20 @@ async def measure(
     started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in indexes))
     return time.perf_counter() - started
+
+
+@contextmanager
+def cpu_used(stack: BenchStack, totals: dict[str, float]) -> Iterator[None]:
+    """Add the CPU seconds each process of the stack uses inside the block to `totals`."""
+    before = stack.cpu_seconds()
+    yield
+    for part, seconds in stack.cpu_seconds().items():
+        totals[part] = totals.get(part, 0.0) + seconds - before[part]
+
+
+def cpu_line(totals: dict[str, float], runs: int) -> str:
+    parts = ", ".join(f"{part} {seconds / runs * 1000:.0f}" for part, seconds in totals.items())
+    return f"{sum(totals.values()) / runs * 1000:.0f} ms ({parts})"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -93,10 +108,14 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
                 base_lat: list[float] = []
                 lat: list[float] = []
                 base_seconds = seconds = 0.0
+                base_cpu: dict[str, float] = {}
+                cpu: dict[str, float] = {}
                 for start in range(0, n, -(-n // rounds)):
                     batch = range(start, min(n, start + -(-n // rounds)))
-                    base_seconds += await measure(batch, concurrency, baseline, base_lat)
-                    seconds += await measure(batch, concurrency, discussion, lat)
+                    with cpu_used(stack, base_cpu):
+                        base_seconds += await measure(batch, concurrency, baseline, base_lat)
+                    with cpu_used(stack, cpu):
+                        seconds += await measure(batch, concurrency, discussion, lat)
                 base_rate, rate = n / base_seconds, n / seconds
         finally:
             await services.aclose()
@@ -106,6 +125,8 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
           f"p50 {pct(base_lat, 50):.0f} ms, p95 {pct(base_lat, 95):.0f} ms")
     print(f"discussions: {n}, {concurrency} in flight, {rounds} rounds: {rate:.1f} discussions/s, "
           f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms")
+    print(f"CPU per baseline workflow: {cpu_line(base_cpu, n)}")
+    print(f"CPU per discussion:        {cpu_line(cpu, n)}")
     print(f"ratio={rate / base_rate:.2f}")
 
 

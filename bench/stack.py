@@ -9,10 +9,11 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -30,6 +31,39 @@ class BenchStack:
     client: Client
     temporal_address: str
     sandbox_url: str
+    postgres_pid: int | None
+    sandbox_pid: int
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each part of the stack.
+
+        "worker" is this process (worker, client and benchmark loop); "temporal" the dev
+        server; "postgres" the postmaster and its backends; "sandbox" the fake services.
+        Take two readings and subtract them to see where a run's CPU went.
+        """
+        me = psutil.Process()
+        used = {"worker": _cpu(me), "temporal": 0.0, "postgres": 0.0, "sandbox": 0.0}
+        for child in me.children(recursive=True):
+            with suppress(psutil.Error):
+                if child.pid == self.sandbox_pid:
+                    used["sandbox"] += _cpu(child)
+                elif "temporal" in child.name():
+                    used["temporal"] += _cpu(child)
+        if self.postgres_pid is not None:
+            with suppress(psutil.Error):
+                postmaster = psutil.Process(self.postgres_pid)
+                used["postgres"] = _cpu(postmaster) + sum(
+                    _cpu(p) for p in postmaster.children(recursive=True)
+                )
+        return used
+
+
+def _cpu(process: psutil.Process) -> float:
+    try:
+        times = process.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
 
 
 @asynccontextmanager
@@ -52,7 +86,8 @@ async def bench_stack() -> AsyncIterator[BenchStack]:
         )
         yield BenchStack(database_url=url, client=env.client,
                          temporal_address=env.client.service_client.config.target_host,
-                         sandbox_url=f"http://127.0.0.1:{port}")
+                         sandbox_url=f"http://127.0.0.1:{port}",
+                         postgres_pid=postgres.running_pid(), sandbox_pid=sandbox.pid)
     finally:
         if env is not None:
             await env.shutdown()

@@ -4,7 +4,7 @@ The per-signal write is the hot path of ingestion. It is ONE statement: data-mod
 that upsert the work item, replace its gate evaluations, upsert its proposed action, and write
 the run log and the audit log. It runs in a transaction per signal, so the five writes
 commit together or not at all; as one statement it costs a single round trip (plus
-BEGIN/COMMIT), with a fixed shape: built with Core, compiled once per engine (`_CompiledOnce`:
+BEGIN/COMMIT), with a fixed shape: built with Core, compiled once per engine (db/compiled.py:
 no per-call SQLAlchemy compilation or result wrapping) and prepared once per connection by
 asyncpg. Gates and events travel as JSON arrays unpacked by `jsonb_to_recordset`, so any
 number of them keeps the one statement.
@@ -20,8 +20,7 @@ Two choices that differ from the seed's literal "delete + insert":
 from __future__ import annotations
 
 import uuid
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -43,11 +42,11 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.expression import Executable
 
+from db.compiled import CompiledStatement
 from db.models.signals import (
     AuditLog,
     GateEvaluation,
@@ -171,79 +170,8 @@ def _persist_statement() -> Select[Any]:
     )
 
 
-_PERSIST = _persist_statement()
-
-
-class _CompiledOnce:
-    """A Core statement compiled once for a dialect, run on the DBAPI cursor of a `Connection`.
-
-    Profiled in bench/ingest.py, `connection.execute(statement, params)` spent per call more on
-    SQLAlchemy than the raw asyncpg loop spent in all: the statement's cache key (a walk of the
-    whole CTE tree) and the compiled-cache lookup, the parameter dict built from the compiled
-    form, then an execution context and a result (its metadata rebuilt from the cursor
-    description) for one row. `exec_driver_sql` drops the first two but not the last two.
-
-    So here the statement is compiled once: its SQL, the order of its positional parameters,
-    the values it binds itself (its literals) and each parameter's bind processor (JSON
-    serialization, as SQLAlchemy applies it). A call puts the values in that order and runs the
-    SQL on the connection's DBAPI cursor (asyncpg prepares it once per connection). The
-    transaction stays SQLAlchemy's: the cursor runs on the connection `Connection.begin()`
-    commits or rolls back, exactly as `connection.execute` would. A driver error is raised as
-    SQLAlchemy wraps it (`DBAPIError` subclasses), and a lost connection is invalidated.
-    """
-
-    def __init__(self, statement: Executable, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        assert compiled.positiontup is not None, "a dialect with positional parameters (asyncpg)"
-        self.sql = compiled.string
-        # Per position: the caller's parameter name (None: a value bound in the statement), that
-        # value, and the type's bind processor (None: the driver takes the value as it is).
-        self._slots: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
-        for name in compiled.positiontup:
-            bind = compiled.binds[name]
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            self._slots.append((bind.key if bind.required else None,
-                                None if bind.required else bind.effective_value, process))
-
-    def arguments(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        """The positional parameters for the caller's `values` (by bind parameter name)."""
-        arguments = []
-        for name, value, process in self._slots:
-            if name is not None:
-                value = values[name]
-            arguments.append(value if process is None else process(value))
-        return tuple(arguments)
-
-    def first(self, connection: Connection, values: dict[str, Any]) -> Any:
-        """The first row, as the driver returns it (values in the statement's column order), or None."""
-        arguments = self.arguments(values)
-        dbapi_connection = connection.connection
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(self.sql, arguments)
-            return cursor.fetchone()
-        except connection.dialect.loaded_dbapi.Error as error:
-            lost = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(error)
-            raise DBAPIError.instance(
-                self.sql, arguments, error, connection.dialect.loaded_dbapi.Error,
-                hide_parameters=connection.engine.hide_parameters, connection_invalidated=lost,
-                dialect=connection.dialect,
-            ) from error
-        finally:
-            cursor.close()
-
-
-# The persist statement compiled for each engine's dialect (one engine per process, as a rule).
-_PERSIST_COMPILED: weakref.WeakKeyDictionary[Dialect, _CompiledOnce] = weakref.WeakKeyDictionary()
-
-
-def _persist_compiled(dialect: Dialect) -> _CompiledOnce:
-    compiled = _PERSIST_COMPILED.get(dialect)
-    if compiled is None:
-        compiled = _PERSIST_COMPILED[dialect] = _CompiledOnce(_PERSIST, dialect)
-    return compiled
+# Compiled once per engine's dialect (db/compiled.py): no per-call SQLAlchemy compilation or result wrapping.
+_PERSIST = CompiledStatement(_persist_statement())
 
 
 class SignalStore:
@@ -271,11 +199,10 @@ class SignalStore:
         self, connection: Connection, records: Sequence[SignalRecord], workflow_id: str | None,
         workflow_run_id: str | None, with_last: Executable | None,
     ) -> list[StoredSignal | None]:
-        persist = _persist_compiled(connection.dialect)
         stored: list[StoredSignal | None] = []
         for index, record in enumerate(records):
             with connection.begin():
-                row = persist.first(connection, self._params(record, workflow_id, workflow_run_id))
+                row = _PERSIST.first(connection, self._params(record, workflow_id, workflow_run_id))
                 if with_last is not None and index == len(records) - 1:
                     connection.execute(with_last)
             if row is None:
