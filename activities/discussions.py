@@ -14,26 +14,18 @@ import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
 from core.errors import IntakeError, InvalidInputError, NotFoundError
-from db.base import SYSTEM_USER_ID
-from db.models.discussions import Discussion, discussion_id_for
-from db.repositories.discussions import (
-    DiscussionRepository,
-    JobRepository,
-    SourceConfigRepository,
-    TaskRepository,
-)
-from db.uow import autocommit, unit_of_work
+from db.models.discussions import discussion_id_for
+from db.repositories.discussions import DiscussionStore, DiscussionView, JobRepository
+from db.uow import unit_of_work
 from integrations import notion
 from integrations.llm import DetectedTask, ThreadAnalysis, ThreadLine
 
@@ -91,21 +83,14 @@ class RetryRequest(BaseModel):
     original_discussion_id: str
 
 
-class StartJobInput(BaseModel):
-    team_id: str
-    source_type: str
+class OpenInput(BaseModel):
+    """Stages 1-2: the run's job (its id chosen by the workflow) and the thread to save."""
+
+    job_id: str
     workflow_id: str
     workflow_run_id: str
     started_at: datetime
     retry: RetryRequest | None = None
-
-
-class JobRef(BaseModel):
-    job_id: str
-
-
-class OpenDiscussionInput(BaseModel):
-    job_id: str
     team_id: str
     source_type: str
     source_thread_id: str
@@ -115,7 +100,7 @@ class OpenDiscussionInput(BaseModel):
     source_url: str | None = None
 
 
-class OpenedDiscussion(BaseModel):
+class Opened(BaseModel):
     discussion_id: str
     source_config_id: str
 
@@ -152,6 +137,7 @@ class CreateTasksInput(StageWork):
 
 class TaskRef(BaseModel):
     task_id: str
+    title: str
     notion_page_id: str
     notion_page_url: str | None
 
@@ -161,17 +147,12 @@ class CreatedTasks(BaseModel):
 
 
 class NotifyInput(StageWork):
-    task_count: int
+    tasks: list[TaskRef]
+    started_at: datetime
 
 
 class NotifyResult(BaseModel):
     reply_id: str | None
-
-
-class CompleteInput(BaseModel):
-    job_id: str
-    discussion_id: str
-    task_ids: list[str]
     processing_ms: int
 
 
@@ -196,86 +177,74 @@ class DeleteOldJobsResult(BaseModel):
 
 
 class DiscussionActivities:
+    """Each activity reads and writes through `DiscussionStore`: one statement per step, so a
+    stage costs one round trip to read (recording the job's stage with it) and one to write."""
+
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
         self._services = deps.services
-        self._configs = SourceConfigRepository()
-        self._discussions = DiscussionRepository()
+        self._store = DiscussionStore(deps.sessions)
         self._jobs = JobRepository()
-        self._tasks = TaskRepository()
 
-    # Stage 1 ------------------------------------------------------------------------------
+    # Stages 1 and 2 -------------------------------------------------------------------------
 
-    @activity.defn(name="discussion_start_job")
-    async def start_job(self, input: StartJobInput) -> JobRef:
-        """Create this run's job, processing at stage ingestion; one job per workflow run."""
+    @activity.defn(name="discussion_open")
+    async def open_discussion(self, input: OpenInput) -> Opened:
+        """Create the run's job (processing, stage ingestion); validate; load the team's config;
+        save the discussion and link it with the job. One statement, so all or nothing.
+
+        The job is written even when the input is invalid or the team has no config, so the
+        failure is recorded on it (the workflow marks it failed); the discussion is not.
+        """
         metadata: dict[str, Any] = {"startTimestamp": input.started_at.isoformat()}
         if input.retry is not None:
             metadata |= {"isRetry": True, "retriedBy": input.retry.retried_by,
                          "originalDiscussionId": input.retry.original_discussion_id}
-        async with autocommit(self._sessions) as session:
-            job_id = await self._jobs.open_for_run(
-                session=session, workflow_run_id=input.workflow_run_id, team_id=input.team_id,
-                source_type=input.source_type, status="processing", stage="ingestion",
-                workflow_id=input.workflow_id, job_metadata=metadata,
-            )
-        return JobRef(job_id=str(job_id))
-
-    # Stage 2 ------------------------------------------------------------------------------
-
-    @activity.defn(name="discussion_open")
-    async def open_discussion(self, input: OpenDiscussionInput) -> OpenedDiscussion:
-        """Validate, load the team's config, save the discussion and link it with the job."""
         with reported_to_temporal():
             pattern = THREAD_ID_FORMATS.get(input.source_type)
-            if pattern is None or not pattern.match(input.source_thread_id):
+            valid = pattern is not None and pattern.match(input.source_thread_id) is not None
+            opened = await self._store.open(
+                job_id=uuid.UUID(input.job_id), valid=valid, team_id=input.team_id,
+                source_type=input.source_type, source_thread_id=input.source_thread_id,
+                discussion_id=discussion_id_for(input.team_id, input.source_type, input.source_thread_id),
+                workflow_id=input.workflow_id, workflow_run_id=input.workflow_run_id, job_metadata=metadata,
+                title=input.title or f"{input.source_type} thread {input.source_thread_id}",
+                content=input.content or "", author_handle=input.author_handle, source_url=input.source_url,
+            )
+            if not valid:
                 raise InvalidInputError(
                     f"{input.source_type} thread id {input.source_thread_id!r} is not valid: expected "
                     + ("<channel>:<thread ts>, e.g. C024BE91L:1712345678.000100"
                        if input.source_type == "slack" else "<file key>:<comment id>")
                 )
-            async with unit_of_work(self._sessions) as session:
-                config = await self._configs.find_enabled(input.team_id, input.source_type, session=session)
-                if config is None:
-                    raise NotFoundError(
-                        f"team {input.team_id!r} has no enabled {input.source_type} source config "
-                        "(which Notion database gets its tasks); `intake db seed` adds the demo teams'"
-                    )
-                job_id = uuid.UUID(input.job_id)
-                discussion = await self._discussions.save_for_job(
-                    session=session, job_id=job_id, source_config_id=config.id,
-                    id=discussion_id_for(input.team_id, input.source_type, input.source_thread_id),
-                    team_id=input.team_id, source_type=input.source_type,
-                    source_thread_id=input.source_thread_id, source_url=input.source_url,
-                    title=input.title or f"{input.source_type} thread {input.source_thread_id}",
-                    content=input.content or "", author_handle=input.author_handle,
+            if opened.discussion_id is None or opened.source_config_id is None:
+                raise NotFoundError(
+                    f"team {input.team_id!r} has no enabled {input.source_type} source config "
+                    "(which Notion database gets its tasks); `intake db seed` adds the demo teams'"
                 )
-                await self._jobs.set_by_id(job_id, session=session, discussion_id=discussion.id,
-                                           source_config_id=config.id, updated_by=SYSTEM_USER_ID)
-                return OpenedDiscussion(discussion_id=str(discussion.id), source_config_id=str(config.id))
+            return Opened(discussion_id=str(opened.discussion_id), source_config_id=str(opened.source_config_id))
 
     # Stage 3 ------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_build_thread")
     async def build_thread(self, input: BuildThreadInput) -> ThreadInfo:
         """Fetch the whole thread and store it; a retry of a failed discussion reuses the stored one."""
-        await self._record_stage(input, "thread_building")
         with reported_to_temporal():
-            async with autocommit(self._sessions) as session:
-                discussion = await self._discussion(session, input.discussion_id)
+            discussion = await self._view(input, "thread_building")
             if input.reuse_stored and discussion.thread_data:
                 thread = ThreadData.model_validate(discussion.thread_data)
                 return ThreadInfo(message_count=len(thread.messages), participants=thread.participants,
                                   fetched=False)
             await self._react(discussion, REACTION_RECEIVED, REACTION_PROCESSING)
             thread = await self._fetch_thread(discussion.source_type, discussion.source_thread_id)
-            first = thread.messages[0] if thread.messages else None
-            values: dict[str, Any] = {"thread_data": thread.model_dump(mode="json"), "updated_by": SYSTEM_USER_ID}
-            if first is not None and not discussion.content:
-                values |= {"content": first.text, "title": _title_from(first.text),
-                           "author_handle": discussion.author_handle or first.author}
-            async with autocommit(self._sessions) as session:
-                await self._discussions.set_by_id(discussion.id, session=session, **values)
+            first = thread.messages[0]
+            given = bool(discussion.content)  # the webhook gave the first message; else it is the thread's
+            await self._store.save_thread(
+                discussion.id, thread_data=thread.model_dump(mode="json"),
+                content=discussion.content if given else first.text,
+                title=discussion.title if given else _title_from(first.text),
+                author_handle=discussion.author_handle or first.author,
+            )
             return ThreadInfo(message_count=len(thread.messages), participants=thread.participants,
                               fetched=True)
 
@@ -298,22 +267,17 @@ class DiscussionActivities:
     @activity.defn(name="discussion_analyze")
     async def analyze(self, input: AnalyzeInput) -> AnalysisInfo:
         """Ask the LLM for summary, key points, action items and tasks; store them on the discussion."""
-        await self._record_stage(input, "ai_analysis")
         with reported_to_temporal():
-            async with autocommit(self._sessions) as session:
-                discussion = await self._discussion(session, input.discussion_id)
+            discussion = await self._view(input, "ai_analysis")
             if not discussion.thread_data:
                 raise NotFoundError(f"discussion {discussion.id} has no thread to analyse")
             thread = ThreadData.model_validate(discussion.thread_data)
             analysis = await self._services.llm.analyse_thread(
                 [ThreadLine(author=m.author, text=m.text) for m in thread.messages]
             )
-            async with autocommit(self._sessions) as session:
-                await self._discussions.set_by_id(
-                    discussion.id, session=session, ai_summary=analysis.summary,
-                    ai_action_items=analysis.action_items, ai_analysis=analysis.model_dump(mode="json"),
-                    updated_by=SYSTEM_USER_ID,
-                )
+            await self._store.save_analysis(discussion.id, summary=analysis.summary,
+                                            action_items=analysis.action_items,
+                                            analysis=analysis.model_dump(mode="json"))
             return AnalysisInfo(task_count=len(analysis.tasks), summary=analysis.summary)
 
     # Stage 5 ------------------------------------------------------------------------------
@@ -327,20 +291,16 @@ class DiscussionActivities:
         earlier job of the discussion) may have made pages, the Notion client looks
         for the page by its key before creating it; a first attempt skips that query.
         """
-        await self._record_stage(input, "task_creation")
         with reported_to_temporal():
-            async with autocommit(self._sessions) as session:
-                discussion = await self._discussion(session, input.discussion_id)
-                config = await self._configs.find_by_id(discussion.source_config_id, session=session,
-                                                        include_deleted=True)
-                look_first = await self._may_have_written_before(session, discussion)
-            if config is None or not discussion.ai_analysis:
+            discussion = await self._view(input, "task_creation")
+            if discussion.notion_database_id is None or not discussion.ai_analysis:
                 raise NotFoundError(f"discussion {discussion.id} has no config or no analysis")
             analysis = ThreadAnalysis.model_validate(discussion.ai_analysis)
-            mapping = {**DEFAULT_FIELD_MAPPING, **config.notion_field_mapping}
+            mapping = {**DEFAULT_FIELD_MAPPING, **discussion.notion_field_mapping}
+            look_first = _may_have_written_before(discussion)
             pages = await _all(
                 self._services.notion.create_page(
-                    config.notion_database_id,
+                    discussion.notion_database_id,
                     properties=_page_properties(task, discussion, mapping),
                     children=_page_body(task, analysis, discussion),
                     key_property=mapping["key"],
@@ -349,44 +309,37 @@ class DiscussionActivities:
                 )
                 for index, task in enumerate(analysis.tasks)
             )
-            async with autocommit(self._sessions) as session:
-                records = await self._tasks.save_all([
-                    {
-                        "discussion_id": discussion.id, "task_index": index, "team_id": discussion.team_id,
-                        "job_id": uuid.UUID(input.job_id), "notion_page_id": created.page.id,
+            saved = await self._store.save_tasks(
+                discussion.id, team_id=discussion.team_id, job_id=uuid.UUID(input.job_id),
+                summary=analysis.summary, source_url=discussion.source_url,
+                tasks=[{"task_index": index, "notion_page_id": created.page.id,
                         "notion_page_url": created.page.url or None, "title": task.title,
-                        "description": task.description, "status": "open", "priority": task.priority,
-                        "assignee": task.assignee, "summary": analysis.summary,
-                        "source_url": discussion.source_url, "is_multi_task_child": len(analysis.tasks) > 1,
-                        "updated_by": SYSTEM_USER_ID,
-                    }
-                    for index, (task, created) in enumerate(zip(analysis.tasks, pages))
-                ], session=session)
+                        "description": task.description, "priority": task.priority, "assignee": task.assignee}
+                       for index, (task, created) in enumerate(zip(analysis.tasks, pages))],
+            )
             return CreatedTasks(tasks=[
-                TaskRef(task_id=str(r.id), notion_page_id=r.notion_page_id, notion_page_url=r.notion_page_url)
-                for r in records
+                TaskRef(task_id=str(t.id), title=t.title, notion_page_id=t.notion_page_id,
+                        notion_page_url=t.notion_page_url)
+                for t in saved
             ])
 
     # Stage 6 ------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_notify")
     async def notify(self, input: NotifyInput) -> NotifyResult:
-        """Reply in the source thread with the tasks made; one reply per discussion, ever."""
-        await self._record_stage(input, "notification")
+        """Reply in the source thread with the tasks made (one reply per discussion, ever); then the
+        discussion and the job are completed, with the processing time and the task ids."""
         with reported_to_temporal():
-            async with autocommit(self._sessions) as session:
-                discussion = await self._discussion(session, input.discussion_id)
-                config = await self._configs.find_by_id(discussion.source_config_id, session=session,
-                                                        include_deleted=True)
-                tasks = await self._tasks.for_discussion(discussion.id, session=session)
-                look_first = await self._may_have_written_before(session, discussion)
+            discussion = await self._view(input, "notification")
             reply_id = None
-            if config is not None and config.reply_enabled:
+            if discussion.reply_enabled:
                 key = f"intake:{discussion.id}"
+                tasks = input.tasks
                 lines = [f"intake made {len(tasks)} task(s) from this thread:" if tasks
                          else "intake read this thread and found no tasks in it."]
                 lines += [f"- {t.title}: {t.notion_page_url or t.notion_page_id}" for t in tasks]
                 left, right = discussion.source_thread_id.split(":", 1)
+                look_first = _may_have_written_before(discussion)
                 if discussion.source_type == "slack":
                     posted = await self._services.slack.post_reply(left, right, "\n".join(lines), key=key,
                                                                    look_first=look_first)
@@ -397,40 +350,24 @@ class DiscussionActivities:
                                                                  marker=f"[{key}]", look_first=look_first)
                     reply_id = reply.comment.id
             await self._react(discussion, REACTION_DONE, remove=REACTION_PROCESSING)
-            return NotifyResult(reply_id=reply_id)
+            processing_ms = int((datetime.now(UTC) - input.started_at).total_seconds() * 1000)
+            task_ids = [task.task_id for task in input.tasks]
+            await self._store.complete(discussion.id, job_id=uuid.UUID(input.job_id), task_ids=task_ids,
+                                       metadata={"processingTime": processing_ms, "taskIds": task_ids})
+            return NotifyResult(reply_id=reply_id, processing_ms=processing_ms)
 
-    # Stage 6 (the database part) and failure -------------------------------------------------
-
-    @activity.defn(name="discussion_complete")
-    async def complete(self, input: CompleteInput) -> None:
-        """Discussion completed with its task ids; job completed with processing time and task ids."""
-        async with unit_of_work(self._sessions) as session:
-            await self._discussions.set_by_id(
-                uuid.UUID(input.discussion_id), session=session, status="completed",
-                notion_task_ids=input.task_ids, completed_at=func.now(), updated_by=SYSTEM_USER_ID,
-            )
-            await self._jobs.finish(
-                uuid.UUID(input.job_id), session=session, status="completed", stage="notification",
-                metadata={"processingTime": input.processing_ms, "taskIds": input.task_ids},
-            )
+    # Failure ----------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_fail")
     async def fail(self, input: FailInput) -> None:
         """Job failed (stage reached, error, stack, completed_at); discussion failed with the error."""
-        async with unit_of_work(self._sessions) as session:
-            await self._jobs.finish(
-                uuid.UUID(input.job_id), session=session, status="failed", stage=input.stage,
-                error=input.error, error_stack=input.error_stack,
-                metadata={"processingTime": input.processing_ms},
-            )
-            discussion = None
-            if input.discussion_id is not None:
-                discussion = await self._discussions.update_by_id(
-                    uuid.UUID(input.discussion_id), session=session, status="failed", error=input.error,
-                    updated_by=SYSTEM_USER_ID,
-                )
-        if discussion is not None:
-            await self._react(discussion, REACTION_FAILED, remove=REACTION_PROCESSING)
+        source = await self._store.fail(
+            uuid.UUID(input.job_id), stage=input.stage, error=input.error, error_stack=input.error_stack,
+            discussion_id=None if input.discussion_id is None else uuid.UUID(input.discussion_id),
+            metadata={"processingTime": input.processing_ms},
+        )
+        if source is not None:
+            await self._react_on(*source, REACTION_FAILED, remove=REACTION_PROCESSING)
 
     # Maintenance ------------------------------------------------------------------------------
 
@@ -447,39 +384,36 @@ class DiscussionActivities:
 
     # helpers ----------------------------------------------------------------------------------
 
-    async def _record_stage(self, work: StageWork, stage: str) -> None:
-        """Show the stage on the job. Best effort (seed 001): a failure is logged, never raised."""
-        try:
-            async with autocommit(self._sessions) as session:
-                await self._jobs.set_stage(uuid.UUID(work.job_id), stage, session=session)
-        except Exception as err:  # noqa: BLE001 - whatever went wrong, the pipeline goes on
-            activity.logger.warning("job %s: could not record stage %s: %s", work.job_id, stage, err)
+    async def _view(self, work: StageWork, stage: str) -> DiscussionView:
+        """The discussion as the stage needs it; records the stage on the job (best effort)."""
+        discussion = await self._store.view(uuid.UUID(work.discussion_id), job_id=uuid.UUID(work.job_id),
+                                            stage=stage)
+        if discussion is None:
+            raise NotFoundError(f"discussion {work.discussion_id} does not exist")
+        return discussion
 
-    async def _may_have_written_before(self, session: AsyncSession, discussion: Discussion) -> bool:
-        """Whether an outside write of this step may already exist: true unless this is the
-        first attempt of the discussion's first job (nothing could have written before it)."""
-        if activity.info().attempt > 1:
-            return True
-        return await self._jobs.count(session=session, discussion_id=discussion.id) > 1
+    async def _react(self, discussion: DiscussionView, add: str, *more: str, remove: str | None = None) -> None:
+        await self._react_on(discussion.source_type, discussion.source_thread_id, add, *more, remove=remove)
 
-    async def _react(self, discussion: Discussion, add: str, *more: str, remove: str | None = None) -> None:
+    async def _react_on(self, source_type: str, thread_id: str, add: str, *more: str,
+                        remove: str | None = None) -> None:
         """Status reactions on a Slack thread's first message; best effort, never fails the stage."""
-        if discussion.source_type != "slack":
+        if source_type != "slack":
             return
-        channel, ts = discussion.source_thread_id.split(":", 1)
+        channel, ts = thread_id.split(":", 1)
         try:
             if remove is not None:
                 await self._services.slack.remove_reaction(channel, ts, remove)
             for name in (add, *more):
                 await self._services.slack.add_reaction(channel, ts, name)
         except IntakeError as err:
-            activity.logger.warning("could not set reaction on %s: %s", discussion.source_thread_id, err)
+            activity.logger.warning("could not set reaction on %s: %s", thread_id, err)
 
-    async def _discussion(self, session: AsyncSession, discussion_id: str) -> Discussion:
-        discussion = await self._discussions.find_by_id(uuid.UUID(discussion_id), session=session)
-        if discussion is None:
-            raise NotFoundError(f"discussion {discussion_id} does not exist")
-        return discussion
+
+def _may_have_written_before(discussion: DiscussionView) -> bool:
+    """Whether an outside write of this step may already exist: true unless this is the
+    first attempt of the discussion's first job (nothing could have written before it)."""
+    return activity.info().attempt > 1 or discussion.earlier_jobs
 
 
 def _title_from(text: str, limit: int = 80) -> str:
@@ -487,7 +421,7 @@ def _title_from(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def _page_properties(task: DetectedTask, discussion: Discussion, mapping: dict[str, str | None]) -> dict[str, Any]:
+def _page_properties(task: DetectedTask, discussion: DiscussionView, mapping: dict[str, str | None]) -> dict[str, Any]:
     """The Name property, and the task's fields through the config's field mapping."""
     values: dict[str, dict[str, Any]] = {
         "priority": notion.select_property(task.priority),
@@ -505,7 +439,7 @@ def _page_properties(task: DetectedTask, discussion: Discussion, mapping: dict[s
     return properties
 
 
-def _page_body(task: DetectedTask, analysis: ThreadAnalysis, discussion: Discussion) -> list[dict[str, Any]]:
+def _page_body(task: DetectedTask, analysis: ThreadAnalysis, discussion: DiscussionView) -> list[dict[str, Any]]:
     """Summary, the action items as to-dos, key points, participants, the thread, a link back."""
     thread = ThreadData.model_validate(discussion.thread_data or {"source_type": "", "messages": []})
     blocks = [notion.heading("Summary"), notion.paragraph(task.description or analysis.summary)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import ConflictError
 from db.base import SYSTEM_USER_ID
+from db.models.discussions import discussion_id_for
 from db.repositories.discussions import (
     DiscussionRepository,
+    DiscussionStore,
     JobRepository,
     SourceConfigRepository,
     TaskRepository,
@@ -43,41 +46,75 @@ async def test_one_live_config_per_team_and_source(sessions: async_sessionmaker[
                                     name="Slack v2", notion_database_id="db3")
 
 
+def opening(run: str, *, job_id: uuid.UUID | None = None, valid: bool = True, team: str = "t1") -> dict:
+    return {"job_id": job_id or uuid.uuid4(), "valid": valid, "team_id": team, "source_type": "slack",
+            "source_thread_id": "C1:1.0", "discussion_id": discussion_id_for(team, "slack", "C1:1.0"),
+            "workflow_id": "wf", "workflow_run_id": run, "job_metadata": {"a": 1}, "title": "t", "content": "c"}
+
+
 async def test_a_thread_has_one_discussion_that_each_job_takes_over(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
+    store = DiscussionStore(sessions)
     async with unit_of_work(sessions) as session:
         await configs.ensure(session=session, team_id="t1", source_type="slack", name="S",
                              notion_database_id="db")
-        config = await configs.find_enabled("t1", "slack", session=session)
-        first_job, second_job = await make_job(session, "r1"), await make_job(session, "r2")
-        thread = {"team_id": "t1", "source_type": "slack", "source_thread_id": "C1:1.0",
-                  "title": "t", "content": "c"}
-        first = await discussions.save_for_job(session=session, job_id=first_job.id,
-                                               source_config_id=config.id, **thread)
-        await discussions.update_by_id(first.id, session=session, status="failed", error="boom")
-        second = await discussions.save_for_job(session=session, job_id=second_job.id,
-                                                source_config_id=config.id, **thread)
-        assert second.id == first.id
-        assert (second.status, second.sync_job_id, second.error) == ("processing", second_job.id, None)
+    first = await store.open(**opening("r1"))
+    assert first.discussion_id is not None and first.source_config_id is not None
+    async with sessions() as session:
+        await discussions.update_by_id(first.discussion_id, session=session, status="failed", error="boom")
+        await session.commit()
+    second = await store.open(**opening("r2"))
+    assert second.discussion_id == first.discussion_id and second.job_id != first.job_id
+    async with sessions() as session:
+        discussion = await discussions.find_by_id(first.discussion_id, session=session)
+        job = await jobs.find_by_id(second.job_id, session=session)
+        assert (discussion.status, discussion.sync_job_id, discussion.error) == ("processing", job.id, None)
+        assert (job.discussion_id, job.source_config_id) == (discussion.id, discussion.source_config_id)
+        assert (job.status, job.stage, job.created_by) == ("processing", "ingestion", SYSTEM_USER_ID)
         assert await discussions.count(session=session) == 1
-        assert await discussions.for_team("other-team", first.id, session=session) is None
+        assert await discussions.for_team("other-team", first.discussion_id, session=session) is None
+
+
+async def test_without_a_config_or_with_bad_input_only_the_job_is_written(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The job records the failure; no discussion is saved for a team without a config or for bad input."""
+    store = DiscussionStore(sessions)
+    no_config = await store.open(**opening("r1", team="no-config"))
+    async with unit_of_work(sessions) as session:
+        await configs.ensure(session=session, team_id="t1", source_type="slack", name="S",
+                             notion_database_id="db")
+    invalid = await store.open(**opening("r2", valid=False))
+    assert (no_config.discussion_id, invalid.discussion_id) == (None, None)
+    async with sessions() as session:
+        assert await jobs.count(session=session) == 2
+        assert await discussions.count(session=session) == 0
 
 
 async def test_task_records_are_one_per_discussion_index(sessions: async_sessionmaker[AsyncSession]) -> None:
+    store = DiscussionStore(sessions)
     async with unit_of_work(sessions) as session:
         job = await make_job(session, "r1")
         disc = await discussions.create(session=session, team_id="t1", source_type="slack",
                                         source_thread_id="C1:2.0", title="t", content="c")
-        row = {"discussion_id": disc.id, "team_id": "t1", "job_id": job.id}
-        first = await tasks.save_all([row | {"task_index": 1, "notion_page_id": "p1", "title": "second"},
-                                      row | {"task_index": 0, "notion_page_id": "p0", "title": "first"}],
-                                     session=session)
-        again = await tasks.save_all([row | {"task_index": 0, "notion_page_id": "p0", "title": "renamed"}],
-                                     session=session)
-        assert [t.task_index for t in first] == [0, 1]
-        assert again[0].id == first[0].id and again[0].title == "renamed"
-        assert len(await tasks.for_discussion(disc.id, session=session)) == 2
+    task = {"notion_page_url": None, "description": None, "priority": "high", "assignee": None}
+    common = {"team_id": "t1", "job_id": job.id, "summary": "s", "source_url": None}
+    first = await store.save_tasks(disc.id, **common, tasks=[
+        task | {"task_index": 1, "notion_page_id": "p1", "title": "second"},
+        task | {"task_index": 0, "notion_page_id": "p0", "title": "first"},
+    ])
+    again = await store.save_tasks(disc.id, **common, tasks=[
+        task | {"task_index": 0, "notion_page_id": "p0", "title": "renamed"},
+    ])
+    assert [t.task_index for t in first] == [0, 1]
+    assert again[0].id == first[0].id and again[0].title == "renamed"
+    async with sessions() as session:
+        records = await tasks.for_discussion(disc.id, session=session)
+        assert [(t.title, t.is_multi_task_child, t.status) for t in records] == [
+            ("renamed", False, "open"), ("second", True, "open")]
+        # The discussion lists the records the last save made.
+        assert (await discussions.find_by_id(disc.id, session=session)).notion_task_ids == [str(again[0].id)]
     with pytest.raises(ConflictError, match="notion_page_id"):
         async with unit_of_work(sessions) as session:
             await tasks.create(session=session, discussion_id=disc.id, task_index=2, team_id="t1",
@@ -101,11 +138,12 @@ async def test_cleanup_deletes_only_old_finished_jobs(sessions: async_sessionmak
 
 
 async def test_a_run_opens_one_job_however_often_it_asks(sessions: async_sessionmaker[AsyncSession]) -> None:
-    async with unit_of_work(sessions) as session:
-        values = {"team_id": "t1", "source_type": "slack", "workflow_id": "wf", "job_metadata": {"a": 1}}
-        first = await jobs.open_for_run(session=session, workflow_run_id="run-1", **values)
-        again = await jobs.open_for_run(session=session, workflow_run_id="run-1", **values)
-        other = await jobs.open_for_run(session=session, workflow_run_id="run-2", **values)
-        assert first == again != other
+    store = DiscussionStore(sessions)
+    job_id = uuid.uuid4()
+    first = await store.open(**opening("run-1", job_id=job_id))
+    again = await store.open(**opening("run-1", job_id=job_id))
+    other = await store.open(**opening("run-2"))
+    assert first.job_id == again.job_id == job_id != other.job_id
+    async with sessions() as session:
         assert await jobs.count(session=session) == 2
-        assert (await jobs.find_by_id(first, session=session)).job_metadata == {"a": 1}
+        assert (await jobs.find_by_id(job_id, session=session)).job_metadata == {"a": 1}

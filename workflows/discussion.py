@@ -1,7 +1,8 @@
 """DiscussionWorkflow: a Slack or Figma thread becomes Notion tasks, in the six stages of seed 001.
 
-1. ingestion        create the job (processing)
-2. config loading   validate, load the team's source config, save the discussion, link job <-> discussion
+1. ingestion        create the job (processing)                      } one local activity,
+2. config loading   validate, load the team's source config, save    } one statement
+                    the discussion, link job <-> discussion
 3. thread building  fetch the whole thread (or reuse the stored one on a retry)
 4. AI analysis      summary, key points, action items, detected tasks
 5. task creation    one Notion page + one task record per detected task
@@ -28,13 +29,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.discussions import (
         AnalyzeInput,
         BuildThreadInput,
-        CompleteInput,
         CreateTasksInput,
         DiscussionActivities,
         FailInput,
         NotifyInput,
-        OpenDiscussionInput,
-        StartJobInput,
+        OpenInput,
     )
     from workflows.discussion_io import DiscussionInput, DiscussionResult
     from workflows.policies import DB_WRITE, OUTSIDE_CALL
@@ -55,19 +54,15 @@ class DiscussionWorkflow:
     async def run(self, input: DiscussionInput) -> DiscussionResult:
         started = workflow.now()
         info = workflow.info()
-        job = await workflow.execute_local_activity_method(
-            DiscussionActivities.start_job,
-            StartJobInput(
-                team_id=input.team_id, source_type=input.source_type, workflow_id=info.workflow_id,
-                workflow_run_id=info.run_id, started_at=started, retry=input.retry,
-            ),
-            **DB_WRITE,
-        )
+        # The job's id is chosen here (replay gives the same one), so the job is known even when
+        # the activity that writes it fails, and a retry of that activity writes the same row.
+        job_id = str(workflow.uuid4())
         discussion_id: str | None = None
         try:
             opened = await workflow.execute_local_activity_method(
                 DiscussionActivities.open_discussion,
-                OpenDiscussionInput(job_id=job.job_id, **input.model_dump(exclude={"retry"})),
+                OpenInput(job_id=job_id, workflow_id=info.workflow_id, workflow_run_id=info.run_id,
+                          started_at=started, **input.model_dump()),
                 **DB_WRITE,
             )
             discussion_id = opened.discussion_id
@@ -76,38 +71,27 @@ class DiscussionWorkflow:
             self._stage = "thread_building"
             await workflow.execute_activity_method(
                 DiscussionActivities.build_thread,
-                BuildThreadInput(discussion_id=discussion_id, job_id=job.job_id,
-                                 reuse_stored=input.retry is not None),
+                BuildThreadInput(discussion_id=discussion_id, job_id=job_id, reuse_stored=input.retry is not None),
                 **OUTSIDE_CALL,
             )
 
             self._stage = "ai_analysis"
             await workflow.execute_activity_method(
-                DiscussionActivities.analyze,
-                AnalyzeInput(discussion_id=discussion_id, job_id=job.job_id),
+                DiscussionActivities.analyze, AnalyzeInput(discussion_id=discussion_id, job_id=job_id),
                 **OUTSIDE_CALL,
             )
 
             self._stage = "task_creation"
             tasks = (await workflow.execute_activity_method(
-                DiscussionActivities.create_tasks,
-                CreateTasksInput(discussion_id=discussion_id, job_id=job.job_id),
+                DiscussionActivities.create_tasks, CreateTasksInput(discussion_id=discussion_id, job_id=job_id),
                 **OUTSIDE_CALL,
             )).tasks
 
             self._stage = "notification"
-            reply = await workflow.execute_activity_method(
+            done = await workflow.execute_activity_method(
                 DiscussionActivities.notify,
-                NotifyInput(discussion_id=discussion_id, job_id=job.job_id, task_count=len(tasks)),
+                NotifyInput(discussion_id=discussion_id, job_id=job_id, tasks=tasks, started_at=started),
                 **OUTSIDE_CALL,
-            )
-            processing_ms = int((workflow.now() - started).total_seconds() * 1000)
-            task_ids = [task.task_id for task in tasks]
-            await workflow.execute_local_activity_method(
-                DiscussionActivities.complete,
-                CompleteInput(job_id=job.job_id, discussion_id=discussion_id, task_ids=task_ids,
-                              processing_ms=processing_ms),
-                **DB_WRITE,
             )
         except FailureError as err:
             # A failed activity arrives as ActivityError (its cause is the activity's error);
@@ -116,7 +100,7 @@ class DiscussionWorkflow:
             await workflow.execute_local_activity_method(
                 DiscussionActivities.fail,
                 FailInput(
-                    job_id=job.job_id, discussion_id=discussion_id, stage=self._stage,
+                    job_id=job_id, discussion_id=discussion_id, stage=self._stage,
                     error=str(cause), error_stack=_stack_of(cause),
                     processing_ms=int((workflow.now() - started).total_seconds() * 1000),
                 ),
@@ -128,9 +112,9 @@ class DiscussionWorkflow:
             ) from err
 
         return DiscussionResult(
-            job_id=job.job_id, discussion_id=discussion_id, task_ids=task_ids,
+            job_id=job_id, discussion_id=discussion_id, task_ids=[task.task_id for task in tasks],
             notion_page_urls=[task.notion_page_url for task in tasks if task.notion_page_url],
-            reply_id=reply.reply_id, processing_ms=processing_ms,
+            reply_id=done.reply_id, processing_ms=done.processing_ms,
         )
 
 

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import cast, func, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    BindParameter,
+    Boolean,
+    Select,
+    Text,
+    Update,
+    bindparam,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from db.base import SYSTEM_USER_ID
+from db.compiled import CompiledStatement
 from db.models.discussions import Discussion, Job, SourceConfig, Task
 from db.repository import Repository
+
+log = logging.getLogger(__name__)
 
 FINISHED_JOB_STATUSES = ("completed", "failed")
 
@@ -42,67 +64,13 @@ class DiscussionRepository(Repository[Discussion]):
     def __init__(self) -> None:
         super().__init__(Discussion)
 
-    async def save_for_job(
-        self, *, session: AsyncSession, job_id: uuid.UUID, source_config_id: uuid.UUID, **fields: Any
-    ) -> Discussion:
-        """Insert the thread's discussion, or take over the existing one, as `processing` under `job_id`."""
-        taking_over = {
-            "status": "processing",
-            "sync_job_id": job_id,
-            "source_config_id": source_config_id,
-            "error": None,
-            "completed_at": None,
-            "updated_by": SYSTEM_USER_ID,
-            "updated_at": func.now(),
-        }
-        stmt = (
-            insert(Discussion)
-            .values(**fields, **taking_over, created_by=SYSTEM_USER_ID)
-            .on_conflict_do_update(
-                index_elements=[Discussion.team_id, Discussion.source_type, Discussion.source_thread_id],
-                set_=taking_over,
-            )
-            .returning(Discussion)
-        )
-        return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
-
     async def for_team(self, team_id: str, discussion_id: uuid.UUID, *, session: AsyncSession) -> Discussion | None:
         return await self.find_one(Discussion.id == discussion_id, session=session, team_id=team_id)
-
-    async def set_tasks(self, discussion_id: uuid.UUID, task_ids: list[str], *, session: AsyncSession) -> None:
-        await self.update_by_id(discussion_id, session=session, notion_task_ids=task_ids,
-                                updated_by=SYSTEM_USER_ID)
 
 
 class JobRepository(Repository[Job]):
     def __init__(self) -> None:
         super().__init__(Job)
-
-    async def open_for_run(self, *, session: AsyncSession, workflow_run_id: str, **values: Any) -> uuid.UUID:
-        """The job of a workflow run: created by the first call, found by any repeat (one statement)."""
-        stmt = insert(Job).values(workflow_run_id=workflow_run_id, **values)
-        # DO UPDATE (of nothing that changes) rather than DO NOTHING, so RETURNING has the row.
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[Job.workflow_run_id], set_={"workflow_run_id": stmt.excluded.workflow_run_id}
-        ).returning(Job.id)
-        return (await session.execute(stmt)).scalar_one()
-
-    async def set_stage(self, job_id: uuid.UUID, stage: str, *, session: AsyncSession) -> None:
-        await session.execute(
-            update(Job).where(Job.id == job_id).values(stage=stage, updated_by=SYSTEM_USER_ID)
-        )
-
-    async def finish(
-        self, job_id: uuid.UUID, *, session: AsyncSession, status: str, metadata: dict[str, Any],
-        **values: Any,
-    ) -> None:
-        """End the job (completed/failed) now, merging `metadata` into what it holds."""
-        await session.execute(
-            update(Job).where(Job.id == job_id).values(
-                status=status, completed_at=func.now(), updated_by=SYSTEM_USER_ID,
-                job_metadata=Job.job_metadata.op("||")(cast(metadata, JSONB)), **values,
-            )
-        )
 
     async def delete_finished_before(self, cutoff: datetime, *, session: AsyncSession) -> list[uuid.UUID]:
         """Delete completed/failed jobs that finished before `cutoff`; returns their ids."""
@@ -122,20 +90,309 @@ class TaskRepository(Repository[Task]):
     def __init__(self) -> None:
         super().__init__(Task)
 
-    async def save_all(self, rows: list[dict[str, Any]], *, session: AsyncSession) -> list[Task]:
-        """The task records of a discussion, one per (discussion, task_index): inserted once,
-        refreshed on a repeat, in one statement. Returned in task_index order."""
-        if not rows:
-            return []
-        stmt = insert(Task).values(rows)
-        refreshed = {name: stmt.excluded[name] for name in rows[0] if name not in ("discussion_id", "task_index")}
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[Task.discussion_id, Task.task_index],
-            set_={**refreshed, "updated_at": func.now()},
-        ).returning(Task)
-        saved = (await session.scalars(stmt, execution_options={"populate_existing": True})).all()
-        return sorted(saved, key=lambda task: task.task_index)
-
     async def for_discussion(self, discussion_id: uuid.UUID, *, session: AsyncSession) -> list[Task]:
         return await self.find_many(session=session, discussion_id=discussion_id, order_by=[Task.task_index])
 
+
+# -- the pipeline's own statements ---------------------------------------------------------------
+#
+# Each step of DiscussionWorkflow reads and writes through ONE statement (data-modifying CTEs
+# where a step touches several tables), built with Core and compiled once per engine
+# (db/compiled.py). Run on their own they need no BEGIN/COMMIT: a statement is atomic.
+
+_configs, _discussions, _jobs, _tasks = (
+    SourceConfig.__table__, Discussion.__table__, Job.__table__, Task.__table__
+)
+_SYSTEM = literal(SYSTEM_USER_ID, Text)
+
+
+def _param(name: str, type_: Any = Text) -> BindParameter[Any]:
+    return bindparam(name, type_=type_)
+
+
+_ID = _jobs.c.id.type  # every id column is a UUID
+_TEAM_ID, _SOURCE_TYPE = _param("team_id"), _param("source_type")
+_JOB_ID, _DISCUSSION_ID = _param("job_id", _ID), _param("discussion_id", _ID)
+
+
+def _open_statement() -> Select[Any]:
+    """The run's job, and (when the input is valid and the team has a live, enabled config for the
+    source) the thread's discussion taken over by that job, linked both ways."""
+    config = (
+        select(_configs.c.id)
+        .where(_configs.c.team_id == _TEAM_ID, _configs.c.source_type == _SOURCE_TYPE,
+               _configs.c.enabled, _configs.c.deleted_at.is_(None), _param("valid", Boolean))
+        .cte("config")
+    )
+    taking_over = {"status": literal("processing", Text), "sync_job_id": _JOB_ID,
+                   "source_config_id": config.c.id, "error": null(), "completed_at": null()}
+    thread = {"id": _DISCUSSION_ID, "team_id": _TEAM_ID, "source_type": _SOURCE_TYPE,
+              "source_thread_id": _param("source_thread_id"), "source_url": _param("source_url"),
+              "title": _param("title"), "content": _param("content"), "author_handle": _param("author_handle"),
+              "created_by": _SYSTEM, "updated_by": _SYSTEM}
+    new_discussion = insert(_discussions).from_select(
+        [*thread, *taking_over], select(*thread.values(), *taking_over.values()).select_from(config)
+    )
+    discussion = (
+        new_discussion.on_conflict_do_update(
+            index_elements=[_discussions.c.team_id, _discussions.c.source_type, _discussions.c.source_thread_id],
+            set_={**{name: new_discussion.excluded[name] for name in taking_over},
+                  "updated_by": _SYSTEM, "updated_at": func.now()},
+        )
+        .returning(_discussions.c.id, _discussions.c.source_config_id)
+        .cte("discussion")
+    )
+    new_job = insert(_jobs).values({
+        _jobs.c.id: _JOB_ID, _jobs.c.team_id: _TEAM_ID, _jobs.c.source_type: _SOURCE_TYPE,
+        _jobs.c.status: "processing", _jobs.c.stage: "ingestion", _jobs.c.workflow_id: _param("workflow_id"),
+        _jobs.c.workflow_run_id: _param("workflow_run_id"), _jobs.c["metadata"]: _param("job_metadata", JSONB),
+        _jobs.c.discussion_id: select(discussion.c.id).scalar_subquery(),
+        _jobs.c.source_config_id: select(discussion.c.source_config_id).scalar_subquery(),
+        _jobs.c.created_by: _SYSTEM, _jobs.c.updated_by: _SYSTEM,
+    })
+    job = (
+        new_job.on_conflict_do_update(
+            index_elements=[_jobs.c.workflow_run_id],
+            set_={"discussion_id": new_job.excluded.discussion_id,
+                  "source_config_id": new_job.excluded.source_config_id},
+        )
+        .returning(_jobs.c.id)
+        .cte("job")
+    )
+    return select(
+        select(job.c.id).scalar_subquery(), select(discussion.c.id).scalar_subquery(),
+        select(config.c.id).scalar_subquery(),
+    )
+
+
+def _view_statement(*, with_stage: bool) -> Select[Any]:
+    """The discussion with its config, and whether another job of it ran before; with_stage: also
+    record the job's stage (an UPDATE in a CTE)."""
+    earlier_jobs = select(func.count()).where(_jobs.c.discussion_id == _discussions.c.id).scalar_subquery() > 1
+    view = (
+        select(
+            _discussions.c.id, _discussions.c.team_id, _discussions.c.source_type,
+            _discussions.c.source_thread_id, _discussions.c.source_url, _discussions.c.title,
+            _discussions.c.content, _discussions.c.author_handle, _discussions.c.thread_data,
+            _discussions.c.ai_analysis, _configs.c.notion_database_id, _configs.c.notion_field_mapping,
+            _configs.c.reply_enabled, earlier_jobs,
+        )
+        .select_from(_discussions.outerjoin(_configs, _configs.c.id == _discussions.c.source_config_id))
+        .where(_discussions.c.id == _DISCUSSION_ID)
+    )
+    if not with_stage:
+        return view
+    stage = (
+        update(_jobs)
+        .where(_jobs.c.id == _JOB_ID, _jobs.c.status == "processing")
+        .values(stage=_param("stage"), updated_by=_SYSTEM)
+        .returning(_jobs.c.id)
+        .cte("stage")
+    )
+    return view.add_cte(stage)
+
+
+def _save_discussion_statement(*columns: str) -> Update:
+    return (
+        update(_discussions)
+        .where(_discussions.c.id == _DISCUSSION_ID)
+        .values(**{name: _param(name, _discussions.c[name].type) for name in columns}, updated_by=_SYSTEM)
+    )
+
+
+_TASK_COLUMNS = ("task_index", "notion_page_id", "notion_page_url", "title", "description", "priority",
+                 "assignee")
+
+
+def _save_tasks_statement() -> Select[Any]:
+    """The task records (one per (discussion, index): inserted once, refreshed on a repeat) and
+    the discussion's notion_task_ids, in one statement; the records come back in index order."""
+    given = (
+        func.jsonb_to_recordset(_param("tasks", JSONB))
+        .table_valued(*(column(name, _tasks.c[name].type) for name in _TASK_COLUMNS))
+        .render_derived(name="given", with_types=True)
+    )
+    shared = {"discussion_id": _DISCUSSION_ID, "team_id": _TEAM_ID, "job_id": _JOB_ID,
+              "summary": _param("summary"), "source_url": _param("source_url"),
+              "is_multi_task_child": _param("is_multi_task_child", Boolean), "status": literal("open", Text),
+              "created_by": _SYSTEM, "updated_by": _SYSTEM}
+    rows = insert(_tasks).from_select(
+        [*shared, *_TASK_COLUMNS], select(*shared.values(), *(given.c[name] for name in _TASK_COLUMNS))
+    )
+    refreshed = ("job_id", "summary", "source_url", "is_multi_task_child", *_TASK_COLUMNS[1:])
+    saved = (
+        rows.on_conflict_do_update(
+            index_elements=[_tasks.c.discussion_id, _tasks.c.task_index],
+            set_={**{name: rows.excluded[name] for name in refreshed}, "updated_by": _SYSTEM,
+                  "updated_at": func.now()},
+        )
+        .returning(_tasks.c.id, _tasks.c.task_index, _tasks.c.notion_page_id, _tasks.c.notion_page_url,
+                   _tasks.c.title)
+        .cte("saved")
+    )
+    task_ids = func.jsonb_agg(aggregate_order_by(cast(saved.c.id, Text), saved.c.task_index))
+    linked = (
+        update(_discussions)
+        .where(_discussions.c.id == _DISCUSSION_ID)
+        .values(notion_task_ids=select(func.coalesce(task_ids, literal_column("'[]'::jsonb"))).scalar_subquery(),
+                updated_by=_SYSTEM)
+        .cte("linked")
+    )
+    return select(saved).order_by(saved.c.task_index).add_cte(linked)
+
+
+def _finish_statement() -> Select[Any]:
+    """Job and discussion end together: completed (with the task ids) or failed (with the error)."""
+    status, error = _param("status"), _param("error")
+    job = (
+        update(_jobs)
+        .where(_jobs.c.id == _JOB_ID)
+        .values({
+            _jobs.c.status: status, _jobs.c.stage: _param("stage"), _jobs.c.completed_at: func.now(),
+            _jobs.c.error: error, _jobs.c.error_stack: _param("error_stack"), _jobs.c.updated_by: _SYSTEM,
+            _jobs.c["metadata"]: _jobs.c["metadata"].op("||")(_param("job_metadata", JSONB)),
+        })
+        .returning(_jobs.c.id)
+        .cte("finished_job")
+    )
+    discussion = (
+        update(_discussions)
+        .where(_discussions.c.id == _DISCUSSION_ID)
+        .values(status=status, error=error,
+                completed_at=case((status == literal("completed", Text), func.now())),
+                notion_task_ids=func.coalesce(_param("task_ids", JSONB(none_as_null=True)),
+                                              _discussions.c.notion_task_ids),
+                updated_by=_SYSTEM)
+        .returning(_discussions.c.source_type, _discussions.c.source_thread_id)
+        .cte("finished_discussion")
+    )
+    return select(discussion.c.source_type, discussion.c.source_thread_id).add_cte(job)
+
+
+@dataclass(frozen=True)
+class DiscussionView:
+    """What a stage reads of its discussion: the thread, what was learnt, the team's config."""
+
+    id: uuid.UUID
+    team_id: str
+    source_type: str
+    source_thread_id: str
+    source_url: str | None
+    title: str
+    content: str
+    author_handle: str | None
+    thread_data: dict[str, Any] | None
+    ai_analysis: dict[str, Any] | None
+    notion_database_id: str | None
+    notion_field_mapping: dict[str, Any]
+    reply_enabled: bool
+    earlier_jobs: bool  # another job of this discussion ran before (it may have written outside)
+
+
+@dataclass(frozen=True)
+class OpenedJob:
+    job_id: uuid.UUID
+    discussion_id: uuid.UUID | None  # None: the input was invalid or the team has no config
+    source_config_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class SavedTask:
+    id: uuid.UUID
+    task_index: int
+    notion_page_id: str
+    notion_page_url: str | None
+    title: str
+
+
+_OPEN = CompiledStatement(_open_statement())
+_VIEW = CompiledStatement(_view_statement(with_stage=False))
+_VIEW_AT_STAGE = CompiledStatement(_view_statement(with_stage=True))
+_SAVE_THREAD = CompiledStatement(_save_discussion_statement("thread_data", "title", "content", "author_handle"))
+_SAVE_ANALYSIS = CompiledStatement(_save_discussion_statement("ai_summary", "ai_action_items", "ai_analysis"))
+_SAVE_TASKS = CompiledStatement(_save_tasks_statement())
+_FINISH = CompiledStatement(_finish_statement())
+
+
+class DiscussionStore:
+    """The discussion pipeline's reads and writes, each one statement on its own (autocommit)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._engine: AsyncEngine = sessions.kw["bind"]
+
+    async def open(
+        self, *, job_id: uuid.UUID, discussion_id: uuid.UUID, valid: bool, team_id: str, source_type: str,
+        source_thread_id: str, workflow_id: str, workflow_run_id: str, job_metadata: dict[str, Any],
+        title: str, content: str, source_url: str | None = None, author_handle: str | None = None,
+    ) -> OpenedJob:
+        """Stages 1-2: the run's job (processing, at ingestion) and, when `valid` and the team has an
+        enabled config for the source, the discussion taken over by the job, linked both ways.
+
+        A repeat (an activity retry) finds the same job: it is keyed by `workflow_run_id`.
+        """
+        row = await _OPEN.first_alone(self._engine, {
+            "job_id": job_id, "discussion_id": discussion_id, "valid": valid, "team_id": team_id,
+            "source_type": source_type, "source_thread_id": source_thread_id, "workflow_id": workflow_id,
+            "workflow_run_id": workflow_run_id, "job_metadata": job_metadata, "title": title,
+            "content": content, "source_url": source_url, "author_handle": author_handle,
+        })
+        return OpenedJob(*row)
+
+    async def view(self, discussion_id: uuid.UUID, *, job_id: uuid.UUID, stage: str) -> DiscussionView | None:
+        """The discussion as a stage needs it, recording `stage` on the job in the same statement.
+
+        Recording the stage is best effort (seed 001): if the statement fails, the failure is
+        logged and the discussion is read without it.
+        """
+        values = {"discussion_id": discussion_id, "job_id": job_id, "stage": stage}
+        try:
+            row = await _VIEW_AT_STAGE.first_alone(self._engine, values)
+        except DBAPIError as err:
+            log.warning("job %s: could not record stage %s: %s", job_id, stage, err.orig)
+            row = await _VIEW.first_alone(self._engine, values)
+        return None if row is None else DiscussionView(*row)
+
+    async def save_thread(self, discussion_id: uuid.UUID, *, thread_data: dict[str, Any], title: str,
+                          content: str, author_handle: str | None) -> None:
+        await _SAVE_THREAD.first_alone(self._engine, {
+            "discussion_id": discussion_id, "thread_data": thread_data, "title": title, "content": content,
+            "author_handle": author_handle,
+        })
+
+    async def save_analysis(self, discussion_id: uuid.UUID, *, summary: str, action_items: list[str],
+                            analysis: dict[str, Any]) -> None:
+        await _SAVE_ANALYSIS.first_alone(self._engine, {
+            "discussion_id": discussion_id, "ai_summary": summary, "ai_action_items": action_items,
+            "ai_analysis": analysis,
+        })
+
+    async def save_tasks(
+        self, discussion_id: uuid.UUID, *, team_id: str, job_id: uuid.UUID, summary: str | None,
+        source_url: str | None, tasks: list[dict[str, Any]],
+    ) -> list[SavedTask]:
+        """Stage 5's records: one per (discussion, task_index) (`tasks` are dicts of the task columns:
+        task_index, notion_page_id, notion_page_url, title, description, priority, assignee), and
+        the discussion's notion_task_ids. Returned in task_index order."""
+        rows = await _SAVE_TASKS.all_alone(self._engine, {
+            "discussion_id": discussion_id, "team_id": team_id, "job_id": job_id, "summary": summary,
+            "source_url": source_url, "is_multi_task_child": len(tasks) > 1, "tasks": tasks,
+        })
+        return [SavedTask(*row) for row in rows]
+
+    async def complete(self, discussion_id: uuid.UUID, *, job_id: uuid.UUID, task_ids: list[str],
+                       metadata: dict[str, Any]) -> None:
+        """Stage 6: discussion completed with its task ids, job completed (metadata merged in)."""
+        await _FINISH.first_alone(self._engine, {
+            "discussion_id": discussion_id, "job_id": job_id, "status": "completed", "stage": "notification",
+            "error": None, "error_stack": None, "task_ids": task_ids, "job_metadata": metadata,
+        })
+
+    async def fail(self, job_id: uuid.UUID, *, discussion_id: uuid.UUID | None, stage: str, error: str,
+                   error_stack: str, metadata: dict[str, Any]) -> tuple[str, str] | None:
+        """Job and discussion (if any) failed with the stage reached and the error; returns the
+        discussion's (source_type, source_thread_id), for the failure reaction."""
+        row = await _FINISH.first_alone(self._engine, {
+            "discussion_id": discussion_id, "job_id": job_id, "status": "failed", "stage": stage,
+            "error": error, "error_stack": error_stack, "task_ids": None, "job_metadata": metadata,
+        })
+        return None if row is None else (row[0], row[1])
