@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+SOURCES := worker.py core db activities workflows integrations client cli stack sandbox bench migrations
 
 .PHONY: install demo test up down clean
 
@@ -12,6 +13,10 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# Byte-compile our sources as a regular pip install would: the workflow sandbox
+	# re-imports each workflow module for every run, compiling it again when there is
+	# no .pyc (as under PYTHONDONTWRITEBYTECODE).
+	$(BIN)/python -m compileall -q -j 0 $(SOURCES)
 	touch $@
 
 demo: install

@@ -25,6 +25,7 @@ from integrations.errors import (
     classify_status,
     parse_retry_after,
 )
+from integrations.http import async_http_client
 
 
 class FigmaComment(BaseModel):
@@ -79,7 +80,7 @@ class FigmaClient:
     """:class:`FigmaApi` over ``httpx`` with a personal access token (``X-Figma-Token``)."""
 
     def __init__(self, *, token: str, base_url: str, timeout: float = 30.0) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers={"X-Figma-Token": token}, timeout=timeout)
+        self._http = async_http_client(base_url=base_url.rstrip("/"), headers={"X-Figma-Token": token}, timeout=timeout)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FigmaClient:

@@ -24,6 +24,7 @@ from integrations.errors import (
     classify_status,
     parse_retry_after,
 )
+from integrations.http import async_http_client
 
 MAX_TASKS = 5
 Priority = Literal["low", "medium", "high", "urgent"]
@@ -158,7 +159,8 @@ class LlmClient:
     """:class:`LlmApi` on the official ``openai`` SDK, chat completions with a JSON response format."""
 
     def __init__(self, *, api_key: str, base_url: str, model: str, timeout: float = 60.0) -> None:
-        self._sdk = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+        self._sdk = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
+                                http_client=async_http_client(timeout=timeout))
         self._model = model
 
     @classmethod

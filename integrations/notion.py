@@ -30,6 +30,7 @@ from integrations.errors import (
     classify_status,
     parse_retry_after,
 )
+from integrations.http import async_http_client
 
 MAX_CHILDREN = 100
 MAX_TEXT = 2000
@@ -96,6 +97,7 @@ class NotionClient:
 
     def __init__(self, *, token: str, base_url: str, timeout: float = 30.0) -> None:
         self._sdk = AsyncClient(
+            client=async_http_client(),
             auth=token,
             base_url=base_url.rstrip("/"),
             timeout_ms=int(timeout * 1000),
