@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -156,13 +157,29 @@ class CallRecord:
     method: str
     path: str
     query: dict[str, str]
-    body: Any
+    raw_body: bytes | None  # kept as received; decoded only when the log is read
+    content_type: str
     status: int
     fault: str | None
     at: float
 
+    @property
+    def body(self) -> Any:
+        """The request body: JSON and form bodies decoded, anything else as (truncated) text."""
+        if self.raw_body is None:
+            return None
+        if self.content_type == "application/json":
+            try:
+                return json.loads(self.raw_body or b"null")
+            except ValueError:
+                pass
+        if self.content_type == "application/x-www-form-urlencoded":
+            return dict(parse_qsl(self.raw_body.decode("utf-8", "replace"), keep_blank_values=True))
+        return self.raw_body.decode("utf-8", "replace")[:2000]
+
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        record = {name: value for name, value in self.__dict__.items() if name not in ("raw_body", "content_type")}
+        return {**record, "body": self.body}
 
 
 @dataclass
@@ -236,7 +253,7 @@ class Dispatcher:
 
     def wrap(self, service: Service, endpoint: Endpoint) -> Handler:
         async def handle(request: web.Request) -> web.Response:
-            body = await _body_for_log(request)
+            body = None if request.method in ("GET", "HEAD") or not request.body_exists else await request.read()
             fault: str | None = None
             matched = self.faults.match(service.name, endpoint.operation)
             if matched is not None and matched[1].latency_ms:
@@ -253,7 +270,8 @@ class Dispatcher:
                     method=request.method,
                     path=request.path,
                     query=dict(request.query),
-                    body=body,
+                    raw_body=body,
+                    content_type=request.content_type,
                     status=response.status,
                     fault=fault,
                     at=time.time(),
@@ -293,20 +311,6 @@ class Dispatcher:
                     return service.server_error(), "fail_after_write:error"
                 return response, "fail_after_write:hang"
         return response, fault
-
-
-async def _body_for_log(request: web.Request) -> Any:
-    if request.method in ("GET", "HEAD") or not request.body_exists:
-        return None
-    raw = await request.read()  # aiohttp caches it, so handlers can read it again
-    if request.content_type == "application/json":
-        try:
-            return json.loads(raw or b"null")
-        except ValueError:
-            pass
-    if request.content_type == "application/x-www-form-urlencoded":
-        return dict((await request.post()).items())
-    return raw.decode("utf-8", "replace")[:2000]
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -229,8 +229,10 @@ class NotionService(Service):
         }
         self.pages[page_id] = page
         self.order.append(page_id)
-        self.children[page_id] = copy.deepcopy(children)
-        self.record_created("pages", {**copy.deepcopy(page), "children": copy.deepcopy(children)})
+        # The page and its blocks come from this request's body and are never changed after,
+        # so the store, the created-items record and the answer share them (no copies).
+        self.children[page_id] = children
+        self.record_created("pages", {**page, "children": children})
         return json_response(page)
 
     async def retrieve_page(self, request: web.Request) -> web.Response:
