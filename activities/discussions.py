@@ -296,13 +296,14 @@ class DiscussionActivities:
             if discussion.notion_database_id is None or not discussion.ai_analysis:
                 raise NotFoundError(f"discussion {discussion.id} has no config or no analysis")
             analysis = ThreadAnalysis.model_validate(discussion.ai_analysis)
+            thread = ThreadData.model_validate(discussion.thread_data or {"source_type": "", "messages": []})
             mapping = {**DEFAULT_FIELD_MAPPING, **discussion.notion_field_mapping}
             look_first = _may_have_written_before(discussion)
             pages = await _all(
                 self._services.notion.create_page(
                     discussion.notion_database_id,
                     properties=_page_properties(task, discussion, mapping),
-                    children=_page_body(task, analysis, discussion),
+                    children=_page_body(task, analysis, thread, discussion),
                     key_property=mapping["key"],
                     key=f"{discussion.id}#{index}",
                     look_first=look_first,
@@ -439,9 +440,10 @@ def _page_properties(task: DetectedTask, discussion: DiscussionView, mapping: di
     return properties
 
 
-def _page_body(task: DetectedTask, analysis: ThreadAnalysis, discussion: DiscussionView) -> list[dict[str, Any]]:
+def _page_body(
+    task: DetectedTask, analysis: ThreadAnalysis, thread: ThreadData, discussion: DiscussionView
+) -> list[dict[str, Any]]:
     """Summary, the action items as to-dos, key points, participants, the thread, a link back."""
-    thread = ThreadData.model_validate(discussion.thread_data or {"source_type": "", "messages": []})
     blocks = [notion.heading("Summary"), notion.paragraph(task.description or analysis.summary)]
     if task.action_items:
         blocks += [notion.heading("Action items"), *(notion.to_do(item) for item in task.action_items)]

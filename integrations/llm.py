@@ -9,6 +9,7 @@ an answer that is not the JSON asked for raises
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Protocol
 
@@ -48,8 +49,9 @@ Answer with ONE JSON object and nothing else, with exactly these keys:
 Use null whenever you are unsure. Do not invent people or dates."""
 
 
-class ThreadLine(BaseModel):
-    """One message of a thread as the model sees it."""
+@dataclass(frozen=True, slots=True)
+class ThreadLine:
+    """One message of a thread as the model sees it (a plain dataclass: threads run to hundreds)."""
 
     author: str
     text: str
