@@ -32,11 +32,19 @@ from db.engine import create_engine, create_sessionmaker
 from db.repositories.discussions import SourceConfigRepository
 from db.uow import unit_of_work
 from integrations.factory import build_clients
+from sandbox.control import SandboxControl
+from sandbox.slack import THREADS
 from worker import build_worker
 from workflows.discussion_io import DiscussionInput
 
-SLACK_THREADS = ["C0PRODUCT:1718010000.000100", "C0PRODUCT:1718020000.000100",
-                 "C0DESIGN:1718030000.000100", "C0SUPPORT:1718040000.000100"]
+
+async def post_threads(sandbox_url: str, n: int) -> list[str]:
+    """One new Slack thread per discussion, as people post them (each pipeline replies in its
+    thread and reacts on it, so threads are not shared): the sandbox's seed threads in turn,
+    from a three-message one to a thirty-message one."""
+    async with SandboxControl(sandbox_url) as sandbox:
+        return [await sandbox.post_slack_thread(channel, lines)
+                for channel, _, lines in (THREADS[i % len(THREADS)] for i in range(n))]
 
 
 async def measure(
@@ -83,6 +91,7 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
         sessions = create_sessionmaker(engine)
         services = build_clients(settings)
         teams = [f"bench-{uuid.uuid4().hex[:6]}-{i}" for i in range(n)]
+        threads = await post_threads(stack.sandbox_url, n)
         async with unit_of_work(sessions) as session:
             for team in teams:
                 await SourceConfigRepository().ensure(session=session, team_id=team, source_type="slack",
@@ -99,7 +108,7 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
 
                 async def discussion(i: int) -> None:
                     payload = DiscussionInput(team_id=teams[i], source_type="slack",
-                                              source_thread_id=SLACK_THREADS[i % len(SLACK_THREADS)])
+                                              source_thread_id=threads[i])
                     handle = await start_discussion(client, payload, task_queue=settings.task_queue)
                     await handle.result()
 

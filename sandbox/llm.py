@@ -9,6 +9,7 @@ text always gives the same answer. Errors use OpenAI's ``{"error": {...}}``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -71,6 +72,13 @@ def _first_match(text: str, table: tuple[tuple[str, tuple[str, ...]], ...] | dic
     lowered = text.lower()
     items = table.items() if isinstance(table, dict) else table
     return next((name for name, words in items if any(w in lowered for w in words)), None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _analysis_json(prompt: str) -> str:
+    """`analyse` as the JSON the model answers with; the same prompt gets the same answer, so a
+    repeated thread (retries, load tests) is analysed once."""
+    return json.dumps(analyse(prompt))
 
 
 def analyse(prompt: str) -> dict[str, Any]:
@@ -210,7 +218,7 @@ class LlmService(Service):
         if request.get(MALFORMED):
             content = "Sure! Here is the analysis you asked for: the thread discusses several things."
         else:
-            content = json.dumps(analyse(user_text))
+            content = _analysis_json(user_text)
         number = self.ids.next()
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
         completion_tokens = len(content.split())

@@ -78,7 +78,11 @@ class SlackService(Service):
 
     def reset(self) -> None:
         self.created = {}
+        # Per channel its messages in order; by (channel, ts) each message; by (channel, root ts)
+        # each thread, root first (lookups stay O(1) however many threads a load test posts).
         self.messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in CHANNELS}
+        self._by_ts: dict[tuple[str, str], dict[str, Any]] = {}
+        self._threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for channel, parent_ts, lines in THREADS:
             seconds = int(parent_ts.split(".")[0])
             for n, (user, text) in enumerate(lines):
@@ -86,8 +90,13 @@ class SlackService(Service):
                 message = {"type": "message", "user": user, "text": text, "ts": ts, "team": TEAM_ID}
                 if n > 0:
                     message.update(thread_ts=parent_ts, parent_user_id=lines[0][0])
-                self.messages[channel].append(message)
+                self._add(channel, message)
         self.clock = 1718100000
+
+    def _add(self, channel: str, message: dict[str, Any]) -> None:
+        self.messages[channel].append(message)
+        self._by_ts[(channel, message["ts"])] = message
+        self._threads.setdefault((channel, message.get("thread_ts", message["ts"])), []).append(message)
 
     # --- service identity and errors -------------------------------------------------
     def token(self, request: web.Request) -> str | None:
@@ -126,6 +135,36 @@ class SlackService(Service):
             Endpoint("*", "/api/reactions.remove", "reactions.remove", self.reactions_remove, write=True),
         ]
 
+    def control_routes(self) -> list[tuple[str, str, Any]]:
+        return [("POST", "/threads", self.control_post_thread)]
+
+    async def control_post_thread(self, request: web.Request) -> web.Response:
+        """People post a new thread: ``{"channel", "messages": [{"user", "text"}, ...]}`` (the
+        first message is the root). Answers ``{"channel", "ts", "messages"}``."""
+        try:
+            body = await request.json()
+        except ValueError:
+            return json_response({"error": "the body must be JSON"}, status=400)
+        channel = self._channel(body.get("channel")) if isinstance(body, dict) else None
+        lines = body.get("messages") if isinstance(body, dict) else None
+        if channel is None:
+            return json_response({"error": f"unknown channel; known: {sorted(CHANNELS)}"}, status=400)
+        if not isinstance(lines, list) or not lines or not all(
+            isinstance(m, dict) and m.get("user") in USERS and isinstance(m.get("text"), str) for m in lines
+        ):
+            return json_response(
+                {"error": f"messages must be a non-empty list of {{user, text}}, users among {sorted(USERS)}"},
+                status=400,
+            )
+        root_ts = self._next_ts()
+        for n, line in enumerate(lines):
+            message = {"type": "message", "user": line["user"], "text": line["text"],
+                       "ts": root_ts if n == 0 else self._next_ts(), "team": TEAM_ID}
+            if n > 0:
+                message.update(thread_ts=root_ts, parent_user_id=lines[0]["user"])
+            self._add(channel, message)
+        return json_response({"channel": channel, "ts": root_ts, "messages": len(lines)})
+
     # --- helpers ----------------------------------------------------------------------
     @staticmethod
     async def _args(request: web.Request) -> dict[str, Any]:
@@ -156,7 +195,7 @@ class SlackService(Service):
         return None
 
     def _find(self, channel: str, ts: str) -> dict[str, Any] | None:
-        return next((m for m in self.messages[channel] if m["ts"] == ts), None)
+        return self._by_ts.get((channel, ts))
 
     def _next_ts(self) -> str:
         self.clock += 1
@@ -167,7 +206,7 @@ class SlackService(Service):
         if not with_metadata:
             out.pop("metadata", None)
         if out.get("thread_ts", out["ts"]) == out["ts"]:
-            replies = [m for m in self.messages[channel] if m.get("thread_ts") == out["ts"] and m["ts"] != out["ts"]]
+            replies = self._threads.get((channel, out["ts"]), [])[1:]
             if replies:
                 out["thread_ts"] = out["ts"]
                 out["reply_count"] = len(replies)
@@ -203,7 +242,7 @@ class SlackService(Service):
         if parent is None:
             return self._fail("thread_not_found")
         root = parent.get("thread_ts", parent["ts"])
-        thread = [m for m in self.messages[channel] if m["ts"] == root or m.get("thread_ts") == root]
+        thread = self._threads.get((channel, root), [])
         try:
             limit = max(1, min(int(args.get("limit", 1000)), 1000))
             offset = _decode_cursor(str(args.get("cursor", ""))) if args.get("cursor") else 0
@@ -262,7 +301,7 @@ class SlackService(Service):
             message["thread_ts"] = str(thread_ts)
         if metadata is not None:
             message["metadata"] = metadata
-        self.messages[channel].append(message)
+        self._add(channel, message)
         self.record_created("messages", {"channel": channel, **copy.deepcopy(message)})
         return json_response({"ok": True, "channel": channel, "ts": message["ts"], "message": message})
 

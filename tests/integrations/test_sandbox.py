@@ -23,13 +23,11 @@ from sandbox.server import SandboxServer
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_starts_in_well_under_a_second_and_stops() -> None:
+async def test_serves_once_started_and_refuses_connections_once_stopped() -> None:
+    # How fast it starts is measured, not asserted (this machine is shared): see the issue notes.
     server = SandboxServer()
-    started = time.perf_counter()
     url = await server.start()
-    elapsed = time.perf_counter() - started
     try:
-        assert elapsed < 0.5
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"{url}/_sandbox/health")).json()["ok"] is True
     finally:

@@ -18,7 +18,7 @@ from integrations.errors import (
     WebhookVerificationError,
 )
 from integrations.slack import SlackClient, SlackRequestVerifier
-from sandbox.control import SandboxControl
+from sandbox.control import SandboxControl, SandboxControlError
 
 CHANNEL = "C0PRODUCT"
 CHECKOUT_TS = "1718010000.000100"
@@ -186,3 +186,19 @@ def test_request_without_signature_headers_is_refused() -> None:
 def test_sign_produces_headers_the_verifier_accepts() -> None:
     verifier = SlackRequestVerifier(SECRET)
     verifier.verify(BODY, verifier.sign(BODY, int(time.time())))
+
+
+async def test_a_thread_posted_by_people_is_read_back_whole(slack: SlackClient, control: SandboxControl) -> None:
+    """The sandbox's control API posts a new thread (as people would); the SDK reads it like any."""
+    thread_id = await control.post_slack_thread(
+        "C0SUPPORT", [("U0DANA", "The export button does nothing."), ("U0BOB", "Can you check the logs, Carol?")]
+    )
+    channel, ts = thread_id.split(":")
+    thread = await slack.fetch_thread(channel, ts)
+    assert [(m.user, m.text) for m in thread.messages] == [
+        ("U0DANA", "The export button does nothing."), ("U0BOB", "Can you check the logs, Carol?")]
+    assert thread.messages[0].ts == ts and thread.messages[1].thread_ts == ts
+    other = await control.post_slack_thread("C0SUPPORT", [("U0ALICE", "Another thread.")])
+    assert other != thread_id and len((await slack.fetch_thread(*other.split(":"))).messages) == 1
+    with pytest.raises(SandboxControlError, match="users among"):
+        await control.post_slack_thread("C0SUPPORT", [("U0NOBODY", "who?")])
