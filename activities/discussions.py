@@ -1,8 +1,11 @@
 """Activities of the discussion pipeline (seed 001).
 
-Each activity is one Postgres transaction, or one outside call followed by
-one transaction, and is safe to retry:
-- database writes are upserts or guarded updates keyed by the job / discussion;
+Each activity reads what it needs in one statement (recording the job's stage
+with it), makes its outside calls, and writes in one statement; every one is
+safe to retry:
+- database writes are upserts keyed by the job / discussion / task index, or
+  updates guarded by state (only a running job is finished, only a processing
+  discussion its job took over), so a repeat changes nothing;
 - outside writes look before they create: a Notion page carries our key in a
   property and is found by it, a Slack / Figma reply carries our key and is
   found by it, so an attempt that fails after the write does not write again.
@@ -14,7 +17,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -148,7 +151,6 @@ class CreatedTasks(BaseModel):
 
 class NotifyInput(StageWork):
     tasks: list[TaskRef]
-    started_at: datetime
 
 
 class NotifyResult(BaseModel):
@@ -158,11 +160,10 @@ class NotifyResult(BaseModel):
 
 class FailInput(BaseModel):
     job_id: str
-    discussion_id: str | None
+    discussion_id: str  # failed only if this job had taken it over (it may not exist at all)
     stage: str
     error: str
     error_stack: str
-    processing_ms: int
 
 
 class DeleteOldJobsInput(BaseModel):
@@ -351,10 +352,9 @@ class DiscussionActivities:
                                                                  marker=f"[{key}]", look_first=look_first)
                     reply_id = reply.comment.id
             await self._react(discussion, REACTION_DONE, remove=REACTION_PROCESSING)
-            processing_ms = int((datetime.now(UTC) - input.started_at).total_seconds() * 1000)
-            task_ids = [task.task_id for task in input.tasks]
-            await self._store.complete(discussion.id, job_id=uuid.UUID(input.job_id), task_ids=task_ids,
-                                       metadata={"processingTime": processing_ms, "taskIds": task_ids})
+            processing_ms = await self._store.complete(
+                discussion.id, job_id=uuid.UUID(input.job_id), task_ids=[task.task_id for task in input.tasks]
+            )
             return NotifyResult(reply_id=reply_id, processing_ms=processing_ms)
 
     # Failure ----------------------------------------------------------------------------------
@@ -362,13 +362,12 @@ class DiscussionActivities:
     @activity.defn(name="discussion_fail")
     async def fail(self, input: FailInput) -> None:
         """Job failed (stage reached, error, stack, completed_at); discussion failed with the error."""
-        source = await self._store.fail(
-            uuid.UUID(input.job_id), stage=input.stage, error=input.error, error_stack=input.error_stack,
-            discussion_id=None if input.discussion_id is None else uuid.UUID(input.discussion_id),
-            metadata={"processingTime": input.processing_ms},
+        finished = await self._store.fail(
+            uuid.UUID(input.job_id), discussion_id=uuid.UUID(input.discussion_id), stage=input.stage,
+            error=input.error, error_stack=input.error_stack,
         )
-        if source is not None:
-            await self._react_on(*source, REACTION_FAILED, remove=REACTION_PROCESSING)
+        if finished.source is not None:
+            await self._react_on(*finished.source, REACTION_FAILED, remove=REACTION_PROCESSING)
 
     # Maintenance ------------------------------------------------------------------------------
 

@@ -51,19 +51,20 @@ class BenchStack:
                     used["temporal"] += _cpu(child)
         if self.postgres_pid is not None:
             with suppress(psutil.Error):
+                # Live backends, and (in the postmaster's children times) those that have exited.
                 postmaster = psutil.Process(self.postgres_pid)
-                used["postgres"] = _cpu(postmaster) + sum(
+                used["postgres"] = _cpu(postmaster, exited_children=True) + sum(
                     _cpu(p) for p in postmaster.children(recursive=True)
                 )
         return used
 
 
-def _cpu(process: psutil.Process) -> float:
+def _cpu(process: psutil.Process, *, exited_children: bool = False) -> float:
     try:
         times = process.cpu_times()
     except psutil.Error:
         return 0.0
-    return times.user + times.system
+    return times.user + times.system + (times.children_user + times.children_system if exited_children else 0.0)
 
 
 @asynccontextmanager

@@ -276,3 +276,30 @@ async def test_a_failing_stage_update_never_fails_the_pipeline(
         job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
     assert (job.status, job.stage) == ("completed", "notification")
     assert len(result.task_ids) > 1
+
+
+async def test_a_failing_job_completion_never_fails_the_pipeline(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    engine, sandbox: SandboxControl, team: str,
+) -> None:
+    """The database refuses to finish any job (a trigger); the discussion still completes, once."""
+    async with engine.begin() as conn:
+        await conn.execute(text("""
+            CREATE FUNCTION refuse_job_finish() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'job updates are broken today'; END $$"""))
+        await conn.execute(text("""
+            CREATE TRIGGER refuse_job_finish BEFORE UPDATE OF status ON jobs FOR EACH ROW
+            WHEN (NEW.status <> OLD.status) EXECUTE FUNCTION refuse_job_finish()"""))
+    try:
+        async with make_worker():
+            result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TRIGGER refuse_job_finish ON jobs"))
+            await conn.execute(text("DROP FUNCTION refuse_job_finish()"))
+    async with sessions() as session:
+        job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
+        discussion = await discussions.find_by_id(uuid.UUID(result.discussion_id), session=session)
+    assert job.status == "processing"  # left as it was, and logged
+    assert (discussion.status, discussion.notion_task_ids) == ("completed", result.task_ids)
+    assert await sandbox.call_count("slack", "chat.postMessage") == 1

@@ -147,3 +147,52 @@ async def test_a_run_opens_one_job_however_often_it_asks(sessions: async_session
     async with sessions() as session:
         assert await jobs.count(session=session) == 2
         assert (await jobs.find_by_id(job_id, session=session)).job_metadata == {"a": 1}
+
+
+async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    store = DiscussionStore(sessions)
+    async with unit_of_work(sessions) as session:
+        await configs.ensure(session=session, team_id="t1", source_type="slack", name="S",
+                             notion_database_id="db")
+    opened = await store.open(**opening("r1"))
+    first = await store.complete(opened.discussion_id, job_id=opened.job_id, task_ids=["a", "b"])
+    # A repeated completion (an activity retried after its commit) and a late failure change nothing.
+    assert await store.complete(opened.discussion_id, job_id=opened.job_id, task_ids=["c"]) == first
+    late = await store.fail(opened.job_id, discussion_id=opened.discussion_id, stage="notification",
+                            error="late", error_stack="")
+    assert late.source is None
+    async with sessions() as session:
+        job = await jobs.find_by_id(opened.job_id, session=session)
+        discussion = await discussions.find_by_id(opened.discussion_id, session=session)
+    assert (job.status, job.error, job.job_metadata["taskIds"]) == ("completed", None, ["a", "b"])
+    assert job.job_metadata["processingTime"] == first >= 0 and job.job_metadata["a"] == 1
+    assert (discussion.status, discussion.notion_task_ids) == ("completed", ["a", "b"])
+
+    # A job that never took the discussion over fails alone.
+    stranger = await store.open(**opening("r2", team="no-config"))
+    failed = await store.fail(stranger.job_id, discussion_id=opened.discussion_id, stage="ingestion",
+                              error="no config", error_stack="")
+    assert failed.source is None
+    async with sessions() as session:
+        assert (await jobs.find_by_id(stranger.job_id, session=session)).status == "failed"
+        assert (await discussions.find_by_id(opened.discussion_id, session=session)).status == "completed"
+
+
+async def test_a_later_job_knows_an_earlier_one_had_the_discussion_even_once_it_is_cleaned_up(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Whether outside writes may exist (look before creating) must not depend on old job rows."""
+    store = DiscussionStore(sessions)
+    async with unit_of_work(sessions) as session:
+        await configs.ensure(session=session, team_id="t1", source_type="slack", name="S",
+                             notion_database_id="db")
+    first = await store.open(**opening("r1"))
+    assert not (await store.view(first.discussion_id, job_id=first.job_id, stage="thread_building")).earlier_jobs
+    await store.fail(first.job_id, discussion_id=first.discussion_id, stage="task_creation", error="x",
+                     error_stack="")
+    async with unit_of_work(sessions) as session:
+        assert await jobs.delete_finished_before(datetime.now(UTC) + timedelta(days=1), session=session)
+    retry = await store.open(**opening("r2"))
+    assert (await store.view(retry.discussion_id, job_id=retry.job_id, stage="thread_building")).earlier_jobs

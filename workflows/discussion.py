@@ -8,8 +8,9 @@
 5. task creation    one Notion page + one task record per detected task
 6. notification     reply in the thread; discussion and job completed
 
-The job row follows along (status, stage); those updates are best effort and
-never fail the run. On a failure the job and the discussion are marked failed
+The job is created with the discussion (one statement), then follows along:
+its stage updates and its final update are best effort and never fail the run
+(seed 001). On a failure the job and the discussion are marked failed
 with the stage reached, the error and its stack, and the run fails too, so
 Temporal and Postgres tell the same story. Every activity is idempotent: a
 retry never makes a second page, task record or reply.
@@ -35,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         NotifyInput,
         OpenInput,
     )
+    from db.models.discussions import discussion_id_for
     from workflows.discussion_io import DiscussionInput, DiscussionResult
     from workflows.policies import DB_WRITE, OUTSIDE_CALL
 
@@ -57,7 +59,7 @@ class DiscussionWorkflow:
         # The job's id is chosen here (replay gives the same one), so the job is known even when
         # the activity that writes it fails, and a retry of that activity writes the same row.
         job_id = str(workflow.uuid4())
-        discussion_id: str | None = None
+        discussion_id = str(discussion_id_for(input.team_id, input.source_type, input.source_thread_id))
         try:
             opened = await workflow.execute_local_activity_method(
                 DiscussionActivities.open_discussion,
@@ -65,7 +67,7 @@ class DiscussionWorkflow:
                           started_at=started, **input.model_dump()),
                 **DB_WRITE,
             )
-            discussion_id = opened.discussion_id
+            discussion_id = opened.discussion_id  # the same id: the thread's
 
             # Each stage activity records its stage on the job as it starts (best effort).
             self._stage = "thread_building"
@@ -90,7 +92,7 @@ class DiscussionWorkflow:
             self._stage = "notification"
             done = await workflow.execute_activity_method(
                 DiscussionActivities.notify,
-                NotifyInput(discussion_id=discussion_id, job_id=job_id, tasks=tasks, started_at=started),
+                NotifyInput(discussion_id=discussion_id, job_id=job_id, tasks=tasks),
                 **OUTSIDE_CALL,
             )
         except FailureError as err:
@@ -99,11 +101,8 @@ class DiscussionWorkflow:
             cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
             await workflow.execute_local_activity_method(
                 DiscussionActivities.fail,
-                FailInput(
-                    job_id=job_id, discussion_id=discussion_id, stage=self._stage,
-                    error=str(cause), error_stack=_stack_of(cause),
-                    processing_ms=int((workflow.now() - started).total_seconds() * 1000),
-                ),
+                FailInput(job_id=job_id, discussion_id=discussion_id, stage=self._stage, error=str(cause),
+                          error_stack=_stack_of(cause)),
                 **DB_WRITE,
             )
             raise ApplicationError(

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     BindParameter,
     Boolean,
     Select,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
@@ -168,7 +170,10 @@ def _open_statement() -> Select[Any]:
 def _view_statement(*, with_stage: bool) -> Select[Any]:
     """The discussion with its config, and whether another job of it ran before; with_stage: also
     record the job's stage (an UPDATE in a CTE)."""
-    earlier_jobs = select(func.count()).where(_jobs.c.discussion_id == _discussions.c.id).scalar_subquery() > 1
+    # The discussion is older than the job: an earlier job (since cleaned up, perhaps) had it. The
+    # first job inserts both in one statement, so both have the same created_at (now()).
+    job_created = select(_jobs.c.created_at).where(_jobs.c.id == _JOB_ID).scalar_subquery()
+    earlier_jobs = func.coalesce(_discussions.c.created_at < job_created, true())
     view = (
         select(
             _discussions.c.id, _discussions.c.team_id, _discussions.c.source_type,
@@ -241,23 +246,21 @@ def _save_tasks_statement() -> Select[Any]:
     return select(saved).order_by(saved.c.task_index).add_cte(linked)
 
 
-def _finish_statement() -> Select[Any]:
-    """Job and discussion end together: completed (with the task ids) or failed (with the error)."""
+def _finish_statement(*, with_job: bool) -> Select[Any]:
+    """Job and discussion end together: completed (with the task ids) or failed (with the error).
+
+    Only a running job is finished, and only a processing discussion this job took over: a late
+    or repeated call changes nothing. The processing time is measured on the database's clock,
+    from the job's creation; the row answers with it (the stored one when the job had already
+    finished) and, when the discussion was finished here, its source (for the status reaction).
+    without `with_job`: the discussion alone (job updates are best effort).
+    """
     status, error = _param("status"), _param("error")
-    job = (
-        update(_jobs)
-        .where(_jobs.c.id == _JOB_ID)
-        .values({
-            _jobs.c.status: status, _jobs.c.stage: _param("stage"), _jobs.c.completed_at: func.now(),
-            _jobs.c.error: error, _jobs.c.error_stack: _param("error_stack"), _jobs.c.updated_by: _SYSTEM,
-            _jobs.c["metadata"]: _jobs.c["metadata"].op("||")(_param("job_metadata", JSONB)),
-        })
-        .returning(_jobs.c.id)
-        .cte("finished_job")
-    )
+    elapsed_ms = cast(func.floor(func.extract("epoch", func.now() - _jobs.c.created_at) * 1000), BigInteger)
     discussion = (
         update(_discussions)
-        .where(_discussions.c.id == _DISCUSSION_ID)
+        .where(_discussions.c.id == _DISCUSSION_ID, _discussions.c.sync_job_id == _JOB_ID,
+               _discussions.c.status == "processing")
         .values(status=status, error=error,
                 completed_at=case((status == literal("completed", Text), func.now())),
                 notion_task_ids=func.coalesce(_param("task_ids", JSONB(none_as_null=True)),
@@ -266,7 +269,26 @@ def _finish_statement() -> Select[Any]:
         .returning(_discussions.c.source_type, _discussions.c.source_thread_id)
         .cte("finished_discussion")
     )
-    return select(discussion.c.source_type, discussion.c.source_thread_id).add_cte(job)
+    job_now = select(elapsed_ms).where(_jobs.c.id == _JOB_ID).scalar_subquery()
+    columns = [select(discussion.c.source_type).scalar_subquery(),
+               select(discussion.c.source_thread_id).scalar_subquery()]
+    if not with_job:
+        return select(job_now, *columns)
+    job = (
+        update(_jobs)
+        .where(_jobs.c.id == _JOB_ID, _jobs.c.status == "processing")
+        .values({
+            _jobs.c.status: status, _jobs.c.stage: _param("stage"), _jobs.c.completed_at: func.now(),
+            _jobs.c.error: error, _jobs.c.error_stack: _param("error_stack"), _jobs.c.updated_by: _SYSTEM,
+            _jobs.c["metadata"]: _jobs.c["metadata"].op("||")(_param("job_metadata", JSONB)).op("||")(
+                func.jsonb_build_object("processingTime", elapsed_ms)),
+        })
+        .returning(_jobs.c["metadata"]["processingTime"].astext.label("processing_ms"))
+        .cte("finished_job")
+    )
+    stored = select(_jobs.c["metadata"]["processingTime"].astext).where(_jobs.c.id == _JOB_ID).scalar_subquery()
+    processing_ms = cast(func.coalesce(select(job.c.processing_ms).scalar_subquery(), stored), BigInteger)
+    return select(processing_ms, *columns)
 
 
 @dataclass(frozen=True)
@@ -286,7 +308,7 @@ class DiscussionView:
     notion_database_id: str | None
     notion_field_mapping: dict[str, Any]
     reply_enabled: bool
-    earlier_jobs: bool  # another job of this discussion ran before (it may have written outside)
+    earlier_jobs: bool  # an earlier job had the discussion (it may have written outside)
 
 
 @dataclass(frozen=True)
@@ -294,6 +316,12 @@ class OpenedJob:
     job_id: uuid.UUID
     discussion_id: uuid.UUID | None  # None: the input was invalid or the team has no config
     source_config_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class Finished:
+    processing_ms: int
+    source: tuple[str, str] | None  # (source_type, source_thread_id) when the discussion was finished
 
 
 @dataclass(frozen=True)
@@ -311,7 +339,8 @@ _VIEW_AT_STAGE = CompiledStatement(_view_statement(with_stage=True))
 _SAVE_THREAD = CompiledStatement(_save_discussion_statement("thread_data", "title", "content", "author_handle"))
 _SAVE_ANALYSIS = CompiledStatement(_save_discussion_statement("ai_summary", "ai_action_items", "ai_analysis"))
 _SAVE_TASKS = CompiledStatement(_save_tasks_statement())
-_FINISH = CompiledStatement(_finish_statement())
+_FINISH = CompiledStatement(_finish_statement(with_job=True))
+_FINISH_DISCUSSION = CompiledStatement(_finish_statement(with_job=False))
 
 
 class DiscussionStore:
@@ -379,20 +408,32 @@ class DiscussionStore:
         })
         return [SavedTask(*row) for row in rows]
 
-    async def complete(self, discussion_id: uuid.UUID, *, job_id: uuid.UUID, task_ids: list[str],
-                       metadata: dict[str, Any]) -> None:
-        """Stage 6: discussion completed with its task ids, job completed (metadata merged in)."""
-        await _FINISH.first_alone(self._engine, {
+    async def complete(self, discussion_id: uuid.UUID, *, job_id: uuid.UUID, task_ids: list[str]) -> int:
+        """Stage 6: discussion completed with its task ids, job completed with the processing time
+        and the task ids in its metadata. Returns the processing time (ms)."""
+        finished = await self._finish({
             "discussion_id": discussion_id, "job_id": job_id, "status": "completed", "stage": "notification",
-            "error": None, "error_stack": None, "task_ids": task_ids, "job_metadata": metadata,
+            "error": None, "error_stack": None, "task_ids": task_ids, "job_metadata": {"taskIds": task_ids},
         })
+        return finished.processing_ms
 
     async def fail(self, job_id: uuid.UUID, *, discussion_id: uuid.UUID | None, stage: str, error: str,
-                   error_stack: str, metadata: dict[str, Any]) -> tuple[str, str] | None:
-        """Job and discussion (if any) failed with the stage reached and the error; returns the
-        discussion's (source_type, source_thread_id), for the failure reaction."""
-        row = await _FINISH.first_alone(self._engine, {
+                   error_stack: str) -> Finished:
+        """Job failed with the stage reached, the error and its stack; the discussion (when this job
+        had taken it over) failed with the error."""
+        return await self._finish({
             "discussion_id": discussion_id, "job_id": job_id, "status": "failed", "stage": stage,
-            "error": error, "error_stack": error_stack, "task_ids": None, "job_metadata": metadata,
+            "error": error, "error_stack": error_stack, "task_ids": None, "job_metadata": {},
         })
-        return None if row is None else (row[0], row[1])
+
+    async def _finish(self, values: dict[str, Any]) -> Finished:
+        """Job and discussion in one statement; if that fails, the discussion alone (job updates are
+        best effort, seed 001: a failed one is logged and never fails the pipeline)."""
+        try:
+            row = await _FINISH.first_alone(self._engine, values)
+        except DBAPIError as err:
+            log.warning("job %s: could not finish it (%s): %s", values["job_id"], values["status"], err.orig)
+            row = await _FINISH_DISCUSSION.first_alone(self._engine, values)
+        processing_ms, source_type, source_thread_id = row
+        return Finished(processing_ms=processing_ms or 0,
+                        source=None if source_type is None else (source_type, source_thread_id))
