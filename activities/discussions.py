@@ -140,7 +140,7 @@ class CreateTasksInput(StageWork):
 
 class TaskRef(BaseModel):
     task_id: str
-    title: str
+    title: str = ""  # runs started before 2026-11 carry no title
     notion_page_id: str
     notion_page_url: str | None
 
@@ -155,6 +155,21 @@ class NotifyInput(StageWork):
 
 class NotifyResult(BaseModel):
     reply_id: str | None
+    processing_ms: int | None = None  # None in runs started before 2026-11
+
+
+class LegacyJobRef(BaseModel):
+    """What `discussion_start_job` returned to runs started before 2026-11 (replayed only)."""
+
+    job_id: str
+
+
+class LegacyCompleteInput(BaseModel):
+    """What runs started before 2026-11 send `discussion_complete` after notifying."""
+
+    job_id: str
+    discussion_id: str
+    task_ids: list[str]
     processing_ms: int
 
 
@@ -339,7 +354,8 @@ class DiscussionActivities:
                 tasks = input.tasks
                 lines = [f"intake made {len(tasks)} task(s) from this thread:" if tasks
                          else "intake read this thread and found no tasks in it."]
-                lines += [f"- {t.title}: {t.notion_page_url or t.notion_page_id}" for t in tasks]
+                lines += [f"- {t.title + ': ' if t.title else ''}{t.notion_page_url or t.notion_page_id}"
+                          for t in tasks]
                 left, right = discussion.source_thread_id.split(":", 1)
                 look_first = _may_have_written_before(discussion)
                 if discussion.source_type == "slack":
@@ -356,6 +372,14 @@ class DiscussionActivities:
                 discussion.id, job_id=uuid.UUID(input.job_id), task_ids=[task.task_id for task in input.tasks]
             )
             return NotifyResult(reply_id=reply_id, processing_ms=processing_ms)
+
+    @activity.defn(name="discussion_complete")
+    async def complete_legacy(self, input: LegacyCompleteInput) -> None:
+        """Runs started before 2026-11 complete in a step of their own after notifying; now the
+        notification stage completes (so this finds the job finished and changes nothing) unless
+        that run notified before the change."""
+        await self._store.complete(uuid.UUID(input.discussion_id), job_id=uuid.UUID(input.job_id),
+                                   task_ids=input.task_ids)
 
     # Failure ----------------------------------------------------------------------------------
 

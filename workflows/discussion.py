@@ -33,12 +33,20 @@ with workflow.unsafe.imports_passed_through():
         CreateTasksInput,
         DiscussionActivities,
         FailInput,
+        LegacyCompleteInput,
+        LegacyJobRef,
         NotifyInput,
         OpenInput,
     )
     from db.models.discussions import discussion_id_for
     from workflows.discussion_io import DiscussionInput, DiscussionResult
     from workflows.policies import DB_WRITE, OUTSIDE_CALL
+
+# Runs started before the steps became one statement each (2026-11) created their job in a local
+# activity of its own (`discussion_start_job`) and completed it in another (`discussion_complete`)
+# after notifying. Those runs replay and finish on that path; new runs record this patch.
+# Remove the old path (deprecate_patch, then the patch) once no such run is open.
+ONE_STATEMENT_STEPS = "one-statement-steps"
 
 Stage = Literal["ingestion", "thread_building", "ai_analysis", "task_creation", "notification"]
 
@@ -56,9 +64,15 @@ class DiscussionWorkflow:
     async def run(self, input: DiscussionInput) -> DiscussionResult:
         started = workflow.now()
         info = workflow.info()
-        # The job's id is chosen here (replay gives the same one), so the job is known even when
-        # the activity that writes it fails, and a retry of that activity writes the same row.
-        job_id = str(workflow.uuid4())
+        legacy = not workflow.patched(ONE_STATEMENT_STEPS)
+        if legacy:
+            job_id = (await workflow.execute_local_activity(
+                "discussion_start_job", {"workflow_run_id": info.run_id}, result_type=LegacyJobRef, **DB_WRITE,
+            )).job_id
+        else:
+            # The job's id is chosen here (replay gives the same one), so the job is known even when
+            # the activity that writes it fails, and a retry of that activity writes the same row.
+            job_id = str(workflow.uuid4())
         discussion_id = str(discussion_id_for(input.team_id, input.source_type, input.source_thread_id))
         try:
             opened = await workflow.execute_local_activity_method(
@@ -95,6 +109,15 @@ class DiscussionWorkflow:
                 NotifyInput(discussion_id=discussion_id, job_id=job_id, tasks=tasks),
                 **OUTSIDE_CALL,
             )
+            processing_ms = done.processing_ms or 0  # measured by the database as the job completed
+            if legacy:
+                processing_ms = int((workflow.now() - started).total_seconds() * 1000)
+                await workflow.execute_local_activity_method(
+                    DiscussionActivities.complete_legacy,
+                    LegacyCompleteInput(job_id=job_id, discussion_id=discussion_id,
+                                        task_ids=[task.task_id for task in tasks], processing_ms=processing_ms),
+                    **DB_WRITE,
+                )
         except FailureError as err:
             # A failed activity arrives as ActivityError (its cause is the activity's error);
             # a failed local activity may arrive as the activity's ApplicationError itself.
@@ -113,7 +136,7 @@ class DiscussionWorkflow:
         return DiscussionResult(
             job_id=job_id, discussion_id=discussion_id, task_ids=[task.task_id for task in tasks],
             notion_page_urls=[task.notion_page_url for task in tasks if task.notion_page_url],
-            reply_id=done.reply_id, processing_ms=done.processing_ms,
+            reply_id=done.reply_id, processing_ms=processing_ms,
         )
 
 
