@@ -136,6 +136,9 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
           f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms")
     print(f"CPU per baseline workflow: {cpu_line(base_cpu, n)}")
     print(f"CPU per discussion:        {cpu_line(cpu, n)}")
+    # Less sensitive than throughput to what else runs on a shared machine.
+    print(f"CPU ratio (baseline CPU per workflow / CPU per discussion): "
+          f"{sum(base_cpu.values()) / sum(cpu.values()):.2f}")
     print(f"ratio={rate / base_rate:.2f}")
 
 
