@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import Executable
+
+T = TypeVar("T")
 
 
 class _Compiled:
@@ -111,11 +113,13 @@ class CompiledStatement:
 
     async def first_alone(self, engine: AsyncEngine, values: dict[str, Any]) -> Any:
         """Run as a statement of its own (autocommit) on a pooled connection; the first row or None."""
-        async with engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return await connection.run_sync(self.first, values)
+        return await _alone(engine, self.first, values)
 
     async def all_alone(self, engine: AsyncEngine, values: dict[str, Any]) -> Sequence[Any]:
-        async with engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-            return await connection.run_sync(self.all, values)
+        return await _alone(engine, self.all, values)
+
+
+async def _alone(engine: AsyncEngine, run: Callable[[Connection, dict[str, Any]], T], values: dict[str, Any]) -> T:
+    async with engine.connect() as connection:
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return await connection.run_sync(run, values)

@@ -28,6 +28,23 @@ def slack_thread(team: str, thread: str = CHECKOUT) -> DiscussionInput:
     return DiscussionInput(team_id=team, source_type="slack", source_thread_id=thread)
 
 
+@contextlib.asynccontextmanager
+async def jobs_refusing(engine, name: str, message: str, *, when: str):
+    """A trigger that makes the database refuse updates of jobs matching `when`, while inside."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"""
+            CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION '{message}'; END $$"""))
+        await conn.execute(text(f"CREATE TRIGGER {name} BEFORE UPDATE ON jobs FOR EACH ROW WHEN ({when}) "
+                                f"EXECUTE FUNCTION {name}()"))
+    try:
+        yield
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER {name} ON jobs"))
+            await conn.execute(text(f"DROP FUNCTION {name}()"))
+
+
 async def test_a_slack_thread_becomes_notion_tasks_through_six_stages(
     client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl, team: str,
@@ -257,21 +274,10 @@ async def test_a_failing_stage_update_never_fails_the_pipeline(
     engine, sandbox: SandboxControl, team: str,
 ) -> None:
     """The database refuses every stage change of a running job (a trigger); the run still completes."""
-    async with engine.begin() as conn:
-        await conn.execute(text("""
-            CREATE FUNCTION refuse_stage_change() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'stage updates are broken today'; END $$"""))
-        await conn.execute(text("""
-            CREATE TRIGGER refuse_stage_change BEFORE UPDATE OF stage ON jobs FOR EACH ROW
-            WHEN (NEW.status = 'processing' AND NEW.stage IS DISTINCT FROM OLD.stage)
-            EXECUTE FUNCTION refuse_stage_change()"""))
-    try:
-        async with make_worker():
-            result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP TRIGGER refuse_stage_change ON jobs"))
-            await conn.execute(text("DROP FUNCTION refuse_stage_change()"))
+    async with jobs_refusing(engine, "refuse_stage_change", "stage updates are broken today",
+                             when="NEW.status = 'processing' AND NEW.stage IS DISTINCT FROM OLD.stage"), \
+            make_worker():
+        result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
     async with sessions() as session:
         job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
     assert (job.status, job.stage) == ("completed", "notification")
@@ -283,20 +289,9 @@ async def test_a_failing_job_completion_never_fails_the_pipeline(
     engine, sandbox: SandboxControl, team: str,
 ) -> None:
     """The database refuses to finish any job (a trigger); the discussion still completes, once."""
-    async with engine.begin() as conn:
-        await conn.execute(text("""
-            CREATE FUNCTION refuse_job_finish() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'job updates are broken today'; END $$"""))
-        await conn.execute(text("""
-            CREATE TRIGGER refuse_job_finish BEFORE UPDATE OF status ON jobs FOR EACH ROW
-            WHEN (NEW.status <> OLD.status) EXECUTE FUNCTION refuse_job_finish()"""))
-    try:
-        async with make_worker():
-            result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
-    finally:
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP TRIGGER refuse_job_finish ON jobs"))
-            await conn.execute(text("DROP FUNCTION refuse_job_finish()"))
+    async with jobs_refusing(engine, "refuse_job_finish", "job updates are broken today",
+                             when="NEW.status <> OLD.status"), make_worker():
+        result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
     async with sessions() as session:
         job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
         discussion = await discussions.find_by_id(uuid.UUID(result.discussion_id), session=session)

@@ -46,6 +46,11 @@ async def test_one_live_config_per_team_and_source(sessions: async_sessionmaker[
                                     name="Slack v2", notion_database_id="db3")
 
 
+async def slack_config(sessions: async_sessionmaker[AsyncSession], team: str = "t1") -> None:
+    async with unit_of_work(sessions) as session:
+        await configs.ensure(session=session, team_id=team, source_type="slack", name="S", notion_database_id="db")
+
+
 def opening(run: str, *, job_id: uuid.UUID | None = None, valid: bool = True, team: str = "t1") -> dict:
     return {"job_id": job_id or uuid.uuid4(), "valid": valid, "team_id": team, "source_type": "slack",
             "source_thread_id": "C1:1.0", "discussion_id": discussion_id_for(team, "slack", "C1:1.0"),
@@ -56,9 +61,7 @@ async def test_a_thread_has_one_discussion_that_each_job_takes_over(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     store = DiscussionStore(sessions)
-    async with unit_of_work(sessions) as session:
-        await configs.ensure(session=session, team_id="t1", source_type="slack", name="S",
-                             notion_database_id="db")
+    await slack_config(sessions)
     first = await store.open(**opening("r1"))
     assert first.discussion_id is not None and first.source_config_id is not None
     async with sessions() as session:
@@ -82,9 +85,7 @@ async def test_without_a_config_or_with_bad_input_only_the_job_is_written(
     """The job records the failure; no discussion is saved for a team without a config or for bad input."""
     store = DiscussionStore(sessions)
     no_config = await store.open(**opening("r1", team="no-config"))
-    async with unit_of_work(sessions) as session:
-        await configs.ensure(session=session, team_id="t1", source_type="slack", name="S",
-                             notion_database_id="db")
+    await slack_config(sessions)
     invalid = await store.open(**opening("r2", valid=False))
     assert (no_config.discussion_id, invalid.discussion_id) == (None, None)
     async with sessions() as session:
@@ -153,9 +154,7 @@ async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     store = DiscussionStore(sessions)
-    async with unit_of_work(sessions) as session:
-        await configs.ensure(session=session, team_id="t1", source_type="slack", name="S",
-                             notion_database_id="db")
+    await slack_config(sessions)
     opened = await store.open(**opening("r1"))
     first = await store.complete(opened.discussion_id, job_id=opened.job_id, task_ids=["a", "b"])
     # A repeated completion (an activity retried after its commit) and a late failure change nothing.
@@ -185,9 +184,7 @@ async def test_a_later_job_knows_an_earlier_one_had_the_discussion_even_once_it_
 ) -> None:
     """Whether outside writes may exist (look before creating) must not depend on old job rows."""
     store = DiscussionStore(sessions)
-    async with unit_of_work(sessions) as session:
-        await configs.ensure(session=session, team_id="t1", source_type="slack", name="S",
-                             notion_database_id="db")
+    await slack_config(sessions)
     first = await store.open(**opening("r1"))
     assert not (await store.view(first.discussion_id, job_id=first.job_id, stage="thread_building")).earlier_jobs
     await store.fail(first.job_id, discussion_id=first.discussion_id, stage="task_creation", error="x",
