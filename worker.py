@@ -33,12 +33,11 @@ from core.settings import Settings
 from core.temporal import connect
 from db.engine import create_sessionmaker, engine_from_settings, redact_url
 from integrations.factory import build_clients
-from workflows.approval import ProposedActionWorkflow
-from workflows.cleanup import CleanupJobsWorkflow
-from workflows.discussion import DiscussionWorkflow
+from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
+from workflows.discussions import CleanupJobsWorkflow, DiscussionWorkflow
 from workflows.exports import ExportDrainWorkflow
 from workflows.health import HealthCheckWorkflow
-from workflows.signals import IngestSignalsWorkflow, PruneRunLogWorkflow, QueueToolCallWorkflow
+from workflows.signals import IngestSignalsWorkflow, PruneRunLogWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
 log = logging.getLogger("intake.worker")
@@ -55,10 +54,12 @@ PIPELINES: list[Pipeline] = [
     Pipeline("health", workflows=[HealthCheckWorkflow], activities=[HealthActivities]),
     Pipeline("discussions", workflows=[DiscussionWorkflow, CleanupJobsWorkflow],
              activities=[DiscussionActivities]),
-    Pipeline("work_orders", workflows=[WorkOrderIngestWorkflow, SignedDocumentIngestWorkflow, ExportDrainWorkflow],
-             activities=[WorkOrderActivities, ExportActivities]),
-    Pipeline("signals", workflows=[IngestSignalsWorkflow, ProposedActionWorkflow, QueueToolCallWorkflow,
-                                   PruneRunLogWorkflow], activities=[SignalActivities, ApprovalActivities]),
+    Pipeline("work_orders", workflows=[WorkOrderIngestWorkflow, SignedDocumentIngestWorkflow],
+             activities=[WorkOrderActivities]),
+    Pipeline("exports", workflows=[ExportDrainWorkflow], activities=[ExportActivities]),
+    Pipeline("signals", workflows=[IngestSignalsWorkflow, PruneRunLogWorkflow], activities=[SignalActivities]),
+    Pipeline("approvals", workflows=[ProposedActionWorkflow, QueueToolCallWorkflow],
+             activities=[ApprovalActivities]),
 ]
 
 
@@ -79,9 +80,10 @@ def all_activities(deps: Deps) -> list[Any]:
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
-    # pydantic and sqlalchemy are imported by model modules; load them once, outside the sandbox.
+    # The contracts (and pydantic under them) are plain models: load them once, outside the
+    # sandbox, instead of once per workflow run.
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "sqlalchemy")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "contracts")
     )
 
 

@@ -17,7 +17,7 @@ import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,17 @@ from activities.deps import Deps
 from activities.errors import reported_to_temporal
 from activities.gates import INTAKE_EVENT_MARKER
 from activities.keys import activity_key
+from contracts.approvals import (
+    CompleteApprovalInput,
+    CreateAtProviderInput,
+    CreateAtProviderResult,
+    DecideActionResult,
+    DismissActionInput,
+    RecordFeedbackInput,
+    RecordFeedbackResult,
+    RecordToolCallInput,
+    RecordToolCallResult,
+)
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from db.idempotency import run_once
 from db.models.signals import ProposedAction, SignalUser, WorkItem
@@ -62,86 +73,6 @@ class EventPayload(BaseModel):
     description: str = ""
 
 
-# -- inputs and results -------------------------------------------------------------------
-
-
-class ProviderInput(BaseModel):
-    action_id: str
-    payload_override: dict[str, Any] | None = None
-
-
-class ProviderResult(BaseModel):
-    """What the provider holds for the action (or, when already executed, the stored result)."""
-
-    already_executed: bool
-    payload: dict[str, Any]
-    provider_id: str | None = None
-    provider_message_id: str | None = None
-    thread_id: str | None = None
-    html_link: str | None = None
-
-
-class CompleteApprovalInput(BaseModel):
-    action_id: str
-    provider: ProviderResult
-    approved_by: str
-    workflow_id: str
-    workflow_run_id: str
-
-
-class ActionOutcome(BaseModel):
-    """The answer to approve / reject; the same every time it is asked again."""
-
-    action_id: str
-    work_item_id: str
-    action_type: str
-    status: Literal["executed", "dismissed"]
-    provider_id: str | None = None
-    html_link: str | None = None
-    decided_at: datetime
-
-
-class RejectInput(BaseModel):
-    action_id: str
-    note: str | None = None
-    rejected_by: str
-    workflow_id: str
-    workflow_run_id: str
-
-
-class FeedbackInput(BaseModel):
-    action_id: str
-    rating: Literal["positive", "negative"]
-    note: str | None = None
-    given_by: str
-    workflow_id: str
-    workflow_run_id: str
-
-
-class FeedbackResult(BaseModel):
-    work_item_id: str
-    rating: str
-
-
-class QueueToolCallInput(BaseModel):
-    user_id: str
-    call_id: str
-    action_type: Literal["draft_reply", "schedule_event", "refund_request"]
-    payload: dict[str, Any]
-    summary: str
-    context: str = ""
-    importance_tier: Literal["critical", "important", "later"] = "important"
-    importance_score: int = 50
-    workflow_id: str
-    workflow_run_id: str
-
-
-class QueueToolCallResult(BaseModel):
-    work_item_id: str
-    action_id: str
-    created: bool
-
-
 # -- the activities -------------------------------------------------------------------------
 
 
@@ -159,13 +90,13 @@ class ApprovalActivities:
         self._audit = AuditLogRepository()
 
     @activity.defn(name="approval_create_at_provider")
-    async def create_at_provider(self, input: ProviderInput) -> ProviderResult:
+    async def create_at_provider(self, input: CreateAtProviderInput) -> CreateAtProviderResult:
         """Make the action's Gmail draft or Calendar event, once per action however often asked."""
         with reported_to_temporal():
             async with self._sessions() as session:
                 action, _, user = await self._load(session, input.action_id)
             if action.status == "executed":
-                return ProviderResult(already_executed=True, payload=action.payload)
+                return CreateAtProviderResult(already_executed=True, payload=action.payload)
             if action.status == "dismissed":
                 raise ConflictError(f"action {action.id} was rejected; it cannot be approved")
             payload = {**action.payload, **(input.payload_override or {})}
@@ -176,7 +107,7 @@ class ApprovalActivities:
                     user.mailbox, key=key, to=draft.to, subject=draft.subject, body=draft.body,
                     thread_id=draft.thread_id,
                 )
-                return ProviderResult(already_executed=False, payload=draft.model_dump(mode="json"),
+                return CreateAtProviderResult(already_executed=False, payload=draft.model_dump(mode="json"),
                                       provider_id=made.id, provider_message_id=made.message_id,
                                       thread_id=made.thread_id)
             event = _validated(EventPayload, payload)
@@ -186,24 +117,24 @@ class ApprovalActivities:
                 user.calendar_id, key=key, summary=event.summary, start=event.start, end=event.end,
                 description=event.description, attendees=tuple(event.attendees),
             )
-            return ProviderResult(already_executed=False, payload=event.model_dump(mode="json"),
+            return CreateAtProviderResult(already_executed=False, payload=event.model_dump(mode="json"),
                                   provider_id=inserted.event.id, html_link=inserted.event.html_link)
 
     @activity.defn(name="approval_complete")
-    async def complete_approval(self, input: CompleteApprovalInput) -> ActionOutcome:
+    async def complete_approval(self, input: CompleteApprovalInput) -> DecideActionResult:
         """Action executed, draft / event stored, work item completed, run log, audit log: together."""
         with reported_to_temporal():
             async with unit_of_work(self._sessions) as session:
                 action, item, user = await self._load(session, input.action_id, lock=True)
                 if action.status == "executed" and action.result is not None:
-                    return ActionOutcome.model_validate(action.result)
+                    return DecideActionResult.model_validate(action.result)
                 if action.status == "dismissed":
                     raise ConflictError(f"action {action.id} was rejected; it cannot be approved")
                 provider = input.provider
                 if provider.already_executed or provider.provider_id is None:
                     raise ConflictError(f"action {action.id} has no provider result to record")
                 now = datetime.now(UTC)
-                outcome = ActionOutcome(
+                outcome = DecideActionResult(
                     action_id=str(action.id), work_item_id=str(item.id), action_type=action.action_type,
                     status="executed", provider_id=provider.provider_id, html_link=provider.html_link,
                     decided_at=now,
@@ -228,18 +159,18 @@ class ApprovalActivities:
                                                         "provider_id": provider.provider_id})
                 return outcome
 
-    @activity.defn(name="approval_reject")
-    async def reject(self, input: RejectInput) -> ActionOutcome:
+    @activity.defn(name="approval_dismiss")
+    async def dismiss(self, input: DismissActionInput) -> DecideActionResult:
         """Action and work item dismissed, negative feedback with the note, run log, audit log."""
         with reported_to_temporal():
             async with unit_of_work(self._sessions) as session:
                 action, item, user = await self._load(session, input.action_id, lock=True)
                 if action.status == "dismissed" and action.result is not None:
-                    return ActionOutcome.model_validate(action.result)
+                    return DecideActionResult.model_validate(action.result)
                 if action.status == "executed":
                     raise ConflictError(f"action {action.id} was approved already; it cannot be rejected")
                 now = datetime.now(UTC)
-                outcome = ActionOutcome(action_id=str(action.id), work_item_id=str(item.id),
+                outcome = DecideActionResult(action_id=str(action.id), work_item_id=str(item.id),
                                         action_type=action.action_type, status="dismissed", decided_at=now)
                 await self._actions.update_by_id(action.id, session=session, status="dismissed",
                                                  result=outcome.model_dump(mode="json"))
@@ -251,28 +182,28 @@ class ApprovalActivities:
                                                         "note": input.note})
                 return outcome
 
-    @activity.defn(name="approval_feedback")
-    async def feedback(self, input: FeedbackInput) -> FeedbackResult:
+    @activity.defn(name="approval_record_feedback")
+    async def record_feedback(self, input: RecordFeedbackInput) -> RecordFeedbackResult:
         """The user's verdict on the action's work item (replacing an earlier one), with run log and audit log."""
         with reported_to_temporal():
             async with unit_of_work(self._sessions) as session:
                 _, item, user = await self._load(session, input.action_id)
 
-                async def write(session: AsyncSession) -> FeedbackResult:
+                async def write(session: AsyncSession) -> RecordFeedbackResult:
                     await self._feedback.upsert(session=session, work_item_id=item.id, rating=input.rating,
                                                 note=input.note)
                     await self._log(session, item, user, "feedback", f"feedback.{input.rating}",
                                     input.workflow_id, input.workflow_run_id,
                                     {"by": input.given_by, "note": input.note})
-                    return FeedbackResult(work_item_id=str(item.id), rating=input.rating)
+                    return RecordFeedbackResult(work_item_id=str(item.id), rating=input.rating)
 
                 # A retry after the commit (the answer lost on the way back) writes nothing again.
-                once = await run_once(session, activity_key("approval_feedback"), write,
-                                      result_type=FeedbackResult, scope="approval_feedback")
+                once = await run_once(session, activity_key("approval_record_feedback"), write,
+                                      result_type=RecordFeedbackResult, scope="approval_record_feedback")
             return once.value
 
-    @activity.defn(name="approval_queue_tool_call")
-    async def queue_tool_call(self, input: QueueToolCallInput) -> QueueToolCallResult:
+    @activity.defn(name="approval_record_tool_call")
+    async def record_tool_call(self, input: RecordToolCallInput) -> RecordToolCallResult:
         """A work item and its proposed action, inserted together; the same call id twice inserts once."""
         with reported_to_temporal():
             _validated(DraftPayload if input.action_type in DRAFT_ACTIONS else EventPayload, input.payload)
@@ -293,7 +224,7 @@ class ApprovalActivities:
                     await self._log(session, item, user, "queue", "work_item.queued", input.workflow_id,
                                     input.workflow_run_id, {"call_id": input.call_id,
                                                             "action_type": input.action_type})
-            return QueueToolCallResult(work_item_id=str(item_id), action_id=str(action_id), created=created)
+            return RecordToolCallResult(work_item_id=str(item_id), action_id=str(action_id), created=created)
 
     # helpers ----------------------------------------------------------------------------------
 

@@ -14,10 +14,8 @@ safe to retry:
 from __future__ import annotations
 
 import asyncio
-import re
 import uuid
 from collections.abc import Awaitable, Iterable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -25,19 +23,32 @@ from temporalio import activity
 
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
+from contracts.discussions import (
+    AnalyzeThreadInput,
+    AnalyzeThreadResult,
+    BuildThreadInput,
+    BuildThreadResult,
+    CreateTasksInput,
+    CreateTasksResult,
+    DeleteOldJobsInput,
+    DeleteOldJobsResult,
+    FailDiscussionInput,
+    NotifyThreadInput,
+    NotifyThreadResult,
+    OpenDiscussionInput,
+    OpenDiscussionResult,
+    StageInput,
+    TaskRef,
+    discussion_id_for,
+    thread_id_problem,
+)
 from core.errors import IntakeError, InvalidInputError, NotFoundError
-from db.models.discussions import discussion_id_for
 from db.repositories.discussions import DiscussionStore, DiscussionView, JobRepository
 from db.uow import unit_of_work
 from integrations import notion
 from integrations.llm import DetectedTask, ThreadAnalysis, ThreadLine
 
 T = TypeVar("T")
-
-THREAD_ID_FORMATS = {
-    "slack": re.compile(r"^[A-Z0-9]+:\d+\.\d+$"),  # <channel id>:<thread ts>
-    "figma": re.compile(r"^[A-Za-z0-9]+:[A-Za-z0-9-]+$"),  # <file key>:<root comment id>
-}
 
 
 # -- what is stored ------------------------------------------------------------------------
@@ -59,9 +70,6 @@ class ThreadData(BaseModel):
     def participants(self) -> list[str]:
         return list(dict.fromkeys(m.author for m in self.messages))
 
-    def as_text(self) -> str:
-        return "\n".join(f"{m.author}: {m.text}" for m in self.messages)
-
 
 # Notion properties the pipeline fills, and the database property each goes to unless
 # the source config's notion_field_mapping says otherwise (None there: leave it out).
@@ -74,119 +82,6 @@ DEFAULT_FIELD_MAPPING = {
 REACTION_RECEIVED, REACTION_PROCESSING, REACTION_DONE, REACTION_FAILED = (
     "eyes", "hourglass_flowing_sand", "white_check_mark", "x",
 )
-
-
-# -- inputs and results -------------------------------------------------------------------
-
-
-class RetryRequest(BaseModel):
-    """Set when a failed discussion is retried: the new job records who asked and what it retries."""
-
-    retried_by: str
-    original_discussion_id: str
-
-
-class OpenInput(BaseModel):
-    """Stages 1-2: the run's job (its id chosen by the workflow) and the thread to save."""
-
-    job_id: str
-    workflow_id: str
-    workflow_run_id: str
-    started_at: datetime
-    retry: RetryRequest | None = None
-    team_id: str
-    source_type: str
-    source_thread_id: str
-    title: str | None = None
-    content: str | None = None
-    author_handle: str | None = None
-    source_url: str | None = None
-
-
-class Opened(BaseModel):
-    discussion_id: str
-    source_config_id: str
-
-
-class StageWork(BaseModel):
-    """What every stage activity gets: the discussion, and the job whose stage it records."""
-
-    discussion_id: str
-    job_id: str
-
-
-class BuildThreadInput(StageWork):
-    reuse_stored: bool = False
-
-
-class ThreadInfo(BaseModel):
-    message_count: int
-    participants: list[str]
-    fetched: bool
-
-
-class AnalyzeInput(StageWork):
-    pass
-
-
-class AnalysisInfo(BaseModel):
-    task_count: int
-    summary: str
-
-
-class CreateTasksInput(StageWork):
-    pass
-
-
-class TaskRef(BaseModel):
-    task_id: str
-    title: str = ""  # runs started before 2026-11 carry no title
-    notion_page_id: str
-    notion_page_url: str | None
-
-
-class CreatedTasks(BaseModel):
-    tasks: list[TaskRef]
-
-
-class NotifyInput(StageWork):
-    tasks: list[TaskRef]
-
-
-class NotifyResult(BaseModel):
-    reply_id: str | None
-    processing_ms: int | None = None  # None in runs started before 2026-11
-
-
-class LegacyJobRef(BaseModel):
-    """What `discussion_start_job` returned to runs started before 2026-11 (replayed only)."""
-
-    job_id: str
-
-
-class LegacyCompleteInput(BaseModel):
-    """What runs started before 2026-11 send `discussion_complete` after notifying."""
-
-    job_id: str
-    discussion_id: str
-    task_ids: list[str]
-    processing_ms: int
-
-
-class FailInput(BaseModel):
-    job_id: str
-    discussion_id: str  # failed only if this job had taken it over (it may not exist at all)
-    stage: str
-    error: str
-    error_stack: str
-
-
-class DeleteOldJobsInput(BaseModel):
-    cutoff: datetime
-
-
-class DeleteOldJobsResult(BaseModel):
-    deleted_job_ids: list[str]
 
 
 # -- the activities -------------------------------------------------------------------------
@@ -205,7 +100,7 @@ class DiscussionActivities:
     # Stages 1 and 2 -------------------------------------------------------------------------
 
     @activity.defn(name="discussion_open")
-    async def open_discussion(self, input: OpenInput) -> Opened:
+    async def open_discussion(self, input: OpenDiscussionInput) -> OpenDiscussionResult:
         """Create the run's job (processing, stage ingestion); validate; load the team's config;
         save the discussion and link it with the job. One statement, so all or nothing.
 
@@ -217,8 +112,8 @@ class DiscussionActivities:
             metadata |= {"isRetry": True, "retriedBy": input.retry.retried_by,
                          "originalDiscussionId": input.retry.original_discussion_id}
         with reported_to_temporal():
-            pattern = THREAD_ID_FORMATS.get(input.source_type)
-            valid = pattern is not None and pattern.match(input.source_thread_id) is not None
+            problem = thread_id_problem(input.source_type, input.source_thread_id)
+            valid = problem is None
             opened = await self._store.open(
                 job_id=uuid.UUID(input.job_id), valid=valid, team_id=input.team_id,
                 source_type=input.source_type, source_thread_id=input.source_thread_id,
@@ -227,29 +122,26 @@ class DiscussionActivities:
                 title=input.title or f"{input.source_type} thread {input.source_thread_id}",
                 content=input.content or "", author_handle=input.author_handle, source_url=input.source_url,
             )
-            if not valid:
-                raise InvalidInputError(
-                    f"{input.source_type} thread id {input.source_thread_id!r} is not valid: expected "
-                    + ("<channel>:<thread ts>, e.g. C024BE91L:1712345678.000100"
-                       if input.source_type == "slack" else "<file key>:<comment id>")
-                )
+            if problem is not None:
+                raise InvalidInputError(problem)
             if opened.discussion_id is None or opened.source_config_id is None:
                 raise NotFoundError(
                     f"team {input.team_id!r} has no enabled {input.source_type} source config "
                     "(which Notion database gets its tasks); `intake db seed` adds the demo teams'"
                 )
-            return Opened(discussion_id=str(opened.discussion_id), source_config_id=str(opened.source_config_id))
+            return OpenDiscussionResult(discussion_id=str(opened.discussion_id),
+                                        source_config_id=str(opened.source_config_id))
 
     # Stage 3 ------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_build_thread")
-    async def build_thread(self, input: BuildThreadInput) -> ThreadInfo:
+    async def build_thread(self, input: BuildThreadInput) -> BuildThreadResult:
         """Fetch the whole thread and store it; a retry of a failed discussion reuses the stored one."""
         with reported_to_temporal():
             discussion = await self._view(input, "thread_building")
             if input.reuse_stored and discussion.thread_data:
                 thread = ThreadData.model_validate(discussion.thread_data)
-                return ThreadInfo(message_count=len(thread.messages), participants=thread.participants,
+                return BuildThreadResult(message_count=len(thread.messages), participants=thread.participants,
                                   fetched=False)
             await self._react(discussion, REACTION_RECEIVED, REACTION_PROCESSING)
             thread = await self._fetch_thread(discussion.source_type, discussion.source_thread_id)
@@ -261,7 +153,7 @@ class DiscussionActivities:
                 title=discussion.title if given else _title_from(first.text),
                 author_handle=discussion.author_handle or first.author,
             )
-            return ThreadInfo(message_count=len(thread.messages), participants=thread.participants,
+            return BuildThreadResult(message_count=len(thread.messages), participants=thread.participants,
                               fetched=True)
 
     async def _fetch_thread(self, source_type: str, thread_id: str) -> ThreadData:
@@ -281,7 +173,7 @@ class DiscussionActivities:
     # Stage 4 ------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_analyze")
-    async def analyze(self, input: AnalyzeInput) -> AnalysisInfo:
+    async def analyze(self, input: AnalyzeThreadInput) -> AnalyzeThreadResult:
         """Ask the LLM for summary, key points, action items and tasks; store them on the discussion."""
         with reported_to_temporal():
             discussion = await self._view(input, "ai_analysis")
@@ -294,12 +186,12 @@ class DiscussionActivities:
             await self._store.save_analysis(discussion.id, summary=analysis.summary,
                                             action_items=analysis.action_items,
                                             analysis=analysis.model_dump(mode="json"))
-            return AnalysisInfo(task_count=len(analysis.tasks), summary=analysis.summary)
+            return AnalyzeThreadResult(task_count=len(analysis.tasks), summary=analysis.summary)
 
     # Stage 5 ------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_create_tasks")
-    async def create_tasks(self, input: CreateTasksInput) -> CreatedTasks:
+    async def create_tasks(self, input: CreateTasksInput) -> CreateTasksResult:
         """A Notion page per detected task, then the task records: once, however often retried.
 
         Each page carries `<discussion id>#<index>` in its key property, and the
@@ -334,7 +226,7 @@ class DiscussionActivities:
                         "description": task.description, "priority": task.priority, "assignee": task.assignee}
                        for index, (task, created) in enumerate(zip(analysis.tasks, pages))],
             )
-            return CreatedTasks(tasks=[
+            return CreateTasksResult(tasks=[
                 TaskRef(task_id=str(t.id), title=t.title, notion_page_id=t.notion_page_id,
                         notion_page_url=t.notion_page_url)
                 for t in saved
@@ -343,7 +235,7 @@ class DiscussionActivities:
     # Stage 6 ------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_notify")
-    async def notify(self, input: NotifyInput) -> NotifyResult:
+    async def notify(self, input: NotifyThreadInput) -> NotifyThreadResult:
         """Reply in the source thread with the tasks made (one reply per discussion, ever); then the
         discussion and the job are completed, with the processing time and the task ids."""
         with reported_to_temporal():
@@ -371,20 +263,12 @@ class DiscussionActivities:
             processing_ms = await self._store.complete(
                 discussion.id, job_id=uuid.UUID(input.job_id), task_ids=[task.task_id for task in input.tasks]
             )
-            return NotifyResult(reply_id=reply_id, processing_ms=processing_ms)
-
-    @activity.defn(name="discussion_complete")
-    async def complete_legacy(self, input: LegacyCompleteInput) -> None:
-        """Runs started before 2026-11 complete in a step of their own after notifying; now the
-        notification stage completes (so this finds the job finished and changes nothing) unless
-        that run notified before the change."""
-        await self._store.complete(uuid.UUID(input.discussion_id), job_id=uuid.UUID(input.job_id),
-                                   task_ids=input.task_ids)
+            return NotifyThreadResult(reply_id=reply_id, processing_ms=processing_ms)
 
     # Failure ----------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_fail")
-    async def fail(self, input: FailInput) -> None:
+    async def fail(self, input: FailDiscussionInput) -> None:
         """Job failed (stage reached, error, stack, completed_at); discussion failed with the error."""
         finished = await self._store.fail(
             uuid.UUID(input.job_id), discussion_id=uuid.UUID(input.discussion_id), stage=input.stage,
@@ -395,7 +279,7 @@ class DiscussionActivities:
 
     # Maintenance ------------------------------------------------------------------------------
 
-    @activity.defn(name="delete_old_jobs")
+    @activity.defn(name="discussion_delete_old_jobs")
     async def delete_old_jobs(self, input: DeleteOldJobsInput) -> DeleteOldJobsResult:
         """Delete completed/failed jobs finished before the cutoff, in one transaction.
 
@@ -408,7 +292,7 @@ class DiscussionActivities:
 
     # helpers ----------------------------------------------------------------------------------
 
-    async def _view(self, work: StageWork, stage: str) -> DiscussionView:
+    async def _view(self, work: StageInput, stage: str) -> DiscussionView:
         """The discussion as the stage needs it; records the stage on the job (best effort)."""
         discussion = await self._store.view(uuid.UUID(work.discussion_id), job_id=uuid.UUID(work.job_id),
                                             stage=stage)

@@ -25,15 +25,25 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
+from contracts.exports import (
+    ExportJobInput,
+    ExportJobResult,
+    ListDueJobsInput,
+    ListDueJobsResult,
+    MarkJobFailedInput,
+    PauseJobsInput,
+    PauseJobsResult,
+    RequeueFailedInput,
+    RequeueFailedResult,
+)
 from core.errors import InvalidInputError, NotFoundError
 from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
@@ -56,45 +66,6 @@ DEFAULT_MAX_ATTEMPTS = 5
 ATTEMPT_MARGIN_SECONDS = 10.0
 
 
-class DueJobsInput(BaseModel):
-    limit: int
-
-
-class DueJobs(BaseModel):
-    job_ids: list[str]
-
-
-class ExportJobInput(BaseModel):
-    job_id: str
-
-
-class ExportJobResult(BaseModel):
-    job_id: str
-    outcome: Literal["appended", "found", "already_done"]
-    sheet_row: int | None
-
-
-class MarkFailedInput(BaseModel):
-    job_id: str
-    error: str
-
-
-class PauseInput(BaseModel):
-    until: datetime
-
-
-class PauseResult(BaseModel):
-    held: int
-
-
-class RequeueInput(BaseModel):
-    job_ids: list[str] | None = None  # None: every FAILED job
-
-
-class RequeueResult(BaseModel):
-    job_ids: list[str]
-
-
 class ExportActivities:
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
@@ -106,10 +77,10 @@ class ExportActivities:
         self._signed = SignedDocumentRepository()
 
     @activity.defn(name="export_due_jobs")
-    async def due_jobs(self, input: DueJobsInput) -> DueJobs:
+    async def due_jobs(self, input: ListDueJobsInput) -> ListDueJobsResult:
         async with self._sessions() as session:
             ids = await self._jobs.due(session=session, limit=input.limit)
-        return DueJobs(job_ids=[str(job_id) for job_id in ids])
+        return ListDueJobsResult(job_ids=[str(job_id) for job_id in ids])
 
     @activity.defn(name="export_job")
     async def export_job(self, input: ExportJobInput) -> ExportJobResult:
@@ -145,20 +116,20 @@ class ExportActivities:
                                    sheet_row=appended.row_number)
 
     @activity.defn(name="export_mark_failed")
-    async def mark_failed(self, input: MarkFailedInput) -> None:
+    async def mark_failed(self, input: MarkJobFailedInput) -> None:
         """The round's attempts are used up (or the error is permanent): FAILED with the last error."""
         async with unit_of_work(self._sessions) as session:
             await self._jobs.record_failure(uuid.UUID(input.job_id), input.error, final=True, session=session)
 
     @activity.defn(name="export_pause")
-    async def pause(self, input: PauseInput) -> PauseResult:
+    async def pause(self, input: PauseJobsInput) -> PauseJobsResult:
         """A quota stop: every open job waits until the cool-down ends."""
         async with unit_of_work(self._sessions) as session:
             held = await self._jobs.pause_open(input.until, session=session)
-        return PauseResult(held=held)
+        return PauseJobsResult(held=held)
 
     @activity.defn(name="export_requeue_failed")
-    async def requeue_failed(self, input: RequeueInput) -> RequeueResult:
+    async def requeue_failed(self, input: RequeueFailedInput) -> RequeueFailedResult:
         """FAILED jobs back to PENDING for a fresh round of attempts (`intake export retry`)."""
         with reported_to_temporal():
             try:
@@ -167,7 +138,7 @@ class ExportActivities:
                 raise InvalidInputError(f"not an export job id in {input.job_ids}: {err}") from err
             async with unit_of_work(self._sessions) as session:
                 requeued = await self._jobs.requeue_failed(session=session, job_ids=ids)
-        return RequeueResult(job_ids=[str(job_id) for job_id in requeued])
+        return RequeueFailedResult(job_ids=[str(job_id) for job_id in requeued])
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps
 from activities.keys import activity_key
+from contracts.health import (
+    ConfirmHealthCheckInput,
+    ConfirmHealthCheckResult,
+    RecordHealthCheckInput,
+    RecordHealthCheckResult,
+)
 from db.idempotency import run_once
 from db.repositories.health import HealthCheckRepository
 from db.uow import unit_of_work
-
-
-class RecordHealthCheckInput(BaseModel):
-    check_id: str
-    message: str
-
-
-class ConfirmHealthCheckInput(BaseModel):
-    check_id: str
-
-
-class HealthCheckRecord(BaseModel):
-    id: int
-    check_id: str
-    message: str
-    database_version: str
-    workflow_id: str
-    created_at: datetime
-    confirmed_at: datetime | None = None
 
 
 class HealthActivities:
@@ -40,12 +24,12 @@ class HealthActivities:
         self._sessions = deps.sessions
         self._checks = HealthCheckRepository()
 
-    @activity.defn(name="record_health_check")
-    async def record(self, input: RecordHealthCheckInput) -> HealthCheckRecord:
+    @activity.defn(name="health_record")
+    async def record(self, input: RecordHealthCheckInput) -> RecordHealthCheckResult:
         """Insert the health_checks row, once per activity execution however often it is retried."""
         workflow_id = activity.info().workflow_id
 
-        async def write(session: AsyncSession) -> HealthCheckRecord:
+        async def write(session: AsyncSession) -> RecordHealthCheckResult:
             row = await self._checks.create(
                 session=session,
                 check_id=input.check_id,
@@ -54,19 +38,19 @@ class HealthActivities:
                 workflow_id=workflow_id,
             )
             await session.refresh(row)
-            return HealthCheckRecord.model_validate(row, from_attributes=True)
+            return RecordHealthCheckResult.model_validate(row, from_attributes=True)
 
         async with unit_of_work(self._sessions) as session:
             once = await run_once(
-                session, activity_key("record_health_check"), write,
-                result_type=HealthCheckRecord, scope="record_health_check",
+                session, activity_key("health_record"), write,
+                result_type=RecordHealthCheckResult, scope="health_record",
             )
         if once.replayed:
             activity.logger.info("health check %s was already recorded", input.check_id)
         return once.value
 
-    @activity.defn(name="confirm_health_check")
-    async def confirm(self, input: ConfirmHealthCheckInput) -> HealthCheckRecord:
+    @activity.defn(name="health_confirm")
+    async def confirm(self, input: ConfirmHealthCheckInput) -> ConfirmHealthCheckResult:
         """Stamp confirmed_at; naturally idempotent (the first stamp is kept)."""
         async with unit_of_work(self._sessions) as session:
             row = await self._checks.confirm(input.check_id, session=session)
@@ -75,4 +59,4 @@ class HealthActivities:
                     f"health check {input.check_id!r} does not exist", non_retryable=True,
                     type="NotFoundError",
                 )
-            return HealthCheckRecord.model_validate(row, from_attributes=True)
+            return ConfirmHealthCheckResult.model_validate(row, from_attributes=True)

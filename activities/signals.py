@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Literal
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import Executable
 from temporalio import activity
@@ -34,6 +32,15 @@ from temporalio import activity
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
 from activities.gates import INTAKE_EVENT_MARKER, Assessment, GateConfig, Signal, UserRules, assess
+from contracts.signals import (
+    DeleteOldRunsInput,
+    DeleteOldRunsResult,
+    FinishIngestionInput,
+    IngestSourceInput,
+    IngestSourceResult,
+    LoadIngestionInput,
+    LoadIngestionResult,
+)
 from core.errors import NotFoundError
 from db.models.signals import SignalUser
 from db.repositories.run_log import RunLogRepository
@@ -55,53 +62,6 @@ FETCH_CONCURRENCY = 8
 CHUNK = 500
 
 
-# -- inputs and results -------------------------------------------------------------------
-
-
-class LoadIngestionInput(BaseModel):
-    user_id: str
-
-
-class IngestionPlan(BaseModel):
-    user_id: str
-    active: bool
-    gmail_cursor: str | None
-    calendar_cursor: str | None
-    last_synced_at: datetime | None
-
-
-class IngestSourceInput(BaseModel):
-    user_id: str
-    cursor: str | None
-    full_sync_limit: int = 200
-
-
-class IngestSourceResult(BaseModel):
-    source: Literal["gmail", "calendar"]
-    fetched: int  # signals the source returned
-    stored: int  # new or changed work items
-    unchanged: int  # stored before, same content: nothing written
-    not_actionable: int  # no gate asked for action: not stored
-    gone: int = 0  # listed, but deleted before we fetched it (404): skipped
-    full_resync: bool
-    cursor: str
-
-
-class FinishIngestionInput(BaseModel):
-    user_id: str
-    synced_at: datetime
-    error: str | None = None
-
-
-class PruneRunLogInput(BaseModel):
-    cutoff: datetime
-
-
-class PruneRunLogResult(BaseModel):
-    events_deleted: int
-    runs_deleted: int
-
-
 # -- the activities -------------------------------------------------------------------------
 
 
@@ -115,13 +75,13 @@ class SignalActivities:
         self._runs = RunLogRepository()
 
     @activity.defn(name="signals_load_ingestion")
-    async def load_ingestion(self, input: LoadIngestionInput) -> IngestionPlan:
+    async def load_ingestion(self, input: LoadIngestionInput) -> LoadIngestionResult:
         """The user's cursors and last success (the workflow decides whether to run)."""
         with reported_to_temporal():
             async with self._sessions() as session:
                 user = await self._user(session, input.user_id)
                 state = await self._state.find_by_id(input.user_id, session=session)
-            return IngestionPlan(
+            return LoadIngestionResult(
                 user_id=user.user_id, active=user.active,
                 gmail_cursor=state.gmail_cursor if state else None,
                 calendar_cursor=state.calendar_cursor if state else None,
@@ -204,13 +164,13 @@ class SignalActivities:
             else:
                 await self._state.record_error(input.user_id, input.error, session=session, at=input.synced_at)
 
-    @activity.defn(name="signals_prune_run_log")
-    async def prune_run_log(self, input: PruneRunLogInput) -> PruneRunLogResult:
+    @activity.defn(name="signals_delete_old_runs")
+    async def delete_old_runs(self, input: DeleteOldRunsInput) -> DeleteOldRunsResult:
         """Delete run log events and runs older than the cutoff, all in one transaction."""
         async with unit_of_work(self._sessions) as session:
             events, runs = await self._runs.prune_before(input.cutoff, session=session)
         activity.logger.info("pruned %d run log events and %d runs before %s", events, runs, input.cutoff)
-        return PruneRunLogResult(events_deleted=events, runs_deleted=runs)
+        return DeleteOldRunsResult(events_deleted=events, runs_deleted=runs)
 
     # helpers ----------------------------------------------------------------------------------
 

@@ -19,9 +19,7 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, model_validator
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
@@ -29,6 +27,17 @@ from temporalio import activity
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
 from activities.keys import activity_key
+from contracts.work_orders import (
+    DocumentSource,
+    EnsureWorkspaceInput,
+    EnsureWorkspaceResult,
+    FindGmailPdfsInput,
+    FindGmailPdfsResult,
+    IngestDocumentInput,
+    IngestSignedResult,
+    IngestWorkOrderResult,
+    SignedOutcome,
+)
 from core.errors import InvalidInputError, NotFoundError
 from db.idempotency import run_once, stored_result
 from db.models.work_orders import SignedDocument, Workspace
@@ -54,104 +63,6 @@ from integrations.pdf_extract import (
 
 MAX_PDF_BYTES = 25 * 1024 * 1024
 
-# -- inputs and results -------------------------------------------------------------------
-
-
-class WorkspaceSpec(BaseModel):
-    """Which workspace a document belongs to; created from these values on first use."""
-
-    slug: str
-    name: str | None = None
-    spreadsheet_id: str | None = None
-    owner_user_id: str | None = None
-
-
-class WorkspaceRef(BaseModel):
-    workspace_id: str
-    slug: str
-    created: bool
-
-
-class DocumentSource(BaseModel):
-    """Where one PDF is: a local file the worker can read, or one Gmail attachment."""
-
-    kind: Literal["file", "gmail"]
-    path: str | None = None
-    user: str | None = None
-    message_id: str | None = None
-    attachment_id: str | None = None
-    filename: str | None = None
-    sender: str | None = None
-    subject: str | None = None
-
-    @model_validator(mode="after")
-    def _complete(self) -> DocumentSource:
-        if self.kind == "file" and not self.path:
-            raise ValueError("a file source needs a path")
-        if self.kind == "gmail" and not (self.user and self.message_id and self.attachment_id):
-            raise ValueError("a gmail source needs user, message_id and attachment_id")
-        return self
-
-    @property
-    def display_name(self) -> str:
-        if self.kind == "file":
-            return self.filename or Path(self.path or "").name
-        return self.filename or f"{self.message_id}/{self.attachment_id}"
-
-
-class FindGmailPdfsInput(BaseModel):
-    """A mailbox and either one message or a Gmail search (e.g. `has:attachment subject:"work order"`)."""
-
-    user: str
-    message_id: str | None = None
-    query: str | None = None
-    limit: int = 100
-
-
-class GmailPdfs(BaseModel):
-    documents: list[DocumentSource]
-    # What was left out, one line each: a message deleted between the search and its fetch,
-    # an attachment over MAX_PDF_BYTES.
-    skipped: list[str] = []
-
-
-class IngestDocumentInput(BaseModel):
-    workspace_id: str
-    source: DocumentSource
-
-
-Outcome = Literal["created", "attached", "duplicate", "failed"]
-
-
-class WorkOrderIngested(BaseModel):
-    """created: a new work order; attached: a new file of a known work order; duplicate: this file
-    was ingested before; failed: nothing but the failed extraction run was written."""
-
-    filename: str
-    file_hash: str
-    outcome: Outcome
-    is_new: bool
-    work_order_id: str | None = None
-    work_order_number: str | None = None
-    export_enqueued: bool = False
-    error: str | None = None
-
-
-SignedOutcome = Literal["matched", "unmatched", "refused", "failed"]
-
-
-class SignedIngested(BaseModel):
-    filename: str
-    file_hash: str
-    outcome: SignedOutcome
-    is_new: bool
-    signed_document_id: str | None = None
-    work_order_number: str | None = None
-    work_order_id: str | None = None
-    reason: str | None = None
-    export_enqueued: bool = False
-
-
 # -- the activities -----------------------------------------------------------------------
 
 
@@ -168,18 +79,18 @@ class WorkOrderActivities:
         self._runs = ExtractionRunRepository()
         self._exports = ExportJobRepository()
 
-    @activity.defn(name="workspace_ensure")
-    async def ensure_workspace(self, input: WorkspaceSpec) -> WorkspaceRef:
+    @activity.defn(name="work_order_ensure_workspace")
+    async def ensure_workspace(self, input: EnsureWorkspaceInput) -> EnsureWorkspaceResult:
         """Get the workspace by slug, or create it with its owner and starter FM profiles."""
         async with unit_of_work(self._sessions) as session:
             workspace, created = await self._workspaces.get_or_create(
                 session=session, slug=input.slug, name=input.name, spreadsheet_id=input.spreadsheet_id,
                 owner_user_id=input.owner_user_id,
             )
-        return WorkspaceRef(workspace_id=str(workspace.id), slug=workspace.slug, created=created)
+        return EnsureWorkspaceResult(workspace_id=str(workspace.id), slug=workspace.slug, created=created)
 
-    @activity.defn(name="gmail_find_pdfs")
-    async def find_gmail_pdfs(self, input: FindGmailPdfsInput) -> GmailPdfs:
+    @activity.defn(name="work_order_find_gmail_pdfs")
+    async def find_gmail_pdfs(self, input: FindGmailPdfsInput) -> FindGmailPdfsResult:
         """The PDF attachments of one message, or of every message a search finds (names, not bytes)."""
         with reported_to_temporal():
             if input.message_id is not None:
@@ -212,10 +123,10 @@ class WorkOrderActivities:
                     documents.append(DocumentSource(kind="gmail", user=input.user, message_id=message.id,
                                                     attachment_id=att.attachment_id, filename=att.filename,
                                                     sender=message.sender, subject=message.subject))
-            return GmailPdfs(documents=documents, skipped=skipped)
+            return FindGmailPdfsResult(documents=documents, skipped=skipped)
 
     @activity.defn(name="work_order_ingest")
-    async def ingest_work_order(self, input: IngestDocumentInput) -> WorkOrderIngested:
+    async def ingest_work_order(self, input: IngestDocumentInput) -> IngestWorkOrderResult:
         """Fetch, hash, read and store one work-order PDF; see the module's docstring."""
         with reported_to_temporal():
             workspace_id = uuid.UUID(input.workspace_id)
@@ -223,7 +134,7 @@ class WorkOrderActivities:
             async with self._sessions() as session:
                 # A retry after this execution's commit answers what the commit stored (its file is
                 # "known" by now, but that is this execution's own work, not a duplicate).
-                if (done := await stored_result(session, key, WorkOrderIngested)) is not None:
+                if (done := await stored_result(session, key, IngestWorkOrderResult)) is not None:
                     return done
             data = await self._fetch(input.source)
             file_hash = sha256_hex(data)
@@ -236,17 +147,17 @@ class WorkOrderActivities:
                 # Known: by an earlier execution, or by this one's earlier attempt if it committed
                 # since the first look (an attempt that timed out but still ran). Look again.
                 async with self._sessions() as session:
-                    done = await stored_result(session, key, WorkOrderIngested)
+                    done = await stored_result(session, key, IngestWorkOrderResult)
                 return done or known
             extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender)
 
-            async def write(session: AsyncSession) -> WorkOrderIngested:
+            async def write(session: AsyncSession) -> IngestWorkOrderResult:
                 await self._work_orders.lock_document(workspace_id, file_hash, session=session)
                 run = {"workspace_id": workspace_id, "kind": "WORK_ORDER", "file_hash": file_hash,
                        "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
                 if extraction is None:
                     await self._runs.create(session=session, outcome="FAILED", error=error, **run)
-                    return WorkOrderIngested(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
+                    return IngestWorkOrderResult(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
                                              error=error)
                 if (known := await self._known_work_order_file(session, workspace_id, file_hash, name)) is not None:
                     return known
@@ -269,19 +180,19 @@ class WorkOrderActivities:
                 if workspace.spreadsheet_id:
                     enqueued = await self._exports.enqueue(session=session, workspace_id=workspace_id,
                                                            kind="WORK_ORDER", work_order_id=work_order.id)
-                return WorkOrderIngested(
+                return IngestWorkOrderResult(
                     filename=name, file_hash=file_hash, outcome="created" if is_new else "attached",
                     is_new=is_new, work_order_id=str(work_order.id),
                     work_order_number=work_order.work_order_number, export_enqueued=enqueued,
                 )
 
             async with unit_of_work(self._sessions) as session:
-                once = await run_once(session, key, write, result_type=WorkOrderIngested,
+                once = await run_once(session, key, write, result_type=IngestWorkOrderResult,
                                       scope="work_order_ingest")
             return once.value
 
-    @activity.defn(name="signed_ingest")
-    async def ingest_signed(self, input: IngestDocumentInput) -> SignedIngested:
+    @activity.defn(name="work_order_ingest_signed")
+    async def ingest_signed(self, input: IngestDocumentInput) -> IngestSignedResult:
         """Store one signed PDF and match it 1:1 to its work order by number.
 
         A work order that already has a signed document keeps it: the newcomer is
@@ -303,7 +214,7 @@ class WorkOrderActivities:
             if document is None:
                 extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender)
 
-            async def write(session: AsyncSession) -> SignedIngested:
+            async def write(session: AsyncSession) -> IngestSignedResult:
                 await self._work_orders.lock_document(workspace_id, file_hash, session=session)
                 existing = await self._signed.by_hash(workspace_id, file_hash, session=session)
                 if existing is not None:
@@ -314,7 +225,7 @@ class WorkOrderActivities:
                        "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
                 if extraction is None:
                     await self._runs.create(session=session, outcome="FAILED", error=error, **run)
-                    return SignedIngested(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
+                    return IngestSignedResult(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
                                           reason=error)
                 fields = extraction.fields
                 document = await self._signed.create(
@@ -330,15 +241,15 @@ class WorkOrderActivities:
                 return await self._match(session, workspace, document, is_new=True)
 
             async with unit_of_work(self._sessions) as session:
-                once = await run_once(session, activity_key("signed_ingest"), write,
-                                      result_type=SignedIngested, scope="signed_ingest")
+                once = await run_once(session, activity_key("work_order_ingest_signed"), write,
+                                      result_type=IngestSignedResult, scope="work_order_ingest_signed")
             return once.value
 
     # -- helpers ----------------------------------------------------------------------------
 
     async def _match(
         self, session: AsyncSession, workspace: Workspace, document: SignedDocument, *, is_new: bool
-    ) -> SignedIngested:
+    ) -> IngestSignedResult:
         number = document.extracted_work_order_number
         work_order = await self._work_orders.by_number(workspace.id, number, session=session)
         enqueued = False
@@ -362,10 +273,10 @@ class WorkOrderActivities:
         result = await self._signed_result(session, document, is_new=is_new)
         return result.model_copy(update={"export_enqueued": enqueued})
 
-    async def _signed_result(self, session: AsyncSession, document: SignedDocument, *, is_new: bool) -> SignedIngested:
+    async def _signed_result(self, session: AsyncSession, document: SignedDocument, *, is_new: bool) -> IngestSignedResult:
         match = await self._matches.for_document(document.id, session=session)
         outcome: SignedOutcome = document.match_status.lower()  # type: ignore[assignment]
-        return SignedIngested(
+        return IngestSignedResult(
             filename=document.filename, file_hash=document.file_hash, outcome=outcome, is_new=is_new,
             signed_document_id=str(document.id), work_order_number=document.extracted_work_order_number,
             work_order_id=str(match.work_order_id) if match else None, reason=document.match_reason,
@@ -373,13 +284,13 @@ class WorkOrderActivities:
 
     async def _known_work_order_file(
         self, session: AsyncSession, workspace_id: uuid.UUID, file_hash: str, name: str
-    ) -> WorkOrderIngested | None:
+    ) -> IngestWorkOrderResult | None:
         source = await self._sources.by_hash(workspace_id, file_hash, session=session)
         if source is None:
             return None
         work_order = await self._work_orders.find_by_id(source.work_order_id, session=session)
         assert work_order is not None
-        return WorkOrderIngested(filename=name, file_hash=file_hash, outcome="duplicate", is_new=False,
+        return IngestWorkOrderResult(filename=name, file_hash=file_hash, outcome="duplicate", is_new=False,
                                  work_order_id=str(work_order.id), work_order_number=work_order.work_order_number)
 
     async def _workspace(self, session: AsyncSession, workspace_id: uuid.UUID) -> Workspace:

@@ -26,6 +26,7 @@ from activities.deps import Deps
 from bench.noop import SixNoOpsWorkflow, noop
 from bench.stack import BenchStack, bench_stack
 from client.discussions import start_discussion
+from contracts.discussions import DiscussionInput
 from core.settings import Settings
 from db.admin import DEMO_NOTION_DATABASE_ID
 from db.engine import create_engine, create_sessionmaker
@@ -35,7 +36,6 @@ from integrations.factory import build_clients
 from sandbox.control import SandboxControl
 from sandbox.slack import THREADS
 from worker import build_worker
-from workflows.discussion_io import DiscussionInput
 
 
 async def post_threads(sandbox_url: str, n: int) -> list[str]:

@@ -29,8 +29,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.deps import Deps
-from activities.work_orders import WorkspaceSpec
 from client.work_orders import load_export_status, start_export_drain, start_file_ingest
+from contracts.exports import ExportDrainInput
+from contracts.work_orders import WorkspaceSpec
 from core.settings import Settings
 from db import admin
 from db.engine import create_engine, create_sessionmaker
@@ -41,7 +42,6 @@ from sandbox.server import SandboxServer
 from stack.postgres import EmbeddedPostgres, remove_cluster
 from stack.temporal import OFFLINE_ENV, OFFLINE_FLAGS, temporal_cli
 from worker import build_worker
-from workflows.exports import ExportDrainInput
 from workflows.search_attributes import ALL
 
 SITES = ["12 Harbour Street, Dockside", "48 Mill Road, Eastgate", "3 Station Square, Riverside"]

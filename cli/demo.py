@@ -96,10 +96,10 @@ async def _health(demo: Demo) -> None:
 async def _discussions(demo: Demo) -> None:
     """Slack and Figma threads into Notion tasks; one run fails at task creation and is retried."""
     from client.discussions import retry_discussion, start_discussion
+    from contracts.discussions import DiscussionInput
     from db.admin import DEMO_NOTION_DATABASE_ID
     from db.repositories.discussions import JobRepository, SourceConfigRepository, TaskRepository
     from db.uow import unit_of_work
-    from workflows.discussion_io import DiscussionInput
 
     console.rule("discussions: Slack / Figma threads -> Notion tasks (seed 001)")
     team = f"acme-{demo.run_id}"
@@ -164,10 +164,10 @@ async def _work_orders(demo: Demo) -> None:
     import tempfile
     from pathlib import Path
 
-    from activities.work_orders import WorkspaceSpec
     from client.work_orders import load_preview, start_export_drain, start_file_ingest, start_gmail_ingest
+    from contracts.exports import ExportDrainInput
+    from contracts.work_orders import WorkspaceSpec
     from sandbox.seed_mail import WORK_ORDERS, signed_work_order_pdf
-    from workflows.exports import ExportDrainInput
 
     console.rule("work orders: PDFs -> PostgreSQL -> Sheets export (seed 003)")
     fixtures = await demo.sandbox.fixtures()

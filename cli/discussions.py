@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from cli.output import console, fail, print_json
 from cli.runtime import with_sessions
 from client.discussions import parse_discussion_id, retry_discussion, start_discussion
+from contracts.discussions import DiscussionInput
 from core.settings import Settings
 from core.temporal import connect, ui_link
 from db.engine import create_sessionmaker, engine_from_settings
 from db.repositories.discussions import DiscussionRepository, JobRepository, TaskRepository
-from workflows.discussion_io import DiscussionInput
 
 app = typer.Typer(help="The discussion pipeline: Slack / Figma threads into Notion tasks.",
                   no_args_is_help=True)

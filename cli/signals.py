@@ -26,6 +26,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailed
 from cli.output import console, fail, print_json
 from cli.runtime import with_sessions
 from client import signals
+from contracts.approvals import QueueToolCallInput
 from core.settings import Settings
 from core.temporal import connect, ui_link
 from db.engine import create_sessionmaker, engine_from_settings
@@ -33,7 +34,6 @@ from db.models.signals import IngestionState
 from db.repositories import dashboard
 from db.repositories.run_log import AuditLogRepository, RunLogRepository
 from db.repository import Repository
-from workflows.signals import QueueToolCallRequest
 
 T = TypeVar("T")
 
@@ -297,7 +297,7 @@ def queue_tool_call(
     """Queue a tool call for approval: a work item and its proposed action, in one transaction."""
     settings = Settings()
     try:
-        request = QueueToolCallRequest(user_id=user_id, call_id=call_id or str(uuid.uuid4()),
+        request = QueueToolCallInput(user_id=user_id, call_id=call_id or str(uuid.uuid4()),
                                        action_type=action_type, payload=_payload(payload) or {}, summary=summary,
                                        context=context)
     except ValidationError as err:

@@ -18,7 +18,6 @@ from rich.table import Table
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import FailureError
 
-from activities.work_orders import WorkspaceSpec
 from cli.output import console, fail, print_json
 from cli.runtime import with_sessions
 from client.work_orders import (
@@ -29,10 +28,11 @@ from client.work_orders import (
     start_file_ingest,
     start_gmail_ingest,
 )
+from contracts.exports import ExportDrainInput
+from contracts.work_orders import WorkspaceSpec
 from core.errors import IntakeError
 from core.settings import Settings
 from core.temporal import connect
-from workflows.exports import ExportDrainInput
 
 workorder_app = typer.Typer(help="Work-order PDFs into the database (and a Sheets export).", no_args_is_help=True)
 signed_app = typer.Typer(help="Signed work-order PDFs, matched 1:1 to their work orders.", no_args_is_help=True)

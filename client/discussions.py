@@ -14,11 +14,16 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from contracts.discussions import (
+    DiscussionInput,
+    DiscussionResult,
+    RetryDiscussionInput,
+    discussion_id_for,
+    discussion_workflow_id,
+)
 from core.errors import ConflictError, NotFoundError
-from db.models.discussions import discussion_id_for
 from db.repositories.discussions import DiscussionRepository
-from workflows.discussion import DiscussionWorkflow
-from workflows.discussion_io import DiscussionInput, DiscussionResult, RetryRequest, discussion_workflow_id
+from workflows.discussions import DiscussionWorkflow
 from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
 
 DiscussionHandle = WorkflowHandle[DiscussionWorkflow, DiscussionResult]
@@ -84,7 +89,7 @@ async def retry_discussion(
             source_thread_id=discussion.source_thread_id, title=discussion.title,
             content=discussion.content, author_handle=discussion.author_handle,
             source_url=discussion.source_url,
-            retry=RetryRequest(retried_by=retried_by, original_discussion_id=str(discussion.id)),
+            retry=RetryDiscussionInput(retried_by=retried_by, original_discussion_id=str(discussion.id)),
         ),
         task_queue=task_queue,
     )

@@ -1,10 +1,13 @@
+"""Start a health check (used by `intake health`)."""
+
 from __future__ import annotations
 
 import uuid
 
 from temporalio.client import Client, WorkflowHandle
 
-from workflows.health import HealthCheckInput, HealthCheckResult, HealthCheckWorkflow
+from contracts.health import HealthCheckInput, HealthCheckResult, health_check_workflow_id
+from workflows.health import HealthCheckWorkflow
 
 
 async def start_health_check(
@@ -13,6 +16,6 @@ async def start_health_check(
     return await client.start_workflow(
         HealthCheckWorkflow.run,
         HealthCheckInput(pause_seconds=pause_seconds),
-        id=workflow_id or f"health-{uuid.uuid4()}",
+        id=workflow_id or health_check_workflow_id(str(uuid.uuid4())),
         task_queue=task_queue,
     )

@@ -21,15 +21,18 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from workflows.cleanup import CleanupJobsInput, CleanupJobsWorkflow
-from workflows.exports import ExportDrainInput, ExportDrainWorkflow, export_drain_workflow_id
-from workflows.search_attributes import USER_ID
-from workflows.signals import (
+from contracts.discussions import CleanupJobsInput
+from contracts.exports import ExportDrainInput, export_drain_workflow_id
+from contracts.signals import (
     IngestSignalsInput,
-    IngestSignalsWorkflow,
-    PruneRunLogRequest,
-    PruneRunLogWorkflow,
+    PruneRunLogInput,
+    ingest_signals_schedule_id,
+    scheduled_ingest_workflow_id,
 )
+from workflows.discussions import CleanupJobsWorkflow
+from workflows.exports import ExportDrainWorkflow
+from workflows.search_attributes import USER_ID
+from workflows.signals import IngestSignalsWorkflow, PruneRunLogWorkflow
 
 
 @dataclass(frozen=True)
@@ -85,16 +88,16 @@ def _export_drain(options: ScheduleOptions) -> Schedule:
 
 def _prune_run_log(options: ScheduleOptions) -> Schedule:
     return _every(timedelta(days=1), PruneRunLogWorkflow.run,
-                  PruneRunLogRequest(retention_days=options.run_log_retention_days),
+                  PruneRunLogInput(retention_days=options.run_log_retention_days),
                   workflow_id="prune-run-log", task_queue=options.task_queue)
 
 
 def _ingest_signals(options: ScheduleOptions) -> dict[str, Schedule]:
     """Every 5 minutes per active user."""
     return {
-        f"ingest-signals/{user_id}": _every(
+        ingest_signals_schedule_id(user_id): _every(
             timedelta(minutes=5), IngestSignalsWorkflow.run, IngestSignalsInput(user_id=user_id),
-            workflow_id=f"ingest-signals-scheduled/{user_id}", task_queue=options.task_queue,
+            workflow_id=scheduled_ingest_workflow_id(user_id), task_queue=options.task_queue,
             search_attributes=TypedSearchAttributes([SearchAttributePair(USER_ID, user_id)]),
         )
         for user_id in options.signal_users

@@ -9,29 +9,27 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
-from activities.approvals import ActionOutcome, FeedbackResult, QueueToolCallResult
+from contracts.approvals import (
+    ApproveActionInput,
+    DecideActionResult,
+    GiveFeedbackInput,
+    ProposedActionInput,
+    QueueToolCallInput,
+    QueueToolCallResult,
+    RecordFeedbackResult,
+    RejectActionInput,
+    proposed_action_workflow_id,
+    tool_call_workflow_id,
+)
+from contracts.signals import IngestSignalsInput, IngestSignalsResult, ingest_signals_workflow_id
 from core.errors import InvalidInputError, NotFoundError
 from db.models.signals import DEFAULT_GATE_CONFIG, SignalUser
 from db.repositories.actions import ActionRepository
 from db.repositories.signals import SignalUserRepository
 from db.uow import unit_of_work
-from workflows.approval import (
-    ApproveRequest,
-    FeedbackRequest,
-    ProposedActionInput,
-    ProposedActionWorkflow,
-    RejectRequest,
-    action_workflow_id,
-)
+from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
 from workflows.search_attributes import USER_ID
-from workflows.signals import (
-    IngestSignalsInput,
-    IngestSignalsResult,
-    IngestSignalsWorkflow,
-    QueueToolCallRequest,
-    QueueToolCallWorkflow,
-    ingest_workflow_id,
-)
+from workflows.signals import IngestSignalsWorkflow
 
 # "App open": ingest only when the last success is older than this.
 DEFAULT_STALE_AFTER_SECONDS = 120
@@ -91,7 +89,7 @@ async def start_ingestion(
     return await client.start_workflow(
         IngestSignalsWorkflow.run,
         IngestSignalsInput(user_id=user_id, min_interval_seconds=None if force else stale_after_seconds),
-        id=ingest_workflow_id(user_id),
+        id=ingest_signals_workflow_id(user_id),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=_user_attribute(user_id),
@@ -117,7 +115,7 @@ async def _decide(client: Client, sessions: async_sessionmaker[AsyncSession], ac
     start = WithStartWorkflowOperation(
         ProposedActionWorkflow.run,
         ProposedActionInput(action_id=action_id, user_id=user_id),
-        id=action_workflow_id(action_id),
+        id=proposed_action_workflow_id(action_id),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=_user_attribute(user_id),
@@ -128,38 +126,38 @@ async def _decide(client: Client, sessions: async_sessionmaker[AsyncSession], ac
 async def approve_action(
     client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, *, task_queue: str,
     payload_override: dict[str, Any] | None = None, approved_by: str = "user",
-) -> ActionOutcome:
+) -> DecideActionResult:
     """Approve: the draft or event is made (once) and the result returned; again = the same result."""
     return await _decide(client, sessions, action_id, ProposedActionWorkflow.approve,
-                         ApproveRequest(approved_by=approved_by, payload_override=payload_override),
+                         ApproveActionInput(approved_by=approved_by, payload_override=payload_override),
                          task_queue=task_queue)
 
 
 async def reject_action(
     client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, *, task_queue: str,
     note: str | None = None, rejected_by: str = "user",
-) -> ActionOutcome:
+) -> DecideActionResult:
     """Reject: the action and its work item are dismissed, with negative feedback and the note."""
     return await _decide(client, sessions, action_id, ProposedActionWorkflow.reject,
-                         RejectRequest(rejected_by=rejected_by, note=note), task_queue=task_queue)
+                         RejectActionInput(rejected_by=rejected_by, note=note), task_queue=task_queue)
 
 
 async def give_feedback(
     client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, *, task_queue: str,
     positive: bool, note: str | None = None, given_by: str = "user",
-) -> FeedbackResult:
+) -> RecordFeedbackResult:
     return await _decide(client, sessions, action_id, ProposedActionWorkflow.feedback,
-                         FeedbackRequest(rating="positive" if positive else "negative", note=note,
+                         GiveFeedbackInput(rating="positive" if positive else "negative", note=note,
                                          given_by=given_by),
                          task_queue=task_queue)
 
 
-async def queue_tool_call(client: Client, request: QueueToolCallRequest, *, task_queue: str) -> QueueToolCallResult:
+async def queue_tool_call(client: Client, request: QueueToolCallInput, *, task_queue: str) -> QueueToolCallResult:
     """Queue a tool call for approval; the same call id queued twice is one work item."""
     return await client.execute_workflow(
         QueueToolCallWorkflow.run,
         request,
-        id=f"tool-call/{request.user_id}/{request.call_id}",
+        id=tool_call_workflow_id(request.user_id, request.call_id),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=_user_attribute(request.user_id),

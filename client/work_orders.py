@@ -15,30 +15,28 @@ from __future__ import annotations
 import hashlib
 import uuid
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from activities.exports import RequeueInput
-from activities.work_orders import DocumentSource, FindGmailPdfsInput, WorkspaceSpec
+from contracts.exports import ExportDrainInput, ExportDrainResult, RequeueFailedInput, export_drain_workflow_id
+from contracts.work_orders import (
+    DocumentKind,
+    DocumentSource,
+    FindGmailPdfsInput,
+    IngestDocumentsInput,
+    WorkspaceSpec,
+    file_ingest_workflow_id,
+    gmail_ingest_workflow_id,
+)
 from core.errors import InvalidInputError
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import WorkOrderRepository
-from workflows.exports import (
-    ExportDrainInput,
-    ExportDrainResult,
-    ExportDrainWorkflow,
-    export_drain_workflow_id,
-)
-from workflows.work_orders import (
-    DocumentIngestInput,
-    SignedDocumentIngestWorkflow,
-    WorkOrderIngestWorkflow,
-)
+from workflows.exports import ExportDrainWorkflow
+from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
-DocumentKind = Literal["workorder", "signed"]
 WORKFLOWS = {"workorder": WorkOrderIngestWorkflow, "signed": SignedDocumentIngestWorkflow}
 
 
@@ -60,9 +58,9 @@ async def start_file_ingest(
         raise InvalidInputError(f"{path} is not a file")
     document = DocumentSource(kind="file", path=str(path), filename=path.name)
     drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
-    return await _start(client, kind, DocumentIngestInput(workspace=workspace, document=document,
+    return await _start(client, kind, IngestDocumentsInput(workspace=workspace, document=document,
                                                           export_drain_id=drain_id),
-                        f"{kind}/{workspace.slug}/file/{file_digest(path)}", task_queue)
+                        file_ingest_workflow_id(kind, workspace.slug, file_digest(path)), task_queue)
 
 
 async def start_gmail_ingest(
@@ -72,16 +70,16 @@ async def start_gmail_ingest(
     """Start ingesting the PDFs of one Gmail message, or of every message a Gmail search finds."""
     if (message_id is None) == (query is None):
         raise InvalidInputError("give exactly one of a Gmail message id or a Gmail search")
-    key = f"message/{message_id}" if message_id else f"search/{uuid.uuid4()}"
-    workflow_id = f"{kind}/{workspace.slug}/gmail/{user}/{key}"
+    workflow_id = gmail_ingest_workflow_id(kind, workspace.slug, user, message_id=message_id,
+                                           search_token=str(uuid.uuid4()))
     gmail = FindGmailPdfsInput(user=user, message_id=message_id, query=query)
     drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
-    return await _start(client, kind, DocumentIngestInput(workspace=workspace, gmail=gmail, child_id_prefix=workflow_id,
+    return await _start(client, kind, IngestDocumentsInput(workspace=workspace, gmail=gmail, child_id_prefix=workflow_id,
                                                           export_drain_id=drain_id),
                         workflow_id, task_queue)
 
 
-async def _start(client: Client, kind: DocumentKind, input: DocumentIngestInput, workflow_id: str,
+async def _start(client: Client, kind: DocumentKind, input: IngestDocumentsInput, workflow_id: str,
                  task_queue: str) -> WorkflowHandle:
     return await client.start_workflow(
         WORKFLOWS[kind].run, input, id=workflow_id, task_queue=task_queue,
@@ -108,7 +106,7 @@ async def retry_failed_exports(
         job_ids = [export_job_id(job_id) for job_id in job_ids]
     return await client.start_workflow(
         ExportDrainWorkflow.run, input or ExportDrainInput(), id=export_drain_workflow_id(task_queue),
-        task_queue=task_queue, start_signal="retry_failed", start_signal_args=[RequeueInput(job_ids=job_ids)],
+        task_queue=task_queue, start_signal="retry_failed", start_signal_args=[RequeueFailedInput(job_ids=job_ids)],
     )
 
 

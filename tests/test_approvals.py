@@ -15,15 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.testing import ActivityEnvironment
 
-from activities.approvals import (
-    ApprovalActivities,
-    CompleteApprovalInput,
-    FeedbackInput,
-    ProviderInput,
-    QueueToolCallInput,
-)
+from activities.approvals import ApprovalActivities
 from activities.deps import Deps
-from activities.signals import PruneRunLogInput, SignalActivities
+from activities.signals import SignalActivities
 from client.signals import (
     approve_action,
     give_feedback,
@@ -32,6 +26,16 @@ from client.signals import (
     reject_action,
     start_ingestion,
 )
+from contracts.approvals import (
+    CompleteApprovalInput,
+    CreateAtProviderInput,
+    QueueToolCallInput,
+    RecordFeedbackInput,
+    RecordToolCallInput,
+    proposed_action_workflow_id,
+    tool_call_workflow_id,
+)
+from contracts.signals import DeleteOldRunsInput, PruneRunLogInput
 from db.models.signals import (
     CalendarEventRecord,
     FeedbackEntry,
@@ -46,8 +50,7 @@ from db.repositories.run_log import AuditLogRepository, RunLogRepository
 from db.repository import Repository
 from sandbox.control import SandboxControl
 from tests.helpers import record_history
-from workflows.approval import action_workflow_id
-from workflows.signals import PruneRunLogRequest, PruneRunLogWorkflow, QueueToolCallRequest
+from workflows.signals import PruneRunLogWorkflow
 
 MAILBOX = "alice@example.com"
 
@@ -87,7 +90,7 @@ async def test_approving_twice_makes_one_draft_and_returns_the_same_result(
         first = await approve_action(client, sessions, action_id, task_queue=task_queue,
                                      payload_override={"body": edited})
         second = await approve_action(client, sessions, action_id, task_queue=task_queue)
-        await record_history(client.get_workflow_handle(action_workflow_id(action_id)), "proposed_action")
+        await record_history(client.get_workflow_handle(proposed_action_workflow_id(action_id)), "proposed_action")
 
     assert first == second and first.status == "executed" and first.provider_id
     drafts = await sandbox.created("gmail", "drafts")
@@ -157,14 +160,14 @@ async def test_a_queued_tool_call_is_one_work_item_and_action_however_often_queu
     client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl, user: str,
 ) -> None:
-    request = QueueToolCallRequest(
+    request = QueueToolCallInput(
         user_id=user, call_id=f"call-{uuid.uuid4().hex[:8]}", action_type="draft_reply", summary="Reply to Tom",
         payload={"to": "tom@example.com", "subject": "Re: roadmap", "body": "Thursday works."},
     )
     async with make_worker():
         first = await queue_tool_call(client, request, task_queue=task_queue)
         second = await queue_tool_call(client, request, task_queue=task_queue)
-        await record_history(client.get_workflow_handle(f"tool-call/{user}/{request.call_id}"), "queue_tool_call")
+        await record_history(client.get_workflow_handle(tool_call_workflow_id(user, request.call_id)), "queue_tool_call")
         with pytest.raises(WorkflowFailureError) as bad:
             await queue_tool_call(client, request.model_copy(update={"call_id": "bad", "payload": {"to": "x"}}),
                                   task_queue=task_queue)
@@ -217,8 +220,8 @@ async def test_pruning_the_run_log_is_all_or_nothing(
     assert before[1] > 0
     # The activity itself, once: its error is the injected one (the runs' delete, after the events').
     with pytest.raises(DBAPIError, match="injected prune failure"):
-        await ActivityEnvironment().run(SignalActivities(deps).prune_run_log,
-                                        PruneRunLogInput(cutoff=datetime.now(UTC) - timedelta(days=30)))
+        await ActivityEnvironment().run(SignalActivities(deps).delete_old_runs,
+                                        DeleteOldRunsInput(cutoff=datetime.now(UTC) - timedelta(days=30)))
     # The events' delete went back with the runs' failed one.
     assert (len(await rows(sessions, WorkflowEvent)), len(await rows(sessions, WorkflowRun))) == before
 
@@ -233,7 +236,7 @@ async def test_prune_deletes_runs_and_events_past_the_retention_only(
         action_id = str(items["Decision needed: analytics contract renewal"]["action_id"])
         await approve_action(client, sessions, action_id, task_queue=task_queue)  # a fresh run
         handle = await client.start_workflow(
-            PruneRunLogWorkflow.run, PruneRunLogRequest(retention_days=30), id=f"prune-{uuid.uuid4()}",
+            PruneRunLogWorkflow.run, PruneRunLogInput(retention_days=30), id=f"prune-{uuid.uuid4()}",
             task_queue=task_queue,
         )
         result = await handle.result()
@@ -257,7 +260,7 @@ def activity_env(workflow_id: str, activity_id: str = "1") -> ActivityEnvironmen
 async def queued_action(deps: Deps, user: str) -> str:
     """A draft_reply action queued directly through the activity (no workflow)."""
     workflow_id = f"tool-call/{user}/{uuid.uuid4().hex[:8]}"
-    queued = await activity_env(workflow_id).run(ApprovalActivities(deps).queue_tool_call, QueueToolCallInput(
+    queued = await activity_env(workflow_id).run(ApprovalActivities(deps).record_tool_call, RecordToolCallInput(
         user_id=user, call_id=workflow_id, action_type="draft_reply", summary="Reply to Tom",
         payload={"to": "tom@example.com", "subject": "Re: roadmap", "body": "Thursday works."},
         workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run",
@@ -276,14 +279,14 @@ async def test_feedback_retried_after_its_commit_writes_its_rows_once(
     deps: Deps, sessions: async_sessionmaker[AsyncSession], user: str,
 ) -> None:
     action_id = await queued_action(deps, user)
-    workflow_id = action_workflow_id(action_id)
+    workflow_id = proposed_action_workflow_id(action_id)
     env = activity_env(workflow_id, activity_id="7")
-    request = FeedbackInput(action_id=action_id, rating="positive", note="good", given_by="user",
+    request = RecordFeedbackInput(action_id=action_id, rating="positive", note="good", given_by="user",
                             workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run")
     activities = ApprovalActivities(deps)
 
-    first = await env.run(activities.feedback, request)
-    retried = await env.run(activities.feedback, request)  # the same execution, retried after its commit
+    first = await env.run(activities.record_feedback, request)
+    retried = await env.run(activities.record_feedback, request)  # the same execution, retried after its commit
 
     assert first == retried
     runs, audit = await phase_counts(sessions, user)
@@ -292,7 +295,7 @@ async def test_feedback_retried_after_its_commit_writes_its_rows_once(
         assert await session.scalar(text("SELECT count(*) FROM workflow_events e JOIN workflow_runs r "
                                          "ON r.id = e.run_id WHERE r.phase = 'feedback'")) == 1
     # A later, separate feedback (another activity execution) is a new verdict: it is written.
-    await activity_env(workflow_id, activity_id="8").run(activities.feedback,
+    await activity_env(workflow_id, activity_id="8").run(activities.record_feedback,
                                                          request.model_copy(update={"rating": "negative"}))
     runs, audit = await phase_counts(sessions, user)
     assert runs.get("feedback") == 2 and audit[("work_item", "feedback.negative")] == 1
@@ -304,17 +307,17 @@ async def test_approval_activities_retried_after_their_commit_make_one_draft_and
     deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl, user: str,
 ) -> None:
     action_id = await queued_action(deps, user)
-    workflow_id = action_workflow_id(action_id)
+    workflow_id = proposed_action_workflow_id(action_id)
     activities = ApprovalActivities(deps)
     provider_env, complete_env = activity_env(workflow_id, "1"), activity_env(workflow_id, "2")
 
-    made = await provider_env.run(activities.create_at_provider, ProviderInput(action_id=action_id))
-    again = await provider_env.run(activities.create_at_provider, ProviderInput(action_id=action_id))
+    made = await provider_env.run(activities.create_at_provider, CreateAtProviderInput(action_id=action_id))
+    again = await provider_env.run(activities.create_at_provider, CreateAtProviderInput(action_id=action_id))
     complete = CompleteApprovalInput(action_id=action_id, provider=made, approved_by="user",
                                      workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run")
     outcome = await complete_env.run(activities.complete_approval, complete)
     retried = await complete_env.run(activities.complete_approval, complete)  # after its commit
-    after = await provider_env.run(activities.create_at_provider, ProviderInput(action_id=action_id))
+    after = await provider_env.run(activities.create_at_provider, CreateAtProviderInput(action_id=action_id))
 
     assert again.provider_id == made.provider_id and after.already_executed
     assert retried == outcome and outcome.provider_id == made.provider_id
@@ -333,13 +336,13 @@ async def test_dashboard_lists_what_approvals_made_newest_first_and_decisions_by
     event = {"summary": "Roadmap", "start": "2030-01-02T10:00:00Z", "end": "2030-01-02T10:30:00Z"}
     actions = [await queued_action(deps, user) for _ in range(2)]
     workflow_id = f"tool-call/{user}/event"
-    actions.append((await activity_env(workflow_id).run(activities.queue_tool_call, QueueToolCallInput(
+    actions.append((await activity_env(workflow_id).run(activities.record_tool_call, RecordToolCallInput(
         user_id=user, call_id="event", action_type="schedule_event", summary="Meet", payload=event,
         workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run"))).action_id)
     items = []
     for number, action_id in enumerate(actions):
-        env = activity_env(action_workflow_id(action_id), str(number))
-        made = await env.run(activities.create_at_provider, ProviderInput(action_id=action_id))
+        env = activity_env(proposed_action_workflow_id(action_id), str(number))
+        made = await env.run(activities.create_at_provider, CreateAtProviderInput(action_id=action_id))
         items.append((await env.run(activities.complete_approval, CompleteApprovalInput(
             action_id=action_id, provider=made, approved_by="user", workflow_id="w", workflow_run_id="r",
         ))).work_item_id)

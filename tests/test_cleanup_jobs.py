@@ -11,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, ScheduleOverlapPolicy
 
 from client.schedules import SCHEDULES, ScheduleOptions, apply_schedules
+from contracts.discussions import CleanupJobsInput
 from db.repositories.discussions import JobRepository
 from db.uow import unit_of_work
 from tests.helpers import intake_cli, record_history
-from workflows.cleanup import CleanupJobsInput, CleanupJobsWorkflow
+from workflows.discussions import CleanupJobsWorkflow
 
 jobs = JobRepository()
 

@@ -12,12 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
 from client.discussions import DiscussionNotRetryableError, retry_discussion, start_discussion
+from contracts.discussions import DiscussionInput, discussion_id_for
 from core.errors import ConflictError, NotFoundError
-from db.models.discussions import discussion_id_for
 from db.repositories.discussions import DiscussionRepository, JobRepository, TaskRepository
 from sandbox.control import SandboxControl
 from tests.helpers import record_history
-from workflows.discussion_io import DiscussionInput
 from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
 
 CHECKOUT = "C0PRODUCT:1718010000.000100"  # the sandbox's thread with four action items

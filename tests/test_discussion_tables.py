@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contracts.discussions import discussion_id_for
 from core.errors import ConflictError
 from db.base import SYSTEM_USER_ID
-from db.models.discussions import discussion_id_for
 from db.repositories.discussions import (
     DiscussionRepository,
     DiscussionStore,

@@ -24,14 +24,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.deps import Deps
-from activities.exports import ATTEMPT_MARGIN_SECONDS, ExportActivities, ExportJobInput
-from activities.work_orders import WorkspaceSpec
+from activities.exports import ATTEMPT_MARGIN_SECONDS, ExportActivities
 from client.schedules import SCHEDULES, ScheduleOptions
 from client.work_orders import (
     retry_failed_exports,
     start_export_drain,
     start_file_ingest,
 )
+from contracts.exports import ExportDrainInput, ExportJobInput, export_drain_workflow_id
+from contracts.work_orders import WorkspaceSpec
 from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import WorkOrderRepository, WorkspaceRepository
@@ -40,7 +41,7 @@ from sandbox.control import SandboxControl
 from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS, work_order_pdf
 from tests.helpers import record_history
 from worker import build_worker
-from workflows.exports import EXPORT_ATTEMPT, ExportDrainInput, export_drain_workflow_id
+from workflows.exports import EXPORT_ATTEMPT
 
 APPEND, READ = "spreadsheets.values.append", "spreadsheets.values.get"
 TEST_SERVER = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "temporal-test-server"

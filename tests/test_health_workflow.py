@@ -10,8 +10,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from activities.deps import Deps
-from activities.health import HealthActivities, HealthCheckRecord, RecordHealthCheckInput
+from activities.health import HealthActivities
 from client.health import start_health_check
+from contracts.health import RecordHealthCheckInput, RecordHealthCheckResult
 from db.models.idempotency import IdempotencyKey
 from db.repositories.health import HealthCheckRepository
 from db.repository import Repository
@@ -50,10 +51,10 @@ async def test_a_retry_after_the_commit_writes_no_second_row(
     """The activity commits, then its first attempt fails (as if the worker lost its connection
     before reporting); Temporal retries it, and the retry returns the stored row."""
     real = HealthActivities(deps)
-    attempts: list[HealthCheckRecord] = []
+    attempts: list[RecordHealthCheckResult] = []
 
-    @activity.defn(name="record_health_check")
-    async def record_then_fail_once(input: RecordHealthCheckInput) -> HealthCheckRecord:
+    @activity.defn(name="health_record")
+    async def record_then_fail_once(input: RecordHealthCheckInput) -> RecordHealthCheckResult:
         result = await real.record(input)
         attempts.append(result)
         if activity.info().attempt == 1:

@@ -18,7 +18,8 @@ from temporalio.worker import Replayer
 
 # This module defines a workflow, so the sandbox re-imports it: everything else passes through.
 with workflow.unsafe.imports_passed_through():
-    from activities.health import ConfirmHealthCheckInput, HealthActivities
+    from activities.health import HealthActivities
+    from contracts.health import ConfirmHealthCheckInput
     from worker import all_workflows, workflow_runner
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))

@@ -13,8 +13,9 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import ActivityEnvironment
 
 from activities.deps import Deps
-from activities.signals import IngestSourceInput, SignalActivities
+from activities.signals import SignalActivities
 from client.signals import register_user, start_ingestion
+from contracts.signals import IngestSignalsResult, IngestSourceInput
 from core.errors import InvalidInputError
 from db.models.signals import (
     AuditLog,
@@ -29,7 +30,6 @@ from db.models.signals import (
 from db.repository import Repository
 from sandbox.control import SandboxControl
 from tests.helpers import record_history
-from workflows.signals import IngestSignalsResult
 
 MAILBOX = "alice@example.com"  # the sandbox's inbox with a decision, a meeting, a refund and a digest
 TABLES = (WorkItem, GateEvaluation, ProposedAction, WorkflowRun, WorkflowEvent, AuditLog)

@@ -14,14 +14,9 @@ from temporalio.testing import ActivityEnvironment
 
 import activities.work_orders as work_order_activities
 from activities.deps import Deps
-from activities.work_orders import (
-    DocumentSource,
-    FindGmailPdfsInput,
-    IngestDocumentInput,
-    WorkOrderActivities,
-    WorkspaceSpec,
-)
+from activities.work_orders import WorkOrderActivities
 from client.work_orders import start_file_ingest, start_gmail_ingest
+from contracts.work_orders import DocumentSource, FindGmailPdfsInput, IngestDocumentInput, WorkspaceSpec
 from core.errors import ConflictError
 from db.models.work_orders import (
     ExportJob,

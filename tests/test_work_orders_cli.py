@@ -9,8 +9,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from activities.exports import RequeueInput
 from activities.work_orders import MAX_PDF_BYTES
+from contracts.exports import ExportDrainInput, RequeueFailedInput, export_drain_workflow_id
 from core.settings import Settings
 from sandbox.control import SandboxControl
 from sandbox.seed_mail import (
@@ -20,11 +20,7 @@ from sandbox.seed_mail import (
     work_order_pdf,
 )
 from tests.helpers import intake_cli
-from workflows.exports import (
-    ExportDrainInput,
-    ExportDrainWorkflow,
-    export_drain_workflow_id,
-)
+from workflows.exports import ExportDrainWorkflow
 
 
 async def run(settings: Settings, *args: str):
@@ -102,7 +98,7 @@ async def test_export_retry_of_a_bad_id_is_refused_and_a_bad_request_does_not_en
     async with make_worker():
         handle = await client.start_workflow(
             ExportDrainWorkflow.run, ExportDrainInput(), id=export_drain_workflow_id(task_queue), task_queue=task_queue,
-            start_signal="retry_failed", start_signal_args=[RequeueInput(job_ids=["not-a-uuid"])],
+            start_signal="retry_failed", start_signal_args=[RequeueFailedInput(job_ids=["not-a-uuid"])],
         )
         result = await asyncio.wait_for(handle.result(), 120)  # a bound, not a timing assert
     assert result.totals.exported == 0

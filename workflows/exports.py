@@ -1,4 +1,4 @@
-"""ExportDrainWorkflow: the Sheets export queue, drained under Temporal (seed 003).
+"""ExportDrainWorkflow: the Sheets export queue, drained under Temporal.
 
 There is ONE drain per task queue at a time, with a fixed workflow id
 (`export_drain_workflow_id`). Everything that wants exports to happen kicks it:
@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import (
@@ -40,16 +39,20 @@ from temporalio.exceptions import (
 )
 from temporalio.workflow import ParentClosePolicy
 
+from contracts.exports import (
+    ExportDrainInput,
+    ExportDrainResult,
+    ExportDrainTotals,
+    ExportJobInput,
+    ListDueJobsInput,
+    MarkJobFailedInput,
+    PauseJobsInput,
+    RequeueFailedInput,
+)
+from workflows.policies import DB_WRITE, NON_RETRYABLE
+
 with workflow.unsafe.imports_passed_through():
-    from activities.exports import (
-        DueJobsInput,
-        ExportActivities,
-        ExportJobInput,
-        MarkFailedInput,
-        PauseInput,
-        RequeueInput,
-    )
-    from workflows.policies import DB_WRITE, NON_RETRYABLE
+    from activities.exports import ExportActivities
 
 QUOTA_ERROR = "QuotaExceededError"
 
@@ -68,40 +71,11 @@ EXPORT_ATTEMPT = {
 }
 
 
-class ExportDrainTotals(BaseModel):
-    exported: int = 0
-    failed: int = 0
-    quota_stops: int = 0
-    failed_job_ids: list[str] = []
-
-
-class ExportDrainInput(BaseModel):
-    batch_size: int = Field(50, ge=1, le=1000)
-    concurrency: int = Field(4, ge=1, le=64)
-    cooldown_seconds: float = Field(60.0, gt=0, le=86400)
-    # Start a fresh run (continue-as-new) after this many jobs, so the history stays small.
-    jobs_per_run: int = Field(500, ge=1)
-    # Set on runs that only hand over (the Schedule's): the singleton drain's id to kick.
-    hand_over_to: str | None = None
-    totals: ExportDrainTotals | None = None  # carried over by continue-as-new
-
-
-class ExportDrainResult(BaseModel):
-    totals: ExportDrainTotals
-    handed_over_to: str | None = None  # set when this run only kicked the singleton drain
-
-
-
-def export_drain_workflow_id(task_queue: str) -> str:
-    """The one drain's workflow id for the workers of `task_queue`."""
-    return f"export-drain/{task_queue}"
-
-
 @workflow.defn
 class ExportDrainWorkflow:
     def __init__(self) -> None:
         self._woken = False
-        self._retry_requests: list[RequeueInput] = []
+        self._retry_requests: list[RequeueFailedInput] = []
         self._held = False
 
     @workflow.signal
@@ -110,7 +84,7 @@ class ExportDrainWorkflow:
         self._woken = True
 
     @workflow.signal
-    def retry_failed(self, request: RequeueInput) -> None:
+    def retry_failed(self, request: RequeueFailedInput) -> None:
         """Put FAILED jobs (all, or the ones named) back in the queue for a fresh round."""
         self._retry_requests.append(request)
         self._woken = True
@@ -139,7 +113,7 @@ class ExportDrainWorkflow:
                     workflow.logger.warning("retry request %s refused: %s", request.job_ids, err.cause or err)
             self._woken = False
             due = await workflow.execute_activity_method(
-                ExportActivities.due_jobs, DueJobsInput(limit=input.batch_size), **DB_WRITE
+                ExportActivities.due_jobs, ListDueJobsInput(limit=input.batch_size), **DB_WRITE
             )
             if not due.job_ids:
                 if self._woken or self._retry_requests:
@@ -153,7 +127,7 @@ class ExportDrainWorkflow:
                 totals.quota_stops += 1
                 until = workflow.now() + timedelta(seconds=input.cooldown_seconds)
                 held = await workflow.execute_activity_method(
-                    ExportActivities.pause, PauseInput(until=until), **DB_WRITE
+                    ExportActivities.pause, PauseJobsInput(until=until), **DB_WRITE
                 )
                 workflow.logger.warning("Sheets quota used up: %d export jobs held until %s", held.held, until)
                 self._held = True
@@ -188,7 +162,7 @@ class ExportDrainWorkflow:
                         return
                     await workflow.execute_activity_method(
                         ExportActivities.mark_failed,
-                        MarkFailedInput(job_id=job_id, error=str(cause or err)),
+                        MarkJobFailedInput(job_id=job_id, error=str(cause or err)),
                         **DB_WRITE,
                     )
                     totals.failed += 1

@@ -7,32 +7,20 @@ during it and start another, and the run completes with one row.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 
+from contracts.health import (
+    ConfirmHealthCheckInput,
+    HealthCheckInput,
+    HealthCheckResult,
+    RecordHealthCheckInput,
+)
+from workflows.policies import DB_WRITE
+
 with workflow.unsafe.imports_passed_through():
-    from activities.health import (
-        ConfirmHealthCheckInput,
-        HealthActivities,
-        RecordHealthCheckInput,
-    )
-    from workflows.policies import DB_WRITE
-
-
-class HealthCheckInput(BaseModel):
-    message: str = "intake is healthy"
-    # Seconds between recording and confirming (a durable timer).
-    pause_seconds: float = Field(0.0, ge=0, le=3600)
-
-
-class HealthCheckResult(BaseModel):
-    check_id: str
-    row_id: int
-    database_version: str
-    recorded_at: datetime
-    confirmed_at: datetime
+    from activities.health import HealthActivities
 
 
 @workflow.defn

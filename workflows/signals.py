@@ -1,4 +1,4 @@
-"""Signal ingestion workflows (seed 000): ingest a user's signals, queue a tool call, prune the run log.
+"""Signal ingestion workflows: ingest a user's signals, prune the run log.
 
 `IngestSignalsWorkflow(user_id)` runs every 5 minutes per active user (a Schedule, overlap
 skip) and on demand ("app open"): an on-demand run with `min_interval_seconds` is skipped
@@ -11,26 +11,28 @@ and fails the run; the next run resumes from the last good cursor.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
-from typing import Literal
+from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from contracts.signals import (
+    DeleteOldRunsInput,
+    FinishIngestionInput,
+    IngestSignalsInput,
+    IngestSignalsResult,
+    IngestSourceInput,
+    IngestSourceResult,
+    LoadIngestionInput,
+    PruneRunLogInput,
+    PruneRunLogResult,
+)
+from workflows.policies import DB_WRITE, NON_RETRYABLE
+from workflows.search_attributes import USER_ID
+
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import ApprovalActivities, QueueToolCallInput, QueueToolCallResult
-    from activities.signals import (
-        FinishIngestionInput,
-        IngestSourceInput,
-        IngestSourceResult,
-        LoadIngestionInput,
-        PruneRunLogInput,
-        SignalActivities,
-    )
-    from workflows.policies import DB_WRITE, NON_RETRYABLE
-    from workflows.search_attributes import USER_ID
+    from activities.signals import SignalActivities
 
 # One source's sync: fetches and many transactions; the schedule comes back in 5 minutes anyway.
 SOURCE_SYNC = {
@@ -44,26 +46,6 @@ SOURCE_SYNC = {
         non_retryable_error_types=NON_RETRYABLE,
     ),
 }
-
-
-def ingest_workflow_id(user_id: str) -> str:
-    """The on-demand run's id: a second "app open" while one runs joins it."""
-    return f"ingest-signals/{user_id}"
-
-
-class IngestSignalsInput(BaseModel):
-    user_id: str = Field(min_length=1)
-    # On demand: skip when the last success is younger than this. None (schedules): always run.
-    min_interval_seconds: int | None = Field(None, ge=0)
-    full_sync_limit: int = Field(200, ge=1)
-
-
-class IngestSignalsResult(BaseModel):
-    user_id: str
-    status: Literal["completed", "skipped"]
-    reason: str | None = None
-    sources: list[IngestSourceResult] = []
-    synced_at: datetime | None = None
 
 
 @workflow.defn
@@ -116,49 +98,15 @@ def _message(error: BaseException) -> str:
     return str(cause)
 
 
-class PruneRunLogRequest(BaseModel):
-    retention_days: int = Field(30, ge=1)
-
-
-class PruneRunLogOutcome(BaseModel):
-    cutoff: datetime
-    events_deleted: int
-    runs_deleted: int
-
-
 @workflow.defn
 class PruneRunLogWorkflow:
     """Daily (a Schedule): run log events and runs older than the retention, in one transaction."""
 
     @workflow.run
-    async def run(self, input: PruneRunLogRequest) -> PruneRunLogOutcome:
+    async def run(self, input: PruneRunLogInput) -> PruneRunLogResult:
         cutoff = workflow.now() - timedelta(days=input.retention_days)
         result = await workflow.execute_activity_method(
-            SignalActivities.prune_run_log, PruneRunLogInput(cutoff=cutoff), **DB_WRITE
+            SignalActivities.delete_old_runs, DeleteOldRunsInput(cutoff=cutoff), **DB_WRITE
         )
-        return PruneRunLogOutcome(cutoff=cutoff, events_deleted=result.events_deleted,
+        return PruneRunLogResult(cutoff=cutoff, events_deleted=result.events_deleted,
                                   runs_deleted=result.runs_deleted)
-
-
-class QueueToolCallRequest(BaseModel):
-    user_id: str = Field(min_length=1)
-    call_id: str = Field(min_length=1)
-    action_type: Literal["draft_reply", "schedule_event", "refund_request"]
-    payload: dict
-    summary: str = Field(min_length=1)
-    context: str = ""
-
-
-@workflow.defn
-class QueueToolCallWorkflow:
-    """A tool call (e.g. from an assistant) queued for approval: work item + action in one transaction."""
-
-    @workflow.run
-    async def run(self, input: QueueToolCallRequest) -> QueueToolCallResult:
-        workflow.upsert_search_attributes(TypedSearchAttributes([SearchAttributePair(USER_ID, input.user_id)]))
-        info = workflow.info()
-        return await workflow.execute_activity_method(
-            ApprovalActivities.queue_tool_call,
-            QueueToolCallInput(**input.model_dump(), workflow_id=info.workflow_id, workflow_run_id=info.run_id),
-            **DB_WRITE,
-        )

@@ -1,4 +1,4 @@
-"""WorkOrderIngestWorkflow and SignedDocumentIngestWorkflow (seed 003).
+"""WorkOrderIngestWorkflow and SignedDocumentIngestWorkflow: PDFs into work orders and signed matches.
 
 Both take a workspace (created on first use) and a source: one document (a
 local file or one Gmail attachment), or Gmail (one message, or a search) whose
@@ -18,66 +18,32 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, model_validator
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from contracts.work_orders import (
+    EnsureWorkspaceInput,
+    IngestDocumentInput,
+    IngestDocumentsInput,
+    SignedIngestResult,
+    WorkOrderIngestResult,
+    document_child_workflow_id,
+)
+from workflows.exports import kick_export_drain
+from workflows.policies import DB_WRITE, OUTSIDE_CALL
+from workflows.search_attributes import WORK_ORDER_ID
+
 with workflow.unsafe.imports_passed_through():
-    from activities.work_orders import (
-        DocumentSource,
-        FindGmailPdfsInput,
-        IngestDocumentInput,
-        SignedIngested,
-        WorkOrderActivities,
-        WorkOrderIngested,
-        WorkspaceSpec,
-    )
-    from workflows.exports import kick_export_drain
-    from workflows.policies import DB_WRITE, OUTSIDE_CALL
-    from workflows.search_attributes import WORK_ORDER_ID
+    from activities.work_orders import WorkOrderActivities
 
 # Fetching a document (Gmail) and writing it: an outside call with a longer timeout.
 INGEST_CALL = {**OUTSIDE_CALL, "start_to_close_timeout": timedelta(seconds=120)}
 
 
-class DocumentIngestInput(BaseModel):
-    """One document, or the PDFs of Gmail messages (one message by id, or those a search finds)."""
-
-    workspace: WorkspaceSpec
-    document: DocumentSource | None = None
-    gmail: FindGmailPdfsInput | None = None
-    # With gmail: the children's workflow ids start with this (the parent's id, set by the client; a
-    # workflow never derives ids from its own info, which a replay does not reproduce).
-    child_id_prefix: str | None = None
-    # The export drain to kick when an export job was queued (`export_drain_workflow_id`);
-    # None: leave the jobs to the next drain (children leave it to their parent).
-    export_drain_id: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> DocumentIngestInput:
-        if (self.document is None) == (self.gmail is None):
-            raise ValueError("give exactly one of document or gmail")
-        if self.gmail is not None and self.gmail.message_id is None and self.gmail.query is None:
-            raise ValueError("gmail needs a message_id or a query")
-        if self.gmail is not None and not self.child_id_prefix:
-            raise ValueError("gmail needs a child_id_prefix for the runs of its PDFs")
-        return self
-
-
-class WorkOrderIngestResult(BaseModel):
-    workspace_id: str
-    documents: list[WorkOrderIngested]
-
-
-class SignedIngestResult(BaseModel):
-    workspace_id: str
-    documents: list[SignedIngested]
-
-
 @workflow.defn
 class WorkOrderIngestWorkflow:
     @workflow.run
-    async def run(self, input: DocumentIngestInput) -> WorkOrderIngestResult:
+    async def run(self, input: IngestDocumentsInput) -> WorkOrderIngestResult:
         workspace_id, documents = await _ingest(
             input, WorkOrderActivities.ingest_work_order, WorkOrderIngestWorkflow.run, WorkOrderIngestResult
         )
@@ -87,7 +53,7 @@ class WorkOrderIngestWorkflow:
 @workflow.defn
 class SignedDocumentIngestWorkflow:
     @workflow.run
-    async def run(self, input: DocumentIngestInput) -> SignedIngestResult:
+    async def run(self, input: IngestDocumentsInput) -> SignedIngestResult:
         workspace_id, documents = await _ingest(
             input, WorkOrderActivities.ingest_signed, SignedDocumentIngestWorkflow.run, SignedIngestResult
         )
@@ -95,12 +61,13 @@ class SignedDocumentIngestWorkflow:
 
 
 async def _ingest(
-    input: DocumentIngestInput, ingest_activity: Callable[..., Any], child_run: Callable[..., Any],
+    input: IngestDocumentsInput, ingest_activity: Callable[..., Any], child_run: Callable[..., Any],
     result_type: type[WorkOrderIngestResult] | type[SignedIngestResult],
 ) -> tuple[str, list[Any]]:
     """What both workflows do: the workspace, then the document, or one child per Gmail PDF."""
     workspace = await workflow.execute_local_activity_method(
-        WorkOrderActivities.ensure_workspace, input.workspace, **DB_WRITE
+        WorkOrderActivities.ensure_workspace, EnsureWorkspaceInput(**input.workspace.model_dump()),
+        **DB_WRITE,
     )
     if input.document is not None:
         document = await workflow.execute_activity_method(
@@ -123,8 +90,8 @@ async def _ingest(
         for source in found.documents:
             result = await workflow.execute_child_workflow(
                 child_run,
-                DocumentIngestInput(workspace=input.workspace, document=source),
-                id=f"{input.child_id_prefix}/{source.message_id}/{source.attachment_id}",
+                IngestDocumentsInput(workspace=input.workspace, document=source),
+                id=document_child_workflow_id(input.child_id_prefix or "", source),
                 result_type=result_type,
             )
             documents += result.documents

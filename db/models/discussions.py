@@ -31,17 +31,6 @@ JOB_STATUSES = ("pending", "processing", "completed", "failed")
 JOB_STAGES = ("ingestion", "thread_building", "ai_analysis", "task_creation", "notification")
 
 
-# Discussion ids are derived from the thread (uuid5 in this namespace), so whoever
-# starts a pipeline knows its discussion's id before it runs: the id goes on the run
-# as a search attribute at start, and a webhook can answer with it at once.
-DISCUSSION_NAMESPACE = uuid.UUID("6f1c2b7e-3d4a-5e8f-9a0b-1c2d3e4f5a6b")
-
-
-def discussion_id_for(team_id: str, source_type: str, source_thread_id: str) -> uuid.UUID:
-    """The id of a thread's discussion: one per (team, source, thread), as the unique key says."""
-    return uuid.uuid5(DISCUSSION_NAMESPACE, f"{team_id}/{source_type}/{source_thread_id}")
-
-
 class AuthoredMixin:
     created_by: Mapped[str] = mapped_column(Text, nullable=False, default=SYSTEM_USER_ID)
     updated_by: Mapped[str] = mapped_column(Text, nullable=False, default=SYSTEM_USER_ID)

@@ -1,4 +1,4 @@
-"""ProposedActionWorkflow: the user decides a proposed action through Temporal Updates (seed 000).
+"""ProposedActionWorkflow: the user decides a proposed action through Temporal Updates.
 
 The client sends an Update with start (`client/signals.py`): the workflow id is the action's,
 `action/<action id>`, so a decision finds the run going for its action, or starts one. Each
@@ -12,59 +12,38 @@ run serves the decisions that reach it and ends once they are answered. Updates:
 Decisions are served one at a time. Approving twice (in one run, or later in a new run)
 answers with the first approval's stored result and makes nothing new: the activities read
 the action's state, and the provider calls are keyed by the action id.
+
+QueueToolCallWorkflow queues a tool call (e.g. from an assistant) for approval.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from contracts.approvals import (
+    ApproveActionInput,
+    CompleteApprovalInput,
+    CreateAtProviderInput,
+    DecideActionResult,
+    DismissActionInput,
+    GiveFeedbackInput,
+    ProposedActionInput,
+    ProposedActionResult,
+    QueueToolCallInput,
+    QueueToolCallResult,
+    RecordFeedbackInput,
+    RecordFeedbackResult,
+    RecordToolCallInput,
+    RejectActionInput,
+)
+from workflows.policies import DB_WRITE, OUTSIDE_CALL
+from workflows.search_attributes import USER_ID
+
 with workflow.unsafe.imports_passed_through():
-    from activities.approvals import (
-        ActionOutcome,
-        ApprovalActivities,
-        CompleteApprovalInput,
-        FeedbackInput,
-        FeedbackResult,
-        ProviderInput,
-        RejectInput,
-    )
-    from workflows.policies import DB_WRITE, OUTSIDE_CALL
-    from workflows.search_attributes import USER_ID
-
-def action_workflow_id(action_id: str) -> str:
-    return f"action/{action_id}"
-
-
-class ProposedActionInput(BaseModel):
-    action_id: str
-    user_id: str
-
-
-class ProposedActionResult(BaseModel):
-    action_id: str
-    decisions: int
-
-
-class ApproveRequest(BaseModel):
-    approved_by: str = "user"
-    # The user's edits (e.g. the draft's body) replace the proposed payload's fields.
-    payload_override: dict[str, Any] | None = None
-
-
-class RejectRequest(BaseModel):
-    rejected_by: str = "user"
-    note: str | None = None
-
-
-class FeedbackRequest(BaseModel):
-    rating: Literal["positive", "negative"]
-    note: str | None = None
-    given_by: str = "user"
+    from activities.approvals import ApprovalActivities
 
 
 @workflow.defn
@@ -84,12 +63,12 @@ class ProposedActionWorkflow:
         return ProposedActionResult(action_id=input.action_id, decisions=self._decisions)
 
     @workflow.update
-    async def approve(self, request: ApproveRequest) -> ActionOutcome:
+    async def approve(self, request: ApproveActionInput) -> DecideActionResult:
         async with self._lock:
             try:
                 provider = await workflow.execute_activity_method(
                     ApprovalActivities.create_at_provider,
-                    ProviderInput(action_id=self._action_id, payload_override=request.payload_override),
+                    CreateAtProviderInput(action_id=self._action_id, payload_override=request.payload_override),
                     **OUTSIDE_CALL,
                 )
                 info = workflow.info()
@@ -104,31 +83,46 @@ class ProposedActionWorkflow:
                 self._decisions += 1
 
     @workflow.update
-    async def reject(self, request: RejectRequest) -> ActionOutcome:
+    async def reject(self, request: RejectActionInput) -> DecideActionResult:
         async with self._lock:
             try:
                 info = workflow.info()
                 return await workflow.execute_activity_method(
-                    ApprovalActivities.reject,
-                    RejectInput(action_id=self._action_id, note=request.note, rejected_by=request.rejected_by,
-                                workflow_id=info.workflow_id, workflow_run_id=info.run_id),
+                    ApprovalActivities.dismiss,
+                    DismissActionInput(action_id=self._action_id, note=request.note,
+                                       rejected_by=request.rejected_by, workflow_id=info.workflow_id,
+                                       workflow_run_id=info.run_id),
                     **DB_WRITE,
                 )
             finally:
                 self._decisions += 1
 
     @workflow.update
-    async def feedback(self, request: FeedbackRequest) -> FeedbackResult:
+    async def feedback(self, request: GiveFeedbackInput) -> RecordFeedbackResult:
         async with self._lock:
             try:
                 info = workflow.info()
                 return await workflow.execute_activity_method(
-                    ApprovalActivities.feedback,
-                    FeedbackInput(action_id=self._action_id, **request.model_dump(),
-                                  workflow_id=info.workflow_id, workflow_run_id=info.run_id),
+                    ApprovalActivities.record_feedback,
+                    RecordFeedbackInput(action_id=self._action_id, **request.model_dump(),
+                                        workflow_id=info.workflow_id, workflow_run_id=info.run_id),
                     **DB_WRITE,
                 )
             finally:
                 self._decisions += 1
 
 
+@workflow.defn
+class QueueToolCallWorkflow:
+    """A tool call (e.g. from an assistant) queued for approval: work item + action in one transaction."""
+
+    @workflow.run
+    async def run(self, input: QueueToolCallInput) -> QueueToolCallResult:
+        workflow.upsert_search_attributes(TypedSearchAttributes([SearchAttributePair(USER_ID, input.user_id)]))
+        info = workflow.info()
+        recorded = await workflow.execute_activity_method(
+            ApprovalActivities.record_tool_call,
+            RecordToolCallInput(**input.model_dump(), workflow_id=info.workflow_id, workflow_run_id=info.run_id),
+            **DB_WRITE,
+        )
+        return QueueToolCallResult(**recorded.model_dump())

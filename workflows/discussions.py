@@ -1,4 +1,4 @@
-"""DiscussionWorkflow: a Slack or Figma thread becomes Notion tasks, in the six stages of seed 001.
+"""DiscussionWorkflow: a Slack or Figma thread becomes Notion tasks, in six stages.
 
 1. ingestion        create the job (processing)                      } one local activity,
 2. config loading   validate, load the team's source config, save    } one statement
@@ -9,46 +9,46 @@
 6. notification     reply in the thread; discussion and job completed
 
 The job is created with the discussion (one statement), then follows along:
-its stage updates and its final update are best effort and never fail the run
-(seed 001). On a failure the job and the discussion are marked failed
-with the stage reached, the error and its stack, and the run fails too, so
-Temporal and Postgres tell the same story. Every activity is idempotent: a
-retry never makes a second page, task record or reply.
+its stage updates are best effort and never fail the run. On a failure the job
+and the discussion are marked failed with the stage reached, the error and its
+stack, and the run fails too, so Temporal and Postgres tell the same story.
+Every activity is idempotent: a retry never makes a second page, task record
+or reply.
 
 The workflow id is derived from team + source + thread (`discussion_workflow_id`),
 so a redelivered webhook finds the running pipeline instead of starting another.
+
+CleanupJobsWorkflow deletes finished jobs past their retention; the daily
+`cleanup-jobs` Schedule starts it, and its cutoff comes from the workflow's clock,
+so a replay computes the same one.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
+from contracts.discussions import (
+    AnalyzeThreadInput,
+    BuildThreadInput,
+    CleanupJobsInput,
+    CleanupJobsResult,
+    CreateTasksInput,
+    DeleteOldJobsInput,
+    DiscussionInput,
+    DiscussionResult,
+    FailDiscussionInput,
+    NotifyThreadInput,
+    OpenDiscussionInput,
+    Stage,
+    discussion_id_for,
+)
+from workflows.policies import DB_WRITE, OUTSIDE_CALL
+
 with workflow.unsafe.imports_passed_through():
-    from activities.discussions import (
-        AnalyzeInput,
-        BuildThreadInput,
-        CreateTasksInput,
-        DiscussionActivities,
-        FailInput,
-        LegacyCompleteInput,
-        LegacyJobRef,
-        NotifyInput,
-        OpenInput,
-    )
-    from db.models.discussions import discussion_id_for
-    from workflows.discussion_io import DiscussionInput, DiscussionResult
-    from workflows.policies import DB_WRITE, OUTSIDE_CALL
-
-# Runs started before the steps became one statement each (2026-11) created their job in a local
-# activity of its own (`discussion_start_job`) and completed it in another (`discussion_complete`)
-# after notifying. Those runs replay and finish on that path; new runs record this patch.
-# Remove the old path (deprecate_patch, then the patch) once no such run is open.
-ONE_STATEMENT_STEPS = "one-statement-steps"
-
-Stage = Literal["ingestion", "thread_building", "ai_analysis", "task_creation", "notification"]
+    from activities.discussions import DiscussionActivities
 
 
 @workflow.defn
@@ -64,24 +64,17 @@ class DiscussionWorkflow:
     async def run(self, input: DiscussionInput) -> DiscussionResult:
         started = workflow.now()
         info = workflow.info()
-        legacy = not workflow.patched(ONE_STATEMENT_STEPS)
-        if legacy:
-            job_id = (await workflow.execute_local_activity(
-                "discussion_start_job", {"workflow_run_id": info.run_id}, result_type=LegacyJobRef, **DB_WRITE,
-            )).job_id
-        else:
-            # The job's id is chosen here (replay gives the same one), so the job is known even when
-            # the activity that writes it fails, and a retry of that activity writes the same row.
-            job_id = str(workflow.uuid4())
+        # The job's id is chosen here (replay gives the same one), so the job is known even when
+        # the activity that writes it fails, and a retry of that activity writes the same row.
+        job_id = str(workflow.uuid4())
         discussion_id = str(discussion_id_for(input.team_id, input.source_type, input.source_thread_id))
         try:
-            opened = await workflow.execute_local_activity_method(
+            await workflow.execute_local_activity_method(
                 DiscussionActivities.open_discussion,
-                OpenInput(job_id=job_id, workflow_id=info.workflow_id, workflow_run_id=info.run_id,
-                          started_at=started, **input.model_dump()),
+                OpenDiscussionInput(job_id=job_id, workflow_id=info.workflow_id, workflow_run_id=info.run_id,
+                                    started_at=started, **input.model_dump()),
                 **DB_WRITE,
             )
-            discussion_id = opened.discussion_id  # the same id: the thread's
 
             # Each stage activity records its stage on the job as it starts (best effort).
             self._stage = "thread_building"
@@ -93,7 +86,7 @@ class DiscussionWorkflow:
 
             self._stage = "ai_analysis"
             await workflow.execute_activity_method(
-                DiscussionActivities.analyze, AnalyzeInput(discussion_id=discussion_id, job_id=job_id),
+                DiscussionActivities.analyze, AnalyzeThreadInput(discussion_id=discussion_id, job_id=job_id),
                 **OUTSIDE_CALL,
             )
 
@@ -106,26 +99,17 @@ class DiscussionWorkflow:
             self._stage = "notification"
             done = await workflow.execute_activity_method(
                 DiscussionActivities.notify,
-                NotifyInput(discussion_id=discussion_id, job_id=job_id, tasks=tasks),
+                NotifyThreadInput(discussion_id=discussion_id, job_id=job_id, tasks=tasks),
                 **OUTSIDE_CALL,
             )
-            processing_ms = done.processing_ms or 0  # measured by the database as the job completed
-            if legacy:
-                processing_ms = int((workflow.now() - started).total_seconds() * 1000)
-                await workflow.execute_local_activity_method(
-                    DiscussionActivities.complete_legacy,
-                    LegacyCompleteInput(job_id=job_id, discussion_id=discussion_id,
-                                        task_ids=[task.task_id for task in tasks], processing_ms=processing_ms),
-                    **DB_WRITE,
-                )
         except FailureError as err:
             # A failed activity arrives as ActivityError (its cause is the activity's error);
             # a failed local activity may arrive as the activity's ApplicationError itself.
             cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
             await workflow.execute_local_activity_method(
                 DiscussionActivities.fail,
-                FailInput(job_id=job_id, discussion_id=discussion_id, stage=self._stage, error=str(cause),
-                          error_stack=_stack_of(cause)),
+                FailDiscussionInput(job_id=job_id, discussion_id=discussion_id, stage=self._stage,
+                                    error=str(cause), error_stack=_stack_of(cause)),
                 **DB_WRITE,
             )
             raise ApplicationError(
@@ -136,7 +120,7 @@ class DiscussionWorkflow:
         return DiscussionResult(
             job_id=job_id, discussion_id=discussion_id, task_ids=[task.task_id for task in tasks],
             notion_page_urls=[task.notion_page_url for task in tasks if task.notion_page_url],
-            reply_id=done.reply_id, processing_ms=processing_ms,
+            reply_id=done.reply_id, processing_ms=done.processing_ms,
         )
 
 
@@ -152,3 +136,15 @@ def _stack_of(error: BaseException) -> str:
         current = current.__cause__
     return "\n".join(lines)
 
+
+@workflow.defn
+class CleanupJobsWorkflow:
+    """Delete completed / failed discussion jobs older than the retention."""
+
+    @workflow.run
+    async def run(self, input: CleanupJobsInput) -> CleanupJobsResult:
+        cutoff = workflow.now() - timedelta(days=input.retention_days)
+        result = await workflow.execute_activity_method(
+            DiscussionActivities.delete_old_jobs, DeleteOldJobsInput(cutoff=cutoff), **DB_WRITE
+        )
+        return CleanupJobsResult(cutoff=cutoff, deleted_job_ids=result.deleted_job_ids)
