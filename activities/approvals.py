@@ -1,4 +1,4 @@
-"""Activities that decide proposed actions (seed 000): approve, reject, feedback, queue a tool call.
+"""Activities that decide proposed actions: approve, reject, feedback, queue a tool call.
 
 Approving is two activities: `create_at_provider` makes the Gmail draft or Calendar event
 (once per action: the provider is asked with a key derived from the action id, and answers

@@ -1,4 +1,4 @@
-"""Activities of the discussion pipeline (seed 001).
+"""Activities of the discussion pipeline.
 
 Each activity reads what it needs in one statement (recording the job's stage
 with it), makes its outside calls, and writes in one statement; every one is

@@ -1,4 +1,4 @@
-"""Activities of the Sheets export (seed 003): one export job's append, and the queue's bookkeeping.
+"""Activities of the Sheets export: one export job's append, and the queue's bookkeeping.
 
 `export_job` is the one outside call. Temporal retries it (backoff 1, 2, 4, 8 s,
 5 attempts in all); every attempt is mirrored in export_jobs before and after

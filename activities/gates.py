@@ -1,4 +1,4 @@
-"""Gates: simple, data-driven rules that decide whether a signal needs the user (seed 000).
+"""Gates: simple, data-driven rules that decide whether a signal needs the user.
 
 Five gates look at a signal: decision (it asks for one), time (a deadline within
 `deadline_hours`), relationship (the sender's score reaches `relationship_min`),

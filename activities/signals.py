@@ -1,4 +1,4 @@
-"""Activities of signal ingestion (seed 000): Gmail and Calendar signals become work items.
+"""Activities of signal ingestion: Gmail and Calendar signals become work items.
 
 `ingest_gmail` / `ingest_calendar` each fetch one source's new signals (incrementally from the
 user's cursor, or a full resync when the cursor expired), run the gates, and store every
@@ -10,8 +10,8 @@ nothing.
 
 The cursor moves in the SAME transaction as the last signal (alone when there is none). So a
 committed cursor always means every signal before it is stored, and there is no window in
-which all signals are stored but the cursor lags behind (the seed's system advanced it
-separately). A failure part-way leaves the old cursor: the next run fetches from it again and
+which all signals are stored but the cursor lags behind. A failure part-way leaves the old
+cursor: the next run fetches from it again and
 the signals stored already are skipped as unchanged.
 
 Two runs for one user can overlap (the schedule's and an on-demand one, or a retry while an

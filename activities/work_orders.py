@@ -1,4 +1,4 @@
-"""Activities of the work-order pipeline (seed 003): workspaces, work-order PDFs, signed PDFs.
+"""Activities of the work-order pipeline: workspaces, work-order PDFs, signed PDFs.
 
 A PDF's bytes never travel through Temporal: the ingest activities fetch the
 document themselves (a local file, or a Gmail attachment through the client),

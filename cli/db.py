@@ -1,4 +1,4 @@
-"""`intake db migrate|check|reset|nuke|seed` (seed 002's database scripts)."""
+"""`intake db migrate|check|reset|nuke|seed`."""
 
 from __future__ import annotations
 

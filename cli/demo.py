@@ -101,7 +101,7 @@ async def _discussions(demo: Demo) -> None:
     from db.repositories.discussions import JobRepository, SourceConfigRepository, TaskRepository
     from db.uow import unit_of_work
 
-    console.rule("discussions: Slack / Figma threads -> Notion tasks (seed 001)")
+    console.rule("discussions: Slack / Figma threads -> Notion tasks")
     team = f"acme-{demo.run_id}"
     async with unit_of_work(demo.sessions) as session:
         for source_type, name in (("slack", "Slack"), ("figma", "Figma comments")):
@@ -169,7 +169,7 @@ async def _work_orders(demo: Demo) -> None:
     from contracts.work_orders import WorkspaceSpec
     from sandbox.seed_mail import WORK_ORDERS, signed_work_order_pdf
 
-    console.rule("work orders: PDFs -> PostgreSQL -> Sheets export (seed 003)")
+    console.rule("work orders: PDFs -> PostgreSQL -> Sheets export")
     fixtures = await demo.sandbox.fixtures()
     workspace = WorkspaceSpec(slug=f"ops-{demo.run_id}", name="Ops", owner_user_id="ops@example.com",
                               spreadsheet_id=fixtures["sheets"]["spreadsheet_id"])
@@ -227,7 +227,7 @@ async def _signals(demo: Demo) -> None:
     from db.repositories import dashboard
     from db.repositories.run_log import RunLogRepository
 
-    console.rule("signals: Gmail / Calendar -> work items -> approvals (seed 000)")
+    console.rule("signals: Gmail / Calendar -> work items -> approvals")
     task_queue = demo.settings.task_queue
     users = {f"{mailbox.split('@')[0]}-{demo.run_id}": mailbox for mailbox in ("alice@example.com", "bob@example.com")}
     for user_id, mailbox in users.items():

@@ -55,7 +55,7 @@ def preview(
     limit: int = typer.Option(20, min=1, max=500),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The newest work orders with their export status (seed 003's admin preview)."""
+    """The newest work orders with their export status."""
     from client.work_orders import load_preview
 
     rows = with_sessions(Settings(), lambda sessions: load_preview(sessions, limit=limit))

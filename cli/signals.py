@@ -1,4 +1,4 @@
-"""Signal ingestion and approvals from the command line (seed 000).
+"""Signal ingestion and approvals from the command line.
 
     intake ingest user-add USER --mailbox alice@example.com
     intake ingest run USER [--force]           stale-gated like an app open

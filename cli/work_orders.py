@@ -1,4 +1,4 @@
-"""`intake workorder ingest`, `intake signed ingest`, `intake export drain|status|retry` (seed 003)."""
+"""`intake workorder ingest`, `intake signed ingest`, `intake export drain|status|retry`."""
 
 from __future__ import annotations
 

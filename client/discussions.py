@@ -72,7 +72,7 @@ async def retry_discussion(
     client: Client, sessions: async_sessionmaker[AsyncSession], *, team_id: str, discussion_id: str,
     retried_by: str, task_queue: str,
 ) -> DiscussionHandle:
-    """Rerun a failed discussion as a NEW job that reuses the stored thread (seed 001)."""
+    """Rerun a failed discussion as a NEW job that reuses the stored thread."""
     async with sessions() as session:
         discussion = await DiscussionRepository().for_team(team_id, parse_discussion_id(discussion_id), session=session)
     if discussion is None:

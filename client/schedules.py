@@ -107,14 +107,14 @@ def _ingest_signals(options: ScheduleOptions) -> dict[str, Schedule]:
 SCHEDULES: list[ScheduleDefinition] = [
     ScheduleDefinition("cleanup-jobs", "daily: delete finished discussion jobs past retention",
                        _cleanup_jobs),
-    ScheduleDefinition("export-drain", "every minute: export queued work orders to Sheets (seed 003)",
+    ScheduleDefinition("export-drain", "every minute: export queued work orders to Sheets",
                        _export_drain),
-    ScheduleDefinition("prune-run-log", "daily: delete signal run log events and runs past retention (seed 000)",
+    ScheduleDefinition("prune-run-log", "daily: delete signal run log events and runs past retention",
                        _prune_run_log),
 ]
 
 SCHEDULE_FAMILIES: list[ScheduleFamily] = [
-    ScheduleFamily("ingest-signals/", "every 5 minutes: ingest one user's Gmail and Calendar (seed 000)",
+    ScheduleFamily("ingest-signals/", "every 5 minutes: ingest one user's Gmail and Calendar",
                    _ingest_signals),
 ]
 

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     intake_env: str = Field("development", validation_alias="INTAKE_ENV")
     state_dir: Path = Field(Path(".intake"), validation_alias="INTAKE_STATE_DIR")
 
-    # PostgreSQL (pool numbers as seed 002 has them).
+    # PostgreSQL: at most DB_POOL_SIZE connections, idle ones replaced after 20 s.
     database_url: str | None = Field(None, validation_alias="DATABASE_URL")
     db_pool_size: int = Field(10, ge=1, validation_alias="DB_POOL_SIZE")
     db_pool_idle_timeout: float = Field(20.0, gt=0, validation_alias="DB_POOL_IDLE_TIMEOUT")

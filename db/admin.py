@@ -1,7 +1,7 @@
 """Database administration behind `intake db`: migrate, check, reset, nuke, seed.
 
-reset and nuke destroy data, so they refuse a production target (seed 002's
-safeguards): INTAKE_ENV=production, or a URL that looks like production.
+reset and nuke destroy data, so they refuse a production target:
+INTAKE_ENV=production, or a URL that looks like production.
 """
 
 from __future__ import annotations

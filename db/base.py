@@ -17,7 +17,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-# Automated writes (webhooks, schedules, workflows) are attributed to this user (seed 001).
+# Automated writes (webhooks, schedules, workflows) are attributed to this user.
 SYSTEM_USER_ID = "system"
 
 

@@ -27,7 +27,7 @@ def async_url(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password masked, for logs and messages (seed 002 printed it in clear)."""
+    """The URL with its password masked, for logs and messages: a password is never printed."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except exc.ArgumentError:
@@ -42,7 +42,7 @@ def create_engine(
     connect_timeout: float = 10.0,
     **kwargs: Any,
 ) -> AsyncEngine:
-    """An engine with at most `pool_size` connections (no overflow), as seed 002 configures it.
+    """An engine with at most `pool_size` connections (no overflow).
 
     A pooled connection idle for longer than `idle_timeout` seconds is discarded
     at checkout and replaced by a fresh one, so we never hand out a connection a

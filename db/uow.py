@@ -1,7 +1,6 @@
 """The unit of work: one transaction, one session handed to every write inside it.
 
-This is the seeds' `withTransaction` / executor pattern: everything written in
-the block commits together, and any exception rolls all of it back.
+Everything written in the block commits together, and any exception rolls all of it back.
 
     async with unit_of_work(sessions) as session:
         await repo.create(session=session, ...)

@@ -1,4 +1,4 @@
-"""The discussion pipeline's tables and repositories (seed 001), before any workflow uses them."""
+"""The discussion pipeline's tables and repositories, before any workflow uses them."""
 
 from __future__ import annotations
 

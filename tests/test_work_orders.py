@@ -1,4 +1,4 @@
-"""Work-order and signed-document ingestion (seed 003): real Temporal, real PostgreSQL, Gmail in the sandbox."""
+"""Work-order and signed-document ingestion: real Temporal, real PostgreSQL, Gmail in the sandbox."""
 
 from __future__ import annotations
 

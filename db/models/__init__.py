@@ -46,7 +46,7 @@ __all__ = [
     "WorkItem",
     "WorkflowEvent",
     "WorkflowRun",
-    # work orders (seed 003)
+    # work orders
     "ExportJob",
     "ExtractionRun",
     "FmProfile",

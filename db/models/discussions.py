@@ -1,4 +1,4 @@
-"""The discussion pipeline's tables (seed 001): source configs, discussions, jobs, tasks.
+"""The discussion pipeline's tables: source configs, discussions, jobs, tasks.
 
 Every row is team-scoped; automated writes are attributed to SYSTEM_USER_ID.
 """
@@ -94,7 +94,7 @@ class Discussion(AuthoredMixin, TimestampMixin, Base):
 
 
 class Job(AuthoredMixin, TimestampMixin, Base):
-    """One processing attempt of a discussion; a retry is a new job (seed 001)."""
+    """One processing attempt of a discussion; a retry is a new job."""
 
     __tablename__ = "jobs"
     __table_args__ = (

@@ -1,4 +1,4 @@
-"""Signal ingestion and approvals (seed 000): work items from Gmail / Calendar, gates, proposed
+"""Signal ingestion and approvals: work items from Gmail / Calendar, gates, proposed
 actions, the run log, the audit log and what approvals made at the providers.
 
 Re-ingestion is an upsert: a work item is unique per (user, source, source id); a work item

@@ -1,4 +1,4 @@
-"""Work orders, signed documents and the Sheets export queue (seed 003).
+"""Work orders, signed documents and the Sheets export queue.
 
 The database is the authority; Google Sheets is a best-effort export driven by
 export_jobs. Uniqueness is per workspace: the same PDF (same sha256) may belong

@@ -1,4 +1,4 @@
-"""Proposed actions and what deciding them writes: drafts, calendar events, feedback (seed 000)."""
+"""Proposed actions and what deciding them writes: drafts, calendar events, feedback."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dashboard reads of the signal pipeline (seed 000): approval queue, drafts, processed items.
+"""Dashboard reads of the signal pipeline: approval queue, drafts, processed items.
 
 Read-only; used by the CLI now and by the API later. Rows come back as plain dicts.
 """

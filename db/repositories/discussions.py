@@ -1,4 +1,4 @@
-"""Queries of the discussion pipeline (seed 001). Every read and write is team-scoped."""
+"""Queries of the discussion pipeline. Every read and write is team-scoped."""
 
 from __future__ import annotations
 
@@ -370,7 +370,7 @@ class DiscussionStore:
     async def view(self, discussion_id: uuid.UUID, *, job_id: uuid.UUID, stage: str) -> DiscussionView | None:
         """The discussion as a stage needs it, recording `stage` on the job in the same statement.
 
-        Recording the stage is best effort (seed 001): if the statement fails, the failure is
+        Recording the stage is best effort: if the statement fails, the failure is
         logged and the discussion is read without it.
         """
         values = {"discussion_id": discussion_id, "job_id": job_id, "stage": stage}
@@ -428,7 +428,7 @@ class DiscussionStore:
 
     async def _finish(self, values: dict[str, Any]) -> Finished:
         """Job and discussion in one statement; if that fails, the discussion alone (job updates are
-        best effort, seed 001: a failed one is logged and never fails the pipeline)."""
+        best effort: a failed one is logged and never fails the pipeline)."""
         try:
             row = await _FINISH.first_alone(self._engine, values)
         except DBAPIError as err:

@@ -1,4 +1,4 @@
-"""The run log (workflow_runs + workflow_events) and the audit log of the signal pipeline (seed 000).
+"""The run log (workflow_runs + workflow_events) and the audit log of the signal pipeline.
 
 Writes join the caller's transaction: a change, its run log and its audit log commit together.
 """
@@ -63,7 +63,7 @@ class RunLogRepository(Repository[WorkflowRun]):
         """Delete events, then runs, older than `cutoff`; returns (events, runs) deleted.
 
         Both deletes run in the caller's transaction, so a failure leaves both tables as they
-        were (the seed's system deleted them one by one, without a transaction). Events of an
+        were. Events of an
         old run go with it even when younger, so no event outlives its run.
         """
         old_runs = select(WorkflowRun.id).where(WorkflowRun.created_at < cutoff)

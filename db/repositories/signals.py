@@ -1,4 +1,4 @@
-"""Signal ingestion's storage (seed 000): users, ingestion state, and the per-signal write.
+"""Signal ingestion's storage: users, ingestion state, and the per-signal write.
 
 The per-signal write is the hot path of ingestion. It is ONE statement: data-modifying CTEs
 that upsert the work item, replace its gate evaluations, upsert its proposed action, and write
@@ -9,7 +9,7 @@ no per-call SQLAlchemy compilation or result wrapping) and prepared once per con
 asyncpg. Gates and events travel as JSON arrays unpacked by `jsonb_to_recordset`, so any
 number of them keeps the one statement.
 
-Two choices that differ from the seed's literal "delete + insert":
+Two choices that differ from a literal "delete + insert":
 - an unchanged signal (same content hash) matches no row in the upsert, so nothing else is
   written either: re-ingestion changes no counts, not even of the run or audit log;
 - the proposed action is upserted in place while it is `pending` (same id, new type and

@@ -1,4 +1,4 @@
-"""Queries of the work-order pipeline (seed 003): workspaces, work orders, signed documents, extraction runs.
+"""Queries of the work-order pipeline: workspaces, work orders, signed documents, extraction runs.
 
 Every read and write is workspace-scoped. The export queue has its own module
 (`db.repositories.exports`).

@@ -1,4 +1,4 @@
-"""discussion pipeline: source_configs, discussions, jobs, tasks (seed 001)
+"""discussion pipeline: source_configs, discussions, jobs, tasks
 
 Revision ID: 0002
 Revises: 0001

@@ -1,6 +1,6 @@
 """signal ingestion and approvals: signal_users, ingestion_state, work_items, gate_evaluations,
 proposed_actions, workflow_runs, workflow_events, audit_logs, gmail_drafts, calendar_events,
-feedback_entries (seed 000)
+feedback_entries
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""work orders (seed 003): workspaces, workspace_members, fm_profiles, work_orders,
+"""work orders: workspaces, workspace_members, fm_profiles, work_orders,
 work_order_sources, signed_documents, signed_match, extraction_runs, export_jobs
 
 Revision ID: 0004
