@@ -18,10 +18,17 @@ import uuid
 from collections.abc import Awaitable, Iterable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
 from temporalio import activity
 
 from activities.deps import Deps
+from activities.discussion_pages import (
+    DEFAULT_FIELD_MAPPING,
+    PageSource,
+    ThreadData,
+    ThreadMessage,
+    page_body,
+    page_properties,
+)
 from activities.errors import reported_to_temporal
 from contracts.discussions import (
     AnalyzeThreadInput,
@@ -45,38 +52,10 @@ from contracts.discussions import (
 from core.errors import IntakeError, InvalidInputError, NotFoundError
 from db.repositories.discussions import DiscussionStore, DiscussionView, JobRepository
 from db.uow import unit_of_work
-from integrations import notion
-from integrations.llm import DetectedTask, ThreadAnalysis, ThreadLine
+from integrations.llm import ThreadAnalysis, ThreadLine
 
 T = TypeVar("T")
 
-
-# -- what is stored ------------------------------------------------------------------------
-
-
-class ThreadMessage(BaseModel):
-    id: str
-    author: str
-    text: str
-
-
-class ThreadData(BaseModel):
-    """A thread as `discussions.thread_data` keeps it, whatever the source."""
-
-    source_type: str
-    messages: list[ThreadMessage]
-
-    @property
-    def participants(self) -> list[str]:
-        return list(dict.fromkeys(m.author for m in self.messages))
-
-
-# Notion properties the pipeline fills, and the database property each goes to unless
-# the source config's notion_field_mapping says otherwise (None there: leave it out).
-DEFAULT_FIELD_MAPPING = {
-    "priority": "Priority", "type": "Type", "assignee": "Assignee", "due_date": "Due",
-    "tags": "Tags", "domain": "Domain", "source_url": "Source", "key": "Intake Key",
-}
 
 # Status reactions on the source message (Slack): received, processing, done, failed.
 REACTION_RECEIVED, REACTION_PROCESSING, REACTION_DONE, REACTION_FAILED = (
@@ -206,12 +185,14 @@ class DiscussionActivities:
             analysis = ThreadAnalysis.model_validate(discussion.ai_analysis)
             thread = ThreadData.model_validate(discussion.thread_data or {"source_type": "", "messages": []})
             mapping = {**DEFAULT_FIELD_MAPPING, **discussion.notion_field_mapping}
+            source = PageSource(source_type=discussion.source_type, source_thread_id=discussion.source_thread_id,
+                                source_url=discussion.source_url)
             look_first = _may_have_written_before(discussion)
             pages = await _all(
                 self._services.notion.create_page(
                     discussion.notion_database_id,
-                    properties=_page_properties(task, discussion, mapping),
-                    children=_page_body(task, analysis, thread, discussion),
+                    properties=page_properties(task, source, mapping),
+                    children=page_body(task, analysis, thread, source),
                     key_property=mapping["key"],
                     key=f"{discussion.id}#{index}",
                     look_first=look_first,
@@ -327,45 +308,6 @@ def _may_have_written_before(discussion: DiscussionView) -> bool:
 def _title_from(text: str, limit: int = 80) -> str:
     line = text.strip().splitlines()[0] if text.strip() else "untitled thread"
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
-def _page_properties(task: DetectedTask, discussion: DiscussionView, mapping: dict[str, str | None]) -> dict[str, Any]:
-    """The Name property, and the task's fields through the config's field mapping."""
-    values: dict[str, dict[str, Any]] = {
-        "priority": notion.select_property(task.priority),
-        "type": notion.select_property(task.type),
-        "assignee": notion.rich_text_property(task.assignee or ""),
-        "due_date": notion.date_property(task.due_date),
-        "tags": notion.multi_select_property(task.tags),
-        "domain": notion.select_property(task.domain),
-        "source_url": notion.url_property(discussion.source_url),
-    }
-    properties = {"Name": notion.title_property(task.title)}
-    for field, value in values.items():
-        if (name := mapping.get(field)) is not None:
-            properties[name] = value
-    return properties
-
-
-def _page_body(
-    task: DetectedTask, analysis: ThreadAnalysis, thread: ThreadData, discussion: DiscussionView
-) -> list[dict[str, Any]]:
-    """Summary, the action items as to-dos, key points, participants, the thread, a link back."""
-    blocks = [notion.heading("Summary"), notion.paragraph(task.description or analysis.summary)]
-    if task.action_items:
-        blocks += [notion.heading("Action items"), *(notion.to_do(item) for item in task.action_items)]
-    if analysis.key_points:
-        blocks += [notion.heading("Key points"), *(notion.bullet(point) for point in analysis.key_points)]
-    if thread.participants:
-        blocks += [notion.heading("Participants"), notion.paragraph(", ".join(thread.participants))]
-    # The thread itself, as many messages as fit in a page body next to the rest.
-    room = notion.MAX_CHILDREN - len(blocks) - 3
-    if thread.messages and room > 0:
-        blocks += [notion.heading("Thread"),
-                   *(notion.bullet(f"{m.author}: {m.text}") for m in thread.messages[:room])]
-    source = discussion.source_url or f"{discussion.source_type} thread {discussion.source_thread_id}"
-    blocks.append(notion.paragraph(f"Source: {source}", link=discussion.source_url))
-    return blocks
 
 
 async def _all(calls: Iterable[Awaitable[T]]) -> list[T]:

@@ -104,10 +104,6 @@ class Settings(BaseSettings):
             return sandbox + self.SANDBOX_PATHS[service]
         return self.PRODUCTION_URLS[service]
 
-    @property
-    def is_production(self) -> bool:
-        return self.intake_env.strip().lower() in {"production", "prod"}
-
     @cached_property
     def stack(self) -> StackState | None:
         """The running embedded stack, if `intake up` (or the demo) started one."""

@@ -111,16 +111,6 @@ class Repository(Generic[ModelT]):
         rows = await self.update(self._pk == id_, values=values, session=session)
         return rows[0] if rows else None
 
-    async def set_by_id(self, id_: Any, *, session: AsyncSession, **values: Any) -> bool:
-        """`update_by_id` for a caller that needs no row back: one plain UPDATE, no ORM objects.
-        Returns whether a live row matched."""
-        stmt = update(self.model).where(*self._conditions([self._pk == id_], {}, include_deleted=False))
-        try:
-            result = await session.execute(stmt.values(**values).execution_options(synchronize_session=False))
-        except IntegrityError as err:
-            raise ConflictError(f"update {self.model.__tablename__}: {_reason(err)}") from err
-        return bool(result.rowcount)
-
     async def delete(
         self, *where: ColumnElement[bool], session: AsyncSession, **filters: Any
     ) -> list[Any]:
