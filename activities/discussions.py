@@ -30,6 +30,7 @@ from activities.discussion_pages import (
     page_properties,
 )
 from activities.errors import reported_to_temporal
+from activities.keys import may_have_written
 from contracts.discussions import (
     AnalyzeThreadInput,
     AnalyzeThreadResult,
@@ -187,7 +188,7 @@ class DiscussionActivities:
             mapping = {**DEFAULT_FIELD_MAPPING, **discussion.notion_field_mapping}
             source = PageSource(source_type=discussion.source_type, source_thread_id=discussion.source_thread_id,
                                 source_url=discussion.source_url)
-            look_first = _may_have_written_before(discussion)
+            look_first = may_have_written(earlier=discussion.earlier_jobs)
             pages = await _all(
                 self._services.notion.create_page(
                     discussion.notion_database_id,
@@ -230,15 +231,14 @@ class DiscussionActivities:
                 lines += [f"- {t.title + ': ' if t.title else ''}{t.notion_page_url or t.notion_page_id}"
                           for t in tasks]
                 left, right = discussion.source_thread_id.split(":", 1)
-                look_first = _may_have_written_before(discussion)
+                look_first = may_have_written(earlier=discussion.earlier_jobs)
                 if discussion.source_type == "slack":
                     posted = await self._services.slack.post_reply(left, right, "\n".join(lines), key=key,
                                                                    look_first=look_first)
                     reply_id = posted.ts
                 else:
-                    lines.append(f"[{key}]")
-                    reply = await self._services.figma.post_reply(left, right, "\n".join(lines),
-                                                                 marker=f"[{key}]", look_first=look_first)
+                    reply = await self._services.figma.post_reply(left, right, "\n".join(lines), key=key,
+                                                                 look_first=look_first)
                     reply_id = reply.comment.id
             await self._react(discussion, REACTION_DONE, remove=REACTION_PROCESSING)
             processing_ms = await self._store.complete(
@@ -297,12 +297,6 @@ class DiscussionActivities:
                 await self._services.slack.add_reaction(channel, ts, name)
         except IntakeError as err:
             activity.logger.warning("could not set reaction on %s: %s", thread_id, err)
-
-
-def _may_have_written_before(discussion: DiscussionView) -> bool:
-    """Whether an outside write of this step may already exist: true unless this is the
-    first attempt of the discussion's first job (nothing could have written before it)."""
-    return activity.info().attempt > 1 or discussion.earlier_jobs
 
 
 def _title_from(text: str, limit: int = 80) -> str:

@@ -33,6 +33,7 @@ from temporalio import activity
 
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
+from activities.keys import may_have_written
 from contracts.exports import (
     ExportJobInput,
     ExportJobResult,
@@ -93,20 +94,18 @@ class ExportActivities:
                 job, tried_before = await self._jobs.begin_attempt(job_id, info.attempt, session=session)
                 if job.status == "DONE":
                     return ExportJobResult(job_id=input.job_id, outcome="already_done", sheet_row=job.sheet_row)
-                spreadsheet_id, sheet, row = await self._row(session, job)
+                spreadsheet_id, sheet, row, key = await self._row(session, job)
             try:
                 # Each Sheets call is bounded by the call timeout but runs in a thread nothing can cancel:
                 # start only calls that end inside this attempt's own timeout, so a retry never overlaps it.
-                calls = 2 if tried_before else 1
+                look_first = may_have_written(earlier=tried_before)
+                calls = 2 if look_first else 1
                 if (left := self._time_left(info, started)) is not None and left < calls * self._call_timeout:
                     raise RetryableIntegrationError(
                         f"{left:.1f} s left of the attempt's timeout, too little for {calls} call(s) of up to "
                         f"{self._call_timeout:.1f} s each", service="sheets", operation="append")
-                if tried_before:
-                    appended = await self._sheets.append_row_once(spreadsheet_id, sheet, row,
-                                                                  key_column=len(row) - 1)
-                else:
-                    appended = await self._sheets.append_row(spreadsheet_id, sheet, row)
+                appended = await self._sheets.append_row(spreadsheet_id, sheet, row, key=key,
+                                                         look_first=look_first)
             except IntegrationError as err:
                 await self._record_failure(job_id, err, info)
                 raise
@@ -142,8 +141,8 @@ class ExportActivities:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    async def _row(self, session: AsyncSession, job: ExportJob) -> tuple[str, str, list[Any]]:
-        """(spreadsheet id, sheet, row values) of the job; the LAST value is the row's key.
+    async def _row(self, session: AsyncSession, job: ExportJob) -> tuple[str, str, list[Any], str]:
+        """(spreadsheet id, sheet, row values, row key) of the job; the key is written as the last cell.
 
         The key is the work order's (or signed document's) id: unique across workspaces, so two
         workspaces exporting to one spreadsheet never take each other's row for their own (their
@@ -160,15 +159,15 @@ class ExportActivities:
                 work_order.work_order_number, work_order.facility_manager or "", work_order.site or "",
                 work_order.scheduled_date.isoformat() if work_order.scheduled_date else "",
                 f"{work_order.amount:.2f}" if work_order.amount is not None else "",
-                work_order.description or "", work_order.status, str(work_order.id),
-            ]
+                work_order.description or "", work_order.status,
+            ], str(work_order.id)
         document = await self._signed.find_by_id(job.signed_document_id, session=session)
         if document is None:
             raise NotFoundError(f"export job {job.id}: signed document {job.signed_document_id} is gone")
         return workspace.spreadsheet_id, workspace.signed_sheet, [
             document.extracted_work_order_number, document.signed_by or "",
-            document.signed_on.isoformat() if document.signed_on else "", str(document.id),
-        ]
+            document.signed_on.isoformat() if document.signed_on else "",
+        ], str(document.id)
 
     async def _record_failure(self, job_id: uuid.UUID, err: IntegrationError, info: activity.Info) -> None:
         """Mirror a failed attempt: FAILED when Temporal will not try again, else PENDING until it does."""

@@ -1,4 +1,4 @@
-"""Idempotency keys for activity writes."""
+"""Idempotency keys for activity writes, and the one rule for outside writes made once."""
 
 from __future__ import annotations
 
@@ -14,3 +14,11 @@ def activity_key(name: str) -> str:
     """
     info = activity.info()
     return f"{name}:{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}"
+
+
+def may_have_written(*, earlier: bool = False) -> bool:
+    """Whether an outside write of this activity may exist already, so the provider must look it up
+    by its key before creating (`look_first=`): on every retry of the activity, and when the caller
+    knows of earlier work on the same key (`earlier`: an earlier job of the discussion, an earlier
+    round of attempts of the export job). Only the first attempt of the first try may skip the look."""
+    return earlier or activity.info().attempt > 1

@@ -2,9 +2,9 @@
 
 Figma has no official Python SDK, so this is a thin ``httpx`` client for the
 two endpoints (``GET``/``POST /v1/files/{file_key}/comments``). Comments carry
-no metadata, so a reply is made idempotent by a caller-chosen ``marker``
-(e.g. a link that contains the discussion id) that must appear in its text:
-:meth:`FigmaClient.post_reply` looks for a reply containing it first.
+no metadata, so :meth:`FigmaClient.post_reply` ends the reply's text with its
+``key`` in brackets (``[intake:<discussion id>]``) and, when an earlier attempt
+may have posted, looks for a reply carrying it first.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class FigmaApi(Protocol):
     async def fetch_thread(self, file_key: str, comment_id: str) -> list[FigmaComment]: ...
 
     async def post_reply(
-        self, file_key: str, comment_id: str, message: str, *, marker: str, look_first: bool = True
+        self, file_key: str, comment_id: str, message: str, *, key: str, look_first: bool = True
     ) -> FigmaPostedReply: ...
 
     async def aclose(self) -> None: ...
@@ -135,15 +135,18 @@ class FigmaClient:
         return [root, *replies]
 
     async def post_reply(
-        self, file_key: str, comment_id: str, message: str, *, marker: str, look_first: bool = True
+        self, file_key: str, comment_id: str, message: str, *, key: str, look_first: bool = True
     ) -> FigmaPostedReply:
-        """Reply to thread ``comment_id`` once per ``marker`` (which must appear in ``message``).
+        """Reply to thread ``comment_id`` once per ``key``, which the reply carries as ``[key]``.
 
         ``look_first=False`` skips listing the comments first, for a caller that
-        knows no earlier attempt can have posted (its first attempt).
+        knows no earlier attempt can have posted.
         """
-        if not marker or marker not in message:
-            raise ValueError(f"the reply must contain its idempotency marker {marker!r}")
+        if not key or "]" in key:
+            raise ValueError(f"a reply key must be non-empty and without ']': {key!r}")
+        marker = f"[{key}]"
+        if marker not in message:
+            message = f"{message}\n{marker}"
         for comment in await self.list_comments(file_key) if look_first else []:
             if comment.parent_id == comment_id and marker in comment.message:
                 return FigmaPostedReply(comment=comment, created=False)

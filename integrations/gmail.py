@@ -97,7 +97,8 @@ class GmailApi(Protocol):
     async def find_draft(self, user: str, key: str) -> GmailDraft | None: ...
 
     async def create_draft(
-        self, user: str, *, key: str, to: str, subject: str, body: str, thread_id: str | None = None
+        self, user: str, *, key: str, to: str, subject: str, body: str, thread_id: str | None = None,
+        look_first: bool = True,
     ) -> GmailDraft: ...
 
     async def aclose(self) -> None: ...
@@ -239,10 +240,12 @@ class GmailClient:
         )
 
     async def create_draft(
-        self, user: str, *, key: str, to: str, subject: str, body: str, thread_id: str | None = None
+        self, user: str, *, key: str, to: str, subject: str, body: str, thread_id: str | None = None,
+        look_first: bool = True,
     ) -> GmailDraft:
-        """Create the draft once per ``key``; a second call returns the first draft."""
-        existing = await self.find_draft(user, key)
+        """Create the draft once per ``key`` (its Message-ID): when an earlier attempt may have made it
+        (``look_first``), the draft found by the key is returned instead of a second one."""
+        existing = await self.find_draft(user, key) if look_first else None
         if existing is not None:
             return existing
         mail = EmailMessage()

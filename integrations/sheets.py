@@ -2,17 +2,15 @@
 
 ``spreadsheets.values.append`` is not idempotent: an attempt whose answer is
 lost (a 500 after the write, a timeout) has still appended. So
-:meth:`SheetsClient.append_row_once` keeps the key in a column (the first, by
-default) and reads that column before appending: a key already there means the
-row was written, and its row number is returned instead of a second row.
+:meth:`SheetsClient.append_row` writes the row's ``key`` as its last cell and,
+when an earlier attempt may have written (``look_first``), reads that column
+before appending: a key already there means the row was written, and its row
+number is returned instead of a second row. A first attempt skips the read
+(one call instead of two).
 
 This is safe against retries of one writer per key (Temporal runs one export
 attempt at a time per work order); two writers racing on the same key could
 both append, which the pipeline's design rules out.
-
-:meth:`SheetsClient.append_row` is the bare append (one call): for a caller
-that knows no earlier attempt can have written the row (the export queue
-records every attempt before it calls Sheets), the read is a wasted call.
 """
 
 from __future__ import annotations
@@ -38,11 +36,9 @@ class SheetsApi(Protocol):
 
     async def read_column(self, spreadsheet_id: str, sheet: str, column: str = "A") -> list[str]: ...
 
-    async def append_row_once(
-        self, spreadsheet_id: str, sheet: str, values: list[Any], *, key_column: int = 0
+    async def append_row(
+        self, spreadsheet_id: str, sheet: str, values: list[Any], *, key: str, look_first: bool = True
     ) -> SheetsAppend: ...
-
-    async def append_row(self, spreadsheet_id: str, sheet: str, values: list[Any]) -> SheetsAppend: ...
 
     async def aclose(self) -> None: ...
 
@@ -88,21 +84,18 @@ class SheetsClient:
         )
         return [row[0] if row else "" for row in data.get("values", [])]
 
-    async def append_row_once(
-        self, spreadsheet_id: str, sheet: str, values: list[Any], *, key_column: int = 0
+    async def append_row(
+        self, spreadsheet_id: str, sheet: str, values: list[Any], *, key: str, look_first: bool = True
     ) -> SheetsAppend:
-        """Append ``values`` unless a row with the same key (``values[key_column]``) exists."""
-        key = str(values[key_column])
+        """Append ``values`` followed by ``key``, unless a row with that key exists (looked up only when
+        ``look_first``: an earlier attempt may have appended it)."""
         if not key:
-            raise ValueError(f"the key column {key_column} of the row is empty")
-        column = column_letter(key_column)
-        existing = await self.read_column(spreadsheet_id, sheet, column)
-        if key in existing:
-            return SheetsAppend(row_number=existing.index(key) + 1, updated_range=None, created=False)
-        return await self.append_row(spreadsheet_id, sheet, values)
-
-    async def append_row(self, spreadsheet_id: str, sheet: str, values: list[Any]) -> SheetsAppend:
-        """Append ``values`` as a new row below the sheet's table, without looking first."""
+            raise ValueError("a row needs a non-empty key")
+        if look_first:
+            existing = await self.read_column(spreadsheet_id, sheet, column_letter(len(values)))
+            if key in existing:
+                return SheetsAppend(row_number=existing.index(key) + 1, updated_range=None, created=False)
+        values = [*values, key]
         data = await self._api.execute(
             "spreadsheets.values.append",
             lambda g: g.collection("spreadsheets.values").append(

@@ -75,16 +75,16 @@ async def test_figma_reply_is_posted_once_even_after_a_lost_answer(
     message = "Created 2 tasks: https://intake.example/d/42"
     await control.set_fault("figma", "comments.create", fail_after_write="error", times=1)
     with pytest.raises(RetryableIntegrationError):
-        await figma.post_reply(file_key, "1001", message, marker="/d/42")
-    again = await figma.post_reply(file_key, "1001", message, marker="/d/42")
+        await figma.post_reply(file_key, "1001", message, key="intake:42")
+    again = await figma.post_reply(file_key, "1001", message, key="intake:42")
     assert again.created is False and again.comment.parent_id == "1001"
     created = await control.created("figma", "comments")
-    assert [c["message"] for c in created] == [message]
+    assert [c["message"] for c in created] == [f"{message}\n[intake:42]"]
 
 
-async def test_figma_reply_must_contain_its_marker(figma: FigmaClient, file_key: str) -> None:
-    with pytest.raises(ValueError, match="marker"):
-        await figma.post_reply(file_key, "1001", "no marker here", marker="/d/42")
+async def test_figma_reply_key_must_be_usable(figma: FigmaClient, file_key: str) -> None:
+    with pytest.raises(ValueError, match="key"):
+        await figma.post_reply(file_key, "1001", "a reply", key="")
 
 
 async def test_figma_rate_limit_and_bad_token(figma: FigmaClient, file_key: str, control: SandboxControl) -> None:

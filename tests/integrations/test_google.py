@@ -222,17 +222,23 @@ async def test_calendar_server_error_is_retryable(calendar: CalendarClient, cont
 
 # --- Sheets -----------------------------------------------------------------------------------
 async def test_row_is_appended_once_per_key(sheets: SheetsClient, spreadsheet_id: str, control: SandboxControl) -> None:
-    first = await sheets.append_row_once(
-        spreadsheet_id, "Work Orders", ["WO-10042", "ACME", "12 Harbour St", "1250.00"]
-    )
-    second = await sheets.append_row_once(spreadsheet_id, "Work Orders", ["WO-10043", "ACME", "48 Mill Rd", "380.50"])
-    repeat = await sheets.append_row_once(
-        spreadsheet_id, "Work Orders", ["WO-10042", "ACME", "12 Harbour St", "1250.00"]
-    )
+    first = await sheets.append_row(spreadsheet_id, "Work Orders", ["WO-10042", "ACME", "12 Harbour St"], key="k1")
+    second = await sheets.append_row(spreadsheet_id, "Work Orders", ["WO-10043", "ACME", "48 Mill Rd"], key="k2")
+    repeat = await sheets.append_row(spreadsheet_id, "Work Orders", ["WO-10042", "ACME", "12 Harbour St"], key="k1")
     assert (first.row_number, second.row_number, repeat.row_number) == (2, 3, 2)
     assert first.created and second.created and not repeat.created
     cells = (await control.spreadsheet(spreadsheet_id))["Work Orders"]
     assert [row[0] for row in cells] == ["Work Order Number", "WO-10042", "WO-10043"]
+    assert [row[3] for row in cells[1:]] == ["k1", "k2"]  # the key is the row's last cell
+
+
+async def test_a_first_attempt_appends_without_looking(
+    sheets: SheetsClient, spreadsheet_id: str, control: SandboxControl
+) -> None:
+    await sheets.append_row(spreadsheet_id, "Work Orders", ["WO-1"], key="k1", look_first=False)
+    await sheets.append_row(spreadsheet_id, "Work Orders", ["WO-1"], key="k1", look_first=False)
+    # Told that nothing can have written before, it trusts the caller: two rows, no read.
+    assert len(await control.created("sheets", "rows")) == 2
 
 
 async def test_append_after_a_timeout_that_wrote_is_not_repeated(
@@ -240,8 +246,8 @@ async def test_append_after_a_timeout_that_wrote_is_not_repeated(
 ) -> None:
     await control.set_fault("sheets", "spreadsheets.values.append", fail_after_write="hang", times=1)
     with pytest.raises(RetryableIntegrationError):
-        await sheets.append_row_once(spreadsheet_id, "Work Orders", ["WO-10044", "Northwind"])
-    again = await sheets.append_row_once(spreadsheet_id, "Work Orders", ["WO-10044", "Northwind"])
+        await sheets.append_row(spreadsheet_id, "Work Orders", ["WO-10044", "Northwind"], key="k44")
+    again = await sheets.append_row(spreadsheet_id, "Work Orders", ["WO-10044", "Northwind"], key="k44")
     assert again.created is False and again.row_number == 2
     assert len(await control.created("sheets", "rows")) == 1
 
@@ -251,14 +257,14 @@ async def test_sheets_quota_is_not_a_rate_limit(
 ) -> None:
     await control.set_fault("sheets", "spreadsheets.values.append", quota_rate=1.0)
     with pytest.raises(QuotaExceededError):
-        await sheets.append_row_once(spreadsheet_id, "Work Orders", ["WO-1"])
+        await sheets.append_row(spreadsheet_id, "Work Orders", ["WO-1"], key="k1")
     await control.set_fault("sheets", "spreadsheets.values.append", rate_limit_rate=1.0, retry_after=2)
     with pytest.raises(RateLimitedError) as caught:
-        await sheets.append_row_once(spreadsheet_id, "Work Orders", ["WO-1"])
+        await sheets.append_row(spreadsheet_id, "Work Orders", ["WO-1"], key="k1")
     assert caught.value.retry_after == 2
     assert await control.created("sheets", "rows") == []
 
 
 async def test_unknown_sheet_is_permanent(sheets: SheetsClient, spreadsheet_id: str) -> None:
     with pytest.raises(PermanentIntegrationError, match="Unable to parse range"):
-        await sheets.append_row_once(spreadsheet_id, "No Such Sheet", ["WO-1"])
+        await sheets.append_row(spreadsheet_id, "No Such Sheet", ["WO-1"], key="k1")
