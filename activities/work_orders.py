@@ -29,6 +29,7 @@ from temporalio import activity
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
 from activities.keys import activity_key
+from core.dates import DateOrder
 from core.errors import InvalidInputError, NotFoundError
 from db.idempotency import run_once, stored_result
 from db.models.work_orders import SignedDocument, Workspace
@@ -159,6 +160,7 @@ class WorkOrderActivities:
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
         self._gmail = deps.services.gmail
+        self._date_order = deps.settings.date_order  # a bad INTAKE_DATE_ORDER stops the worker here
         self._workspaces = WorkspaceRepository()
         self._profiles = FmProfileRepository()
         self._work_orders = WorkOrderRepository()
@@ -238,7 +240,7 @@ class WorkOrderActivities:
                 async with self._sessions() as session:
                     done = await stored_result(session, key, WorkOrderIngested)
                 return done or known
-            extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender)
+            extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender, self._date_order)
 
             async def write(session: AsyncSession) -> WorkOrderIngested:
                 await self._work_orders.lock_document(workspace_id, file_hash, session=session)
@@ -263,7 +265,8 @@ class WorkOrderActivities:
                 )
                 await self._runs.create(
                     session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, work_order_id=work_order.id,
-                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars, **run,
+                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
+                    warnings=[warning.model_dump() for warning in extraction.warnings], **run,
                 )
                 enqueued = False
                 if workspace.spreadsheet_id:
@@ -301,7 +304,7 @@ class WorkOrderActivities:
             error: str | None = None
             elapsed_ms = 0
             if document is None:
-                extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender)
+                extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender, self._date_order)
 
             async def write(session: AsyncSession) -> SignedIngested:
                 await self._work_orders.lock_document(workspace_id, file_hash, session=session)
@@ -325,7 +328,8 @@ class WorkOrderActivities:
                 )
                 await self._runs.create(
                     session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, signed_document_id=document.id,
-                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars, **run,
+                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
+                    warnings=[warning.model_dump() for warning in extraction.warnings], **run,
                 )
                 return await self._match(session, workspace, document, is_new=True)
 
@@ -410,12 +414,12 @@ class WorkOrderActivities:
 
 
 async def _extract(
-    data: bytes, profiles: list[ProfileRules], sender: str | None
+    data: bytes, profiles: list[ProfileRules], sender: str | None, date_order: DateOrder | None
 ) -> tuple[Extraction | None, str | None, int]:
     """Read the PDF in a thread (pypdf is CPU-bound): (extraction, None, ms) or (None, reason, ms)."""
     started = time.perf_counter()
     try:
-        extraction = await asyncio.to_thread(extract, data, profiles, sender=sender)
+        extraction = await asyncio.to_thread(extract, data, profiles, sender=sender, default_date_order=date_order)
         return extraction, None, int((time.perf_counter() - started) * 1000)
     except ExtractionError as err:
         return None, str(err), int((time.perf_counter() - started) * 1000)
