@@ -6,6 +6,7 @@ Real PDFs (reportlab), the real ingestion workflows on real Temporal, rows in re
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from datetime import date
 from pathlib import Path
@@ -20,10 +21,12 @@ from activities.work_orders import WorkOrderActivities, WorkspaceSpec
 from client.fm_profiles import set_fm_profile
 from client.work_orders import start_file_ingest
 from core.errors import ConfigurationError
-from db.models.work_orders import ExtractionRun, SignedDocument, WorkOrder
+from core.settings import Settings
+from db.models.work_orders import ExtractionRun, FmProfile, SignedDocument, WorkOrder, Workspace
 from db.repository import Repository
 from sandbox.control import SandboxControl
 from sandbox.seed_mail import SPREADSHEET_ID
+from tests.helpers import intake_cli
 from worker import build_worker
 
 
@@ -124,3 +127,40 @@ async def test_a_worker_with_a_bad_intake_date_order_does_not_start(deps: Deps) 
         assert "INTAKE_DATE_ORDER 'us' is not one of day_first, month_first" in str(err)
     else:
         raise AssertionError("a bad INTAKE_DATE_ORDER was accepted")
+
+
+async def test_the_cli_sets_a_profiles_date_order_and_refuses_a_bad_one(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    ws = slug()
+    refused = await intake_cli(settings, "workorder", "profile", "set", "usfm", "-w", ws, "--date-order", "mdy")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "error: date order 'mdy' is not one of day_first, month_first or 'none'"]
+    assert "Traceback" not in refused.stderr
+    async with sessions() as session:  # nothing half written: not even the workspace
+        assert await Repository(Workspace).count(session=session, slug=ws) == 0
+
+    made = await intake_cli(settings, "workorder", "profile", "set", "usfm", "-w", ws, "--name", "US Facilities",
+                            "--sender-domain", "usfm.example", "--date-order", "month-first", "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["date_order"] == "month_first"
+    # Updating one thing keeps the others; `none` unsets the order (INTAKE_DATE_ORDER decides again).
+    renamed = await intake_cli(settings, "workorder", "profile", "set", "usfm", "-w", ws, "--name", "US FM")
+    assert renamed.returncode == 0, renamed.stderr
+    profile = await one(sessions, FmProfile, fm_key="usfm")
+    assert (profile.display_name, profile.sender_domains, profile.date_order) == ("US FM", ["usfm.example"],
+                                                                                   "month_first")
+    cleared = await intake_cli(settings, "workorder", "profile", "set", "usfm", "-w", ws, "--date-order", "none")
+    assert cleared.returncode == 0, cleared.stderr
+    listed = await intake_cli(settings, "workorder", "profile", "list", "-w", ws, "--json")
+    assert listed.returncode == 0, listed.stderr
+    orders = {row["fm_key"]: row["date_order"] for row in json.loads(listed.stdout)}
+    assert orders == {"default": None, "acme": None, "northwind": None, "usfm": None}  # with the starter profiles
+
+    bad_default = await intake_cli(settings, "workorder", "profile", "list", "-w", ws, INTAKE_DATE_ORDER="dd/mm")
+    assert bad_default.returncode == 2
+    assert bad_default.stderr.strip().splitlines() == [
+        "error: INTAKE_DATE_ORDER 'dd/mm' is not one of day_first, month_first or 'none'"]
+    missing = await intake_cli(settings, "workorder", "profile", "list", "-w", "no-such-workspace")
+    assert missing.returncode == 2 and "workspace 'no-such-workspace' does not exist" in missing.stderr
