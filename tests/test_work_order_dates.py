@@ -157,6 +157,10 @@ async def test_the_cli_sets_a_profiles_date_order_and_refuses_a_bad_one(
     assert listed.returncode == 0, listed.stderr
     orders = {row["fm_key"]: row["date_order"] for row in json.loads(listed.stdout)}
     assert orders == {"default": None, "acme": None, "northwind": None, "usfm": None}  # with the starter profiles
+    table = await intake_cli(settings, "workorder", "profile", "list", "-w", ws, INTAKE_DATE_ORDER="month_first",
+                             COLUMNS="200")
+    assert table.returncode == 0, table.stderr
+    assert "usfm" in table.stdout and "(month_first)" in table.stdout  # an unset order shows the default
 
     bad_default = await intake_cli(settings, "workorder", "profile", "list", "-w", ws, INTAKE_DATE_ORDER="dd/mm")
     assert bad_default.returncode == 2
