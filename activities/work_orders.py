@@ -38,6 +38,7 @@ from contracts.work_orders import (
     IngestWorkOrderResult,
     SignedOutcome,
 )
+from core.dates import DateOrder
 from core.errors import InvalidInputError, NotFoundError
 from db.idempotency import run_once, stored_result
 from db.models.work_orders import SignedDocument, Workspace
@@ -70,6 +71,7 @@ class WorkOrderActivities:
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
         self._gmail = deps.services.gmail
+        self._date_order = deps.settings.date_order  # a bad INTAKE_DATE_ORDER stops the worker here
         self._workspaces = WorkspaceRepository()
         self._profiles = FmProfileRepository()
         self._work_orders = WorkOrderRepository()
@@ -149,7 +151,7 @@ class WorkOrderActivities:
                 async with self._sessions() as session:
                     done = await stored_result(session, key, IngestWorkOrderResult)
                 return done or known
-            extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender)
+            extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender, self._date_order)
 
             async def write(session: AsyncSession) -> IngestWorkOrderResult:
                 await self._work_orders.lock_document(workspace_id, file_hash, session=session)
@@ -174,7 +176,8 @@ class WorkOrderActivities:
                 )
                 await self._runs.create(
                     session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, work_order_id=work_order.id,
-                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars, **run,
+                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
+                    warnings=[warning.model_dump() for warning in extraction.warnings], **run,
                 )
                 enqueued = False
                 if workspace.spreadsheet_id:
@@ -212,7 +215,7 @@ class WorkOrderActivities:
             error: str | None = None
             elapsed_ms = 0
             if document is None:
-                extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender)
+                extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender, self._date_order)
 
             async def write(session: AsyncSession) -> IngestSignedResult:
                 await self._work_orders.lock_document(workspace_id, file_hash, session=session)
@@ -236,7 +239,8 @@ class WorkOrderActivities:
                 )
                 await self._runs.create(
                     session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, signed_document_id=document.id,
-                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars, **run,
+                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
+                    warnings=[warning.model_dump() for warning in extraction.warnings], **run,
                 )
                 return await self._match(session, workspace, document, is_new=True)
 
@@ -321,12 +325,12 @@ class WorkOrderActivities:
 
 
 async def _extract(
-    data: bytes, profiles: list[ProfileRules], sender: str | None
+    data: bytes, profiles: list[ProfileRules], sender: str | None, date_order: DateOrder | None
 ) -> tuple[Extraction | None, str | None, int]:
     """Read the PDF in a thread (pypdf is CPU-bound): (extraction, None, ms) or (None, reason, ms)."""
     started = time.perf_counter()
     try:
-        extraction = await asyncio.to_thread(extract, data, profiles, sender=sender)
+        extraction = await asyncio.to_thread(extract, data, profiles, sender=sender, default_date_order=date_order)
         return extraction, None, int((time.perf_counter() - started) * 1000)
     except ExtractionError as err:
         return None, str(err), int((time.perf_counter() - started) * 1000)

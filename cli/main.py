@@ -13,6 +13,7 @@ import typer
 
 from cli import db as db_commands
 from cli import discussions as discussion_commands
+from cli import fm_profiles as fm_profile_commands
 from cli import report as report_commands
 from cli import schedules as schedule_commands
 from cli import signals as signal_commands
@@ -31,6 +32,7 @@ app.add_typer(schedule_commands.app, name="schedules")
 app.add_typer(discussion_commands.app, name="discussion")
 app.add_typer(report_commands.app, name="report")
 app.add_typer(work_order_commands.workorder_app, name="workorder")
+work_order_commands.workorder_app.add_typer(fm_profile_commands.app, name="profile")
 app.add_typer(work_order_commands.signed_app, name="signed")
 app.add_typer(work_order_commands.export_app, name="export")
 signal_commands.register(app)

@@ -15,7 +15,8 @@ from typing import ClassVar
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.errors import ConfigurationError
+from core.dates import DateOrder, parse_date_order
+from core.errors import ConfigurationError, InvalidInputError
 from core.state import StackState, read_state
 
 # Words in a database URL that mark it as production: destructive commands refuse it.
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
     task_queue: str = Field(
         "intake", validation_alias=AliasChoices("INTAKE_TASK_QUEUE", "TASK_QUEUE")
     )
+
+    # Work orders: the order of an ambiguous numeric date (04/07/2024) when the FM profile sets none:
+    # day_first, month_first, or none (leave such dates empty, with a warning). Read by `date_order`.
+    date_order_setting: str = Field("day_first", validation_alias="INTAKE_DATE_ORDER")
 
     # Outside services. Each base URL, when unset, points at the sandbox
     # (SANDBOX_URL, or the one the embedded stack runs).
@@ -103,6 +108,14 @@ class Settings(BaseSettings):
         if sandbox is not None:
             return sandbox + self.SANDBOX_PATHS[service]
         return self.PRODUCTION_URLS[service]
+
+    @property
+    def date_order(self) -> DateOrder | None:
+        """INTAKE_DATE_ORDER as a date order (None: no default); a bad value is a ConfigurationError."""
+        try:
+            return parse_date_order(self.date_order_setting, what="INTAKE_DATE_ORDER")
+        except InvalidInputError as err:
+            raise ConfigurationError(str(err)) from None
 
     @cached_property
     def stack(self) -> StackState | None:

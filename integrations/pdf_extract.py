@@ -9,6 +9,12 @@ expression of any field; every field falls back to :data:`DEFAULT_PATTERNS`,
 which read the "Label: value" lines that work orders usually carry. A PDF
 that cannot be read, has no text, or yields no work order number raises
 :class:`ExtractionError`: a clear failure, never half the fields.
+
+Dates are read by :func:`core.dates.read_date`: an ambiguous numeric date
+(04/07/2024) in the order of the profile (`date_order`), else the caller's
+default (INTAKE_DATE_ORDER). A date that cannot be read (ambiguous with no
+order, 31/02/2024, text that is no date) is left empty and named in
+:attr:`Extraction.warnings`, so the extraction run records what was not stored.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ import io
 import logging
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from pydantic import BaseModel
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from core.dates import AmbiguousDateError, DateOrder, UnreadableDateError, read_date
 from core.errors import InvalidInputError
 
 # pypdf reports every oddity of a malformed file as a warning; the failure we raise says enough.
@@ -41,7 +48,6 @@ DEFAULT_PATTERNS: dict[str, str] = {
     "signed_by": _LINE.format(label=r"signed[ \t]+by"),
     "signed_on": _LINE.format(label=r"signed[ \t]+(?:date|on)"),
 }
-DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d %b %Y", "%d %B %Y", "%B %d, %Y")
 MAX_AMOUNT = Decimal("9999999999.99")  # numeric(12, 2)
 MAX_PAGES = 50
 
@@ -59,6 +65,7 @@ class ProfileRules(BaseModel):
     text_markers: list[str] = []
     field_patterns: dict[str, str] = {}
     is_default: bool = False
+    date_order: DateOrder | None = None
 
 
 class ExtractedFields(BaseModel):
@@ -72,10 +79,19 @@ class ExtractedFields(BaseModel):
     signed_on: date | None = None
 
 
+class ExtractionWarning(BaseModel):
+    """A field whose text was found but not stored, and why."""
+
+    field: str
+    text: str
+    message: str
+
+
 class Extraction(BaseModel):
     fm_key: str | None
     fields: ExtractedFields
     text_chars: int
+    warnings: list[ExtractionWarning] = []
 
 
 def sha256_hex(data: bytes) -> str:
@@ -111,8 +127,15 @@ def choose_profile(profiles: Sequence[ProfileRules], *, sender: str | None, text
     return next((p for p in profiles if p.is_default), None)
 
 
-def extract(data: bytes, profiles: Sequence[ProfileRules], *, sender: str | None = None) -> Extraction:
-    """The fields of one PDF; raises ExtractionError when it has no work order number."""
+def extract(
+    data: bytes, profiles: Sequence[ProfileRules], *, sender: str | None = None,
+    default_date_order: DateOrder | None,
+) -> Extraction:
+    """The fields of one PDF; raises ExtractionError when it has no work order number.
+
+    An ambiguous numeric date is read in the profile's date order, else in
+    `default_date_order`; with neither it is left empty, with a warning.
+    """
     text = pdf_text(data)
     if not text.strip():
         raise ExtractionError("the PDF has no text layer (a scan?); nothing to read a work order from")
@@ -123,19 +146,21 @@ def extract(data: bytes, profiles: Sequence[ProfileRules], *, sender: str | None
     if not number:
         used = f"FM profile {profile.fm_key!r}" if profile else "the default patterns"
         raise ExtractionError(f"no work order number found in the PDF's text (read with {used})")
+    dates = _DateReader(profile, default_date_order)
     fields = ExtractedFields(
         work_order_number=number.upper(),
         facility_manager=found.get("facility_manager"),
         site=found.get("site"),
-        scheduled_date=parse_date(found.get("scheduled_date")),
+        scheduled_date=dates.read("scheduled_date", found.get("scheduled_date")),
         amount=parse_amount(found.get("amount")),
         description=found.get("description"),
         signed_by=found.get("signed_by"),
-        signed_on=parse_date(found.get("signed_on")),
+        signed_on=dates.read("signed_on", found.get("signed_on")),
     )
     if fields.facility_manager is None and profile is not None and not profile.is_default:
         fields.facility_manager = profile.display_name
-    return Extraction(fm_key=profile.fm_key if profile else None, fields=fields, text_chars=len(text))
+    return Extraction(fm_key=profile.fm_key if profile else None, fields=fields, text_chars=len(text),
+                      warnings=dates.warnings)
 
 
 def _search(pattern: str, text: str) -> str | None:
@@ -146,15 +171,26 @@ def _search(pattern: str, text: str) -> str | None:
     return value or None
 
 
-def parse_date(value: str | None) -> date | None:
-    if not value:
-        return None
-    for fmt in DATE_FORMATS:
+class _DateReader:
+    """Reads one PDF's dates in its profile's order (else the default), keeping a warning per date not read."""
+
+    def __init__(self, profile: ProfileRules | None, default_order: DateOrder | None) -> None:
+        self._profile = profile
+        self._order = profile.date_order if profile is not None and profile.date_order else default_order
+        self.warnings: list[ExtractionWarning] = []
+
+    def read(self, field: str, value: str | None) -> date | None:
+        if not value:
+            return None
         try:
-            return datetime.strptime(value.strip(), fmt).date()
-        except ValueError:
-            continue
-    return None
+            return read_date(value, order=self._order)
+        except AmbiguousDateError as err:
+            whose = f"FM profile {self._profile.fm_key!r}" if self._profile else "no FM profile"
+            message = f"{err} ({whose} sets none, nor does INTAKE_DATE_ORDER); left empty rather than guessed"
+        except UnreadableDateError as err:
+            message = f"{err}; left empty"
+        self.warnings.append(ExtractionWarning(field=field, text=value, message=message))
+        return None
 
 
 def parse_amount(value: str | None) -> Decimal | None:

@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from core.dates import DATE_ORDERS
 from db.base import Base, TimestampMixin, one_of, uuid_pk
 
 SOURCE_TYPES = ("GMAIL", "FILE")
@@ -75,7 +76,10 @@ class FmProfile(TimestampMixin, Base):
     """How one facility manager's PDFs are read: who sends them, what marks them, where each field is."""
 
     __tablename__ = "fm_profiles"
-    __table_args__ = (UniqueConstraint("workspace_id", "fm_key"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "fm_key"),
+        CheckConstraint(one_of("date_order", DATE_ORDERS), name="date_order"),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     workspace_id: Mapped[uuid.UUID] = _workspace_fk()
@@ -89,6 +93,9 @@ class FmProfile(TimestampMixin, Base):
         JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
     is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    # How this FM writes an ambiguous numeric date (04/07/2024): day_first or month_first;
+    # NULL leaves it to the deployment's INTAKE_DATE_ORDER.
+    date_order: Mapped[str | None] = mapped_column(Text)
 
 
 class WorkOrder(TimestampMixin, Base):
@@ -209,6 +216,10 @@ class ExtractionRun(Base):
     outcome: Mapped[str] = mapped_column(Text, nullable=False)
     error: Mapped[str | None] = mapped_column(Text)
     fields: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    # What was read but not stored, one {"field", "text", "message"} each (an ambiguous or invalid date).
+    warnings: Mapped[list[dict[str, str]]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'[]'::jsonb")
+    )
     text_chars: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     duration_ms: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     work_order_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -70,6 +70,20 @@ class FmProfileRepository(Repository[FmProfile]):
 
     async def for_workspace(self, workspace_id: uuid.UUID, *, session: AsyncSession) -> list[FmProfile]:
         return await self.find_many(session=session, workspace_id=workspace_id, order_by=[FmProfile.fm_key])
+
+    async def ensure(
+        self, *, session: AsyncSession, workspace_id: uuid.UUID, fm_key: str, changes: dict[str, Any]
+    ) -> FmProfile:
+        """Create the workspace's profile `fm_key` from `changes` (its display name defaults to the key),
+        or set on the existing one exactly the columns `changes` names (None clears a date order)."""
+        stmt = (
+            insert(FmProfile)
+            .values(workspace_id=workspace_id, fm_key=fm_key, **{"display_name": fm_key, **changes})
+            .on_conflict_do_update(index_elements=[FmProfile.workspace_id, FmProfile.fm_key],
+                                   set_={**changes, "updated_at": func.now()})
+            .returning(FmProfile)
+        )
+        return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
 
 
 class WorkOrderRepository(Repository[WorkOrder]):
