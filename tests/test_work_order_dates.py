@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.deps import Deps
-from activities.work_orders import WorkOrderActivities, WorkspaceSpec
+from activities.work_orders import WorkOrderActivities
 from client.fm_profiles import set_fm_profile
 from client.work_orders import start_file_ingest
+from contracts.work_orders import WorkspaceSpec
 from core.errors import ConfigurationError
 from core.settings import Settings
 from db.models.work_orders import ExtractionRun, FmProfile, SignedDocument, WorkOrder, Workspace
