@@ -573,11 +573,16 @@ class GmailService(GoogleService):
         return json_response({"id": message["id"], "threadId": message["threadId"], "historyId": message["historyId"]})
 
     async def control_expire_history(self, request: web.Request) -> web.Response:
-        """Forget history so far: any older ``startHistoryId`` now gets 404 (as after about a week)."""
+        """Forget history so far: every history id issued until now gets 404 (as after about a week).
+
+        The mailbox's history id moves on by one, so the id a full resync then reads (the
+        profile's ``historyId``) is newer than every forgotten one and is accepted next time.
+        """
         box = self._box(request)
         if box is None:
             return control_error(f"no mailbox {request.match_info['user_id']!r}", 404)
-        box.min_history_id = box.history_id + 1
+        box.history_id += 1
+        box.min_history_id = box.history_id
         return json_response({"ok": True, "min_history_id": str(box.min_history_id)})
 
     async def control_delete(self, request: web.Request) -> web.Response:
@@ -801,11 +806,16 @@ class CalendarService(GoogleService):
         return json_response(event)
 
     async def control_expire(self, request: web.Request) -> web.Response:
-        """Invalidate every sync token issued so far: the next incremental list gets 410."""
+        """Invalidate every sync token issued so far: the next incremental list gets 410.
+
+        The calendar's version moves on by one, so the ``nextSyncToken`` of the full list that
+        follows is newer than every invalidated token and is accepted next time.
+        """
         state = self._calendar(request)
         if state is None:
             return control_error(f"no calendar {request.match_info['calendar_id']!r}", 404)
-        state.min_sync_version = state.version + 1
+        state.version += 1
+        state.min_sync_version = state.version
         return json_response({"ok": True})
 
 
