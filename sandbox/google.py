@@ -151,12 +151,15 @@ class GmailService(GoogleService):
     def reset(self) -> None:
         self.created = {}
         self.mailboxes: dict[str, Mailbox] = {}
-        for n, (email, mails) in enumerate(seed_mail().items()):
-            box = Mailbox(email, history_start=1000 * (n + 1))
+        for email, mails in seed_mail().items():
+            # History ids start later than any an earlier sandbox issued: a cursor it handed out is
+            # then too old here (404, a full resync), never one that skips what arrives here.
+            box = Mailbox(email, history_start=self.ids.tick())
             self.mailboxes[email] = box
             for mail in mails:
                 self._deliver(
                     box,
+                    seeded=True,
                     sender=mail.sender,
                     subject=mail.subject,
                     body=mail.body,
@@ -210,8 +213,12 @@ class GmailService(GoogleService):
         user = request.match_info["user_id"]
         return self.mailboxes.get(USERS[0] if user == "me" else user)
 
-    def _new_id(self) -> str:
-        return f"{0x18F00000000 + self.ids.next():x}{self.ids.hex(5)}"
+    def _new_id(self, seeded: bool = False) -> str:
+        """16 hex digits as Gmail's: a time in milliseconds, then 5 more (the seed data's from the seed)."""
+        if seeded:
+            return f"{0x18F00000000 + self.ids.next():x}{self.ids.hex(5)}"
+        tick = self.ids.tick()
+        return f"{tick // 1000:011x}{(tick % 1000) << 10 | self.ids.fresh.getrandbits(10):05x}"
 
     def _add(self, box: Mailbox, message: dict[str, Any]) -> None:
         box.history_id += 1
@@ -230,8 +237,10 @@ class GmailService(GoogleService):
         internal_ms: int,
         attachments: list[tuple[str, str, bytes]],
         labels: list[str] | None = None,
+        seeded: bool = False,
     ) -> dict[str, Any]:
-        message_id = self._new_id()
+        message_id = self._new_id(seeded)
+        attachment_hex = self.ids.hex if seeded else self.ids.unique_hex
         message = {
             "id": message_id,
             "threadId": message_id,
@@ -246,7 +255,7 @@ class GmailService(GoogleService):
             ],
             "text": body,
             "attachments": [
-                {"attachmentId": f"ANGjdJ{self.ids.hex(24)}", "filename": f, "mime_type": m, "data": d}
+                {"attachmentId": f"ANGjdJ{attachment_hex(24)}", "filename": f, "mime_type": m, "data": d}
                 for f, m, d in attachments
             ],
         }
@@ -499,7 +508,7 @@ class GmailService(GoogleService):
         }
         self._add(box, message)
         draft = {
-            "id": f"r{self.ids.next():019d}",
+            "id": f"r{self.ids.fresh.randrange(10**18, 10**19)}",
             "message": {"id": message_id, "threadId": thread_id, "labelIds": ["DRAFT"]},
         }
         box.drafts.append(draft)
@@ -602,6 +611,7 @@ class GmailService(GoogleService):
 # Calendar
 # ======================================================================================
 EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
+EVENT_ID_CHARS = "0123456789abcdefghijklmnopqrstuv"  # base32hex, as Calendar's own event ids
 SYNC_INCOMPATIBLE = ("timeMin", "timeMax", "q", "orderBy", "updatedMin", "iCalUID", "privateExtendedProperty")
 
 
@@ -616,12 +626,12 @@ def _when(value: dict[str, Any] | None) -> datetime | None:
 
 
 class CalendarState:
-    def __init__(self, calendar_id: str) -> None:
+    def __init__(self, calendar_id: str, first_version: int) -> None:
         self.calendar_id = calendar_id
         self.events: dict[str, dict[str, Any]] = {}
         self.versions: dict[str, int] = {}
-        self.version = 0
-        self.min_sync_version = 0
+        self.version = first_version
+        self.min_sync_version = first_version
 
 
 class CalendarService(GoogleService):
@@ -631,10 +641,14 @@ class CalendarService(GoogleService):
         self.created = {}
         self.calendars: dict[str, CalendarState] = {}
         for calendar_id, events in SEED_EVENTS.items():
-            state = CalendarState(calendar_id)
+            # Versions (in sync tokens) start later than any an earlier sandbox issued: its tokens
+            # are then too old here (410, a full resync), never ones that skip what changes here.
+            state = CalendarState(calendar_id, first_version=self.ids.tick())
             self.calendars[calendar_id] = state
             for event in events:
-                self._store(state, self._event(calendar_id, copy.deepcopy(event), "2024-06-01T00:00:00.000Z"))
+                self._store(
+                    state, self._event(calendar_id, copy.deepcopy(event), "2024-06-01T00:00:00.000Z", seeded=True)
+                )
 
     def fixtures(self) -> dict[str, Any]:
         return {"primary": USERS[0], "calendars": {cid: len(c.events) for cid, c in self.calendars.items()}}
@@ -657,8 +671,14 @@ class CalendarService(GoogleService):
         cid = request.match_info["calendar_id"]
         return self.calendars.get(USERS[0] if cid == "primary" else cid)
 
-    def _event(self, calendar_id: str, body: dict[str, Any], now: str) -> dict[str, Any]:
-        event_id = body.get("id") or f"{self.ids.next():05d}{self.ids.hex(20)}".translate(str.maketrans("wxyz", "0123"))
+    def _new_event_id(self, seeded: bool) -> str:
+        """An event id as Calendar makes them (base32hex); the seed data's from the seed."""
+        if seeded:
+            return f"{self.ids.next():05d}{self.ids.hex(20)}".translate(str.maketrans("wxyz", "0123"))
+        return self.ids.unique_chars(EVENT_ID_CHARS, 26)
+
+    def _event(self, calendar_id: str, body: dict[str, Any], now: str, seeded: bool = False) -> dict[str, Any]:
+        event_id = body.get("id") or self._new_event_id(seeded)
         body.update(
             kind="calendar#event",
             id=event_id,

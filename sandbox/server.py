@@ -60,7 +60,11 @@ PREFIXES: dict[str, str] = {
 
 
 class SandboxServer:
-    """One aiohttp server imitating every outside service; in-memory, deterministic."""
+    """One aiohttp server imitating every outside service; in-memory.
+
+    Seed data and fault draws follow the seed; the ids of what clients create never
+    repeat across instances or resets (see :class:`sandbox.core.IdSource`).
+    """
 
     def __init__(self, seed: int = 0) -> None:
         self.url: str | None = None
