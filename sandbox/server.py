@@ -42,10 +42,12 @@ from sandbox.core import (
     control_json,
     json_response,
 )
+from sandbox.calendar import CalendarService
 from sandbox.figma import FigmaService
-from sandbox.google import CalendarService, GmailService, SheetsService
+from sandbox.gmail import GmailService
 from sandbox.llm import LlmService
 from sandbox.notion import NotionService
+from sandbox.sheets import SheetsService
 from sandbox.slack import SlackService
 
 PREFIXES: dict[str, str] = {
