@@ -27,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind; 0 picks a free one (default)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault randomness (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the seed data and fault randomness (default 0)")
     args = parser.parse_args()
     asyncio.run(serve(args.host, args.port, args.seed))
 

@@ -50,7 +50,8 @@ class SandboxControl:
         return await self._call("GET", "/health")
 
     async def reset(self, seed: int | None = None) -> None:
-        """Back to the seed data, no faults, empty call log; ``seed`` re-seeds ids and fault draws."""
+        """Back to the seed data, no faults, empty call log; ``seed`` re-seeds the seed data and fault
+        draws (ids of what is created afterwards are new ones all the same)."""
         await self._call("POST", "/reset", json={} if seed is None else {"seed": seed})
 
     async def fixtures(self) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import asyncio
 import json
 import random
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -131,9 +132,21 @@ class Service(ABC):
 
 
 class IdSource:
-    """Deterministic identifiers and randomness: the same seed, the same sequence."""
+    """Identifiers and randomness: seeded for the seed data and faults, never repeated for what is created.
+
+    The seed data's ids (:meth:`next`, :meth:`hex`) and the fault draws (``faults``)
+    follow the seed: the same seed, the same fixtures and the same sequence of faults.
+    Everything created while the sandbox serves (pages, messages, drafts, events,
+    comments, completions, delivered mail) gets an id no sandbox instance, earlier or
+    later, hands out again (:meth:`tick`, :meth:`unique_hex`, ...), as the real services
+    never reissue an id: the product's database outlives any one sandbox and keeps the
+    ids an earlier one issued. Those ids come from the system's entropy and from a clock
+    that only moves forward, which also keeps them ordered where the real ones are.
+    """
 
     def __init__(self, seed: int) -> None:
+        self.fresh = random.SystemRandom()
+        self._last_tick = 0
         self.seed(seed)
 
     def seed(self, seed: int) -> None:
@@ -148,6 +161,20 @@ class IdSource:
 
     def hex(self, length: int) -> str:
         return "".join(self.ids.choice("0123456789abcdef") for _ in range(length))
+
+    def tick(self) -> int:
+        """Microseconds since the epoch, strictly increasing within this instance (and across resets)."""
+        self._last_tick = max(self._last_tick + 1, time.time_ns() // 1000)
+        return self._last_tick
+
+    def unique_hex(self, length: int) -> str:
+        return "".join(self.fresh.choice("0123456789abcdef") for _ in range(length))
+
+    def unique_chars(self, alphabet: str, length: int) -> str:
+        return "".join(self.fresh.choice(alphabet) for _ in range(length))
+
+    def unique_uuid(self) -> str:
+        return str(uuid.UUID(int=self.fresh.getrandbits(128), version=4))
 
 
 @dataclass

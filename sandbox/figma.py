@@ -7,6 +7,7 @@ are ``{"status": <code>, "err": "<message>"}``; 429 carries Retry-After.
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -117,13 +118,13 @@ class FigmaService(Service):
                 return self._error(404, "Parent comment not found")
             if root["parent_id"]:
                 return self._error(400, "Cannot reply to a reply")
-        number = self.ids.next()
+        tick = self.ids.tick()
         comment = self._comment(
-            str(2000000 + number),
+            str(tick),
             parent,
             BOT_USER,
             message,
-            f"2024-07-01T00:{number // 60 % 60:02d}:{number % 60:02d}Z",
+            datetime.fromtimestamp(tick / 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             len(comments) + 1,
         )
         comment["file_key"] = file_key

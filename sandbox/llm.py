@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import string
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from aiohttp import web
 from sandbox.core import MALFORMED, Endpoint, Service, bearer_token, json_response
 
 MAX_TASKS = 5
+ALPHANUMERIC = string.ascii_letters + string.digits  # a completion id's characters after "chatcmpl-"
 SPEAKER = re.compile(r"^\s*(?:[-*]\s*)?(?:\[[^\]]*\]\s*)?(?P<name>[A-Za-z][\w.' -]{0,40}?)\s*:\s+(?P<text>.+)$")
 ASK = re.compile(
     r"^(?:(?P<who>@?[A-Z][a-z]+),\s+)?(?:please\b|can you\b|could you\b|would you\b|will you\b|"
@@ -219,14 +221,13 @@ class LlmService(Service):
             content = "Sure! Here is the analysis you asked for: the thread discusses several things."
         else:
             content = _analysis_json(user_text)
-        number = self.ids.next()
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
         completion_tokens = len(content.split())
         return json_response(
             {
-                "id": f"chatcmpl-sandbox{number:08d}",
+                "id": f"chatcmpl-{self.ids.unique_chars(ALPHANUMERIC, 29)}",
                 "object": "chat.completion",
-                "created": 1718000000 + number,
+                "created": self.ids.tick() // 1_000_000,
                 "model": body["model"],
                 "choices": [
                     {

@@ -208,7 +208,7 @@ class NotionService(Service):
         for n, block in enumerate(children):
             if not isinstance(block, dict) or block.get("type") not in block:
                 return self._error(400, "validation_error", f"body.children[{n}] should be a block with its type key.")
-        page_id = str(uuid.UUID(int=self.ids.ids.getrandbits(128), version=4))
+        page_id = self.ids.unique_uuid()
         title = "".join(t["plain_text"] for t in rendered["Name"]["title"])
         slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-")[:60]
         now = "2024-07-01T00:00:00.000Z"

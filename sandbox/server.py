@@ -31,6 +31,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from sandbox.calendar import CalendarService
 from sandbox.core import (
     CallLog,
     Dispatcher,
@@ -43,9 +44,10 @@ from sandbox.core import (
     json_response,
 )
 from sandbox.figma import FigmaService
-from sandbox.google import CalendarService, GmailService, SheetsService
+from sandbox.gmail import GmailService
 from sandbox.llm import LlmService
 from sandbox.notion import NotionService
+from sandbox.sheets import SheetsService
 from sandbox.slack import SlackService
 
 PREFIXES: dict[str, str] = {
@@ -60,7 +62,11 @@ PREFIXES: dict[str, str] = {
 
 
 class SandboxServer:
-    """One aiohttp server imitating every outside service; in-memory, deterministic."""
+    """One aiohttp server imitating every outside service; in-memory.
+
+    Seed data and fault draws follow the seed; the ids of what clients create never
+    repeat across instances or resets (see :class:`sandbox.core.IdSource`).
+    """
 
     def __init__(self, seed: int = 0) -> None:
         self.url: str | None = None

@@ -91,7 +91,6 @@ class SlackService(Service):
                 if n > 0:
                     message.update(thread_ts=parent_ts, parent_user_id=lines[0][0])
                 self._add(channel, message)
-        self.clock = 1718100000
 
     def _add(self, channel: str, message: dict[str, Any]) -> None:
         self.messages[channel].append(message)
@@ -198,8 +197,9 @@ class SlackService(Service):
         return self._by_ts.get((channel, ts))
 
     def _next_ts(self) -> str:
-        self.clock += 1
-        return f"{self.clock}.{self.ids.next():06d}"
+        """A new message's ts: the time it is posted, to the microsecond, later than every ts before."""
+        tick = self.ids.tick()
+        return f"{tick // 1_000_000}.{tick % 1_000_000:06d}"
 
     def _render(self, message: dict[str, Any], channel: str, with_metadata: bool) -> dict[str, Any]:
         out = copy.deepcopy(message)

@@ -11,15 +11,21 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
+from activities.deps import Deps
 from client.discussions import DiscussionNotRetryableError, retry_discussion, start_discussion
 from contracts.discussions import DiscussionInput, discussion_id_for
 from core.errors import ConflictError, NotFoundError
+from core.settings import Settings
 from db.repositories.discussions import DiscussionRepository, JobRepository, TaskRepository
+from integrations.factory import build_clients
 from sandbox.control import SandboxControl
+from sandbox.server import SandboxServer
 from tests.helpers import record_history
+from worker import build_worker
 from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
 
 CHECKOUT = "C0PRODUCT:1718010000.000100"  # the sandbox's thread with four action items
+PLANNING = "C0PRODUCT:1718020000.000100"  # the sandbox's long thread, with two action items
 discussions, jobs, tasks = DiscussionRepository(), JobRepository(), TaskRepository()
 
 
@@ -85,6 +91,35 @@ async def test_a_slack_thread_becomes_notion_tasks_through_six_stages(
     assert reactions == ["eyes", "hourglass_flowing_sand", "white_check_mark"]
     assert await sandbox.call_count("slack", "reactions.remove") == 1  # the hourglass, when done
     await record_history(handle, "discussion_slack")
+
+
+async def test_a_new_sandbox_over_kept_data_creates_pages_that_no_stored_task_holds(
+    client: Client, settings: Settings, task_queue: str, sessions: async_sessionmaker[AsyncSession], team: str,
+) -> None:
+    """PostgreSQL outlives the sandbox (`intake down`, `intake up`): a new sandbox with the same seed
+    serves the next discussion, and the Notion pages it creates are new ones."""
+    results, made = [], []
+    for thread in (CHECKOUT, PLANNING):
+        server = SandboxServer(seed=0)
+        here = settings.model_copy(update={"sandbox_url": await server.start("127.0.0.1", 0)})
+        deps = Deps(settings=here, sessions=sessions, services=build_clients(here))
+        try:
+            async with build_worker(client, deps, task_queue=task_queue):
+                handle = await start_discussion(client, slack_thread(team, thread), task_queue=task_queue)
+                results.append(await handle.result())
+            async with SandboxControl(server.url or "") as control:
+                made.append({p["id"] for p in await control.created("notion", "pages")})
+        finally:
+            await deps.services.aclose()
+            await server.stop()
+
+    async with sessions() as session:
+        stored = [{r.notion_page_id for r in await tasks.for_discussion(uuid.UUID(r.discussion_id), session=session)}
+                  for r in results]
+        second = await discussions.find_by_id(uuid.UUID(results[1].discussion_id), session=session)
+    assert stored == made and len(made[0]) > 1 and len(made[1]) > 1
+    assert not made[0] & made[1]
+    assert second.status == "completed"
 
 
 async def run_to_failure(client: Client, task_queue: str, payload: DiscussionInput) -> str:

@@ -145,6 +145,32 @@ async def test_expired_cursors_trigger_a_full_resync_without_duplicates(
     assert state.calendar_cursor == calendar.cursor
 
 
+async def test_after_a_resync_the_next_run_is_incremental_from_the_cursor_it_returned(
+    client: Client, make_worker, task_queue: str, sandbox: SandboxControl, user: str,
+) -> None:
+    async with make_worker():
+        await ingest(client, task_queue, user)
+        await sandbox.expire_gmail_history(MAILBOX)
+        await sandbox.expire_calendar_sync_tokens(MAILBOX)
+        resync = await ingest(client, task_queue, user)
+        assert [s.full_resync for s in resync.sources] == [True, True]
+        full_lists = await sandbox.call_count("gmail", "users.messages.list")
+        quiet = await ingest(client, task_queue, user)
+        await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
+                                   subject="Should we ship on Friday?", body="Decide by tomorrow please.")
+        later = await ingest(client, task_queue, user)
+
+    # The cursors the resync handed out are accepted: no 404/410, no second full listing.
+    assert [(s.full_resync, s.fetched) for s in quiet.sources] == [(False, 0), (False, 0)]
+    assert [s.cursor for s in quiet.sources] == [s.cursor for s in resync.sources]
+    assert (later.sources[0].full_resync, later.sources[0].fetched, later.sources[0].stored) == (False, 1, 1)
+    assert await sandbox.call_count("gmail", "users.messages.list") == full_lists
+    history = await sandbox.calls("gmail", "users.history.list")
+    assert [c["status"] for c in history] == [404, 200, 200]
+    listed = [c for c in await sandbox.calls("calendar", "events.list") if "syncToken" in c["query"]]
+    assert [c["status"] for c in listed] == [410, 200, 200]
+
+
 async def test_a_failed_fetch_records_last_error_and_leaves_the_cursors(
     client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl, user: str,

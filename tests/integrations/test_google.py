@@ -110,6 +110,9 @@ async def test_expired_history_id_asks_for_a_full_sync(gmail: GmailClient, contr
     with pytest.raises(SyncCursorExpiredError) as caught:
         await gmail.list_history(ALICE, cursor)
     assert caught.value.kind == "cursor_expired" and caught.value.status == 404
+    # The history id a full resync reads now is accepted (it is newer than every forgotten one).
+    fresh = await gmail.start_history_id(ALICE)
+    assert int(fresh) > int(cursor) and (await gmail.list_history(ALICE, fresh)).added == []
 
 
 async def test_drafts_in_history_are_not_inbox_signals(gmail: GmailClient) -> None:
@@ -189,6 +192,9 @@ async def test_expired_sync_token_asks_for_a_full_sync(calendar: CalendarClient,
     with pytest.raises(SyncCursorExpiredError) as caught:
         await calendar.list_events("primary", sync_token=token)
     assert caught.value.status == 410 and caught.value.code == "fullSyncRequired"
+    # The token of the full list that follows is accepted.
+    fresh = (await calendar.list_events("primary")).next_sync_token
+    assert (await calendar.list_events("primary", sync_token=fresh)).events == []
 
 
 async def test_event_is_inserted_once_even_when_the_answer_never_comes(

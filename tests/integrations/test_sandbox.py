@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import base64
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -96,6 +99,117 @@ async def test_same_seed_gives_the_same_fault_sequence(control: SandboxControl, 
     assert first == second
     assert True in first and False in first
     assert third != first
+
+
+async def create_one_of_each(url: str) -> dict[str, list[str]]:
+    """Through the real API paths (and the control API's world events): one of everything the
+    sandbox creates, by kind, its ids (a Slack thread's ts in order, root first)."""
+    auth = {"Authorization": "Bearer t"}
+    async with httpx.AsyncClient(base_url=url, headers=auth) as http, SandboxControl(url) as control:
+        async def ok(response: httpx.Response) -> dict:
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        fixtures = await control.fixtures()
+        page = await ok(await http.post("/notion/v1/pages", headers={"Notion-Version": "2025-09-03"}, json={
+            "parent": {"database_id": fixtures["notion"]["database_id"]},
+            "properties": {"Name": {"title": [{"text": {"content": "A task"}}]}},
+        }))
+        posted = await control.post_slack_thread("C0PRODUCT", [("U0ALICE", "root"), ("U0BOB", "a reply")])
+        root = posted.split(":")[1]
+        reply = await ok(await http.post("/slack/api/chat.postMessage", json={
+            "channel": "C0PRODUCT", "thread_ts": root, "text": "on it"}))
+        thread = await ok(await http.get("/slack/api/conversations.replies",
+                                         params={"channel": "C0PRODUCT", "ts": root}))
+        mail = await control.deliver_mail("alice@example.com", sender="x@y.z", subject="new",
+                                          attachments=[("wo.pdf", b"%PDF-1.4")])
+        [attachment] = (await ok(await http.get(
+            f"/gmail/gmail/v1/users/me/messages/{mail['id']}")))["payload"]["parts"][1:]
+        raw = base64.urlsafe_b64encode(b"To: tom@example.com\r\nSubject: Re\r\n\r\nYes").decode()
+        draft = await ok(await http.post("/gmail/gmail/v1/users/me/drafts", json={"message": {"raw": raw}}))
+        window = {"start": {"dateTime": "2030-07-02T10:00:00Z"}, "end": {"dateTime": "2030-07-02T11:00:00Z"}}
+        event = await ok(await http.post("/calendar/calendar/v3/calendars/primary/events", json=window))
+        foreign = await control.add_calendar_event("alice@example.com", dict(window))
+        comment = await ok(await http.post(f"/figma/v1/files/{fixtures['figma']['file_key']}/comments",
+                                           json={"message": "noted"}))
+        completion = await ok(await http.post("/openai/v1/chat/completions", json={
+            "model": "m", "messages": [{"role": "user", "content": "hello"}]}))
+    return {
+        "notion pages": [page["id"]],
+        "slack thread": [m["ts"] for m in thread["messages"]],
+        "slack message": [reply["ts"]],
+        "gmail message": [mail["id"], draft["message"]["id"]],
+        "gmail attachment": [attachment["body"]["attachmentId"]],
+        "gmail draft": [draft["id"]],
+        "calendar event": [event["id"], foreign["id"]],
+        "figma comment": [comment["id"]],
+        "llm completion": [completion["id"]],
+    }
+
+
+async def test_created_ids_never_repeat_across_instances_and_resets_while_seed_data_keeps_its_ids() -> None:
+    def seed_ids(server: SandboxServer) -> dict[str, list[str]]:
+        return {"gmail": [m["id"] for box in server.services["gmail"].mailboxes.values() for m in box.messages],
+                "calendar": sorted(e for c in server.services["calendar"].calendars.values() for e in c.events)}
+
+    issued: list[dict[str, list[str]]] = []
+    seeds = []
+    for _ in range(2):  # a sandbox, stopped, then a new one with the same seed (as after `intake up` again)
+        server = SandboxServer(seed=0)
+        url = await server.start()
+        try:
+            seeds.append(seed_ids(server))
+            issued.append(await create_one_of_each(url))
+            async with SandboxControl(url) as control:
+                await control.reset(seed=0)
+                seeds.append(seed_ids(server))
+                issued.append(await create_one_of_each(url))
+        finally:
+            await server.stop()
+
+    assert seeds[0]["gmail"] and seeds[0]["calendar"] and all(s == seeds[0] for s in seeds)
+    for kind in issued[0]:
+        every = [i for ids in issued for i in ids[kind]]
+        assert len(set(every)) == len(every), f"{kind} ids repeat: {every}"
+        assert not set(every) & {i for s in seeds for ids in s.values() for i in ids}
+    # The real services' shapes.
+    for ids in issued:
+        [page] = ids["notion pages"]
+        assert str(uuid.UUID(page)) == page and uuid.UUID(page).version == 4
+        assert all(re.fullmatch(r"\d{10}\.\d{6}", ts) for ts in ids["slack thread"] + ids["slack message"])
+        in_order = sorted(ids["slack thread"], key=lambda ts: [int(n) for n in ts.split(".")])
+        assert ids["slack thread"] == in_order and len(in_order) == 3
+        assert all(re.fullmatch(r"[0-9a-f]{16}", m) for m in ids["gmail message"])
+        assert all(re.fullmatch(r"r\d{19}", d) for d in ids["gmail draft"])
+        assert all(re.fullmatch(r"[a-v0-9]{5,1024}", e) for e in ids["calendar event"])
+        assert all(c.isdigit() for c in ids["figma comment"])
+        assert all(c.startswith("chatcmpl-") for c in ids["llm completion"])
+
+
+async def test_cursors_of_an_earlier_instance_ask_for_a_full_sync() -> None:
+    """History ids and sync tokens a stopped sandbox issued are older than any a new one issues."""
+    tokens = []
+    for _ in range(2):
+        server = SandboxServer(seed=0)
+        url = await server.start()
+        try:
+            async with httpx.AsyncClient(base_url=url, headers={"Authorization": "Bearer t"}) as http:
+                if tokens:
+                    history_id, sync_token = tokens[-1]
+                    history = await http.get("/gmail/gmail/v1/users/me/history",
+                                             params={"startHistoryId": history_id})
+                    assert history.status_code == 404
+                    events = await http.get("/calendar/calendar/v3/calendars/primary/events",
+                                            params={"syncToken": sync_token})
+                    assert events.status_code == 410
+                async with SandboxControl(url) as control:
+                    await control.deliver_mail("alice@example.com", sender="x@y.z", subject="new")
+                profile = (await http.get("/gmail/gmail/v1/users/me/profile")).json()
+                listed = (await http.get("/calendar/calendar/v3/calendars/primary/events")).json()
+                tokens.append((profile["historyId"], listed["nextSyncToken"]))
+        finally:
+            await server.stop()
+    assert int(tokens[1][0]) > int(tokens[0][0])
 
 
 async def test_calls_are_logged_with_status_and_fault(control: SandboxControl, sandbox_settings: Settings) -> None:
