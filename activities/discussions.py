@@ -30,6 +30,7 @@ from db.models.discussions import discussion_id_for
 from db.repositories.discussions import DiscussionStore, DiscussionView, JobRepository
 from db.uow import unit_of_work
 from integrations import notion
+from integrations.errors import PermanentIntegrationError
 from integrations.llm import DetectedTask, ThreadAnalysis, ThreadLine
 
 T = TypeVar("T")
@@ -38,6 +39,30 @@ THREAD_ID_FORMATS = {
     "slack": re.compile(r"^[A-Z0-9]+:\d+\.\d+$"),  # <channel id>:<thread ts>
     "figma": re.compile(r"^[A-Za-z0-9]+:[A-Za-z0-9-]+$"),  # <file key>:<root comment id>
 }
+
+
+def thread_id_problem(source_type: str, thread_id: str) -> str | None:
+    """Why `thread_id` is not a thread id of the source, or None when it is one.
+
+    The client checks it before starting a run, and the ingestion stage again (for a
+    run started some other way), with the same words.
+    """
+    pattern = THREAD_ID_FORMATS.get(source_type)
+    if pattern is None:
+        return f"{source_type!r} is not a discussion source (slack or figma)"
+    if pattern.match(thread_id) is None:
+        return (f"{source_type} thread id {thread_id!r} is not valid: expected "
+                + ("<channel>:<thread ts>, e.g. C024BE91L:1712345678.000100"
+                   if source_type == "slack" else "<file key>:<comment id>"))
+    return None
+
+
+def no_source_config(team_id: str, source_type: str) -> NotFoundError:
+    """The error for a team without an enabled config for the source (the client's check, and ingestion's)."""
+    return NotFoundError(
+        f"team {team_id!r} has no enabled {source_type} source config "
+        "(which Notion database gets its tasks); `intake db seed` adds the demo teams'"
+    )
 
 
 # -- what is stored ------------------------------------------------------------------------
@@ -217,8 +242,8 @@ class DiscussionActivities:
             metadata |= {"isRetry": True, "retriedBy": input.retry.retried_by,
                          "originalDiscussionId": input.retry.original_discussion_id}
         with reported_to_temporal():
-            pattern = THREAD_ID_FORMATS.get(input.source_type)
-            valid = pattern is not None and pattern.match(input.source_thread_id) is not None
+            problem = thread_id_problem(input.source_type, input.source_thread_id)
+            valid = problem is None
             opened = await self._store.open(
                 job_id=uuid.UUID(input.job_id), valid=valid, team_id=input.team_id,
                 source_type=input.source_type, source_thread_id=input.source_thread_id,
@@ -227,17 +252,10 @@ class DiscussionActivities:
                 title=input.title or f"{input.source_type} thread {input.source_thread_id}",
                 content=input.content or "", author_handle=input.author_handle, source_url=input.source_url,
             )
-            if not valid:
-                raise InvalidInputError(
-                    f"{input.source_type} thread id {input.source_thread_id!r} is not valid: expected "
-                    + ("<channel>:<thread ts>, e.g. C024BE91L:1712345678.000100"
-                       if input.source_type == "slack" else "<file key>:<comment id>")
-                )
+            if problem is not None:
+                raise InvalidInputError(problem)
             if opened.discussion_id is None or opened.source_config_id is None:
-                raise NotFoundError(
-                    f"team {input.team_id!r} has no enabled {input.source_type} source config "
-                    "(which Notion database gets its tasks); `intake db seed` adds the demo teams'"
-                )
+                raise no_source_config(input.team_id, input.source_type)
             return Opened(discussion_id=str(opened.discussion_id), source_config_id=str(opened.source_config_id))
 
     # Stage 3 ------------------------------------------------------------------------------
@@ -266,14 +284,20 @@ class DiscussionActivities:
 
     async def _fetch_thread(self, source_type: str, thread_id: str) -> ThreadData:
         left, right = thread_id.split(":", 1)
-        if source_type == "slack":
-            slack_thread = await self._services.slack.fetch_thread(left, right)
-            messages = [ThreadMessage(id=m.ts, author=m.user or m.bot_id or "unknown", text=m.text)
-                        for m in slack_thread.messages]
-        else:
-            comments = await self._services.figma.fetch_thread(left, right)
-            messages = [ThreadMessage(id=c.id, author=c.user_handle or c.user_id or "unknown", text=c.message)
-                        for c in comments]
+        try:
+            if source_type == "slack":
+                slack_thread = await self._services.slack.fetch_thread(left, right)
+                messages = [ThreadMessage(id=m.ts, author=m.user or m.bot_id or "unknown", text=m.text)
+                            for m in slack_thread.messages]
+            else:
+                comments = await self._services.figma.fetch_thread(left, right)
+                messages = [ThreadMessage(id=c.id, author=c.user_handle or c.user_id or "unknown", text=c.message)
+                            for c in comments]
+        except PermanentIntegrationError as err:
+            # Slack answers thread_not_found (or channel_not_found), Figma 404: say which thread.
+            if err.code in ("thread_not_found", "channel_not_found") or err.status == 404:
+                raise NotFoundError(f"{source_type} thread {thread_id} not found") from err
+            raise
         if not messages:
             raise NotFoundError(f"{source_type} thread {thread_id} has no messages")
         return ThreadData(source_type=source_type, messages=messages)
