@@ -32,6 +32,7 @@ from client.work_orders import (
 from core.errors import IntakeError
 from core.settings import Settings
 from core.temporal import connect
+from db.engine import create_sessionmaker, engine_from_settings
 from workflows.exports import ExportDrainInput
 
 workorder_app = typer.Typer(help="Work-order PDFs into the database (and a Sheets export).", no_args_is_help=True)
@@ -183,7 +184,12 @@ def retry(
 
     async def run() -> None:
         client = await connect(settings)
-        handle = await retry_failed_exports(client, task_queue=settings.task_queue, job_ids=job_ids or None)
+        engine = engine_from_settings(settings)
+        try:
+            handle = await retry_failed_exports(client, task_queue=settings.task_queue, job_ids=job_ids or None,
+                                                sessions=create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
         console.print(f"retrying through {handle.id}")
         if wait:
             totals = (await handle.result()).totals
