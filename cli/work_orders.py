@@ -16,11 +16,11 @@ from rich.progress import (
 )
 from rich.table import Table
 from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import FailureError
 
 from activities.work_orders import WorkspaceSpec
 from cli.output import console, fail, print_json
 from cli.runtime import with_sessions
+from client.runs import failure_error
 from client.work_orders import (
     DocumentKind,
     load_export_status,
@@ -120,11 +120,9 @@ def _ingest(kind: DocumentKind, paths: list[Path] | None, workspace: str, spread
 
 def _failed_row(path: Path, err: Exception) -> dict[str, Any]:
     """A result row for a file whose ingestion did not get as far as an outcome."""
-    cause: BaseException = err
-    while isinstance(cause, FailureError | WorkflowFailureError) and cause.cause is not None:
-        cause = cause.cause  # down to the activity's own message
+    error = str(failure_error(err) if isinstance(err, WorkflowFailureError) else err)
     return {"filename": path.name, "file_hash": None, "outcome": "failed", "is_new": False, "work_order_number": None,
-            "error": str(cause), "export_enqueued": False}
+            "error": error, "export_enqueued": False}
 
 
 @export_app.command("drain")
