@@ -48,11 +48,13 @@ from contracts.discussions import (
     StageInput,
     TaskRef,
     discussion_id_for,
+    no_source_config_problem,
     thread_id_problem,
 )
 from core.errors import IntakeError, InvalidInputError, NotFoundError
 from db.repositories.discussions import DiscussionStore, DiscussionView, JobRepository
 from db.uow import unit_of_work
+from integrations.errors import PermanentIntegrationError
 from integrations.llm import ThreadAnalysis, ThreadLine
 
 T = TypeVar("T")
@@ -105,10 +107,7 @@ class DiscussionActivities:
             if problem is not None:
                 raise InvalidInputError(problem)
             if opened.discussion_id is None or opened.source_config_id is None:
-                raise NotFoundError(
-                    f"team {input.team_id!r} has no enabled {input.source_type} source config "
-                    "(which Notion database gets its tasks); `intake db seed` adds the demo teams'"
-                )
+                raise NotFoundError(no_source_config_problem(input.team_id, input.source_type))
             return OpenDiscussionResult(discussion_id=str(opened.discussion_id),
                                         source_config_id=str(opened.source_config_id))
 
@@ -138,14 +137,20 @@ class DiscussionActivities:
 
     async def _fetch_thread(self, source_type: str, thread_id: str) -> ThreadData:
         left, right = thread_id.split(":", 1)
-        if source_type == "slack":
-            slack_thread = await self._services.slack.fetch_thread(left, right)
-            messages = [ThreadMessage(id=m.ts, author=m.user or m.bot_id or "unknown", text=m.text)
-                        for m in slack_thread.messages]
-        else:
-            comments = await self._services.figma.fetch_thread(left, right)
-            messages = [ThreadMessage(id=c.id, author=c.user_handle or c.user_id or "unknown", text=c.message)
-                        for c in comments]
+        try:
+            if source_type == "slack":
+                slack_thread = await self._services.slack.fetch_thread(left, right)
+                messages = [ThreadMessage(id=m.ts, author=m.user or m.bot_id or "unknown", text=m.text)
+                            for m in slack_thread.messages]
+            else:
+                comments = await self._services.figma.fetch_thread(left, right)
+                messages = [ThreadMessage(id=c.id, author=c.user_handle or c.user_id or "unknown", text=c.message)
+                            for c in comments]
+        except PermanentIntegrationError as err:
+            # Slack answers thread_not_found (or channel_not_found), Figma 404: say which thread.
+            if err.code in ("thread_not_found", "channel_not_found") or err.status == 404:
+                raise NotFoundError(f"{source_type} thread {thread_id} not found") from err
+            raise
         if not messages:
             raise NotFoundError(f"{source_type} thread {thread_id} has no messages")
         return ThreadData(source_type=source_type, messages=messages)

@@ -209,7 +209,7 @@ class SignalActivities:
     async def _user(self, session: AsyncSession, user_id: str) -> SignalUser:
         user = await self._users.find_by_id(user_id, session=session)
         if user is None:
-            raise NotFoundError(f"no signal user {user_id!r}: register it with `intake ingest user add`")
+            raise NotFoundError(f"no signal user {user_id!r}: register it with `intake ingest user-add`")
         return user
 
 

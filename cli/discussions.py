@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from cli.output import console, fail, print_json
 from cli.runtime import with_sessions
-from client.discussions import parse_discussion_id, retry_discussion, start_discussion
+from client.discussions import load_discussion_input, parse_discussion_id, retry_discussion, start_discussion
 from contracts.discussions import DiscussionInput
+from core.errors import InvalidInputError
 from core.settings import Settings
 from core.temporal import connect, ui_link
 from db.engine import create_sessionmaker, engine_from_settings
@@ -27,20 +28,15 @@ app = typer.Typer(help="The discussion pipeline: Slack / Figma threads into Noti
 
 def _input_from(file: Path | None, team: str | None, slack: str | None, figma: str | None) -> DiscussionInput:
     if file is not None:
-        try:
-            return DiscussionInput.model_validate_json(file.read_text())
-        except FileNotFoundError:
-            fail(f"{file} does not exist")
-        except ValidationError as err:
-            fail(f"{file} is not a valid discussion payload:\n{err}")
+        return load_discussion_input(file)
     if team is None or (slack is None) == (figma is None):
         fail("give --team and exactly one of --slack CHANNEL:TS or --figma FILEKEY:COMMENT, or --file")
     source_type, thread = ("slack", slack) if slack else ("figma", figma)
     try:
         return DiscussionInput(team_id=team, source_type=source_type, source_thread_id=thread)
     except ValidationError as err:
-        fail(str(err))
-    raise AssertionError("unreachable")
+        raise InvalidInputError.from_validation(
+            f"--team {team!r} --{source_type} {thread!r} is not a discussion", err) from None
 
 
 @app.command()
@@ -58,7 +54,12 @@ def start(
 
     async def run() -> dict[str, Any]:
         client = await connect(settings)
-        handle = await start_discussion(client, payload, task_queue=settings.task_queue)
+        engine = engine_from_settings(settings)
+        try:
+            handle = await start_discussion(client, payload, task_queue=settings.task_queue,
+                                            sessions=create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
         out: dict[str, Any] = {"workflow_id": handle.id, "ui": ui_link(settings, handle.id)}
         if wait:
             out["result"] = (await handle.result()).model_dump(mode="json")

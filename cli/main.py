@@ -10,6 +10,7 @@ import time
 import traceback
 
 import typer
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
 from cli import db as db_commands
 from cli import discussions as discussion_commands
@@ -18,8 +19,9 @@ from cli import report as report_commands
 from cli import schedules as schedule_commands
 from cli import signals as signal_commands
 from cli import work_orders as work_order_commands
-from cli.output import console, err_console, fail, print_json
-from core.errors import IntakeError
+from cli.output import console, fail, print_error, print_json
+from client.runs import failure_error
+from core.errors import IntakeError, RunFailedError
 from core.settings import Settings
 
 app = typer.Typer(
@@ -147,9 +149,10 @@ def main() -> None:
         app()
     except SystemExit as exit_:
         code = _exit_code(exit_.code)
+    except (WorkflowFailureError, WorkflowUpdateFailedError) as err:
+        code = _report(failure_error(err))
     except IntakeError as err:
-        err_console.print(f"[bold red]error:[/] {err}")
-        code = 2
+        code = _report(err)
     except Exception:  # noqa: BLE001 - shown as a traceback, like an uncaught error
         traceback.print_exc()
         code = 1
@@ -160,6 +163,12 @@ def main() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _report(err: IntakeError) -> int:
+    """One line on stderr; the exit code says which kind: 1 a run failed, 2 the input was refused."""
+    print_error(" ".join(str(err).split()))
+    return 1 if isinstance(err, RunFailedError) else 2
 
 
 def _exit_code(code: object) -> int:

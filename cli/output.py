@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -14,8 +15,13 @@ err_console = Console(stderr=True, highlight=False)
 def fail(message: str, code: int = 2) -> None:
     import typer
 
-    err_console.print(f"[bold red]error:[/] {message}")
+    print_error(message)
     raise typer.Exit(code)
+
+
+def print_error(message: str) -> None:
+    """`error: MESSAGE` on stderr, never wrapped at the terminal's width, the message shown as it is."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

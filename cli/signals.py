@@ -21,12 +21,13 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import Client
 
 from cli.output import console, fail, print_json
 from cli.runtime import with_sessions
 from client import signals
 from contracts.approvals import QueueToolCallInput
+from core.errors import InvalidInputError
 from core.settings import Settings
 from core.temporal import connect, ui_link
 from db.engine import create_sessionmaker, engine_from_settings
@@ -48,7 +49,7 @@ def _jsonable(rows: Any) -> Any:
 
 def _with_client(settings: Settings,
                  action: Callable[[Client, async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
-    """Run `action` with a Temporal client and the database; failures of the workflow become clear errors."""
+    """Run `action` with a Temporal client and the database (a failed run is reported by `cli.main`)."""
 
     async def run() -> T:
         client = await connect(settings)
@@ -58,14 +59,7 @@ def _with_client(settings: Settings,
         finally:
             await engine.dispose()
 
-    try:
-        return asyncio.run(run())
-    except (WorkflowUpdateFailedError, WorkflowFailureError) as err:
-        cause = err.cause
-        while getattr(cause, "cause", None) is not None:
-            cause = cause.cause
-        fail(str(cause or err))
-        raise AssertionError("unreachable") from err
+    return asyncio.run(run())
 
 
 def _payload(text: str | None) -> dict[str, Any] | None:
@@ -113,7 +107,7 @@ def run_ingestion(
 
     async def run(client: Client, sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
         handle = await signals.start_ingestion(client, user_id, task_queue=settings.task_queue, force=force,
-                                               stale_after_seconds=stale_after)
+                                               stale_after_seconds=stale_after, sessions=sessions)
         result = await handle.result()
         return {"workflow_id": handle.id, "ui": ui_link(settings, handle.id), **result.model_dump(mode="json")}
 
@@ -137,6 +131,7 @@ def status(user_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """USER's cursors, last success and last error."""
 
     async def load(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any] | None:
+        await signals.require_user(sessions, user_id)
         async with sessions() as session:
             state = await Repository(IngestionState).find_by_id(user_id, session=session)
         if state is None:
@@ -217,6 +212,8 @@ def audit(
 
     async def load(sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
         repo = AuditLogRepository()
+        if target:
+            await signals.require_work_item(sessions, target)
         async with sessions() as session:
             entries = (await repo.by_target("work_item", target, session=session, limit=limit) if target
                        else await repo.listing(session=session, user_id=user, limit=limit))
@@ -301,9 +298,9 @@ def queue_tool_call(
                                        action_type=action_type, payload=_payload(payload) or {}, summary=summary,
                                        context=context)
     except ValidationError as err:
-        fail(str(err))
+        raise InvalidInputError.from_validation("not a tool call to queue", err) from None
     result = _with_client(settings, lambda client, sessions: signals.queue_tool_call(
-        client, request, task_queue=settings.task_queue))
+        client, request, task_queue=settings.task_queue, sessions=sessions))
     if as_json:
         print_json(result.model_dump(mode="json"))
         return
@@ -323,12 +320,9 @@ def register(app: typer.Typer) -> None:
 
 def timeline(work_item_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """A work item's run timeline: every run (ingest, approve, ...) with its events, oldest first."""
-    try:
-        item_id = uuid.UUID(work_item_id)
-    except ValueError:
-        fail(f"{work_item_id!r} is not a work item id (a UUID)")
 
     async def load(sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
+        item_id = await signals.require_work_item(sessions, work_item_id)
         async with sessions() as session:
             return _jsonable(await RunLogRepository().timeline(item_id, session=session))
 

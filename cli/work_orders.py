@@ -16,10 +16,10 @@ from rich.progress import (
 )
 from rich.table import Table
 from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import FailureError
 
 from cli.output import console, fail, print_json
 from cli.runtime import with_sessions
+from client.runs import failure_error
 from client.work_orders import (
     DocumentKind,
     load_export_status,
@@ -33,6 +33,7 @@ from contracts.work_orders import WorkspaceSpec
 from core.errors import IntakeError
 from core.settings import Settings
 from core.temporal import connect
+from db.engine import create_sessionmaker, engine_from_settings
 
 workorder_app = typer.Typer(help="Work-order PDFs into the database (and a Sheets export).", no_args_is_help=True)
 signed_app = typer.Typer(help="Signed work-order PDFs, matched 1:1 to their work orders.", no_args_is_help=True)
@@ -119,11 +120,9 @@ def _ingest(kind: DocumentKind, paths: list[Path] | None, workspace: str, spread
 
 def _failed_row(path: Path, err: Exception) -> dict[str, Any]:
     """A result row for a file whose ingestion did not get as far as an outcome."""
-    cause: BaseException = err
-    while isinstance(cause, FailureError | WorkflowFailureError) and cause.cause is not None:
-        cause = cause.cause  # down to the activity's own message
+    error = str(failure_error(err) if isinstance(err, WorkflowFailureError) else err)
     return {"filename": path.name, "file_hash": None, "outcome": "failed", "is_new": False, "work_order_number": None,
-            "error": str(cause), "export_enqueued": False}
+            "error": error, "export_enqueued": False}
 
 
 @export_app.command("drain")
@@ -183,7 +182,12 @@ def retry(
 
     async def run() -> None:
         client = await connect(settings)
-        handle = await retry_failed_exports(client, task_queue=settings.task_queue, job_ids=job_ids or None)
+        engine = engine_from_settings(settings)
+        try:
+            handle = await retry_failed_exports(client, task_queue=settings.task_queue, job_ids=job_ids or None,
+                                                sessions=create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
         console.print(f"retrying through {handle.id}")
         if wait:
             totals = (await handle.result()).totals

@@ -23,9 +23,10 @@ from contracts.approvals import (
 )
 from contracts.signals import IngestSignalsInput, IngestSignalsResult, ingest_signals_workflow_id
 from core.errors import InvalidInputError, NotFoundError
-from db.models.signals import DEFAULT_GATE_CONFIG, SignalUser
+from db.models.signals import DEFAULT_GATE_CONFIG, SignalUser, WorkItem
 from db.repositories.actions import ActionRepository
 from db.repositories.signals import SignalUserRepository
+from db.repository import Repository
 from db.uow import unit_of_work
 from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
 from workflows.search_attributes import USER_ID
@@ -73,6 +74,28 @@ def _check_user(user_id: str, mailbox: str, watch_keywords: list[str] | None,
             raise InvalidInputError(f"the score of {sender!r} must be a number from 0 to 1, got {score!r}")
 
 
+async def require_user(sessions: async_sessionmaker[AsyncSession], user_id: str) -> SignalUser:
+    """The registered user, or NotFoundError saying how to register one."""
+    async with sessions() as session:
+        user = await SignalUserRepository().find_by_id(user_id, session=session)
+    if user is None:
+        raise NotFoundError(f"no signal user {user_id!r}: register it with `intake ingest user-add`")
+    return user
+
+
+async def require_work_item(sessions: async_sessionmaker[AsyncSession], work_item_id: str) -> uuid.UUID:
+    """The id of an existing work item, or NotFoundError naming what is wrong with `work_item_id`."""
+    try:
+        parsed = uuid.UUID(work_item_id)
+    except ValueError:
+        raise NotFoundError(f"{work_item_id!r} is not a work item id (a UUID)") from None
+    async with sessions() as session:
+        item = await Repository(WorkItem).find_by_id(parsed, session=session)
+    if item is None:
+        raise NotFoundError(f"no work item {work_item_id}")
+    return parsed
+
+
 async def active_users(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
     async with sessions() as session:
         return await SignalUserRepository().active_ids(session=session)
@@ -80,12 +103,15 @@ async def active_users(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
 
 async def start_ingestion(
     client: Client, user_id: str, *, task_queue: str, force: bool = False,
-    stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS,
+    stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS, sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> WorkflowHandle[IngestSignalsWorkflow, IngestSignalsResult]:
     """Ingest now ("app open"): skipped while the last success is fresh, unless `force`.
 
-    A run already going for the user is joined rather than duplicated.
+    A run already going for the user is joined rather than duplicated. With `sessions`
+    (the CLI, the API), an unknown user is refused before anything starts.
     """
+    if sessions is not None:
+        await require_user(sessions, user_id)
     return await client.start_workflow(
         IngestSignalsWorkflow.run,
         IngestSignalsInput(user_id=user_id, min_interval_seconds=None if force else stale_after_seconds),
@@ -152,8 +178,14 @@ async def give_feedback(
                          task_queue=task_queue)
 
 
-async def queue_tool_call(client: Client, request: QueueToolCallInput, *, task_queue: str) -> QueueToolCallResult:
-    """Queue a tool call for approval; the same call id queued twice is one work item."""
+async def queue_tool_call(client: Client, request: QueueToolCallInput, *, task_queue: str,
+                          sessions: async_sessionmaker[AsyncSession] | None = None) -> QueueToolCallResult:
+    """Queue a tool call for approval; the same call id queued twice is one work item.
+
+    With `sessions`, an unknown user is refused before anything starts.
+    """
+    if sessions is not None:
+        await require_user(sessions, request.user_id)
     return await client.execute_workflow(
         QueueToolCallWorkflow.run,
         request,

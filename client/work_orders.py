@@ -31,7 +31,7 @@ from contracts.work_orders import (
     file_ingest_workflow_id,
     gmail_ingest_workflow_id,
 )
-from core.errors import InvalidInputError
+from core.errors import ConflictError, InvalidInputError, NotFoundError
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import WorkOrderRepository
 from workflows.exports import ExportDrainWorkflow
@@ -100,14 +100,31 @@ async def start_export_drain(
 
 async def retry_failed_exports(
     client: Client, *, task_queue: str, job_ids: list[str] | None = None, input: ExportDrainInput | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> WorkflowHandle[ExportDrainWorkflow, ExportDrainResult]:
-    """Put FAILED export jobs (all, or these) back in the queue for a fresh round, and drain."""
+    """Put FAILED export jobs (all, or these) back in the queue for a fresh round, and drain.
+
+    With `sessions` (the CLI, the API), named jobs are checked first: an id no job has
+    (NotFoundError) or a job that is not FAILED (ConflictError) is refused and nothing starts.
+    """
     if job_ids is not None:
         job_ids = [export_job_id(job_id) for job_id in job_ids]
+        if sessions is not None:
+            await _check_failed(sessions, job_ids)
     return await client.start_workflow(
         ExportDrainWorkflow.run, input or ExportDrainInput(), id=export_drain_workflow_id(task_queue),
         task_queue=task_queue, start_signal="retry_failed", start_signal_args=[RequeueFailedInput(job_ids=job_ids)],
     )
+
+
+async def _check_failed(sessions: async_sessionmaker[AsyncSession], job_ids: list[str]) -> None:
+    async with sessions() as session:
+        for job_id in job_ids:
+            job = await ExportJobRepository().find_by_id(uuid.UUID(job_id), session=session)
+            if job is None:
+                raise NotFoundError(f"no export job {job_id} (`intake export status` lists the FAILED ones)")
+            if job.status != "FAILED":
+                raise ConflictError(f"export job {job_id} is {job.status}, not FAILED: only a FAILED job is retried")
 
 
 def export_job_id(text: str) -> str:

@@ -46,7 +46,10 @@ def discussion_workflow_id(team_id: str, source_type: str, source_thread_id: str
 
 
 def thread_id_problem(source_type: str, source_thread_id: str) -> str | None:
-    """Why a thread id cannot be one of `source_type`'s, or None when its shape is right."""
+    """Why a thread id cannot be one of `source_type`'s, or None when its shape is right.
+
+    The client checks it before starting a run, and the ingestion stage again (for a run
+    started some other way), with the same words."""
     pattern = THREAD_ID_FORMATS.get(source_type)
     if pattern is None:
         return f"unknown source type {source_type!r} (slack or figma)"
@@ -54,6 +57,12 @@ def thread_id_problem(source_type: str, source_thread_id: str) -> str | None:
         return (f"{source_type} thread id {source_thread_id!r} is not valid: expected "
                 f"{THREAD_ID_EXAMPLES[source_type]}")
     return None
+
+
+def no_source_config_problem(team_id: str, source_type: str) -> str:
+    """What is wrong when a team has no enabled config for the source (the client's check, and ingestion's)."""
+    return (f"team {team_id!r} has no enabled {source_type} source config "
+            "(which Notion database gets its tasks); `intake db seed` adds the demo teams'")
 
 
 # -- the workflow ---------------------------------------------------------------------------

@@ -106,14 +106,16 @@ class DiscussionWorkflow:
             # A failed activity arrives as ActivityError (its cause is the activity's error);
             # a failed local activity may arrive as the activity's ApplicationError itself.
             cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
+            # The failure's own message (str() of a Temporal failure starts with its type's name).
+            error = cause.message if isinstance(cause, FailureError) else str(cause)
             await workflow.execute_local_activity_method(
                 DiscussionActivities.fail,
                 FailDiscussionInput(job_id=job_id, discussion_id=discussion_id, stage=self._stage,
-                                    error=str(cause), error_stack=_stack_of(cause)),
+                                    error=error, error_stack=_stack_of(cause)),
                 **DB_WRITE,
             )
             raise ApplicationError(
-                f"discussion failed at stage {self._stage}: {cause}", type="DiscussionFailed",
+                f"discussion failed at stage {self._stage}: {error}", type="DiscussionFailed",
                 non_retryable=True,
             ) from err
 
