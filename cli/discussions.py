@@ -59,7 +59,7 @@ def start(
     async def run() -> dict[str, Any]:
         client = await connect(settings)
         handle = await start_discussion(client, payload, task_queue=settings.task_queue)
-        out: dict[str, Any] = {"workflow_id": handle.id, "ui": ui_link(settings, handle.id)}
+        out: dict[str, Any] = {"workflow_id": handle.id, "ui": ui_link(settings, handle.id, handle.result_run_id)}
         if wait:
             out["result"] = (await handle.result()).model_dump(mode="json")
         return out
