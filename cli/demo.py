@@ -16,7 +16,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
-from cli.output import console
+from cli.output import console, rule
 from core.settings import Settings
 from core.state import read_state
 from core.temporal import connect, ui_link
@@ -41,7 +41,7 @@ def run_demo(settings: Settings) -> None:
 
     stack = None
     if settings.database_url is None and read_state(settings.state_dir.resolve()) is None:
-        console.rule("starting the embedded stack")
+        rule("starting the embedded stack")
         stack = EmbeddedStack(StackConfig(
             state_dir=settings.state_dir, task_queue=settings.task_queue,
             namespace=settings.temporal_namespace,
@@ -54,7 +54,7 @@ def run_demo(settings: Settings) -> None:
         asyncio.run(_pipelines(settings))
     finally:
         if stack is not None:
-            console.rule("stopping the embedded stack")
+            rule("stopping the embedded stack")
             stack.stop()
     console.print("[bold green]demo finished[/]")
 
@@ -70,7 +70,7 @@ async def _pipelines(settings: Settings) -> None:
                         sandbox=sandbox, run_id=uuid.uuid4().hex[:6])
             for section in (_health, _discussions, _work_orders, _signals):
                 await section(demo)
-            console.rule("done")
+            rule("done")
             console.print(f"Temporal UI: {settings.resolved_temporal_ui_url()}")
     finally:
         await engine.dispose()
@@ -79,7 +79,7 @@ async def _pipelines(settings: Settings) -> None:
 async def _health(demo: Demo) -> None:
     from client.health import start_health_check
 
-    console.rule("health check: Temporal -> worker -> PostgreSQL")
+    rule("health check: Temporal -> worker -> PostgreSQL")
     handle = await start_health_check(demo.client, task_queue=demo.settings.task_queue, pause_seconds=0.5)
     result = await handle.result()
     console.print(Panel.fit(
@@ -101,7 +101,7 @@ async def _discussions(demo: Demo) -> None:
     from db.uow import unit_of_work
     from workflows.discussion_io import DiscussionInput
 
-    console.rule("discussions: Slack / Figma threads -> Notion tasks (seed 001)")
+    rule("discussions: Slack / Figma threads -> Notion tasks (seed 001)")
     team = f"acme-{demo.run_id}"
     async with unit_of_work(demo.sessions) as session:
         for source_type, name in (("slack", "Slack"), ("figma", "Figma comments")):
@@ -169,7 +169,7 @@ async def _work_orders(demo: Demo) -> None:
     from sandbox.seed_mail import WORK_ORDERS, signed_work_order_pdf
     from workflows.exports import ExportDrainInput
 
-    console.rule("work orders: PDFs -> PostgreSQL -> Sheets export (seed 003)")
+    rule("work orders: PDFs -> PostgreSQL -> Sheets export (seed 003)")
     fixtures = await demo.sandbox.fixtures()
     workspace = WorkspaceSpec(slug=f"ops-{demo.run_id}", name="Ops", owner_user_id="ops@example.com",
                               spreadsheet_id=fixtures["sheets"]["spreadsheet_id"])
@@ -227,7 +227,7 @@ async def _signals(demo: Demo) -> None:
     from db.repositories import dashboard
     from db.repositories.run_log import RunLogRepository
 
-    console.rule("signals: Gmail / Calendar -> work items -> approvals (seed 000)")
+    rule("signals: Gmail / Calendar -> work items -> approvals (seed 000)")
     task_queue = demo.settings.task_queue
     users = {f"{mailbox.split('@')[0]}-{demo.run_id}": mailbox for mailbox in ("alice@example.com", "bob@example.com")}
     for user_id, mailbox in users.items():
