@@ -132,11 +132,13 @@ def health(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    as_json: bool = typer.Option(False, "--json", help="Print what happened as JSON; the narration goes to stderr."),
+) -> None:
     """Bring the embedded stack up (or use the running one), run every pipeline, print what happened."""
     from cli.demo import run_demo
 
-    run_demo(Settings())
+    run_demo(Settings(), as_json=as_json)
 
 
 def main() -> None:
