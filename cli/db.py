@@ -58,7 +58,7 @@ def nuke(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for con
 
 @app.command()
 def seed() -> None:
-    """Insert the reference rows the demo needs; running it twice adds nothing."""
+    """Insert the team `acme` and its source configs, to try the commands by hand; running it twice adds nothing."""
     settings = Settings()
     inserted = with_engine(settings, admin.seed)
     console.print(f"[green]seeded[/] {inserted} new rows")

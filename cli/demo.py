@@ -1,25 +1,30 @@
 """`intake demo`: every pipeline end to end on the embedded stack, printed as it goes.
 
 Each pipeline is one section: an async function taking the `Demo` context,
-called in order from `_pipelines`. Sections must be re-runnable on a stack
-that keeps its data (each run uses fresh team / user ids where ids matter).
+called in order from `_pipelines`, that narrates on `demo.out` and puts what
+it did in `demo.summary` (printed as JSON with `--json`, the narration then
+going to stderr). Sections must be re-runnable on a stack that keeps its data:
+each run uses a team, a workspace and users of its own (`acme-<run id>`,
+`ops-<run id>`, `alice-<run id>`), because a thread is processed once per team.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
-from cli.output import console
+from cli.output import console, err_console, print_json, rule
 from core.settings import Settings
 from core.state import read_state
-from core.temporal import connect, ui_link
+from core.temporal import connect, ui_link, ui_list_link
 from db.engine import create_sessionmaker, engine_from_settings
 from sandbox.control import SandboxControl
 
@@ -31,35 +36,47 @@ class Demo:
     sessions: async_sessionmaker[AsyncSession]
     sandbox: SandboxControl
     run_id: str  # distinguishes this demo run's teams and users from earlier runs'
+    out: Console = console
+    summary: dict[str, Any] = field(default_factory=dict)
 
-    def link(self, workflow_id: str) -> str:
-        return ui_link(self.settings, workflow_id) or workflow_id
+    def link(self, workflow_id: str, run_id: str | None = None) -> str:
+        return ui_link(self.settings, workflow_id, run_id) or workflow_id
 
 
-def run_demo(settings: Settings) -> None:
+def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     from stack.embedded import EmbeddedStack, StackConfig
 
+    out = err_console if as_json else console
     stack = None
     if settings.database_url is None and read_state(settings.state_dir.resolve()) is None:
-        console.rule("starting the embedded stack")
+        rule("starting the embedded stack", out)
         stack = EmbeddedStack(StackConfig(
             state_dir=settings.state_dir, task_queue=settings.task_queue,
             namespace=settings.temporal_namespace,
-        ), say=console.print)
+        ), say=out.print)
         stack.start()
         settings = Settings()  # now reads the stack's state file
     else:
-        console.print("using the running stack")
+        out.print("using the running stack")
     try:
-        asyncio.run(_pipelines(settings))
+        summary = asyncio.run(_pipelines(settings, out))
     finally:
         if stack is not None:
-            console.rule("stopping the embedded stack")
+            rule("stopping the embedded stack", out)
             stack.stop()
-    console.print("[bold green]demo finished[/]")
+    out.print("[bold green]demo finished[/]")
+    if stack is not None:
+        out.print("The links above open only while a stack runs, and this one has stopped. To click them, keep one "
+                  "running: `make up` (or `.venv/bin/intake up`) in one terminal, then `make demo` (or "
+                  "`.venv/bin/intake demo`) in another, which runs on that stack and leaves it running.")
+    else:
+        out.print("The stack keeps running, so the links above open; `make down` (or `.venv/bin/intake down`) "
+                  "stops it.")
+    if as_json:
+        print_json(summary | {"stack_kept_running": stack is None})
 
 
-async def _pipelines(settings: Settings) -> None:
+async def _pipelines(settings: Settings, out: Console) -> dict[str, Any]:
     sandbox_url = settings.resolved_sandbox_url()
     if sandbox_url is None:
         raise SystemExit("the demo needs the sandbox: run it on the embedded stack (`intake up`)")
@@ -67,22 +84,32 @@ async def _pipelines(settings: Settings) -> None:
     try:
         async with SandboxControl(sandbox_url) as sandbox:
             demo = Demo(settings=settings, client=await connect(settings), sessions=create_sessionmaker(engine),
-                        sandbox=sandbox, run_id=uuid.uuid4().hex[:6])
+                        sandbox=sandbox, run_id=uuid.uuid4().hex[:6], out=out)
+            demo.summary.update(run_id=demo.run_id, temporal_ui=settings.resolved_temporal_ui_url())
             for section in (_health, _discussions, _work_orders, _signals):
                 await section(demo)
-            console.rule("done")
-            console.print(f"Temporal UI: {settings.resolved_temporal_ui_url()}")
+            rule("done", out)
+            out.print(f"Temporal UI: {settings.resolved_temporal_ui_url()}")
+            team = demo.summary["discussions"]["team_id"]
+            out.print(f"this run's discussions: {team_query(team)}"
+                      + (f"  {link}" if (link := ui_list_link(settings, team_query(team))) else ""))
+            return demo.summary
     finally:
         await engine.dispose()
+
+
+def team_query(team_id: str) -> str:
+    """The visibility query that finds a team's runs (the Temporal UI's search box takes it)."""
+    return f'IntakeTeamId = "{team_id}"'
 
 
 async def _health(demo: Demo) -> None:
     from client.health import start_health_check
 
-    console.rule("health check: Temporal -> worker -> PostgreSQL")
+    rule("health check: Temporal -> worker -> PostgreSQL", demo.out)
     handle = await start_health_check(demo.client, task_queue=demo.settings.task_queue, pause_seconds=0.5)
     result = await handle.result()
-    console.print(Panel.fit(
+    demo.out.print(Panel.fit(
         f"workflow   {handle.id}\n"
         f"row        health_checks.id = {result.row_id}\n"
         f"postgres   {result.database_version}\n"
@@ -90,7 +117,10 @@ async def _health(demo: Demo) -> None:
         f"confirmed  {result.confirmed_at:%Y-%m-%d %H:%M:%S.%f}",
         title="HealthCheckWorkflow completed",
     ))
-    console.print(f"run: {demo.link(handle.id)}")
+    demo.out.print(f"run: {demo.link(handle.id, handle.result_run_id)}")
+    demo.summary["health"] = {"workflow_id": handle.id, "run_id": handle.result_run_id,
+                              "ui": ui_link(demo.settings, handle.id, handle.result_run_id),
+                              **result.model_dump(mode="json")}
 
 
 async def _discussions(demo: Demo) -> None:
@@ -101,8 +131,11 @@ async def _discussions(demo: Demo) -> None:
     from db.repositories.discussions import JobRepository, SourceConfigRepository, TaskRepository
     from db.uow import unit_of_work
 
-    console.rule("discussions: Slack / Figma threads -> Notion tasks")
+    rule("discussions: Slack / Figma threads -> Notion tasks", demo.out)
     team = f"acme-{demo.run_id}"
+    query = team_query(team)
+    demo.out.print(f"team {team} (a new one each run: a thread is processed once per team); "
+                   f"its runs in the Temporal UI: {query}")
     async with unit_of_work(demo.sessions) as session:
         for source_type, name in (("slack", "Slack"), ("figma", "Figma comments")):
             await SourceConfigRepository().ensure(session=session, team_id=team, source_type=source_type,
@@ -121,19 +154,19 @@ async def _discussions(demo: Demo) -> None:
     try:
         await doomed.result()
     except WorkflowFailureError as err:
-        console.print(f"[red]failed as planned[/]: {err.cause}")
+        demo.out.print(f"[red]failed as planned[/]: {err.cause}")
     await demo.sandbox.clear_faults("notion")
 
     handles = [await start_discussion(demo.client, payload(*t), task_queue=task_queue) for t in threads[1:]]
     results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
     for handle, result in zip(handles, results):
         if isinstance(result, BaseException):
-            console.print(f"[red]{handle.id} failed[/]: {result}")
+            demo.out.print(f"[red]{handle.id} failed[/]: {result}")
 
     async with demo.sessions() as session:
         failed = await JobRepository().find_one(session=session, team_id=team, status="failed")
     if failed is not None:
-        console.print(f"retrying discussion {failed.discussion_id} (a new job, the stored thread)")
+        demo.out.print(f"retrying discussion {failed.discussion_id} (a new job, the stored thread)")
         retried = await retry_discussion(demo.client, demo.sessions, team_id=team,
                                          discussion_id=str(failed.discussion_id), retried_by="demo",
                                          task_queue=task_queue)
@@ -148,15 +181,25 @@ async def _discussions(demo: Demo) -> None:
         table.add_row(str(job.id)[:8], job.source_type, job.status, job.stage,
                       str(len(job.job_metadata.get("taskIds", []))), str(job.job_metadata.get("processingTime", "")),
                       "yes" if job.job_metadata.get("isRetry") else "")
-    console.print(table)
+    demo.out.print(table)
     for job in jobs:
-        console.print(f"{str(job.id)[:8]}  {demo.link(job.workflow_id)}", soft_wrap=True)
+        demo.out.print(f"{str(job.id)[:8]}  {demo.link(job.workflow_id, job.workflow_run_id)}", soft_wrap=True)
     table = Table("task", "priority", "assignee", "notion page")
     for task in tasks:
         table.add_row(task.title, task.priority or "", task.assignee or "", task.notion_page_url or "")
-    console.print(table)
+    demo.out.print(table)
     replies = await demo.sandbox.created("slack", "messages")
-    console.print(f"{len(tasks)} Notion pages, {len(replies)} Slack replies so far in the sandbox")
+    demo.out.print(f"{len(tasks)} Notion pages, {len(replies)} Slack replies so far in the sandbox")
+    demo.summary["discussions"] = {
+        "team_id": team, "query": query, "ui": ui_list_link(demo.settings, query),
+        "jobs": [{"id": str(job.id), "workflow_id": job.workflow_id, "run_id": job.workflow_run_id,
+                  "ui": ui_link(demo.settings, job.workflow_id, job.workflow_run_id),
+                  "source_type": job.source_type, "status": job.status, "stage": job.stage,
+                  "task_ids": job.job_metadata.get("taskIds", []), "is_retry": bool(job.job_metadata.get("isRetry"))}
+                 for job in jobs],
+        "tasks": [{"id": str(task.id), "title": task.title, "priority": task.priority, "assignee": task.assignee,
+                   "notion_page_url": task.notion_page_url} for task in tasks],
+    }
 
 
 async def _work_orders(demo: Demo) -> None:
@@ -169,16 +212,18 @@ async def _work_orders(demo: Demo) -> None:
     from contracts.work_orders import WorkspaceSpec
     from sandbox.seed_mail import WORK_ORDERS, signed_work_order_pdf
 
-    console.rule("work orders: PDFs -> PostgreSQL -> Sheets export")
+    rule("work orders: PDFs -> PostgreSQL -> Sheets export", demo.out)
     fixtures = await demo.sandbox.fixtures()
     workspace = WorkspaceSpec(slug=f"ops-{demo.run_id}", name="Ops", owner_user_id="ops@example.com",
                               spreadsheet_id=fixtures["sheets"]["spreadsheet_id"])
     task_queue = demo.settings.task_queue
     table = Table("kind", "file", "work order", "outcome", "new", "detail")
+    shown: list[dict[str, Any]] = []
 
     def show(kind: str, documents: list) -> None:
         for doc in documents:
-            detail = (getattr(doc, "error", None) or getattr(doc, "reason", None) or "")[:70]
+            shown.append({"kind": kind, **doc.model_dump(mode="json")})
+            detail = getattr(doc, "error", None) or getattr(doc, "reason", None) or ""
             table.add_row(kind, doc.filename, doc.work_order_number or "", doc.outcome, "yes" if doc.is_new else "",
                           detail)
 
@@ -197,8 +242,9 @@ async def _work_orders(demo: Demo) -> None:
         refused = await start_file_ingest(demo.client, second, workspace=workspace, kind="signed",
                                           task_queue=task_queue, drain_exports=False)
         show("signed", (await refused.result()).documents)
-    console.print(table)
-    console.print(f"runs are findable in the UI by IntakeWorkOrderId, e.g. {demo.link(orders.id)}", soft_wrap=True)
+    demo.out.print(table)
+    demo.out.print("runs are findable in the UI by IntakeWorkOrderId, e.g. "
+                   f"{demo.link(orders.id, orders.result_run_id)}", soft_wrap=True)
 
     await demo.sandbox.set_fault("sheets", "spreadsheets.values.append", quota_rate=1.0, times=1)
     cooldown = 5.0
@@ -206,19 +252,28 @@ async def _work_orders(demo: Demo) -> None:
                                      input=ExportDrainInput(cooldown_seconds=cooldown, concurrency=1))
     for _ in range(100):
         if await drain.query("held"):
-            console.print(f"[yellow]Sheets answered quotaExceeded: the drain holds every job for {cooldown:.0f} s[/]")
+            demo.out.print(f"[yellow]Sheets answered quotaExceeded: the drain holds every job for {cooldown:.0f} s[/]")
             break
         await asyncio.sleep(0.1)
     totals = (await drain.result()).totals
-    console.print(f"drain {drain.id}: exported {totals.exported}, failed {totals.failed}, "
-                  f"quota stops {totals.quota_stops}")
+    demo.out.print(f"drain {drain.id}: exported {totals.exported}, failed {totals.failed}, "
+                   f"quota stops {totals.quota_stops}")
 
     preview = Table("workspace", "work order", "site", "amount", "status", "export", "attempts", "sheet row")
-    for row in await load_preview(demo.sessions):
+    rows = await load_preview(demo.sessions)
+    for row in rows:
         preview.add_row(row["workspace"], row["work_order_number"], (row["site"] or "")[:30], row["amount"] or "",
                         row["status"], row["export_status"] or "-", str(row["export_attempts"]),
                         str(row["sheet_row"] or ""))
-    console.print(preview)
+    demo.out.print(preview)
+    demo.summary["work_orders"] = {
+        "workspace": workspace.slug, "documents": shown,
+        "ingest": {"workflow_id": orders.id, "run_id": orders.result_run_id,
+                   "ui": ui_link(demo.settings, orders.id, orders.result_run_id)},
+        "drain": {"workflow_id": drain.id, "run_id": drain.result_run_id,
+                  "ui": ui_link(demo.settings, drain.id, drain.result_run_id), **totals.model_dump(mode="json")},
+        "preview": rows,
+    }
 
 
 async def _signals(demo: Demo) -> None:
@@ -227,16 +282,20 @@ async def _signals(demo: Demo) -> None:
     from db.repositories import dashboard
     from db.repositories.run_log import RunLogRepository
 
-    console.rule("signals: Gmail / Calendar -> work items -> approvals")
+    rule("signals: Gmail / Calendar -> work items -> approvals", demo.out)
     task_queue = demo.settings.task_queue
     users = {f"{mailbox.split('@')[0]}-{demo.run_id}": mailbox for mailbox in ("alice@example.com", "bob@example.com")}
     for user_id, mailbox in users.items():
         await register_user(demo.sessions, user_id=user_id, mailbox=mailbox, watch_keywords=["roadmap"])
     handles = [await start_ingestion(demo.client, user_id, task_queue=task_queue, force=True) for user_id in users]
+    ingestions: list[dict[str, Any]] = []
     for handle in handles:
         result = await handle.result()
         counts = ", ".join(f"{s.source} {s.fetched} fetched / {s.stored} stored" for s in result.sources)
-        console.print(f"{result.user_id}: {counts}  {demo.link(handle.id)}", soft_wrap=True)
+        demo.out.print(f"{result.user_id}: {counts}  {demo.link(handle.id, handle.result_run_id)}", soft_wrap=True)
+        ingestions.append({"workflow_id": handle.id, "run_id": handle.result_run_id,
+                           "ui": ui_link(demo.settings, handle.id, handle.result_run_id),
+                           **result.model_dump(mode="json")})
 
     async def show_queue(title: str) -> list[dict]:
         async with demo.sessions() as session:
@@ -245,7 +304,7 @@ async def _signals(demo: Demo) -> None:
         for row in rows:
             table.add_row(str(row["action_id"])[:8], row["user_id"], row["importance_tier"],
                           str(row["importance_score"]), row["action_type"], row["summary"])
-        console.print(table)
+        demo.out.print(table)
         return rows
 
     before = await show_queue("approval queue")
@@ -254,15 +313,21 @@ async def _signals(demo: Demo) -> None:
     approved = await approve_action(demo.client, demo.sessions, str(draft["action_id"]), task_queue=task_queue,
                                     payload_override={"body": "Hi,\n\nYes, let us go ahead.\n"}, approved_by="demo")
     again = await approve_action(demo.client, demo.sessions, str(draft["action_id"]), task_queue=task_queue)
-    console.print(f"approved {draft['summary']!r}: Gmail draft {approved.provider_id}"
-                  f" (approved twice, same result: {approved == again})")
+    demo.out.print(f"approved {draft['summary']!r}: Gmail draft {approved.provider_id}"
+                   f" (approved twice, same result: {approved == again})")
     await reject_action(demo.client, demo.sessions, str(other["action_id"]), task_queue=task_queue,
                         note="not needed", rejected_by="demo")
-    console.print(f"rejected {other['summary']!r} (negative feedback recorded)")
-    await show_queue("approval queue after")
+    demo.out.print(f"rejected {other['summary']!r} (negative feedback recorded)")
+    after = await show_queue("approval queue after")
     async with demo.sessions() as session:
         timeline = await RunLogRepository().timeline(draft["id"], session=session)
-    console.print("run timeline of the approved item: "
-                  + " -> ".join(f"{run['phase']} ({', '.join(e['kind'] for e in run['events'])})" for run in timeline))
+    demo.out.print("run timeline of the approved item: "
+                   + " -> ".join(f"{run['phase']} ({', '.join(e['kind'] for e in run['events'])})" for run in timeline))
     drafts = await demo.sandbox.created("gmail", "drafts")
-    console.print(f"{len(drafts)} Gmail draft(s) in the sandbox")
+    demo.out.print(f"{len(drafts)} Gmail draft(s) in the sandbox")
+    demo.summary["signals"] = {
+        "users": list(users), "ingestions": ingestions,
+        "approved": approved.model_dump(mode="json"), "approved_twice_same_result": approved == again,
+        "rejected_action_id": str(other["action_id"]),
+        "queue": after,  # print_json writes ids and times as strings
+    }

@@ -60,7 +60,7 @@ def start(
                                             sessions=create_sessionmaker(engine))
         finally:
             await engine.dispose()
-        out: dict[str, Any] = {"workflow_id": handle.id, "ui": ui_link(settings, handle.id)}
+        out: dict[str, Any] = {"workflow_id": handle.id, "ui": ui_link(settings, handle.id, handle.result_run_id)}
         if wait:
             out["result"] = (await handle.result()).model_dump(mode="json")
         return out

@@ -125,22 +125,24 @@ def health(
         handle = await start_health_check(client, task_queue=settings.task_queue, pause_seconds=pause)
         result = await handle.result()
         if as_json:
-            print_json({**result.model_dump(mode="json"), "ui": ui_link(settings, handle.id)})
+            print_json({**result.model_dump(mode="json"), "ui": ui_link(settings, handle.id, handle.result_run_id)})
             return
         console.print(f"[green]healthy[/] row {result.row_id} in PostgreSQL {result.database_version}, "
                       f"recorded {result.recorded_at:%H:%M:%S.%f}, confirmed {result.confirmed_at:%H:%M:%S.%f}")
-        if link := ui_link(settings, handle.id):
+        if link := ui_link(settings, handle.id, handle.result_run_id):
             console.print(f"run: {link}")
 
     asyncio.run(run())
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    as_json: bool = typer.Option(False, "--json", help="Print what happened as JSON; the narration goes to stderr."),
+) -> None:
     """Bring the embedded stack up (or use the running one), run every pipeline, print what happened."""
     from cli.demo import run_demo
 
-    run_demo(Settings())
+    run_demo(Settings(), as_json=as_json)
 
 
 def main() -> None:

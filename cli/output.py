@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import sys
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
+from rich.rule import Rule
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Piped, redirected or in CI, rich would lay output out for 80 columns: run links broken
+# mid-id, ids in table cells cut ("WO-100…"). Output that is not a terminal gets a console as
+# wide as its tables need (tables never stretch to the console's width), and every console
+# prints plain lines unwrapped, so a link or an id is always whole on one line.
+UNBOUNDED_WIDTH = 100_000
+RULE_WIDTH = 80  # a section rule when the console is unbounded
+
+
+def _console(stream: TextIO) -> Console:
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        terminal = False
+    return Console(stderr=stream is sys.stderr, highlight=False, soft_wrap=True,
+                   width=None if terminal else UNBOUNDED_WIDTH)
+
+
+console = _console(sys.stdout)
+err_console = _console(sys.stderr)
+
+
+def rule(title: str, out: Console = console) -> None:
+    """A section heading across the terminal, or RULE_WIDTH wide when not a terminal."""
+    out.print(Rule(title), width=RULE_WIDTH if out.width >= UNBOUNDED_WIDTH else None)
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -109,7 +109,8 @@ def run_ingestion(
         handle = await signals.start_ingestion(client, user_id, task_queue=settings.task_queue, force=force,
                                                stale_after_seconds=stale_after, sessions=sessions)
         result = await handle.result()
-        return {"workflow_id": handle.id, "ui": ui_link(settings, handle.id), **result.model_dump(mode="json")}
+        return {"workflow_id": handle.id, "ui": ui_link(settings, handle.id, handle.result_run_id),
+                **result.model_dump(mode="json")}
 
     out = _with_client(settings, run)
     if as_json:

@@ -73,13 +73,14 @@ async def nuke(engine: AsyncEngine) -> None:
         await conn.execute(text("CREATE SCHEMA public"))
 
 
-# The demo team, and the task database the sandbox's Notion serves.
+# The team `intake db seed` sets up to try the commands by hand (`intake demo` makes a team of its
+# own each run), and the task database the sandbox's Notion serves.
 DEMO_TEAM_ID = "acme"
 DEMO_NOTION_DATABASE_ID = "5b2f6c0e-8a43-4d0c-9a59-3f5e1c2d7a10"
 
 
 async def seed(engine: AsyncEngine) -> int:
-    """Insert the demo's reference rows; running it again adds nothing. Returns rows inserted."""
+    """Insert the reference rows to try the commands by hand; running it again adds nothing. Returns rows inserted."""
     inserted = 0
     async with AsyncSession(engine) as session, session.begin():
         for source_type, name in (("slack", "Slack #product"), ("figma", "Figma comments")):

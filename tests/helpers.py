@@ -8,7 +8,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
+import httpx
 from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -47,3 +50,27 @@ async def intake_cli(settings: Settings, *args: str, **env: str) -> subprocess.C
         subprocess.run, [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
         env=environment, timeout=120,
     )
+
+
+async def run_shown_by(link: str) -> dict[str, Any]:
+    """The run the Temporal UI's page at `link` shows, as the page itself loads it.
+
+    The UI is a single-page app (any path answers 200). Its run page, at
+    /namespaces/<namespace>/workflows/<workflow id>/<run id>[/<tab>] with each part one
+    percent-encoded path segment, decodes the parts and asks the UI server for
+    /api/v1/namespaces/<namespace>/workflows/<workflow id, encoded>?execution.runId=<run id>
+    (DescribeWorkflowExecution, passed on to Temporal). This makes that request and returns the
+    answer's workflowExecutionInfo; it fails when the link is not such a page or names no run.
+    """
+    parts = urlsplit(link)
+    segments = parts.path.split("/")
+    assert len(segments) == 6 and segments[:2] == ["", "namespaces"] and segments[3] == "workflows", link
+    namespace, workflow_id, run_id = (unquote(segment) for segment in (segments[2], segments[4], segments[5]))
+    api = (f"{parts.scheme}://{parts.netloc}/api/v1/namespaces/{quote(namespace, safe='')}/workflows/"
+           f"{quote(workflow_id, safe='')}?execution.runId={quote(run_id, safe='')}")
+    async with httpx.AsyncClient() as http:
+        response = await http.get(api, timeout=10)
+    assert response.status_code == 200, f"{link} -> {api}: {response.status_code} {response.text}"
+    info = response.json()["workflowExecutionInfo"]
+    assert info["execution"] == {"workflowId": workflow_id, "runId": run_id}, link
+    return info

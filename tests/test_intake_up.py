@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,15 +15,22 @@ from pathlib import Path
 
 import psutil
 import pytest
+from temporalio.client import Client
 
 from stack.pollers import has_poller
+from tests.helpers import run_shown_by
+
+
+def stack_env(state_dir: Path) -> dict[str, str]:
+    """The environment of a user's shell: nothing configured, the stack found through its state dir."""
+    env = {**os.environ, "INTAKE_STATE_DIR": str(state_dir)}
+    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "SANDBOX_URL", "TEMPORAL_UI_URL"):
+        env.pop(name, None)
+    return env
 
 
 def intake(*args: str, state_dir: Path, **kwargs) -> subprocess.Popen[str]:
-    env = {**os.environ, "INTAKE_STATE_DIR": str(state_dir)}
-    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "SANDBOX_URL"):
-        env.pop(name, None)
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=env, text=True,
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=stack_env(state_dir), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
 
 
@@ -121,3 +129,60 @@ def test_a_stack_killed_hard_is_cleaned_up_by_the_next_up(state_dir: Path) -> No
         if second.poll() is None:
             second.kill()
     assert alive(new) == {}
+
+
+async def test_the_demo_on_a_running_stack_runs_again_and_every_link_it_prints_opens(state_dir: Path) -> None:
+    """`intake up` in one terminal, `intake demo` in another (twice, on the kept data), as the demo says."""
+
+    def demo(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli.main", "demo", *args], env=stack_env(state_dir),
+                              text=True, capture_output=True, timeout=600)
+
+    up = intake("up", state_dir=state_dir)
+    try:
+        wait_until_up(up)
+        state = json.loads((state_dir / "stack.json").read_text())
+        first = await asyncio.to_thread(demo, "--json")
+        second = await asyncio.to_thread(demo)
+        assert first.returncode == 0, first.stderr
+        assert second.returncode == 0, second.stderr
+        assert alive(state["pids"]) == state["pids"]  # the demo used the stack and left it running
+
+        summary = json.loads(first.stdout)  # the narration went to stderr
+        assert "using the running stack" in first.stderr and summary["stack_kept_running"]
+        runs = f"{state['temporal_ui_url']}/namespaces/"
+        links = [word for word in second.stdout.split() if word.startswith(runs) and "?" not in word]
+        links += [value for value in _strings(summary) if value.startswith(runs) and "?" not in value]
+        assert len(links) > 20
+        for link in links:
+            await run_shown_by(link)
+        assert second.stdout.splitlines()[-1].startswith("The stack keeps running, so the links above open")
+
+        # Each run has a team of its own, and the query the demo prints finds that run's discussions only.
+        team = summary["discussions"]["team_id"]
+        assert f'this run\'s discussions: IntakeTeamId = "{team}"' in first.stderr
+        again = next(line for line in second.stdout.splitlines() if line.startswith("team acme-")).split()[1]
+        assert again != team
+        client = await Client.connect(state["temporal_address"])
+        for query, expected in ((summary["discussions"]["query"], len(summary["discussions"]["jobs"])),
+                                (f'IntakeTeamId = "{again}"', len(summary["discussions"]["jobs"]))):
+            for _ in range(100):  # visibility follows the runs within moments
+                if (await client.count_workflows(query)).count == expected:
+                    break
+                await asyncio.sleep(0.1)
+            assert (await client.count_workflows(query)).count == expected
+
+        down = intake("down", state_dir=state_dir)
+        assert down.wait(60) == 0
+        assert up.wait(60) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [s for item in value for s in _strings(item)] if isinstance(value, list) else []
