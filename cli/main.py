@@ -29,15 +29,21 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-app.add_typer(db_commands.app, name="db")
-app.add_typer(schedule_commands.app, name="schedules")
-app.add_typer(discussion_commands.app, name="discussion")
-app.add_typer(report_commands.app, name="report")
-app.add_typer(work_order_commands.workorder_app, name="workorder")
+# Every command group is a Typer app of its module, added here (no name: its commands sit at the top).
 work_order_commands.workorder_app.add_typer(fm_profile_commands.app, name="profile")
-app.add_typer(work_order_commands.signed_app, name="signed")
-app.add_typer(work_order_commands.export_app, name="export")
-signal_commands.register(app)
+for group, name in (
+    (db_commands.app, "db"),
+    (schedule_commands.app, "schedules"),
+    (discussion_commands.app, "discussion"),
+    (signal_commands.ingest_app, "ingest"),
+    (signal_commands.inbox_app, "inbox"),
+    (signal_commands.decisions_app, None),
+    (work_order_commands.workorder_app, "workorder"),
+    (work_order_commands.signed_app, "signed"),
+    (work_order_commands.export_app, "export"),
+    (report_commands.app, "report"),
+):
+    app.add_typer(group, name=name)
 
 
 @app.command()

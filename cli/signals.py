@@ -39,6 +39,8 @@ from db.repository import Repository
 T = TypeVar("T")
 
 ingest_app = typer.Typer(help="Signal ingestion: Gmail and Calendar into work items.", no_args_is_help=True)
+# Deciding proposed actions: commands at the top level (`intake approve ID`), added without a group name.
+decisions_app = typer.Typer()
 inbox_app = typer.Typer(help="The approval dashboard: queue, drafts, processed, audit log.",
                         no_args_is_help=True)
 
@@ -236,6 +238,7 @@ def audit(
 # -- decisions --------------------------------------------------------------------------------
 
 
+@decisions_app.command("approve")
 def approve(
     action_id: str,
     payload: str = typer.Option(None, help="JSON fields replacing the proposed payload's (e.g. the body)."),
@@ -254,6 +257,7 @@ def approve(
                   + (f" {outcome.html_link}" if outcome.html_link else ""))
 
 
+@decisions_app.command("reject")
 def reject(
     action_id: str,
     note: str = typer.Option(None, help="Why (kept as negative feedback)."),
@@ -270,6 +274,7 @@ def reject(
     console.print(f"dismissed {outcome.action_type} of work item {outcome.work_item_id}")
 
 
+@decisions_app.command("feedback")
 def feedback(
     action_id: str,
     positive: bool = typer.Option(..., "--positive/--negative"),
@@ -283,6 +288,7 @@ def feedback(
     console.print(f"{result.rating} feedback on work item {result.work_item_id}")
 
 
+@decisions_app.command("queue-tool-call")
 def queue_tool_call(
     user_id: str,
     action_type: str = typer.Option(..., "--type", help="draft_reply, schedule_event or refund_request."),
@@ -307,16 +313,6 @@ def queue_tool_call(
         return
     console.print(f"{'queued' if result.created else 'already queued'}: action {result.action_id} "
                   f"(work item {result.work_item_id})")
-
-
-def register(app: typer.Typer) -> None:
-    """Add this module's groups and commands to the `intake` app."""
-    app.add_typer(ingest_app, name="ingest")
-    app.add_typer(inbox_app, name="inbox")
-    app.command()(approve)
-    app.command()(reject)
-    app.command()(feedback)
-    app.command("queue-tool-call")(queue_tool_call)
 
 
 def timeline(work_item_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
