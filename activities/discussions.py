@@ -25,6 +25,7 @@ from temporalio import activity
 
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
+from activities.interceptors import may_have_run_before
 from core.errors import IntakeError, InvalidInputError, NotFoundError
 from db.models.discussions import discussion_id_for
 from db.repositories.discussions import DiscussionStore, DiscussionView, JobRepository
@@ -435,9 +436,10 @@ class DiscussionActivities:
 
 
 def _may_have_written_before(discussion: DiscussionView) -> bool:
-    """Whether an outside write of this step may already exist: true unless this is the
-    first attempt of the discussion's first job (nothing could have written before it)."""
-    return activity.info().attempt > 1 or discussion.earlier_jobs
+    """Whether an outside write of this step may already exist: true unless this is the first
+    run of the first attempt of the discussion's first job (nothing could have written before it;
+    a run again after a lost database connection is not a first run)."""
+    return may_have_run_before() or discussion.earlier_jobs
 
 
 def _title_from(text: str, limit: int = 80) -> str:

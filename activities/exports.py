@@ -34,6 +34,7 @@ from temporalio import activity
 
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
+from activities.interceptors import attempt_started
 from core.errors import InvalidInputError, NotFoundError
 from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
@@ -115,7 +116,7 @@ class ExportActivities:
     async def export_job(self, input: ExportJobInput) -> ExportJobResult:
         """Append the job's row to its workspace's sheet, once; mirror the attempt in export_jobs."""
         info = activity.info()
-        started = time.monotonic()
+        started = attempt_started() or time.monotonic()  # the attempt's start, however often it ran
         job_id = uuid.UUID(input.job_id)
         with reported_to_temporal():
             async with unit_of_work(self._sessions) as session:

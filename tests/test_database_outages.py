@@ -36,6 +36,7 @@ from sandbox.control import SandboxControl
 from stack.postgres import EmbeddedPostgres, remove_cluster
 from worker import build_worker
 from workflows.discussion_io import DiscussionInput
+from workflows.policies import OUTSIDE_CALL
 
 CHECKOUT = "C0PRODUCT:1718010000.000100"  # the sandbox's thread with four action items
 discussions, jobs = DiscussionRepository(), JobRepository()
@@ -183,3 +184,56 @@ async def until(read: Any, wanted: Any, *, timeout: float = 60.0) -> None:
     while (value := await read()) != wanted:
         assert time.monotonic() < deadline, f"still {value!r}, waiting for {wanted!r}"
         await asyncio.sleep(0.05)
+
+
+# -- item: an outage of the database is no reason to give up a run ----------------------------------
+
+
+def outside_call_budget() -> float:
+    """Seconds of backoff the outside-call policy waits over all its attempts."""
+    policy = OUTSIDE_CALL["retry_policy"]
+    waits = [policy.initial_interval.total_seconds() * policy.backoff_coefficient ** n
+             for n in range(policy.maximum_attempts - 1)]
+    return sum(min(wait, policy.maximum_interval.total_seconds()) for wait in waits)
+
+
+async def test_runs_in_flight_outlive_a_database_outage_longer_than_the_outside_call_budget(
+    client: Client, task_queue: str, own_postgres: EmbeddedPostgres, own_engine: AsyncEngine,
+    own_deps: Deps, observer: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+) -> None:
+    """Runs are building their threads when PostgreSQL stops; more runs start while it is away; it
+    comes back after longer than the outside calls' retries would last. Every run completes, with
+    its job and discussion completed and its reply made once."""
+    outage = outside_call_budget() + 9
+    team = await own_team(own_engine)
+    threads = [await sandbox.post_slack_thread("C0PRODUCT", [("U0ALICE", f"outage thread {n}: ship it"),
+                                                             ("U0BOB", "Bob to write the rollout plan")])
+               for n in range(6)]
+    await sandbox.set_fault("slack", "conversations.replies", latency_ms=1000)
+
+    def payload(thread: str) -> DiscussionInput:
+        return DiscussionInput(team_id=team, source_type="slack", source_thread_id=thread)
+
+    async def building() -> int:
+        async with observer() as session:
+            return await jobs.count(Job.team_id == team, Job.stage == "thread_building", session=session)
+
+    async with build_worker(client, own_deps, task_queue=task_queue):
+        handles = [await start_discussion(client, payload(thread), task_queue=task_queue) for thread in threads[:4]]
+        await until(building, 4)
+        stopped = time.monotonic()
+        await asyncio.to_thread(own_postgres.stop)
+        handles += [await start_discussion(client, payload(thread), task_queue=task_queue) for thread in threads[4:]]
+        await asyncio.sleep(outage)
+        await asyncio.to_thread(own_postgres.start)
+        back = time.monotonic()
+        results = await asyncio.gather(*(handle.result() for handle in handles))
+        done = time.monotonic()
+    print(f"database away {back - stopped:.1f} s (outside-call budget {outside_call_budget():.0f} s); "
+          f"every run completed {done - back:.1f} s after it came back")
+
+    for result in results:
+        assert await job_and_discussion(observer, uuid.UUID(result.job_id), uuid.UUID(result.discussion_id)) == (
+            "completed", "completed")
+    replies = await sandbox.created("slack", "messages")
+    assert sorted(reply["thread_ts"] for reply in replies) == sorted(thread.split(":")[1] for thread in threads)

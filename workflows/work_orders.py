@@ -36,8 +36,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.policies import DB_WRITE, OUTSIDE_CALL
     from workflows.search_attributes import WORK_ORDER_ID
 
-# Fetching a document (Gmail) and writing it: an outside call with a longer timeout.
-INGEST_CALL = {**OUTSIDE_CALL, "start_to_close_timeout": timedelta(seconds=120)}
+# Fetching a document (Gmail) and writing it: an outside call with a minute more (120 s, plus the
+# time it may wait for the database).
+INGEST_CALL = {**OUTSIDE_CALL,
+               "start_to_close_timeout": OUTSIDE_CALL["start_to_close_timeout"] + timedelta(seconds=60)}
 
 
 class DocumentIngestInput(BaseModel):
