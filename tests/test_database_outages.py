@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -26,14 +27,16 @@ from activities.deps import Deps
 from client.discussions import start_discussion
 from core.settings import Settings
 from db import admin
-from db.availability import is_lost_connection
+from db.availability import database_answers, is_lost_connection
 from db.engine import async_url, create_engine, create_sessionmaker
 from db.models.discussions import Job, discussion_id_for
 from db.repositories.discussions import DiscussionRepository, DiscussionStore, JobRepository, SourceConfigRepository
 from db.uow import unit_of_work
 from integrations.factory import build_clients
+from integrations.errors import RetryableIntegrationError
 from sandbox.control import SandboxControl
 from stack.postgres import EmbeddedPostgres, remove_cluster
+from stack.processes import free_port
 from worker import build_worker
 from workflows.discussion_io import DiscussionInput
 from workflows.policies import OUTSIDE_CALL
@@ -105,6 +108,33 @@ async def job_and_discussion(sessions: async_sessionmaker[AsyncSession], job_id:
 
 
 # -- item: a lost connection is no refused job update ---------------------------------------------
+
+
+async def test_only_a_lost_connection_counts_as_one(engine: AsyncEngine) -> None:
+    """A refused statement, an outside service's classified error and an OSError of our own code
+    are not lost connections; a connection refused by an absent server is one (dead pooled
+    connections: the tests below)."""
+    with pytest.raises(DBAPIError) as refused:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1/0"))
+    assert not is_lost_connection(refused.value)
+    outside = RetryableIntegrationError("no answer", service="sheets", operation="append")
+    outside.__cause__ = ConnectionResetError("reset by peer")
+    assert not is_lost_connection(outside)
+    try:
+        Path("/nonexistent/intake").read_text()
+    except OSError as err:
+        assert not is_lost_connection(err)
+
+    closed = create_engine(f"postgresql://postgres@127.0.0.1:{free_port('127.0.0.1')}/intake", pool_size=1)
+    try:
+        with pytest.raises(OSError) as no_server:
+            async with closed.connect():
+                pass
+        assert is_lost_connection(no_server.value)
+        assert not await database_answers(closed)
+    finally:
+        await closed.dispose()
 
 
 @pytest.mark.parametrize("outcome", ["completed", "failed"])
