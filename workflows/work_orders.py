@@ -33,13 +33,12 @@ with workflow.unsafe.imports_passed_through():
         WorkspaceSpec,
     )
     from workflows.exports import kick_export_drain
-    from workflows.policies import DB_WRITE, OUTSIDE_CALL
+    from workflows.policies import DB_OUTAGE_ALLOWANCE, DB_WRITE, OUTSIDE_CALL
     from workflows.search_attributes import WORK_ORDER_ID
 
-# Fetching a document (Gmail) and writing it: an outside call with a minute more (120 s, plus the
+# Fetching a document (Gmail) and writing it: an outside call with a longer timeout (120 s, plus the
 # time it may wait for the database).
-INGEST_CALL = {**OUTSIDE_CALL,
-               "start_to_close_timeout": OUTSIDE_CALL["start_to_close_timeout"] + timedelta(seconds=60)}
+INGEST_CALL = {**OUTSIDE_CALL, "start_to_close_timeout": timedelta(seconds=120) + DB_OUTAGE_ALLOWANCE}
 
 
 class DocumentIngestInput(BaseModel):
