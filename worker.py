@@ -27,6 +27,7 @@ from activities.deps import Deps
 from activities.discussions import DiscussionActivities
 from activities.exports import ExportActivities
 from activities.health import HealthActivities
+from activities.interceptors import ResilientActivities
 from activities.signals import SignalActivities
 from activities.work_orders import WorkOrderActivities
 from core.settings import Settings
@@ -88,12 +89,16 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def build_worker(client: Client, deps: Deps, *, task_queue: str, **options: Any) -> Worker:
+    """The worker of every pipeline; its activities heartbeat and wait out database outages
+    (`ResilientActivities`, before any interceptors in `options`)."""
+    resilient = ResilientActivities(deps.sessions.kw["bind"], outage_timeout=deps.settings.db_outage_timeout)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=all_workflows(),
         activities=all_activities(deps),
         workflow_runner=workflow_runner(),
+        interceptors=[resilient, *options.pop("interceptors", ())],
         graceful_shutdown_timeout=options.pop("graceful_shutdown_timeout", timedelta(seconds=10)),
         **options,
     )

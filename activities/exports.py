@@ -12,17 +12,28 @@ it calls Sheets. The row is appended exactly once:
   last: the work order's or signed document's id, unique across workspaces)
   first and appends only when the id is not there yet.
 
-No two attempts of one job overlap: one drain runs at a time (ExportDrainWorkflow
-is a singleton), it never abandons an attempt that has started (a quota stop
-only keeps queued jobs from starting), and an attempt starts only Sheets calls
-that end (call timeout) inside its own start-to-close timeout, which the drain
-sets above two calls plus a margin; so Temporal's next attempt, scheduled after
-that timeout, starts after the last call of the one before. `finish` and
+No two attempts of one job call Sheets at the same time: one drain runs at a time
+(ExportDrainWorkflow is a singleton) and it never abandons an attempt that has
+started (a quota stop only keeps queued jobs from starting). Temporal may start
+the next attempt while an earlier one still runs, though: attempts heartbeat, and
+a worker that stops heartbeating (dead, or cut off from Temporal but alive, its
+Sheets call still in a thread nothing can cancel) is given up on after the
+heartbeat timeout. So an attempt takes a lease as it begins: `next_attempt_at`
+becomes the end of its Sheets calls (one or two, each bounded by the call
+timeout, plus a margin), and it starts no call that would end after it, nor after
+its own start-to-close timeout. The next attempt starts its calls only when that
+lease has ended: after a dead worker, Temporal's retry comes a heartbeat timeout
+(10 s) later and waits for what is left of the lease, if anything. `finish` and
 `record_failure` apply only while their attempt is the job's latest.
+
+A lost database connection runs the attempt again within itself
+(activities/interceptors.py); that run's lease of the same attempt is its own
+(its calls are over) and is not waited for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import timedelta
@@ -33,6 +44,7 @@ from temporalio import activity
 
 from activities.deps import Deps
 from activities.errors import reported_to_temporal
+from activities.interceptors import attempt_started, runs_before
 from activities.keys import may_have_written
 from contracts.exports import (
     ExportJobInput,
@@ -47,7 +59,7 @@ from contracts.exports import (
 )
 from core.errors import InvalidInputError, NotFoundError
 from db.models.work_orders import ExportJob
-from db.repositories.exports import ExportJobRepository
+from db.repositories.exports import ExportJobRepository, Lease
 from db.repositories.work_orders import (
     SignedDocumentRepository,
     WorkOrderRepository,
@@ -65,6 +77,9 @@ DEFAULT_MAX_ATTEMPTS = 5
 # Of an attempt's start-to-close timeout, what is kept for its database steps (and clock drift
 # between worker and server); the rest is the budget for its Sheets calls.
 ATTEMPT_MARGIN_SECONDS = 10.0
+# Of an attempt's lease, what is kept for the steps between its start (the database's clock, as
+# the attempt begins) and its first Sheets call; an attempt later than that calls nothing.
+LEASE_MARGIN_SECONDS = 2.0
 
 
 class ExportActivities:
@@ -72,6 +87,7 @@ class ExportActivities:
         self._sessions = deps.sessions
         self._sheets = deps.services.sheets
         self._call_timeout = deps.settings.outside_call_timeout
+        self._lease = sheets_lease(self._call_timeout)
         self._jobs = ExportJobRepository()
         self._workspaces = WorkspaceRepository()
         self._work_orders = WorkOrderRepository()
@@ -87,19 +103,34 @@ class ExportActivities:
     async def export_job(self, input: ExportJobInput) -> ExportJobResult:
         """Append the job's row to its workspace's sheet, once; mirror the attempt in export_jobs."""
         info = activity.info()
-        started = time.monotonic()
+        run_started = time.monotonic()
+        started = attempt_started() or run_started
         job_id = uuid.UUID(input.job_id)
         with reported_to_temporal():
             async with unit_of_work(self._sessions) as session:
-                job, tried_before = await self._jobs.begin_attempt(job_id, info.attempt, session=session)
+                begun = await self._jobs.begin_attempt(job_id, info.attempt, lease=self._lease,
+                                                       again=runs_before() > 0, session=session)
+                job, tried_before = begun.job, begun.tried_before
                 if job.status == "DONE":
                     return ExportJobResult(job_id=input.job_id, outcome="already_done", sheet_row=job.sheet_row)
                 spreadsheet_id, sheet, row, key = await self._row(session, job)
             try:
+                if begun.wait:
+                    # An earlier attempt may still be calling Sheets (its worker lost to Temporal, not
+                    # dead): its lease ends first. The worker's interceptor heartbeats meanwhile.
+                    activity.logger.info("export job %s: waiting %.1f s for an earlier attempt's lease",
+                                         job_id, begun.wait.total_seconds())
+                    await asyncio.sleep(begun.wait.total_seconds())
                 # Each Sheets call is bounded by the call timeout but runs in a thread nothing can cancel:
-                # start only calls that end inside this attempt's own timeout, so a retry never overlaps it.
+                # start only calls that end inside this attempt's lease and its own timeout, so no other
+                # attempt's calls overlap them.
                 look_first = may_have_written(earlier=tried_before)
                 calls = 2 if look_first else 1
+                late = time.monotonic() - run_started - begun.wait.total_seconds()
+                if late > LEASE_MARGIN_SECONDS:
+                    raise RetryableIntegrationError(
+                        f"{late:.1f} s passed between the attempt's lease and its first Sheets call, more than "
+                        f"the {LEASE_MARGIN_SECONDS:.0f} s its lease allows", service="sheets", operation="append")
                 if (left := self._time_left(info, started)) is not None and left < calls * self._call_timeout:
                     raise RetryableIntegrationError(
                         f"{left:.1f} s left of the attempt's timeout, too little for {calls} call(s) of up to "
@@ -192,6 +223,14 @@ class ExportActivities:
             return None
         budget = info.start_to_close_timeout.total_seconds() - ATTEMPT_MARGIN_SECONDS
         return budget - (time.monotonic() - started)
+
+
+def sheets_lease(call_timeout: float) -> Lease:
+    """How long an attempt may call Sheets from its start: one call (the append) for a first
+    attempt, two (read the key column, append) for a later one, each up to `call_timeout` seconds,
+    plus the margin for the steps before the first call."""
+    call, margin = timedelta(seconds=call_timeout), timedelta(seconds=LEASE_MARGIN_SECONDS)
+    return Lease(first=call + margin, retry=2 * call + margin)
 
 
 def _backoff(initial: timedelta, coefficient: float, cap: timedelta | None, attempt: int) -> timedelta:

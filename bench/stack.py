@@ -33,6 +33,7 @@ class BenchStack:
     sandbox_url: str
     postgres_pid: int | None
     sandbox_pid: int
+    postgres: EmbeddedPostgres | None = None  # to stop, kill or restart it (bench/outages.py)
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by each part of the stack.
@@ -68,10 +69,11 @@ def _cpu(process: psutil.Process, *, exited_children: bool = False) -> float:
 
 
 @asynccontextmanager
-async def bench_stack() -> AsyncIterator[BenchStack]:
+async def bench_stack(*, durable: bool = False) -> AsyncIterator[BenchStack]:
+    """The stack; `durable` keeps PostgreSQL's fsync on (a killed server then loses nothing)."""
     os.environ.update(OFFLINE_ENV)
     root = Path(tempfile.mkdtemp(prefix="intake-bench-"))
-    postgres = EmbeddedPostgres(root / "pg", fast=True)
+    postgres = EmbeddedPostgres(root / "pg", fast=not durable)
     sandbox: subprocess.Popen[bytes] | None = None
     env: WorkflowEnvironment | None = None
     try:
@@ -88,7 +90,7 @@ async def bench_stack() -> AsyncIterator[BenchStack]:
         yield BenchStack(database_url=url, client=env.client,
                          temporal_address=env.client.service_client.config.target_host,
                          sandbox_url=f"http://127.0.0.1:{port}",
-                         postgres_pid=postgres.running_pid(), sandbox_pid=sandbox.pid)
+                         postgres_pid=postgres.running_pid(), sandbox_pid=sandbox.pid, postgres=postgres)
     finally:
         if env is not None:
             await env.shutdown()

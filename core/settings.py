@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, validation_alias="DB_POOL_SIZE")
     db_pool_idle_timeout: float = Field(20.0, gt=0, validation_alias="DB_POOL_IDLE_TIMEOUT")
     db_connect_timeout: float = Field(10.0, gt=0, validation_alias="DB_CONNECT_TIMEOUT")
+    # How long an activity attempt waits for PostgreSQL to answer again after losing its
+    # connection, then runs again (activities/interceptors.py); workflows/policies.py's
+    # timeouts allow 5 minutes of it.
+    db_outage_timeout: float = Field(300.0, ge=0, validation_alias="DB_OUTAGE_TIMEOUT")
 
     # Temporal.
     temporal_address: str | None = Field(None, validation_alias="TEMPORAL_ADDRESS")

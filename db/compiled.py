@@ -13,7 +13,8 @@ parameters, the values it binds itself (its literals) and each parameter's bind 
 the SQL on the connection's DBAPI cursor (asyncpg prepares it once per connection). The
 transaction stays SQLAlchemy's: the cursor runs on the connection `Connection.begin()` commits
 or rolls back, exactly as `connection.execute` would. A driver error is raised as SQLAlchemy
-wraps it (`DBAPIError` subclasses), and a lost connection is invalidated.
+wraps it (`DBAPIError` subclasses), and a lost connection is invalidated (with the pool's older
+connections, as SQLAlchemy does).
 
 Rows come back as the driver returns them: values in the statement's column order.
 
@@ -75,7 +76,10 @@ class _Compiled:
             return cursor.fetchall() if rows is None else cursor.fetchmany(rows)
         except connection.dialect.loaded_dbapi.Error as error:
             lost = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
-            if lost:
+            if lost and not connection.invalidated:
+                # As `connection.execute` does: every connection the pool made before this one is
+                # suspect too (a restarted server dropped them all), so the pool replaces them.
+                connection.engine.pool._invalidate(dbapi_connection, error)
                 connection.invalidate(error)
             raise DBAPIError.instance(
                 self.sql, arguments, error, connection.dialect.loaded_dbapi.Error,

@@ -12,8 +12,10 @@ import logging
 import os
 import pwd
 import shutil
+import signal
 import stat
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +92,17 @@ class EmbeddedPostgres:
                       what="stop PostgreSQL")
         except StackError as err:
             log.warning("%s", err)
+
+    def kill(self, *, wait: float = 30.0) -> None:
+        """SIGKILL the postmaster, as a crash would (no shutdown, connections cut), and wait until
+        it is gone; `start()` then recovers the cluster. Tests and benchmarks of outages use it."""
+        pid = self.running_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + wait
+        while self.running_pid() == pid and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def running_pid(self) -> int | None:
         """The postmaster's pid when a server for this data dir is alive."""

@@ -13,8 +13,8 @@ The drain takes the due jobs in batches; each job is one `export_job` activity
 with backoff 1, 2, 4, 8 s (16 s cap) and at most 5 attempts; a job whose
 attempts run out is marked FAILED with its last error and the drain goes on.
 A quota error (HTTP 429, quotaExceeded) stops the whole drain: the jobs of
-the batch not started yet do not start (started ones finish: an attempt that
-does not heartbeat cannot be cancelled), every open job is held
+the batch not started yet do not start (started ones finish: a cancelled
+attempt's Sheets call would go on in its thread), every open job is held
 until the cool-down ends, and the drain sleeps through it (a durable timer),
 then resumes. Since the drain is the only caller of Sheets' append and it
 sleeps while held, nothing calls Sheets during the cool-down.
@@ -49,7 +49,7 @@ from contracts.exports import (
     PauseJobsInput,
     RequeueFailedInput,
 )
-from workflows.policies import DB_WRITE, NON_RETRYABLE
+from workflows.policies import DB_OUTAGE_ALLOWANCE, DB_WRITE, HEARTBEAT_TIMEOUT, NON_RETRYABLE
 
 with workflow.unsafe.imports_passed_through():
     from activities.exports import ExportActivities
@@ -58,9 +58,12 @@ QUOTA_ERROR = "QuotaExceededError"
 
 # One export attempt: waits of 1, 2, 4, 8 s between the 5 attempts (16 s is the cap). The timeout
 # covers a retry's two Sheets calls (read, append) at the default 30 s call timeout plus the
-# attempt's database steps; the activity starts no call that could outlive it.
+# attempt's database steps, a wait for an earlier attempt's lease (as long again) and a wait for
+# the database; the activity starts no call that could outlive it. It heartbeats: a dead worker's
+# attempt is retried after 10 s.
 EXPORT_ATTEMPT = {
-    "start_to_close_timeout": timedelta(seconds=90),
+    "start_to_close_timeout": timedelta(seconds=150) + DB_OUTAGE_ALLOWANCE,
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,
@@ -156,8 +159,8 @@ class ExportDrainWorkflow:
                     cause = err.cause
                     if isinstance(cause, ApplicationError) and cause.type == QUOTA_ERROR:
                         # Jobs still waiting for the gate do not start; the ones calling Sheets now
-                        # are not cancelled (a non-heartbeating activity would never hear of it and
-                        # keep writing): they end on their own and the pause holds them after.
+                        # are not cancelled (their Sheets call would go on in its thread whatever the
+                        # activity heard): they end on their own and the pause holds them after.
                         quota_hit = True
                         return
                     await workflow.execute_activity_method(

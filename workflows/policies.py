@@ -13,7 +13,17 @@ NON_RETRYABLE = [
     "PermanentIntegrationError", "AuthenticationError", "QuotaExceededError",
 ]
 
-# One short Postgres transaction.
+# How long an attempt may wait for PostgreSQL after losing its connection, then run again
+# (activities/interceptors.py; the worker's DB_OUTAGE_TIMEOUT, 5 minutes by default). The
+# start-to-close timeouts of the activities that heartbeat allow for it.
+DB_OUTAGE_ALLOWANCE = timedelta(minutes=5)
+# Activities that may run long heartbeat (the worker's interceptor does it for them): when a
+# worker dies, Temporal retries its activities elsewhere after this, not after start-to-close.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+
+# One short Postgres transaction (local activities too, which cannot heartbeat: a dead worker's
+# workflow task times out and another worker runs them again). An attempt waits for an absent
+# database within its timeout; the attempts cover minutes of outage.
 DB_WRITE = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(
@@ -26,9 +36,11 @@ DB_WRITE = {
 }
 
 # A call to an outside service: backoff between attempts (an ApplicationError's
-# next_retry_delay, set from the service's Retry-After, takes precedence), bounded.
+# next_retry_delay, set from the service's Retry-After, takes precedence), bounded. An attempt
+# runs for up to 60 s, plus the time it may wait for the database; it heartbeats.
 OUTSIDE_CALL = {
-    "start_to_close_timeout": timedelta(seconds=60),
+    "start_to_close_timeout": timedelta(seconds=60) + DB_OUTAGE_ALLOWANCE,
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,

@@ -35,9 +35,11 @@ with workflow.unsafe.imports_passed_through():
     from activities.signals import SignalActivities
 
 # One source's sync: fetches and many transactions; the schedule comes back in 5 minutes anyway.
+# It heartbeats (the worker's interceptor, between its own progress beats), so a dead worker's
+# sync is retried elsewhere after 10 s (workflows/policies.py HEARTBEAT_TIMEOUT).
 SOURCE_SYNC = {
     "start_to_close_timeout": timedelta(minutes=10),
-    "heartbeat_timeout": timedelta(minutes=2),
+    "heartbeat_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(seconds=1),
         backoff_coefficient=2.0,

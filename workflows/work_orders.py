@@ -30,14 +30,15 @@ from contracts.work_orders import (
     document_child_workflow_id,
 )
 from workflows.exports import kick_export_drain
-from workflows.policies import DB_WRITE, OUTSIDE_CALL
+from workflows.policies import DB_OUTAGE_ALLOWANCE, DB_WRITE, OUTSIDE_CALL
 from workflows.search_attributes import WORK_ORDER_ID
 
 with workflow.unsafe.imports_passed_through():
     from activities.work_orders import WorkOrderActivities
 
-# Fetching a document (Gmail) and writing it: an outside call with a longer timeout.
-INGEST_CALL = {**OUTSIDE_CALL, "start_to_close_timeout": timedelta(seconds=120)}
+# Fetching a document (Gmail) and writing it: an outside call with a longer timeout (120 s, plus the
+# time it may wait for the database).
+INGEST_CALL = {**OUTSIDE_CALL, "start_to_close_timeout": timedelta(seconds=120) + DB_OUTAGE_ALLOWANCE}
 
 
 @workflow.defn

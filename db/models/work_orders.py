@@ -240,7 +240,8 @@ class ExportJob(TimestampMixin, Base):
     `attempts` counts the attempts of the current round (Temporal's attempt
     number; a manual retry starts a new round), `last_attempt_at` is set before
     every call to Sheets, so a job that never reached Sheets is known to have
-    written nothing.
+    written nothing. `next_attempt_at` is when the job is due; while an attempt
+    runs, the end of its lease (until when its Sheets calls may run).
     """
 
     __tablename__ = "export_jobs"

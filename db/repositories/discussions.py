@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from db.availability import is_lost_connection
 from db.base import SYSTEM_USER_ID
 from db.compiled import CompiledStatement
 from db.models.discussions import Discussion, Job, SourceConfig, Task
@@ -370,13 +371,16 @@ class DiscussionStore:
     async def view(self, discussion_id: uuid.UUID, *, job_id: uuid.UUID, stage: str) -> DiscussionView | None:
         """The discussion as a stage needs it, recording `stage` on the job in the same statement.
 
-        Recording the stage is best effort: if the statement fails, the failure is
-        logged and the discussion is read without it.
+        Recording the stage is best effort: if the database refuses the statement, the
+        refusal is logged and the discussion is read without it. A lost connection is no refusal:
+        it is raised (the step runs again once the database answers), never read past.
         """
         values = {"discussion_id": discussion_id, "job_id": job_id, "stage": stage}
         try:
             row = await _VIEW_AT_STAGE.first_alone(self._engine, values)
         except DBAPIError as err:
+            if is_lost_connection(err):
+                raise
             log.warning("job %s: could not record stage %s: %s", job_id, stage, err.orig)
             row = await _VIEW.first_alone(self._engine, values)
         return None if row is None else DiscussionView(*row)
@@ -427,11 +431,18 @@ class DiscussionStore:
         })
 
     async def _finish(self, values: dict[str, Any]) -> Finished:
-        """Job and discussion in one statement; if that fails, the discussion alone (job updates are
-        best effort: a failed one is logged and never fails the pipeline)."""
+        """Job and discussion in one statement; if the database refuses it, the discussion alone (job
+        updates are best effort: a refused one is logged and never fails the pipeline).
+
+        A lost connection is raised instead: the statement may not have run, and finishing the
+        discussion alone on a fresh connection would leave its job processing for ever. The caller
+        fails and runs again once the database answers; the guards make the repeat safe.
+        """
         try:
             row = await _FINISH.first_alone(self._engine, values)
         except DBAPIError as err:
+            if is_lost_connection(err):
+                raise
             log.warning("job %s: could not finish it (%s): %s", values["job_id"], values["status"], err.orig)
             row = await _FINISH_DISCUSSION.first_alone(self._engine, values)
         processing_ms, source_type, source_thread_id = row
