@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.approvals import ApprovalActivities
@@ -32,7 +32,7 @@ from activities.signals import SignalActivities
 from activities.work_orders import WorkOrderActivities
 from core.settings import Settings
 from core.temporal import connect
-from db.engine import create_sessionmaker, engine_from_settings, redact_url
+from db.engine import engine_from_settings, redact_url
 from integrations.factory import build_clients
 from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
 from workflows.discussions import CleanupJobsWorkflow, DiscussionWorkflow
@@ -88,17 +88,21 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+def activity_interceptors(deps: Deps) -> list[Interceptor]:
+    """What every activity runs inside: error translation, heartbeats, database-outage waits."""
+    return [ResilientActivities(deps.engine, outage_timeout=deps.settings.db_outage_timeout)]
+
+
 def build_worker(client: Client, deps: Deps, *, task_queue: str, **options: Any) -> Worker:
-    """The worker of every pipeline; its activities heartbeat and wait out database outages
-    (`ResilientActivities`, before any interceptors in `options`)."""
-    resilient = ResilientActivities(deps.sessions.kw["bind"], outage_timeout=deps.settings.db_outage_timeout)
+    """The worker of every pipeline, its activities inside `activity_interceptors` (before any
+    interceptors in `options`)."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=all_workflows(),
         activities=all_activities(deps),
         workflow_runner=workflow_runner(),
-        interceptors=[resilient, *options.pop("interceptors", ())],
+        interceptors=[*activity_interceptors(deps), *options.pop("interceptors", ())],
         graceful_shutdown_timeout=options.pop("graceful_shutdown_timeout", timedelta(seconds=10)),
         **options,
     )
@@ -109,7 +113,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     services = build_clients(settings)
     try:
         client = await connect(settings)
-        deps = Deps(settings=settings, sessions=create_sessionmaker(engine), services=services)
+        deps = Deps(settings=settings, engine=engine, services=services)
         worker = build_worker(client, deps, task_queue=settings.task_queue)
         log.info(
             "worker polling %r on %s (database %s)",

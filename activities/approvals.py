@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.deps import Deps
-from activities.errors import reported_to_temporal
 from activities.gates import INTAKE_EVENT_MARKER
 from activities.keys import activity_key
 from contracts.approvals import (
@@ -39,6 +38,7 @@ from contracts.approvals import (
     RecordToolCallResult,
 )
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.ids import parse_uuid
 from db.idempotency import run_once
 from db.models.signals import ProposedAction, SignalUser, WorkItem
 from db.repositories.actions import (
@@ -92,139 +92,134 @@ class ApprovalActivities:
     @activity.defn(name="approval_create_at_provider")
     async def create_at_provider(self, input: CreateAtProviderInput) -> CreateAtProviderResult:
         """Make the action's Gmail draft or Calendar event, once per action however often asked."""
-        with reported_to_temporal():
-            async with self._sessions() as session:
-                action, _, user = await self._load(session, input.action_id)
-            if action.status == "executed":
-                return CreateAtProviderResult(already_executed=True, payload=action.payload)
-            if action.status == "dismissed":
-                raise ConflictError(f"action {action.id} was rejected; it cannot be approved")
-            payload = {**action.payload, **(input.payload_override or {})}
-            key = f"intake-action-{action.id}"
-            if action.action_type in DRAFT_ACTIONS:
-                draft = _validated(DraftPayload, payload)
-                made = await self._services.gmail.create_draft(
-                    user.mailbox, key=key, to=draft.to, subject=draft.subject, body=draft.body,
-                    thread_id=draft.thread_id,
-                )
-                return CreateAtProviderResult(already_executed=False, payload=draft.model_dump(mode="json"),
-                                      provider_id=made.id, provider_message_id=made.message_id,
-                                      thread_id=made.thread_id)
-            event = _validated(EventPayload, payload)
-            if INTAKE_EVENT_MARKER not in event.description:
-                event.description = f"{event.description}\n\n{INTAKE_EVENT_MARKER}".strip()
-            inserted = await self._services.calendar.insert_event(
-                user.calendar_id, key=key, summary=event.summary, start=event.start, end=event.end,
-                description=event.description, attendees=tuple(event.attendees),
+        async with self._sessions() as session:
+            action, _, user = await self._load(session, input.action_id)
+        if action.status == "executed":
+            return CreateAtProviderResult(already_executed=True, payload=action.payload)
+        if action.status == "dismissed":
+            raise ConflictError(f"action {action.id} was rejected; it cannot be approved")
+        payload = {**action.payload, **(input.payload_override or {})}
+        key = f"intake-action-{action.id}"
+        if action.action_type in DRAFT_ACTIONS:
+            draft = _validated(DraftPayload, payload)
+            made = await self._services.gmail.create_draft(
+                user.mailbox, key=key, to=draft.to, subject=draft.subject, body=draft.body,
+                thread_id=draft.thread_id,
             )
-            return CreateAtProviderResult(already_executed=False, payload=event.model_dump(mode="json"),
-                                  provider_id=inserted.event.id, html_link=inserted.event.html_link)
+            return CreateAtProviderResult(already_executed=False, payload=draft.model_dump(mode="json"),
+                                  provider_id=made.id, provider_message_id=made.message_id,
+                                  thread_id=made.thread_id)
+        event = _validated(EventPayload, payload)
+        if INTAKE_EVENT_MARKER not in event.description:
+            event.description = f"{event.description}\n\n{INTAKE_EVENT_MARKER}".strip()
+        inserted = await self._services.calendar.insert_event(
+            user.calendar_id, key=key, summary=event.summary, start=event.start, end=event.end,
+            description=event.description, attendees=tuple(event.attendees),
+        )
+        return CreateAtProviderResult(already_executed=False, payload=event.model_dump(mode="json"),
+                              provider_id=inserted.event.id, html_link=inserted.event.html_link)
 
     @activity.defn(name="approval_complete")
     async def complete_approval(self, input: CompleteApprovalInput) -> DecideActionResult:
         """Action executed, draft / event stored, work item completed, run log, audit log: together."""
-        with reported_to_temporal():
-            async with unit_of_work(self._sessions) as session:
-                action, item, user = await self._load(session, input.action_id, lock=True)
-                if action.status == "executed" and action.result is not None:
-                    return DecideActionResult.model_validate(action.result)
-                if action.status == "dismissed":
-                    raise ConflictError(f"action {action.id} was rejected; it cannot be approved")
-                provider = input.provider
-                if provider.already_executed or provider.provider_id is None:
-                    raise ConflictError(f"action {action.id} has no provider result to record")
-                now = datetime.now(UTC)
-                outcome = DecideActionResult(
-                    action_id=str(action.id), work_item_id=str(item.id), action_type=action.action_type,
-                    status="executed", provider_id=provider.provider_id, html_link=provider.html_link,
-                    decided_at=now,
-                )
-                if action.action_type in DRAFT_ACTIONS:
-                    await self._drafts.upsert(session=session, action_id=action.id,
-                                              provider_draft_id=provider.provider_id,
-                                              provider_message_id=provider.provider_message_id or "",
-                                              thread_id=provider.thread_id)
-                else:
-                    event = EventPayload.model_validate(provider.payload)
-                    await self._events.upsert(session=session, action_id=action.id,
-                                              provider_event_id=provider.provider_id,
-                                              html_link=provider.html_link, starts_at=event.start, ends_at=event.end)
-                await self._actions.update_by_id(
-                    action.id, session=session, status="executed", payload=provider.payload,
-                    result=outcome.model_dump(mode="json"), executed_at=now,
-                )
-                await self._close_item(session, item, "completed", now)
-                await self._log(session, item, user, "approve", "action.approved", input.workflow_id,
-                                input.workflow_run_id, {"action_id": str(action.id), "by": input.approved_by,
-                                                        "provider_id": provider.provider_id})
-                return outcome
+        async with unit_of_work(self._sessions) as session:
+            action, item, user = await self._load(session, input.action_id, lock=True)
+            if action.status == "executed" and action.result is not None:
+                return DecideActionResult.model_validate(action.result)
+            if action.status == "dismissed":
+                raise ConflictError(f"action {action.id} was rejected; it cannot be approved")
+            provider = input.provider
+            if provider.already_executed or provider.provider_id is None:
+                raise ConflictError(f"action {action.id} has no provider result to record")
+            now = datetime.now(UTC)
+            outcome = DecideActionResult(
+                action_id=str(action.id), work_item_id=str(item.id), action_type=action.action_type,
+                status="executed", provider_id=provider.provider_id, html_link=provider.html_link,
+                decided_at=now,
+            )
+            if action.action_type in DRAFT_ACTIONS:
+                await self._drafts.upsert(session=session, action_id=action.id,
+                                          provider_draft_id=provider.provider_id,
+                                          provider_message_id=provider.provider_message_id or "",
+                                          thread_id=provider.thread_id)
+            else:
+                event = EventPayload.model_validate(provider.payload)
+                await self._events.upsert(session=session, action_id=action.id,
+                                          provider_event_id=provider.provider_id,
+                                          html_link=provider.html_link, starts_at=event.start, ends_at=event.end)
+            await self._actions.update_by_id(
+                action.id, session=session, status="executed", payload=provider.payload,
+                result=outcome.model_dump(mode="json"), executed_at=now,
+            )
+            await self._close_item(session, item, "completed", now)
+            await self._log(session, item, user, "approve", "action.approved", input.workflow_id,
+                            input.workflow_run_id, {"action_id": str(action.id), "by": input.approved_by,
+                                                    "provider_id": provider.provider_id})
+            return outcome
 
     @activity.defn(name="approval_dismiss")
     async def dismiss(self, input: DismissActionInput) -> DecideActionResult:
         """Action and work item dismissed, negative feedback with the note, run log, audit log."""
-        with reported_to_temporal():
-            async with unit_of_work(self._sessions) as session:
-                action, item, user = await self._load(session, input.action_id, lock=True)
-                if action.status == "dismissed" and action.result is not None:
-                    return DecideActionResult.model_validate(action.result)
-                if action.status == "executed":
-                    raise ConflictError(f"action {action.id} was approved already; it cannot be rejected")
-                now = datetime.now(UTC)
-                outcome = DecideActionResult(action_id=str(action.id), work_item_id=str(item.id),
-                                        action_type=action.action_type, status="dismissed", decided_at=now)
-                await self._actions.update_by_id(action.id, session=session, status="dismissed",
-                                                 result=outcome.model_dump(mode="json"))
-                await self._close_item(session, item, "dismissed", now)
-                await self._feedback.upsert(session=session, work_item_id=item.id, rating="negative",
-                                            note=input.note)
-                await self._log(session, item, user, "dismiss", "action.rejected", input.workflow_id,
-                                input.workflow_run_id, {"action_id": str(action.id), "by": input.rejected_by,
-                                                        "note": input.note})
-                return outcome
+        async with unit_of_work(self._sessions) as session:
+            action, item, user = await self._load(session, input.action_id, lock=True)
+            if action.status == "dismissed" and action.result is not None:
+                return DecideActionResult.model_validate(action.result)
+            if action.status == "executed":
+                raise ConflictError(f"action {action.id} was approved already; it cannot be rejected")
+            now = datetime.now(UTC)
+            outcome = DecideActionResult(action_id=str(action.id), work_item_id=str(item.id),
+                                    action_type=action.action_type, status="dismissed", decided_at=now)
+            await self._actions.update_by_id(action.id, session=session, status="dismissed",
+                                             result=outcome.model_dump(mode="json"))
+            await self._close_item(session, item, "dismissed", now)
+            await self._feedback.upsert(session=session, work_item_id=item.id, rating="negative",
+                                        note=input.note)
+            await self._log(session, item, user, "dismiss", "action.rejected", input.workflow_id,
+                            input.workflow_run_id, {"action_id": str(action.id), "by": input.rejected_by,
+                                                    "note": input.note})
+            return outcome
 
     @activity.defn(name="approval_record_feedback")
     async def record_feedback(self, input: RecordFeedbackInput) -> RecordFeedbackResult:
         """The user's verdict on the action's work item (replacing an earlier one), with run log and audit log."""
-        with reported_to_temporal():
-            async with unit_of_work(self._sessions) as session:
-                _, item, user = await self._load(session, input.action_id)
+        async with unit_of_work(self._sessions) as session:
+            _, item, user = await self._load(session, input.action_id)
 
-                async def write(session: AsyncSession) -> RecordFeedbackResult:
-                    await self._feedback.upsert(session=session, work_item_id=item.id, rating=input.rating,
-                                                note=input.note)
-                    await self._log(session, item, user, "feedback", f"feedback.{input.rating}",
-                                    input.workflow_id, input.workflow_run_id,
-                                    {"by": input.given_by, "note": input.note})
-                    return RecordFeedbackResult(work_item_id=str(item.id), rating=input.rating)
+            async def write(session: AsyncSession) -> RecordFeedbackResult:
+                await self._feedback.upsert(session=session, work_item_id=item.id, rating=input.rating,
+                                            note=input.note)
+                await self._log(session, item, user, "feedback", f"feedback.{input.rating}",
+                                input.workflow_id, input.workflow_run_id,
+                                {"by": input.given_by, "note": input.note})
+                return RecordFeedbackResult(work_item_id=str(item.id), rating=input.rating)
 
-                # A retry after the commit (the answer lost on the way back) writes nothing again.
-                once = await run_once(session, activity_key("approval_record_feedback"), write,
-                                      result_type=RecordFeedbackResult, scope="approval_record_feedback")
-            return once.value
+            # A retry after the commit (the answer lost on the way back) writes nothing again.
+            once = await run_once(session, activity_key("approval_record_feedback"), write,
+                                  result_type=RecordFeedbackResult, scope="approval_record_feedback")
+        return once.value
 
     @activity.defn(name="approval_record_tool_call")
     async def record_tool_call(self, input: RecordToolCallInput) -> RecordToolCallResult:
         """A work item and its proposed action, inserted together; the same call id twice inserts once."""
-        with reported_to_temporal():
-            _validated(DraftPayload if input.action_type in DRAFT_ACTIONS else EventPayload, input.payload)
-            async with unit_of_work(self._sessions) as session:
-                user = await self._users.find_by_id(input.user_id, session=session)
-                if user is None:
-                    raise NotFoundError(f"no signal user {input.user_id!r}")
-                content_hash = hashlib.sha256(json.dumps(input.payload, sort_keys=True).encode()).hexdigest()
-                item_id, action_id, created = await self._actions.queue(
-                    session=session, user_id=input.user_id, call_id=input.call_id, summary=input.summary,
-                    context=input.context, action_type=input.action_type, payload=input.payload,
-                    importance_tier=input.importance_tier, importance_score=input.importance_score,
-                    content_hash=content_hash,
-                )
-                if created:
-                    item = await self._items.find_by_id(item_id, session=session)
-                    assert item is not None
-                    await self._log(session, item, user, "queue", "work_item.queued", input.workflow_id,
-                                    input.workflow_run_id, {"call_id": input.call_id,
-                                                            "action_type": input.action_type})
-            return RecordToolCallResult(work_item_id=str(item_id), action_id=str(action_id), created=created)
+        _validated(DraftPayload if input.action_type in DRAFT_ACTIONS else EventPayload, input.payload)
+        async with unit_of_work(self._sessions) as session:
+            user = await self._users.find_by_id(input.user_id, session=session)
+            if user is None:
+                raise NotFoundError(f"no signal user {input.user_id!r}")
+            content_hash = hashlib.sha256(json.dumps(input.payload, sort_keys=True).encode()).hexdigest()
+            item_id, action_id, created = await self._actions.queue(
+                session=session, user_id=input.user_id, call_id=input.call_id, summary=input.summary,
+                context=input.context, action_type=input.action_type, payload=input.payload,
+                importance_tier=input.importance_tier, importance_score=input.importance_score,
+                content_hash=content_hash,
+            )
+            if created:
+                item = await self._items.find_by_id(item_id, session=session)
+                assert item is not None
+                await self._log(session, item, user, "queue", "work_item.queued", input.workflow_id,
+                                input.workflow_run_id, {"call_id": input.call_id,
+                                                        "action_type": input.action_type})
+        return RecordToolCallResult(work_item_id=str(item_id), action_id=str(action_id), created=created)
 
     # helpers ----------------------------------------------------------------------------------
 
@@ -247,10 +242,7 @@ class ApprovalActivities:
 
 
 def _uuid(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as err:
-        raise NotFoundError(f"{value!r} is not a {what} id (a UUID)") from err
+    return parse_uuid(value, f"a {what} id")
 
 
 def _validated(model: type[BaseModel], payload: dict[str, Any]) -> Any:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.settings import Settings
+from db.engine import create_sessionmaker
 from integrations.factory import ServiceClients
 
 
 @dataclass(frozen=True)
 class Deps:
+    """The process's settings, its one engine (and sessions on it), and the outside-service clients."""
+
     settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
     services: ServiceClients
+    sessions: async_sessionmaker[AsyncSession] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sessions", create_sessionmaker(self.engine))

@@ -29,7 +29,6 @@ from activities.discussion_pages import (
     page_body,
     page_properties,
 )
-from activities.errors import reported_to_temporal
 from activities.keys import may_have_written
 from contracts.discussions import (
     AnalyzeThreadInput,
@@ -76,7 +75,7 @@ class DiscussionActivities:
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
         self._services = deps.services
-        self._store = DiscussionStore(deps.sessions)
+        self._store = DiscussionStore(deps.engine)
         self._jobs = JobRepository()
 
     # Stages 1 and 2 -------------------------------------------------------------------------
@@ -93,47 +92,45 @@ class DiscussionActivities:
         if input.retry is not None:
             metadata |= {"isRetry": True, "retriedBy": input.retry.retried_by,
                          "originalDiscussionId": input.retry.original_discussion_id}
-        with reported_to_temporal():
-            problem = thread_id_problem(input.source_type, input.source_thread_id)
-            valid = problem is None
-            opened = await self._store.open(
-                job_id=uuid.UUID(input.job_id), valid=valid, team_id=input.team_id,
-                source_type=input.source_type, source_thread_id=input.source_thread_id,
-                discussion_id=discussion_id_for(input.team_id, input.source_type, input.source_thread_id),
-                workflow_id=input.workflow_id, workflow_run_id=input.workflow_run_id, job_metadata=metadata,
-                title=input.title or f"{input.source_type} thread {input.source_thread_id}",
-                content=input.content or "", author_handle=input.author_handle, source_url=input.source_url,
-            )
-            if problem is not None:
-                raise InvalidInputError(problem)
-            if opened.discussion_id is None or opened.source_config_id is None:
-                raise NotFoundError(no_source_config_problem(input.team_id, input.source_type))
-            return OpenDiscussionResult(discussion_id=str(opened.discussion_id),
-                                        source_config_id=str(opened.source_config_id))
+        problem = thread_id_problem(input.source_type, input.source_thread_id)
+        valid = problem is None
+        opened = await self._store.open(
+            job_id=uuid.UUID(input.job_id), valid=valid, team_id=input.team_id,
+            source_type=input.source_type, source_thread_id=input.source_thread_id,
+            discussion_id=discussion_id_for(input.team_id, input.source_type, input.source_thread_id),
+            workflow_id=input.workflow_id, workflow_run_id=input.workflow_run_id, job_metadata=metadata,
+            title=input.title or f"{input.source_type} thread {input.source_thread_id}",
+            content=input.content or "", author_handle=input.author_handle, source_url=input.source_url,
+        )
+        if problem is not None:
+            raise InvalidInputError(problem)
+        if opened.discussion_id is None or opened.source_config_id is None:
+            raise NotFoundError(no_source_config_problem(input.team_id, input.source_type))
+        return OpenDiscussionResult(discussion_id=str(opened.discussion_id),
+                                    source_config_id=str(opened.source_config_id))
 
     # Stage 3 ------------------------------------------------------------------------------
 
     @activity.defn(name="discussion_build_thread")
     async def build_thread(self, input: BuildThreadInput) -> BuildThreadResult:
         """Fetch the whole thread and store it; a retry of a failed discussion reuses the stored one."""
-        with reported_to_temporal():
-            discussion = await self._view(input, "thread_building")
-            if input.reuse_stored and discussion.thread_data:
-                thread = ThreadData.model_validate(discussion.thread_data)
-                return BuildThreadResult(message_count=len(thread.messages), participants=thread.participants,
-                                  fetched=False)
-            await self._react(discussion, REACTION_RECEIVED, REACTION_PROCESSING)
-            thread = await self._fetch_thread(discussion.source_type, discussion.source_thread_id)
-            first = thread.messages[0]
-            given = bool(discussion.content)  # the webhook gave the first message; else it is the thread's
-            await self._store.save_thread(
-                discussion.id, thread_data=thread.model_dump(mode="json"),
-                content=discussion.content if given else first.text,
-                title=discussion.title if given else _title_from(first.text),
-                author_handle=discussion.author_handle or first.author,
-            )
+        discussion = await self._view(input, "thread_building")
+        if input.reuse_stored and discussion.thread_data:
+            thread = ThreadData.model_validate(discussion.thread_data)
             return BuildThreadResult(message_count=len(thread.messages), participants=thread.participants,
-                              fetched=True)
+                              fetched=False)
+        await self._react(discussion, REACTION_RECEIVED, REACTION_PROCESSING)
+        thread = await self._fetch_thread(discussion.source_type, discussion.source_thread_id)
+        first = thread.messages[0]
+        given = bool(discussion.content)  # the webhook gave the first message; else it is the thread's
+        await self._store.save_thread(
+            discussion.id, thread_data=thread.model_dump(mode="json"),
+            content=discussion.content if given else first.text,
+            title=discussion.title if given else _title_from(first.text),
+            author_handle=discussion.author_handle or first.author,
+        )
+        return BuildThreadResult(message_count=len(thread.messages), participants=thread.participants,
+                          fetched=True)
 
     async def _fetch_thread(self, source_type: str, thread_id: str) -> ThreadData:
         left, right = thread_id.split(":", 1)
@@ -160,18 +157,17 @@ class DiscussionActivities:
     @activity.defn(name="discussion_analyze")
     async def analyze(self, input: AnalyzeThreadInput) -> AnalyzeThreadResult:
         """Ask the LLM for summary, key points, action items and tasks; store them on the discussion."""
-        with reported_to_temporal():
-            discussion = await self._view(input, "ai_analysis")
-            if not discussion.thread_data:
-                raise NotFoundError(f"discussion {discussion.id} has no thread to analyse")
-            thread = ThreadData.model_validate(discussion.thread_data)
-            analysis = await self._services.llm.analyse_thread(
-                [ThreadLine(author=m.author, text=m.text) for m in thread.messages]
-            )
-            await self._store.save_analysis(discussion.id, summary=analysis.summary,
-                                            action_items=analysis.action_items,
-                                            analysis=analysis.model_dump(mode="json"))
-            return AnalyzeThreadResult(task_count=len(analysis.tasks), summary=analysis.summary)
+        discussion = await self._view(input, "ai_analysis")
+        if not discussion.thread_data:
+            raise NotFoundError(f"discussion {discussion.id} has no thread to analyse")
+        thread = ThreadData.model_validate(discussion.thread_data)
+        analysis = await self._services.llm.analyse_thread(
+            [ThreadLine(author=m.author, text=m.text) for m in thread.messages]
+        )
+        await self._store.save_analysis(discussion.id, summary=analysis.summary,
+                                        action_items=analysis.action_items,
+                                        analysis=analysis.model_dump(mode="json"))
+        return AnalyzeThreadResult(task_count=len(analysis.tasks), summary=analysis.summary)
 
     # Stage 5 ------------------------------------------------------------------------------
 
@@ -184,40 +180,39 @@ class DiscussionActivities:
         earlier job of the discussion) may have made pages, the Notion client looks
         for the page by its key before creating it; a first attempt skips that query.
         """
-        with reported_to_temporal():
-            discussion = await self._view(input, "task_creation")
-            if discussion.notion_database_id is None or not discussion.ai_analysis:
-                raise NotFoundError(f"discussion {discussion.id} has no config or no analysis")
-            analysis = ThreadAnalysis.model_validate(discussion.ai_analysis)
-            thread = ThreadData.model_validate(discussion.thread_data or {"source_type": "", "messages": []})
-            mapping = {**DEFAULT_FIELD_MAPPING, **discussion.notion_field_mapping}
-            source = PageSource(source_type=discussion.source_type, source_thread_id=discussion.source_thread_id,
-                                source_url=discussion.source_url)
-            look_first = may_have_written(earlier=discussion.earlier_jobs)
-            pages = await _all(
-                self._services.notion.create_page(
-                    discussion.notion_database_id,
-                    properties=page_properties(task, source, mapping),
-                    children=page_body(task, analysis, thread, source),
-                    key_property=mapping["key"],
-                    key=f"{discussion.id}#{index}",
-                    look_first=look_first,
-                )
-                for index, task in enumerate(analysis.tasks)
+        discussion = await self._view(input, "task_creation")
+        if discussion.notion_database_id is None or not discussion.ai_analysis:
+            raise NotFoundError(f"discussion {discussion.id} has no config or no analysis")
+        analysis = ThreadAnalysis.model_validate(discussion.ai_analysis)
+        thread = ThreadData.model_validate(discussion.thread_data or {"source_type": "", "messages": []})
+        mapping = {**DEFAULT_FIELD_MAPPING, **discussion.notion_field_mapping}
+        source = PageSource(source_type=discussion.source_type, source_thread_id=discussion.source_thread_id,
+                            source_url=discussion.source_url)
+        look_first = may_have_written(earlier=discussion.earlier_jobs)
+        pages = await _all(
+            self._services.notion.create_page(
+                discussion.notion_database_id,
+                properties=page_properties(task, source, mapping),
+                children=page_body(task, analysis, thread, source),
+                key_property=mapping["key"],
+                key=f"{discussion.id}#{index}",
+                look_first=look_first,
             )
-            saved = await self._store.save_tasks(
-                discussion.id, team_id=discussion.team_id, job_id=uuid.UUID(input.job_id),
-                summary=analysis.summary, source_url=discussion.source_url,
-                tasks=[{"task_index": index, "notion_page_id": created.page.id,
-                        "notion_page_url": created.page.url or None, "title": task.title,
-                        "description": task.description, "priority": task.priority, "assignee": task.assignee}
-                       for index, (task, created) in enumerate(zip(analysis.tasks, pages))],
-            )
-            return CreateTasksResult(tasks=[
-                TaskRef(task_id=str(t.id), title=t.title, notion_page_id=t.notion_page_id,
-                        notion_page_url=t.notion_page_url)
-                for t in saved
-            ])
+            for index, task in enumerate(analysis.tasks)
+        )
+        saved = await self._store.save_tasks(
+            discussion.id, team_id=discussion.team_id, job_id=uuid.UUID(input.job_id),
+            summary=analysis.summary, source_url=discussion.source_url,
+            tasks=[{"task_index": index, "notion_page_id": created.page.id,
+                    "notion_page_url": created.page.url or None, "title": task.title,
+                    "description": task.description, "priority": task.priority, "assignee": task.assignee}
+                   for index, (task, created) in enumerate(zip(analysis.tasks, pages))],
+        )
+        return CreateTasksResult(tasks=[
+            TaskRef(task_id=str(t.id), title=t.title, notion_page_id=t.notion_page_id,
+                    notion_page_url=t.notion_page_url)
+            for t in saved
+        ])
 
     # Stage 6 ------------------------------------------------------------------------------
 
@@ -225,31 +220,30 @@ class DiscussionActivities:
     async def notify(self, input: NotifyThreadInput) -> NotifyThreadResult:
         """Reply in the source thread with the tasks made (one reply per discussion, ever); then the
         discussion and the job are completed, with the processing time and the task ids."""
-        with reported_to_temporal():
-            discussion = await self._view(input, "notification")
-            reply_id = None
-            if discussion.reply_enabled:
-                key = f"intake:{discussion.id}"
-                tasks = input.tasks
-                lines = [f"intake made {len(tasks)} task(s) from this thread:" if tasks
-                         else "intake read this thread and found no tasks in it."]
-                lines += [f"- {t.title + ': ' if t.title else ''}{t.notion_page_url or t.notion_page_id}"
-                          for t in tasks]
-                left, right = discussion.source_thread_id.split(":", 1)
-                look_first = may_have_written(earlier=discussion.earlier_jobs)
-                if discussion.source_type == "slack":
-                    posted = await self._services.slack.post_reply(left, right, "\n".join(lines), key=key,
-                                                                   look_first=look_first)
-                    reply_id = posted.ts
-                else:
-                    reply = await self._services.figma.post_reply(left, right, "\n".join(lines), key=key,
-                                                                 look_first=look_first)
-                    reply_id = reply.comment.id
-            await self._react(discussion, REACTION_DONE, remove=REACTION_PROCESSING)
-            processing_ms = await self._store.complete(
-                discussion.id, job_id=uuid.UUID(input.job_id), task_ids=[task.task_id for task in input.tasks]
-            )
-            return NotifyThreadResult(reply_id=reply_id, processing_ms=processing_ms)
+        discussion = await self._view(input, "notification")
+        reply_id = None
+        if discussion.reply_enabled:
+            key = f"intake:{discussion.id}"
+            tasks = input.tasks
+            lines = [f"intake made {len(tasks)} task(s) from this thread:" if tasks
+                     else "intake read this thread and found no tasks in it."]
+            lines += [f"- {t.title + ': ' if t.title else ''}{t.notion_page_url or t.notion_page_id}"
+                      for t in tasks]
+            left, right = discussion.source_thread_id.split(":", 1)
+            look_first = may_have_written(earlier=discussion.earlier_jobs)
+            if discussion.source_type == "slack":
+                posted = await self._services.slack.post_reply(left, right, "\n".join(lines), key=key,
+                                                               look_first=look_first)
+                reply_id = posted.ts
+            else:
+                reply = await self._services.figma.post_reply(left, right, "\n".join(lines), key=key,
+                                                             look_first=look_first)
+                reply_id = reply.comment.id
+        await self._react(discussion, REACTION_DONE, remove=REACTION_PROCESSING)
+        processing_ms = await self._store.complete(
+            discussion.id, job_id=uuid.UUID(input.job_id), task_ids=[task.task_id for task in input.tasks]
+        )
+        return NotifyThreadResult(reply_id=reply_id, processing_ms=processing_ms)
 
     # Failure ----------------------------------------------------------------------------------
 

@@ -1,36 +1,26 @@
-"""How activities report failures to Temporal: one translation for every activity.
+"""How an activity's failure reaches Temporal: one translation, applied by the worker's
+interceptor (activities/interceptors.py) to every activity.
 
-- an outside service's retryable error -> a retryable ApplicationError, with the
-  service's Retry-After as the next retry delay;
-- quota used up, a permanent error, bad input, a missing row -> non-retryable,
-  typed, so the workflow can tell what happened and mark the job failed.
+An intake error becomes an ApplicationError of its class's name (so a workflow can branch on
+it, e.g. a quota stop), retryable or not as its class says (`IntakeError.retryable`); an
+outside service's Retry-After becomes the next retry's delay. Any other exception reaches
+Temporal as it is: retryable, as an unexpected failure should be.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
 
-from core.errors import ConflictError, IntakeError, InvalidInputError, NotFoundError
-from integrations.errors import IntegrationError, RetryableIntegrationError
-
-NON_RETRYABLE_INTAKE_ERRORS = (InvalidInputError, NotFoundError, ConflictError)
+from core.errors import IntakeError
+from integrations.errors import RetryableIntegrationError
 
 
-@contextmanager
-def reported_to_temporal() -> Iterator[None]:
-    """Run an activity body, turning intake's errors into ApplicationErrors Temporal acts on."""
-    try:
-        yield
-    except RetryableIntegrationError as err:
-        delay = timedelta(seconds=err.retry_after) if err.retry_after else None
-        raise ApplicationError(str(err), type=type(err).__name__, next_retry_delay=delay) from err
-    except IntegrationError as err:
-        raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
-    except NON_RETRYABLE_INTAKE_ERRORS as err:
-        raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
-    except IntakeError as err:
-        raise ApplicationError(str(err), type=type(err).__name__) from err
+def as_application_error(err: IntakeError) -> ApplicationError:
+    """The ApplicationError Temporal acts on for `err`."""
+    delay = None
+    if isinstance(err, RetryableIntegrationError) and err.retry_after:
+        delay = timedelta(seconds=err.retry_after)
+    return ApplicationError(str(err), type=type(err).__name__, non_retryable=not err.retryable,
+                            next_retry_delay=delay)

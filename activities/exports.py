@@ -43,7 +43,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.deps import Deps
-from activities.errors import reported_to_temporal
 from activities.interceptors import attempt_started, runs_before
 from activities.keys import may_have_written
 from contracts.exports import (
@@ -106,44 +105,43 @@ class ExportActivities:
         run_started = time.monotonic()
         started = attempt_started() or run_started
         job_id = uuid.UUID(input.job_id)
-        with reported_to_temporal():
-            async with unit_of_work(self._sessions) as session:
-                begun = await self._jobs.begin_attempt(job_id, info.attempt, lease=self._lease,
-                                                       again=runs_before() > 0, session=session)
-                job, tried_before = begun.job, begun.tried_before
-                if job.status == "DONE":
-                    return ExportJobResult(job_id=input.job_id, outcome="already_done", sheet_row=job.sheet_row)
-                spreadsheet_id, sheet, row, key = await self._row(session, job)
-            try:
-                if begun.wait:
-                    # An earlier attempt may still be calling Sheets (its worker lost to Temporal, not
-                    # dead): its lease ends first. The worker's interceptor heartbeats meanwhile.
-                    activity.logger.info("export job %s: waiting %.1f s for an earlier attempt's lease",
-                                         job_id, begun.wait.total_seconds())
-                    await asyncio.sleep(begun.wait.total_seconds())
-                # Each Sheets call is bounded by the call timeout but runs in a thread nothing can cancel:
-                # start only calls that end inside this attempt's lease and its own timeout, so no other
-                # attempt's calls overlap them.
-                look_first = may_have_written(earlier=tried_before)
-                calls = 2 if look_first else 1
-                late = time.monotonic() - run_started - begun.wait.total_seconds()
-                if late > LEASE_MARGIN_SECONDS:
-                    raise RetryableIntegrationError(
-                        f"{late:.1f} s passed between the attempt's lease and its first Sheets call, more than "
-                        f"the {LEASE_MARGIN_SECONDS:.0f} s its lease allows", service="sheets", operation="append")
-                if (left := self._time_left(info, started)) is not None and left < calls * self._call_timeout:
-                    raise RetryableIntegrationError(
-                        f"{left:.1f} s left of the attempt's timeout, too little for {calls} call(s) of up to "
-                        f"{self._call_timeout:.1f} s each", service="sheets", operation="append")
-                appended = await self._sheets.append_row(spreadsheet_id, sheet, row, key=key,
-                                                         look_first=look_first)
-            except IntegrationError as err:
-                await self._record_failure(job_id, err, info)
-                raise
-            async with unit_of_work(self._sessions) as session:
-                await self._jobs.finish(job_id, appended.row_number, attempt=info.attempt, session=session)
-            return ExportJobResult(job_id=input.job_id, outcome="appended" if appended.created else "found",
-                                   sheet_row=appended.row_number)
+        async with unit_of_work(self._sessions) as session:
+            begun = await self._jobs.begin_attempt(job_id, info.attempt, lease=self._lease,
+                                                   again=runs_before() > 0, session=session)
+            job, tried_before = begun.job, begun.tried_before
+            if job.status == "DONE":
+                return ExportJobResult(job_id=input.job_id, outcome="already_done", sheet_row=job.sheet_row)
+            spreadsheet_id, sheet, row, key = await self._row(session, job)
+        try:
+            if begun.wait:
+                # An earlier attempt may still be calling Sheets (its worker lost to Temporal, not
+                # dead): its lease ends first. The worker's interceptor heartbeats meanwhile.
+                activity.logger.info("export job %s: waiting %.1f s for an earlier attempt's lease",
+                                     job_id, begun.wait.total_seconds())
+                await asyncio.sleep(begun.wait.total_seconds())
+            # Each Sheets call is bounded by the call timeout but runs in a thread nothing can cancel:
+            # start only calls that end inside this attempt's lease and its own timeout, so no other
+            # attempt's calls overlap them.
+            look_first = may_have_written(earlier=tried_before)
+            calls = 2 if look_first else 1
+            late = time.monotonic() - run_started - begun.wait.total_seconds()
+            if late > LEASE_MARGIN_SECONDS:
+                raise RetryableIntegrationError(
+                    f"{late:.1f} s passed between the attempt's lease and its first Sheets call, more than "
+                    f"the {LEASE_MARGIN_SECONDS:.0f} s its lease allows", service="sheets", operation="append")
+            if (left := self._time_left(info, started)) is not None and left < calls * self._call_timeout:
+                raise RetryableIntegrationError(
+                    f"{left:.1f} s left of the attempt's timeout, too little for {calls} call(s) of up to "
+                    f"{self._call_timeout:.1f} s each", service="sheets", operation="append")
+            appended = await self._sheets.append_row(spreadsheet_id, sheet, row, key=key,
+                                                     look_first=look_first)
+        except IntegrationError as err:
+            await self._record_failure(job_id, err, info)
+            raise
+        async with unit_of_work(self._sessions) as session:
+            await self._jobs.finish(job_id, appended.row_number, attempt=info.attempt, session=session)
+        return ExportJobResult(job_id=input.job_id, outcome="appended" if appended.created else "found",
+                               sheet_row=appended.row_number)
 
     @activity.defn(name="export_mark_failed")
     async def mark_failed(self, input: MarkJobFailedInput) -> None:
@@ -161,13 +159,12 @@ class ExportActivities:
     @activity.defn(name="export_requeue_failed")
     async def requeue_failed(self, input: RequeueFailedInput) -> RequeueFailedResult:
         """FAILED jobs back to PENDING for a fresh round of attempts (`intake export retry`)."""
-        with reported_to_temporal():
-            try:
-                ids = None if input.job_ids is None else [uuid.UUID(job_id) for job_id in input.job_ids]
-            except ValueError as err:
-                raise InvalidInputError(f"not an export job id in {input.job_ids}: {err}") from err
-            async with unit_of_work(self._sessions) as session:
-                requeued = await self._jobs.requeue_failed(session=session, job_ids=ids)
+        try:
+            ids = None if input.job_ids is None else [uuid.UUID(job_id) for job_id in input.job_ids]
+        except ValueError as err:
+            raise InvalidInputError(f"not an export job id in {input.job_ids}: {err}") from err
+        async with unit_of_work(self._sessions) as session:
+            requeued = await self._jobs.requeue_failed(session=session, job_ids=ids)
         return RequeueFailedResult(job_ids=[str(job_id) for job_id in requeued])
 
     # -- helpers ----------------------------------------------------------------------------

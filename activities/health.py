@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps
 from activities.keys import activity_key
@@ -14,6 +13,7 @@ from contracts.health import (
     RecordHealthCheckInput,
     RecordHealthCheckResult,
 )
+from core.errors import NotFoundError
 from db.idempotency import run_once
 from db.repositories.health import HealthCheckRepository
 from db.uow import unit_of_work
@@ -55,8 +55,5 @@ class HealthActivities:
         async with unit_of_work(self._sessions) as session:
             row = await self._checks.confirm(input.check_id, session=session)
             if row is None:
-                raise ApplicationError(
-                    f"health check {input.check_id!r} does not exist", non_retryable=True,
-                    type="NotFoundError",
-                )
+                raise NotFoundError(f"health check {input.check_id!r} does not exist")
             return ConfirmHealthCheckResult.model_validate(row, from_attributes=True)

@@ -2,6 +2,9 @@
 
 `ResilientActivities` wraps each activity the worker runs:
 
+- Errors. The project's errors reach Temporal one way (`activities.errors.as_application_error`):
+  typed by class, retryable or not as the class says. No activity translates its own.
+
 - Heartbeats. An activity scheduled with a heartbeat timeout (workflows/policies.py gives the
   long ones ~10 s) heartbeats every third of it for as long as it runs, whatever it is awaiting
   (an outside call, a statement, a wait for the database). A worker that dies stops
@@ -39,6 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from activities.errors import as_application_error
+from core.errors import IntakeError
 from db.availability import database_answers, is_lost_connection
 
 log = logging.getLogger(__name__)
@@ -101,37 +106,43 @@ class _Inbound(ActivityInboundInterceptor):
         token = _ATTEMPT.set(attempt)
         beating = _heartbeats(info)
         try:
-            outage_started: float | None = None
-            pause = 0.0
-            while True:
-                try:
-                    return await super().execute_activity(input)
-                except Exception as err:
-                    if not is_lost_connection(err):
-                        raise
-                    now = time.monotonic()
-                    outage_started = outage_started if outage_started is not None else now
-                    deadline = outage_started + self._root.outage_timeout
-                    if info.start_to_close_timeout is not None:
-                        deadline = min(deadline, attempt.started + (info.start_to_close_timeout
-                                                                    - RUN_RESERVE).total_seconds())
-                    activity.logger.warning(
-                        "lost the connection to PostgreSQL (%s: %s); waiting up to %.0f s for it to run again",
-                        type(err).__name__, err, max(0.0, deadline - now),
-                    )
-                    # A database that answers at once (a pooled connection had died) is tried again
-                    # at once the first time, then with growing pauses, so nothing spins.
-                    await asyncio.sleep(pause)
-                    pause = min(max(pause * 2, PROBE_INTERVAL), PROBE_INTERVAL_CAP)
-                    if not await self._database_back(deadline):
-                        activity.logger.warning("PostgreSQL did not answer in time: the attempt fails")
-                        raise
-                    attempt.runs += 1
-                    activity.logger.info("PostgreSQL answers again: run %d of this attempt", attempt.runs + 1)
+            return await self._run(input, info, attempt)
+        except IntakeError as err:
+            raise as_application_error(err) from err
         finally:
             if beating is not None:
                 beating.cancel()
             _ATTEMPT.reset(token)
+
+    async def _run(self, input: ExecuteActivityInput, info: activity.Info, attempt: _Attempt) -> Any:
+        """Run the activity; after a lost database connection, wait for it and run again."""
+        outage_started: float | None = None
+        pause = 0.0
+        while True:
+            try:
+                return await super().execute_activity(input)
+            except Exception as err:
+                if not is_lost_connection(err):
+                    raise
+                now = time.monotonic()
+                outage_started = outage_started if outage_started is not None else now
+                deadline = outage_started + self._root.outage_timeout
+                if info.start_to_close_timeout is not None:
+                    deadline = min(deadline, attempt.started + (info.start_to_close_timeout
+                                                                - RUN_RESERVE).total_seconds())
+                activity.logger.warning(
+                    "lost the connection to PostgreSQL (%s: %s); waiting up to %.0f s for it to run again",
+                    type(err).__name__, err, max(0.0, deadline - now),
+                )
+                # A database that answers at once (a pooled connection had died) is tried again
+                # at once the first time, then with growing pauses, so nothing spins.
+                await asyncio.sleep(pause)
+                pause = min(max(pause * 2, PROBE_INTERVAL), PROBE_INTERVAL_CAP)
+                if not await self._database_back(deadline):
+                    activity.logger.warning("PostgreSQL did not answer in time: the attempt fails")
+                    raise
+                attempt.runs += 1
+                activity.logger.info("PostgreSQL answers again: run %d of this attempt", attempt.runs + 1)
 
     async def _database_back(self, deadline: float) -> bool:
         """Probe until the database answers (True) or the deadline passes (False)."""

@@ -30,7 +30,6 @@ from sqlalchemy.sql.expression import Executable
 from temporalio import activity
 
 from activities.deps import Deps
-from activities.errors import reported_to_temporal
 from activities.gates import INTAKE_EVENT_MARKER, Assessment, GateConfig, Signal, UserRules, assess
 from contracts.signals import (
     DeleteOldRunsInput,
@@ -68,6 +67,7 @@ CHUNK = 500
 class SignalActivities:
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
+        self._engine = deps.engine
         self._services = deps.services
         self._users = SignalUserRepository()
         self._state = IngestionStateRepository()
@@ -77,83 +77,80 @@ class SignalActivities:
     @activity.defn(name="signals_load_ingestion")
     async def load_ingestion(self, input: LoadIngestionInput) -> LoadIngestionResult:
         """The user's cursors and last success (the workflow decides whether to run)."""
-        with reported_to_temporal():
-            async with self._sessions() as session:
-                user = await self._user(session, input.user_id)
-                state = await self._state.find_by_id(input.user_id, session=session)
-            return LoadIngestionResult(
-                user_id=user.user_id, active=user.active,
-                gmail_cursor=state.gmail_cursor if state else None,
-                calendar_cursor=state.calendar_cursor if state else None,
-                last_synced_at=state.last_synced_at if state else None,
-            )
+        async with self._sessions() as session:
+            user = await self._user(session, input.user_id)
+            state = await self._state.find_by_id(input.user_id, session=session)
+        return LoadIngestionResult(
+            user_id=user.user_id, active=user.active,
+            gmail_cursor=state.gmail_cursor if state else None,
+            calendar_cursor=state.calendar_cursor if state else None,
+            last_synced_at=state.last_synced_at if state else None,
+        )
 
     @activity.defn(name="signals_ingest_gmail")
     async def ingest_gmail(self, input: IngestSourceInput) -> IngestSourceResult:
         """New inbox messages since the history id (a full resync when it expired) into work items."""
-        with reported_to_temporal():
-            user, rules = await self._rules(input.user_id)
-            gmail = self._services.gmail
-            full = input.cursor is None
-            if not full:
+        user, rules = await self._rules(input.user_id)
+        gmail = self._services.gmail
+        full = input.cursor is None
+        if not full:
+            try:
+                history = await gmail.list_history(user.mailbox, input.cursor or "")
+                refs, cursor = history.added, history.history_id
+            except SyncCursorExpiredError:
+                activity.logger.info("gmail history of %s expired: full resync", input.user_id)
+                full = True
+        if full:
+            # The cursor is taken first: whatever arrives while we list is fetched next time.
+            cursor = await gmail.start_history_id(user.mailbox)
+            refs = await gmail.list_messages(user.mailbox, limit=input.full_sync_limit)
+        limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+
+        activity.heartbeat("listed")
+
+        async def fetch(message_id: str) -> GmailMessage | None:
+            async with limit:
+                activity.heartbeat("fetching")  # alive while a long fetch runs (heartbeat_timeout)
                 try:
-                    history = await gmail.list_history(user.mailbox, input.cursor or "")
-                    refs, cursor = history.added, history.history_id
-                except SyncCursorExpiredError:
-                    activity.logger.info("gmail history of %s expired: full resync", input.user_id)
-                    full = True
-            if full:
-                # The cursor is taken first: whatever arrives while we list is fetched next time.
-                cursor = await gmail.start_history_id(user.mailbox)
-                refs = await gmail.list_messages(user.mailbox, limit=input.full_sync_limit)
-            limit = asyncio.Semaphore(FETCH_CONCURRENCY)
+                    return await gmail.get_message(user.mailbox, message_id)
+                except PermanentIntegrationError as err:
+                    if err.status != 404:
+                        raise
+                    # Listed, then deleted before we got to it: nothing to ingest, not a failure
+                    # (failing would keep the cursor, and every later run would fail on it again).
+                    activity.logger.info("gmail message %s of %s is gone (404): skipped",
+                                         message_id, input.user_id)
+                    return None
 
-            activity.heartbeat("listed")
-
-            async def fetch(message_id: str) -> GmailMessage | None:
-                async with limit:
-                    activity.heartbeat("fetching")  # alive while a long fetch runs (heartbeat_timeout)
-                    try:
-                        return await gmail.get_message(user.mailbox, message_id)
-                    except PermanentIntegrationError as err:
-                        if err.status != 404:
-                            raise
-                        # Listed, then deleted before we got to it: nothing to ingest, not a failure
-                        # (failing would keep the cursor, and every later run would fail on it again).
-                        activity.logger.info("gmail message %s of %s is gone (404): skipped",
-                                             message_id, input.user_id)
-                        return None
-
-            fetched = await asyncio.gather(*(fetch(ref.id) for ref in refs))
-            messages = [m for m in fetched if m is not None]
-            signals = [_from_message(m) for m in messages if _is_incoming(m)]
-            counts = await self._persist(user, rules, signals, self._state.move_cursor(
-                user.user_id, "gmail", cursor=cursor, read=input.cursor, bootstrapped_at=_now() if full else None))
-            return IngestSourceResult(source="gmail", fetched=len(messages), gone=len(fetched) - len(messages),
-                                      full_resync=full and input.cursor is not None, cursor=cursor, **counts)
+        fetched = await asyncio.gather(*(fetch(ref.id) for ref in refs))
+        messages = [m for m in fetched if m is not None]
+        signals = [_from_message(m) for m in messages if _is_incoming(m)]
+        counts = await self._persist(user, rules, signals, self._state.move_cursor(
+            user.user_id, "gmail", cursor=cursor, read=input.cursor, bootstrapped_at=_now() if full else None))
+        return IngestSourceResult(source="gmail", fetched=len(messages), gone=len(fetched) - len(messages),
+                                  full_resync=full and input.cursor is not None, cursor=cursor, **counts)
 
     @activity.defn(name="signals_ingest_calendar")
     async def ingest_calendar(self, input: IngestSourceInput) -> IngestSourceResult:
         """Events changed since the sync token (a full resync when it expired) into work items."""
-        with reported_to_temporal():
-            user, rules = await self._rules(input.user_id)
-            calendar = self._services.calendar
-            full = input.cursor is None
-            activity.heartbeat("fetching")
-            try:
-                sync = await calendar.list_events(user.calendar_id, sync_token=input.cursor)
-            except SyncCursorExpiredError:
-                activity.logger.info("calendar sync token of %s expired: full resync", input.user_id)
-                full = True
-                sync = await calendar.list_events(user.calendar_id)
-            activity.heartbeat("fetched")
-            signals = [_from_event(e, user.calendar_id) for e in sync.events if _is_foreign(e)]
-            cursor = sync.next_sync_token
-            counts = await self._persist(user, rules, signals, self._state.move_cursor(
-                user.user_id, "calendar", cursor=cursor, read=input.cursor,
-                bootstrapped_at=_now() if full else None))
-            return IngestSourceResult(source="calendar", fetched=len(sync.events),
-                                      full_resync=full and input.cursor is not None, cursor=cursor, **counts)
+        user, rules = await self._rules(input.user_id)
+        calendar = self._services.calendar
+        full = input.cursor is None
+        activity.heartbeat("fetching")
+        try:
+            sync = await calendar.list_events(user.calendar_id, sync_token=input.cursor)
+        except SyncCursorExpiredError:
+            activity.logger.info("calendar sync token of %s expired: full resync", input.user_id)
+            full = True
+            sync = await calendar.list_events(user.calendar_id)
+        activity.heartbeat("fetched")
+        signals = [_from_event(e, user.calendar_id) for e in sync.events if _is_foreign(e)]
+        cursor = sync.next_sync_token
+        counts = await self._persist(user, rules, signals, self._state.move_cursor(
+            user.user_id, "calendar", cursor=cursor, read=input.cursor,
+            bootstrapped_at=_now() if full else None))
+        return IngestSourceResult(source="calendar", fetched=len(sync.events),
+                                  full_resync=full and input.cursor is not None, cursor=cursor, **counts)
 
     @activity.defn(name="signals_finish_ingestion")
     async def finish_ingestion(self, input: FinishIngestionInput) -> None:
@@ -192,7 +189,7 @@ class SignalActivities:
         chunks = [records[i:i + CHUNK] for i in range(0, len(records), CHUNK)] or [[]]
         for number, chunk in enumerate(chunks, start=1):
             stored += await self._store.persist_all(
-                self._sessions, chunk, workflow_id=info.workflow_id, workflow_run_id=info.workflow_run_id,
+                self._engine, chunk, workflow_id=info.workflow_id, workflow_run_id=info.workflow_run_id,
                 with_last=move_cursor if number == len(chunks) else None,
             )
             activity.heartbeat(len(stored))

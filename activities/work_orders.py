@@ -25,7 +25,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities.deps import Deps
-from activities.errors import reported_to_temporal
 from activities.keys import activity_key
 from contracts.work_orders import (
     DocumentSource,
@@ -94,105 +93,103 @@ class WorkOrderActivities:
     @activity.defn(name="work_order_find_gmail_pdfs")
     async def find_gmail_pdfs(self, input: FindGmailPdfsInput) -> FindGmailPdfsResult:
         """The PDF attachments of one message, or of every message a search finds (names, not bytes)."""
-        with reported_to_temporal():
-            if input.message_id is not None:
-                message_ids = [input.message_id]
-            else:
-                refs = await self._gmail.list_messages(input.user, query=input.query, limit=input.limit)
-                message_ids = [ref.id for ref in reversed(refs)]  # oldest first
-            documents: list[DocumentSource] = []
-            skipped: list[str] = []
-            for message_id in message_ids:
-                try:
-                    message = await self._gmail.get_message(input.user, message_id)
-                except PermanentIntegrationError as err:
-                    # Deleted since the search listed it: the others still count. One asked for by
-                    # id is not skipped: its 404 is the answer.
-                    if err.status != 404 or input.message_id is not None:
-                        raise
-                    activity.logger.warning("Gmail message %s of %s is gone; skipped", message_id, input.user)
-                    skipped.append(f"message {message_id}: deleted before it was read")
+        if input.message_id is not None:
+            message_ids = [input.message_id]
+        else:
+            refs = await self._gmail.list_messages(input.user, query=input.query, limit=input.limit)
+            message_ids = [ref.id for ref in reversed(refs)]  # oldest first
+        documents: list[DocumentSource] = []
+        skipped: list[str] = []
+        for message_id in message_ids:
+            try:
+                message = await self._gmail.get_message(input.user, message_id)
+            except PermanentIntegrationError as err:
+                # Deleted since the search listed it: the others still count. One asked for by
+                # id is not skipped: its 404 is the answer.
+                if err.status != 404 or input.message_id is not None:
+                    raise
+                activity.logger.warning("Gmail message %s of %s is gone; skipped", message_id, input.user)
+                skipped.append(f"message {message_id}: deleted before it was read")
+                continue
+            for att in message.attachments:
+                if not att.is_pdf:
                     continue
-                for att in message.attachments:
-                    if not att.is_pdf:
-                        continue
-                    if att.size > MAX_PDF_BYTES:
-                        activity.logger.warning("Gmail attachment %s of message %s is %d bytes; skipped",
-                                                att.filename, message.id, att.size)
-                        skipped.append(f"{att.filename} (message {message.id}): {att.size} bytes, "
-                                       f"over the {MAX_PDF_BYTES}-byte limit")
-                        continue
-                    documents.append(DocumentSource(kind="gmail", user=input.user, message_id=message.id,
-                                                    attachment_id=att.attachment_id, filename=att.filename,
-                                                    sender=message.sender, subject=message.subject))
-            return FindGmailPdfsResult(documents=documents, skipped=skipped)
+                if att.size > MAX_PDF_BYTES:
+                    activity.logger.warning("Gmail attachment %s of message %s is %d bytes; skipped",
+                                            att.filename, message.id, att.size)
+                    skipped.append(f"{att.filename} (message {message.id}): {att.size} bytes, "
+                                   f"over the {MAX_PDF_BYTES}-byte limit")
+                    continue
+                documents.append(DocumentSource(kind="gmail", user=input.user, message_id=message.id,
+                                                attachment_id=att.attachment_id, filename=att.filename,
+                                                sender=message.sender, subject=message.subject))
+        return FindGmailPdfsResult(documents=documents, skipped=skipped)
 
     @activity.defn(name="work_order_ingest")
     async def ingest_work_order(self, input: IngestDocumentInput) -> IngestWorkOrderResult:
         """Fetch, hash, read and store one work-order PDF; see the module's docstring."""
-        with reported_to_temporal():
-            workspace_id = uuid.UUID(input.workspace_id)
-            key = activity_key("work_order_ingest")
+        workspace_id = uuid.UUID(input.workspace_id)
+        key = activity_key("work_order_ingest")
+        async with self._sessions() as session:
+            # A retry after this execution's commit answers what the commit stored (its file is
+            # "known" by now, but that is this execution's own work, not a duplicate).
+            if (done := await stored_result(session, key, IngestWorkOrderResult)) is not None:
+                return done
+        data = await self._fetch(input.source)
+        file_hash = sha256_hex(data)
+        name = input.source.display_name
+        async with self._sessions() as session:
+            workspace = await self._workspace(session, workspace_id)
+            known = await self._known_work_order_file(session, workspace_id, file_hash, name)
+            profiles = await self._profile_rules(session, workspace_id)
+        if known is not None:
+            # Known: by an earlier execution, or by this one's earlier attempt if it committed
+            # since the first look (an attempt that timed out but still ran). Look again.
             async with self._sessions() as session:
-                # A retry after this execution's commit answers what the commit stored (its file is
-                # "known" by now, but that is this execution's own work, not a duplicate).
-                if (done := await stored_result(session, key, IngestWorkOrderResult)) is not None:
-                    return done
-            data = await self._fetch(input.source)
-            file_hash = sha256_hex(data)
-            name = input.source.display_name
-            async with self._sessions() as session:
-                workspace = await self._workspace(session, workspace_id)
-                known = await self._known_work_order_file(session, workspace_id, file_hash, name)
-                profiles = await self._profile_rules(session, workspace_id)
-            if known is not None:
-                # Known: by an earlier execution, or by this one's earlier attempt if it committed
-                # since the first look (an attempt that timed out but still ran). Look again.
-                async with self._sessions() as session:
-                    done = await stored_result(session, key, IngestWorkOrderResult)
-                return done or known
-            extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender, self._date_order)
+                done = await stored_result(session, key, IngestWorkOrderResult)
+            return done or known
+        extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender, self._date_order)
 
-            async def write(session: AsyncSession) -> IngestWorkOrderResult:
-                await self._work_orders.lock_document(workspace_id, file_hash, session=session)
-                run = {"workspace_id": workspace_id, "kind": "WORK_ORDER", "file_hash": file_hash,
-                       "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
-                if extraction is None:
-                    await self._runs.create(session=session, outcome="FAILED", error=error, **run)
-                    return IngestWorkOrderResult(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
-                                             error=error)
-                if (known := await self._known_work_order_file(session, workspace_id, file_hash, name)) is not None:
-                    return known
-                fields = extraction.fields
-                work_order, is_new = await self._work_orders.get_or_create(
-                    session=session, workspace_id=workspace_id, work_order_number=fields.work_order_number,
-                    fm_key=extraction.fm_key, facility_manager=fields.facility_manager, site=fields.site,
-                    scheduled_date=fields.scheduled_date, amount=fields.amount, description=fields.description,
-                )
-                await self._sources.create(
-                    session=session, workspace_id=workspace_id, work_order_id=work_order.id,
-                    source_type=input.source.kind.upper(), file_hash=file_hash, filename=name,
-                    source_metadata=_source_metadata(input.source),
-                )
-                await self._runs.create(
-                    session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, work_order_id=work_order.id,
-                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
-                    warnings=[warning.model_dump() for warning in extraction.warnings], **run,
-                )
-                enqueued = False
-                if workspace.spreadsheet_id:
-                    enqueued = await self._exports.enqueue(session=session, workspace_id=workspace_id,
-                                                           kind="WORK_ORDER", work_order_id=work_order.id)
-                return IngestWorkOrderResult(
-                    filename=name, file_hash=file_hash, outcome="created" if is_new else "attached",
-                    is_new=is_new, work_order_id=str(work_order.id),
-                    work_order_number=work_order.work_order_number, export_enqueued=enqueued,
-                )
+        async def write(session: AsyncSession) -> IngestWorkOrderResult:
+            await self._work_orders.lock_document(workspace_id, file_hash, session=session)
+            run = {"workspace_id": workspace_id, "kind": "WORK_ORDER", "file_hash": file_hash,
+                   "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
+            if extraction is None:
+                await self._runs.create(session=session, outcome="FAILED", error=error, **run)
+                return IngestWorkOrderResult(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
+                                         error=error)
+            if (known := await self._known_work_order_file(session, workspace_id, file_hash, name)) is not None:
+                return known
+            fields = extraction.fields
+            work_order, is_new = await self._work_orders.get_or_create(
+                session=session, workspace_id=workspace_id, work_order_number=fields.work_order_number,
+                fm_key=extraction.fm_key, facility_manager=fields.facility_manager, site=fields.site,
+                scheduled_date=fields.scheduled_date, amount=fields.amount, description=fields.description,
+            )
+            await self._sources.create(
+                session=session, workspace_id=workspace_id, work_order_id=work_order.id,
+                source_type=input.source.kind.upper(), file_hash=file_hash, filename=name,
+                source_metadata=_source_metadata(input.source),
+            )
+            await self._runs.create(
+                session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, work_order_id=work_order.id,
+                fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
+                warnings=[warning.model_dump() for warning in extraction.warnings], **run,
+            )
+            enqueued = False
+            if workspace.spreadsheet_id:
+                enqueued = await self._exports.enqueue(session=session, workspace_id=workspace_id,
+                                                       kind="WORK_ORDER", work_order_id=work_order.id)
+            return IngestWorkOrderResult(
+                filename=name, file_hash=file_hash, outcome="created" if is_new else "attached",
+                is_new=is_new, work_order_id=str(work_order.id),
+                work_order_number=work_order.work_order_number, export_enqueued=enqueued,
+            )
 
-            async with unit_of_work(self._sessions) as session:
-                once = await run_once(session, key, write, result_type=IngestWorkOrderResult,
-                                      scope="work_order_ingest")
-            return once.value
+        async with unit_of_work(self._sessions) as session:
+            once = await run_once(session, key, write, result_type=IngestWorkOrderResult,
+                                  scope="work_order_ingest")
+        return once.value
 
     @activity.defn(name="work_order_ingest_signed")
     async def ingest_signed(self, input: IngestDocumentInput) -> IngestSignedResult:
@@ -202,52 +199,51 @@ class WorkOrderActivities:
         stored as REFUSED with the reason. One without its work order (not yet
         ingested) is stored as UNMATCHED and matched when it is ingested again.
         """
-        with reported_to_temporal():
-            workspace_id = uuid.UUID(input.workspace_id)
-            data = await self._fetch(input.source)
-            file_hash = sha256_hex(data)
-            name = input.source.display_name
-            async with self._sessions() as session:
-                workspace = await self._workspace(session, workspace_id)
-                document = await self._signed.by_hash(workspace_id, file_hash, session=session)
-                profiles = await self._profile_rules(session, workspace_id)
-            extraction: Extraction | None = None
-            error: str | None = None
-            elapsed_ms = 0
-            if document is None:
-                extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender, self._date_order)
+        workspace_id = uuid.UUID(input.workspace_id)
+        data = await self._fetch(input.source)
+        file_hash = sha256_hex(data)
+        name = input.source.display_name
+        async with self._sessions() as session:
+            workspace = await self._workspace(session, workspace_id)
+            document = await self._signed.by_hash(workspace_id, file_hash, session=session)
+            profiles = await self._profile_rules(session, workspace_id)
+        extraction: Extraction | None = None
+        error: str | None = None
+        elapsed_ms = 0
+        if document is None:
+            extraction, error, elapsed_ms = await _extract(data, profiles, input.source.sender, self._date_order)
 
-            async def write(session: AsyncSession) -> IngestSignedResult:
-                await self._work_orders.lock_document(workspace_id, file_hash, session=session)
-                existing = await self._signed.by_hash(workspace_id, file_hash, session=session)
-                if existing is not None:
-                    if existing.match_status == "UNMATCHED":
-                        return await self._match(session, workspace, existing, is_new=False)
-                    return await self._signed_result(session, existing, is_new=False)
-                run = {"workspace_id": workspace_id, "kind": "SIGNED_DOCUMENT", "file_hash": file_hash,
-                       "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
-                if extraction is None:
-                    await self._runs.create(session=session, outcome="FAILED", error=error, **run)
-                    return IngestSignedResult(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
-                                          reason=error)
-                fields = extraction.fields
-                document = await self._signed.create(
-                    session=session, workspace_id=workspace_id, file_hash=file_hash, filename=name,
-                    source_type=input.source.kind.upper(), source_metadata=_source_metadata(input.source),
-                    fm_key=extraction.fm_key, extracted_work_order_number=fields.work_order_number,
-                    signed_by=fields.signed_by, signed_on=fields.signed_on, match_status="UNMATCHED",
-                )
-                await self._runs.create(
-                    session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, signed_document_id=document.id,
-                    fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
-                    warnings=[warning.model_dump() for warning in extraction.warnings], **run,
-                )
-                return await self._match(session, workspace, document, is_new=True)
+        async def write(session: AsyncSession) -> IngestSignedResult:
+            await self._work_orders.lock_document(workspace_id, file_hash, session=session)
+            existing = await self._signed.by_hash(workspace_id, file_hash, session=session)
+            if existing is not None:
+                if existing.match_status == "UNMATCHED":
+                    return await self._match(session, workspace, existing, is_new=False)
+                return await self._signed_result(session, existing, is_new=False)
+            run = {"workspace_id": workspace_id, "kind": "SIGNED_DOCUMENT", "file_hash": file_hash,
+                   "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
+            if extraction is None:
+                await self._runs.create(session=session, outcome="FAILED", error=error, **run)
+                return IngestSignedResult(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
+                                      reason=error)
+            fields = extraction.fields
+            document = await self._signed.create(
+                session=session, workspace_id=workspace_id, file_hash=file_hash, filename=name,
+                source_type=input.source.kind.upper(), source_metadata=_source_metadata(input.source),
+                fm_key=extraction.fm_key, extracted_work_order_number=fields.work_order_number,
+                signed_by=fields.signed_by, signed_on=fields.signed_on, match_status="UNMATCHED",
+            )
+            await self._runs.create(
+                session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, signed_document_id=document.id,
+                fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
+                warnings=[warning.model_dump() for warning in extraction.warnings], **run,
+            )
+            return await self._match(session, workspace, document, is_new=True)
 
-            async with unit_of_work(self._sessions) as session:
-                once = await run_once(session, activity_key("work_order_ingest_signed"), write,
-                                      result_type=IngestSignedResult, scope="work_order_ingest_signed")
-            return once.value
+        async with unit_of_work(self._sessions) as session:
+            once = await run_once(session, activity_key("work_order_ingest_signed"), write,
+                                  result_type=IngestSignedResult, scope="work_order_ingest_signed")
+        return once.value
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -97,7 +97,7 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
                 await SourceConfigRepository().ensure(session=session, team_id=team, source_type="slack",
                                                       name="bench", notion_database_id=DEMO_NOTION_DATABASE_ID)
         try:
-            deps = Deps(settings=settings, sessions=sessions, services=services)
+            deps = Deps(settings=settings, engine=engine, services=services)
             async with build_worker(client, deps, task_queue=settings.task_queue), \
                     Worker(client, task_queue=f"{settings.task_queue}-noop", workflows=[SixNoOpsWorkflow],
                            activities=[noop]):

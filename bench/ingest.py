@@ -141,7 +141,7 @@ async def run(n: int, user_count: int) -> None:
         store = SignalStore()
 
         async def through_db_layer(records: list[SignalRecord]) -> None:
-            await store.persist_all(sessions, records, workflow_id="bench", workflow_run_id="bench-run")
+            await store.persist_all(engine, records, workflow_id="bench", workflow_run_id="bench-run")
 
         connection = await asyncpg.connect(url)
         for codec in ("json", "jsonb"):

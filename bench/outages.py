@@ -44,7 +44,7 @@ from client.work_orders import start_export_drain
 from contracts.discussions import DiscussionInput
 from core.settings import Settings
 from db.admin import DEMO_NOTION_DATABASE_ID
-from db.engine import create_engine, create_sessionmaker
+from db.engine import create_engine
 from db.repositories.discussions import SourceConfigRepository
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import WorkOrderRepository, WorkspaceRepository
@@ -240,7 +240,7 @@ async def main(args: argparse.Namespace) -> None:
                                 state_dir=workdir)
             engine = create_engine(stack.database_url, pool_size=settings.db_pool_size)
             services = build_clients(settings)
-            deps = Deps(settings=settings, sessions=create_sessionmaker(engine), services=services)
+            deps = Deps(settings=settings, engine=engine, services=services)
             team = f"bench-{uuid.uuid4().hex[:6]}"
             async with unit_of_work(deps.sessions) as session:
                 await SourceConfigRepository().ensure(session=session, team_id=team, source_type="slack",

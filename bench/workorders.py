@@ -34,7 +34,7 @@ from contracts.exports import ExportDrainInput
 from contracts.work_orders import WorkspaceSpec
 from core.settings import Settings
 from db import admin
-from db.engine import create_engine, create_sessionmaker
+from db.engine import create_engine
 from integrations.factory import build_clients
 from sandbox.control import SandboxControl
 from sandbox.seed_mail import SPREADSHEET_ID
@@ -82,7 +82,7 @@ async def bench(n: int, parallel: int, concurrency: int) -> None:
                             state_dir=root / "state")
         engine = create_engine(url, pool_size=20)
         services = build_clients(settings)
-        deps = Deps(settings=settings, sessions=create_sessionmaker(engine), services=services)
+        deps = Deps(settings=settings, engine=engine, services=services)
         (root / "pdfs").mkdir()
         pdfs = write_pdfs(root / "pdfs", n)
         workspace = WorkspaceSpec(slug="bench", spreadsheet_id=SPREADSHEET_ID)

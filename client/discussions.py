@@ -26,6 +26,7 @@ from contracts.discussions import (
     thread_id_problem,
 )
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.ids import parse_uuid
 from db.repositories.discussions import DiscussionRepository, SourceConfigRepository
 from workflows.discussions import DiscussionWorkflow
 from workflows.search_attributes import DISCUSSION_ID, TEAM_ID
@@ -162,7 +163,4 @@ async def retry_discussion(
 
 
 def parse_discussion_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as err:
-        raise NotFoundError(f"{value!r} is not a discussion id (a UUID)") from err
+    return parse_uuid(value, "a discussion id")

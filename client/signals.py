@@ -23,6 +23,7 @@ from contracts.approvals import (
 )
 from contracts.signals import IngestSignalsInput, IngestSignalsResult, ingest_signals_workflow_id
 from core.errors import InvalidInputError, NotFoundError
+from core.ids import parse_uuid
 from db.models.signals import DEFAULT_GATE_CONFIG, SignalUser, WorkItem
 from db.repositories.actions import ActionRepository
 from db.repositories.signals import SignalUserRepository
@@ -84,11 +85,8 @@ async def require_user(sessions: async_sessionmaker[AsyncSession], user_id: str)
 
 
 async def require_work_item(sessions: async_sessionmaker[AsyncSession], work_item_id: str) -> uuid.UUID:
-    """The id of an existing work item, or NotFoundError naming what is wrong with `work_item_id`."""
-    try:
-        parsed = uuid.UUID(work_item_id)
-    except ValueError:
-        raise NotFoundError(f"{work_item_id!r} is not a work item id (a UUID)") from None
+    """The id of an existing work item; InvalidInputError for a malformed id, NotFoundError for an unknown one."""
+    parsed = parse_uuid(work_item_id, "a work item id")
     async with sessions() as session:
         item = await Repository(WorkItem).find_by_id(parsed, session=session)
     if item is None:
@@ -123,10 +121,7 @@ async def start_ingestion(
 
 
 async def _action_user(sessions: async_sessionmaker[AsyncSession], action_id: str) -> str:
-    try:
-        parsed = uuid.UUID(action_id)
-    except ValueError as err:
-        raise NotFoundError(f"{action_id!r} is not an action id (a UUID)") from err
+    parsed = parse_uuid(action_id, "an action id")
     async with sessions() as session:
         found = await ActionRepository().with_item(parsed, session=session)
     if found is None:

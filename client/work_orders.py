@@ -32,6 +32,7 @@ from contracts.work_orders import (
     gmail_ingest_workflow_id,
 )
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.ids import parse_uuid
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import WorkOrderRepository
 from workflows.exports import ExportDrainWorkflow
@@ -129,10 +130,7 @@ async def _check_failed(sessions: async_sessionmaker[AsyncSession], job_ids: lis
 
 def export_job_id(text: str) -> str:
     """An export job id as the queue stores it (a UUID), or InvalidInputError saying what is wrong."""
-    try:
-        return str(uuid.UUID(text.strip()))
-    except ValueError:
-        raise InvalidInputError(f"{text!r} is not an export job id (a UUID, as `intake export status` lists them)") from None
+    return str(parse_uuid(text, "an export job id", ", as `intake export status` lists them"))
 
 
 async def load_preview(sessions: async_sessionmaker[AsyncSession], *, limit: int = 20) -> list[dict[str, Any]]:

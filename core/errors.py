@@ -1,8 +1,13 @@
-"""The project's exception hierarchy: one base, one subclass per kind of failure."""
+"""The project's exception hierarchy: one base, one subclass per kind of failure.
+
+Each class says whether trying again can help (`retryable`); the worker's interceptor
+(activities/interceptors.py) reports an activity's error to Temporal accordingly, so no
+retry policy keeps a list of error names.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -10,6 +15,9 @@ if TYPE_CHECKING:
 
 class IntakeError(Exception):
     """Base class of every error intake raises on purpose."""
+
+    # Whether the same call may succeed later (an activity's attempt is then retried).
+    retryable: ClassVar[bool] = True
 
 
 class ConfigurationError(IntakeError):
@@ -19,9 +27,13 @@ class ConfigurationError(IntakeError):
 class UnsafeOperationError(IntakeError):
     """A destructive operation was refused because the target looks like production."""
 
+    retryable = False
+
 
 class InvalidInputError(IntakeError):
     """Input from a user or an outside system failed validation; nothing was written."""
+
+    retryable = False
 
     @classmethod
     def from_validation(cls, what: str, err: ValidationError) -> InvalidInputError:
@@ -33,9 +45,13 @@ class InvalidInputError(IntakeError):
 class NotFoundError(IntakeError):
     """A row or resource that the caller named does not exist."""
 
+    retryable = False
+
 
 class ConflictError(IntakeError):
     """A write collides with existing data (a unique key, a state that forbids it)."""
+
+    retryable = False
 
 
 class RunFailedError(IntakeError):

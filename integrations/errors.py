@@ -34,6 +34,7 @@ class IntegrationError(IntakeError):
     """A call to an outside service failed."""
 
     kind: ClassVar[ErrorKind]
+    retryable = False  # quota, permanent, an expired cursor: only RetryableIntegrationError is
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class RetryableIntegrationError(IntegrationError):
     """The call may succeed if tried again later (5xx, timeout, connection, rate limit)."""
 
     kind = "retryable"
+    retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
@@ -94,6 +96,8 @@ class SyncCursorExpiredError(IntegrationError):
 
 class WebhookVerificationError(IntakeError):
     """An inbound webhook failed its signature, timestamp or passcode check; it must be refused."""
+
+    retryable = False
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -132,9 +132,9 @@ def settings(database_url: str, temporal_env: WorkflowEnvironment, task_queue: s
 
 
 @pytest.fixture
-async def deps(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Deps]:
+async def deps(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Deps]:
     services = build_clients(settings)
-    yield Deps(settings=settings, sessions=sessions, services=services)
+    yield Deps(settings=settings, engine=engine, services=services)
     await services.aclose()
 
 

@@ -80,7 +80,7 @@ async def own_deps(settings: Settings, own_postgres: EmbeddedPostgres,
                    own_engine: AsyncEngine) -> AsyncIterator[Deps]:
     own = settings.model_copy(update={"database_url": own_postgres.url})
     services = build_clients(own)
-    yield Deps(settings=own, sessions=create_sessionmaker(own_engine), services=services)
+    yield Deps(settings=own, engine=own_engine, services=services)
     await services.aclose()
 
 
@@ -145,7 +145,7 @@ async def test_a_connection_lost_between_the_stores_statements_leaves_job_and_di
     """PostgreSQL is killed after the stage was read: the job + discussion statement meets a dead pooled
     connection. That is no refusal of the job update: finishing fails whole (nothing is finished
     alone on a fresh connection), and finishing again once the database is back finishes both."""
-    store = DiscussionStore(create_sessionmaker(own_engine))
+    store = DiscussionStore(own_engine)
     team = await own_team(own_engine)
     job_id, discussion_id = uuid.uuid4(), discussion_id_for(team, "slack", CHECKOUT)
     await store.open(job_id=job_id, discussion_id=discussion_id, valid=True, team_id=team, source_type="slack",

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
 from activities.deps import Deps
@@ -94,7 +94,8 @@ async def test_a_slack_thread_becomes_notion_tasks_through_six_stages(
 
 
 async def test_a_new_sandbox_over_kept_data_creates_pages_that_no_stored_task_holds(
-    client: Client, settings: Settings, task_queue: str, sessions: async_sessionmaker[AsyncSession], team: str,
+    client: Client, settings: Settings, task_queue: str, engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession], team: str,
 ) -> None:
     """PostgreSQL outlives the sandbox (`intake down`, `intake up`): a new sandbox with the same seed
     serves the next discussion, and the Notion pages it creates are new ones."""
@@ -102,7 +103,7 @@ async def test_a_new_sandbox_over_kept_data_creates_pages_that_no_stored_task_ho
     for thread in (CHECKOUT, PLANNING):
         server = SandboxServer(seed=0)
         here = settings.model_copy(update={"sandbox_url": await server.start("127.0.0.1", 0)})
-        deps = Deps(settings=here, sessions=sessions, services=build_clients(here))
+        deps = Deps(settings=here, engine=engine, services=build_clients(here))
         try:
             async with build_worker(client, deps, task_queue=task_queue):
                 handle = await start_discussion(client, slack_thread(team, thread), task_queue=task_queue)

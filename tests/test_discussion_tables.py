@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from contracts.discussions import discussion_id_for
 from core.errors import ConflictError
@@ -57,10 +57,10 @@ def opening(run: str, *, job_id: uuid.UUID | None = None, valid: bool = True, te
             "workflow_id": "wf", "workflow_run_id": run, "job_metadata": {"a": 1}, "title": "t", "content": "c"}
 
 
-async def test_a_thread_has_one_discussion_that_each_job_takes_over(
+async def test_a_thread_has_one_discussion_that_each_job_takes_over(engine: AsyncEngine, 
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    store = DiscussionStore(sessions)
+    store = DiscussionStore(engine)
     await slack_config(sessions)
     first = await store.open(**opening("r1"))
     assert first.discussion_id is not None and first.source_config_id is not None
@@ -79,11 +79,11 @@ async def test_a_thread_has_one_discussion_that_each_job_takes_over(
         assert await discussions.for_team("other-team", first.discussion_id, session=session) is None
 
 
-async def test_without_a_config_or_with_bad_input_only_the_job_is_written(
+async def test_without_a_config_or_with_bad_input_only_the_job_is_written(engine: AsyncEngine, 
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """The job records the failure; no discussion is saved for a team without a config or for bad input."""
-    store = DiscussionStore(sessions)
+    store = DiscussionStore(engine)
     no_config = await store.open(**opening("r1", team="no-config"))
     await slack_config(sessions)
     invalid = await store.open(**opening("r2", valid=False))
@@ -93,8 +93,8 @@ async def test_without_a_config_or_with_bad_input_only_the_job_is_written(
         assert await discussions.count(session=session) == 0
 
 
-async def test_task_records_are_one_per_discussion_index(sessions: async_sessionmaker[AsyncSession]) -> None:
-    store = DiscussionStore(sessions)
+async def test_task_records_are_one_per_discussion_index(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+    store = DiscussionStore(engine)
     async with unit_of_work(sessions) as session:
         job = await make_job(session, "r1")
         disc = await discussions.create(session=session, team_id="t1", source_type="slack",
@@ -138,8 +138,8 @@ async def test_cleanup_deletes_only_old_finished_jobs(sessions: async_sessionmak
         assert sorted(j.workflow_run_id for j in await jobs.listing(session=session)) == ["c", "d", "e"]
 
 
-async def test_a_run_opens_one_job_however_often_it_asks(sessions: async_sessionmaker[AsyncSession]) -> None:
-    store = DiscussionStore(sessions)
+async def test_a_run_opens_one_job_however_often_it_asks(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+    store = DiscussionStore(engine)
     job_id = uuid.uuid4()
     first = await store.open(**opening("run-1", job_id=job_id))
     again = await store.open(**opening("run-1", job_id=job_id))
@@ -150,10 +150,10 @@ async def test_a_run_opens_one_job_however_often_it_asks(sessions: async_session
         assert (await jobs.find_by_id(job_id, session=session)).job_metadata == {"a": 1}
 
 
-async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(
+async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(engine: AsyncEngine, 
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    store = DiscussionStore(sessions)
+    store = DiscussionStore(engine)
     await slack_config(sessions)
     opened = await store.open(**opening("r1"))
     first = await store.complete(opened.discussion_id, job_id=opened.job_id, task_ids=["a", "b"])
@@ -179,11 +179,11 @@ async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(
         assert (await discussions.find_by_id(opened.discussion_id, session=session)).status == "completed"
 
 
-async def test_a_later_job_knows_an_earlier_one_had_the_discussion_even_once_it_is_cleaned_up(
+async def test_a_later_job_knows_an_earlier_one_had_the_discussion_even_once_it_is_cleaned_up(engine: AsyncEngine, 
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """Whether outside writes may exist (look before creating) must not depend on old job rows."""
-    store = DiscussionStore(sessions)
+    store = DiscussionStore(engine)
     await slack_config(sessions)
     first = await store.open(**opening("r1"))
     assert not (await store.view(first.discussion_id, job_id=first.job_id, stage="thread_building")).earlier_jobs

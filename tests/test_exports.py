@@ -20,7 +20,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.deps import Deps
@@ -37,6 +36,7 @@ from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import WorkOrderRepository, WorkspaceRepository
 from db.uow import unit_of_work
+from integrations.errors import RetryableIntegrationError
 from sandbox.control import SandboxControl
 from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS, work_order_pdf
 from tests.helpers import record_history
@@ -270,7 +270,7 @@ async def test_an_attempt_without_time_for_its_sheets_calls_does_not_start_them(
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, attempt=2, retry_policy=EXPORT_ATTEMPT["retry_policy"],
                                    start_to_close_timeout=timedelta(seconds=ATTEMPT_MARGIN_SECONDS + 5))
-    with pytest.raises(ApplicationError, match="too little for 2 call"):
+    with pytest.raises(RetryableIntegrationError, match="too little for 2 call"):
         await env.run(ExportActivities(deps).export_job, ExportJobInput(job_id=str(job_id)))
     assert await sandbox.calls("sheets") == []
     [job] = await all_jobs(sessions)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 import activities.work_orders as work_order_activities
@@ -17,7 +16,7 @@ from activities.deps import Deps
 from activities.work_orders import WorkOrderActivities
 from client.work_orders import start_file_ingest, start_gmail_ingest
 from contracts.work_orders import DocumentSource, FindGmailPdfsInput, IngestDocumentInput, WorkspaceSpec
-from core.errors import ConflictError
+from core.errors import ConflictError, InvalidInputError
 from db.models.work_orders import (
     ExportJob,
     ExtractionRun,
@@ -260,7 +259,7 @@ async def test_gmail_attachments_over_the_size_limit_are_not_read(
     message = (await deps.services.gmail.list_messages(OPS, query=WORK_ORDER_MAIL))[0]
     attachment = (await deps.services.gmail.get_message(OPS, message.id)).attachments[0]
     source = DocumentSource(kind="gmail", user=OPS, message_id=message.id, attachment_id=attachment.attachment_id)
-    with pytest.raises(ApplicationError, match="at most 100 are read"):
+    with pytest.raises(InvalidInputError, match="at most 100 are read"):
         await ActivityEnvironment().run(activities.ingest_work_order,
                                         IngestDocumentInput(workspace_id=ref.workspace_id, source=source))
     assert await count(sessions, WorkOrderSource) == 0

@@ -49,7 +49,7 @@ from contracts.exports import (
     PauseJobsInput,
     RequeueFailedInput,
 )
-from workflows.policies import DB_OUTAGE_ALLOWANCE, DB_WRITE, HEARTBEAT_TIMEOUT, NON_RETRYABLE
+from workflows.policies import DB_OUTAGE_ALLOWANCE, DB_WRITE, HEARTBEAT_TIMEOUT
 
 with workflow.unsafe.imports_passed_through():
     from activities.exports import ExportActivities
@@ -69,7 +69,6 @@ EXPORT_ATTEMPT = {
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=16),
         maximum_attempts=5,
-        non_retryable_error_types=[*NON_RETRYABLE, QUOTA_ERROR],
     ),
 }
 

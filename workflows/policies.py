@@ -6,12 +6,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
-# Errors that retrying cannot fix (activities/errors.py raises them as non-retryable
-# ApplicationErrors of these types; listing them here also covers a raise that forgets to).
-NON_RETRYABLE = [
-    "InvalidInputError", "NotFoundError", "ConflictError",
-    "PermanentIntegrationError", "AuthenticationError", "QuotaExceededError",
-]
+# No list of non-retryable error names: whether an error is worth retrying is its class's
+# (`IntakeError.retryable`), and the worker's interceptor marks the ApplicationError so.
 
 # How long an attempt may wait for PostgreSQL after losing its connection, then run again
 # (activities/interceptors.py; the worker's DB_OUTAGE_TIMEOUT, 5 minutes by default). The
@@ -31,7 +27,6 @@ DB_WRITE = {
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=10),
         maximum_attempts=20,
-        non_retryable_error_types=NON_RETRYABLE,
     ),
 }
 
@@ -46,6 +41,5 @@ OUTSIDE_CALL = {
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=30),
         maximum_attempts=6,
-        non_retryable_error_types=NON_RETRYABLE,
     ),
 }

@@ -28,7 +28,7 @@ from contracts.signals import (
     PruneRunLogInput,
     PruneRunLogResult,
 )
-from workflows.policies import DB_WRITE, NON_RETRYABLE
+from workflows.policies import DB_WRITE
 from workflows.search_attributes import USER_ID
 
 with workflow.unsafe.imports_passed_through():
@@ -45,7 +45,6 @@ SOURCE_SYNC = {
         backoff_coefficient=2.0,
         maximum_interval=timedelta(seconds=20),
         maximum_attempts=3,
-        non_retryable_error_types=NON_RETRYABLE,
     ),
 }
 

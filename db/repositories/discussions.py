@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by, insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.availability import is_lost_connection
 from db.base import SYSTEM_USER_ID
@@ -347,8 +347,8 @@ _FINISH_DISCUSSION = CompiledStatement(_finish_statement(with_job=False))
 class DiscussionStore:
     """The discussion pipeline's reads and writes, each one statement on its own (autocommit)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._engine: AsyncEngine = sessions.kw["bind"]
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
 
     async def open(
         self, *, job_id: uuid.UUID, discussion_id: uuid.UUID, valid: bool, team_id: str, source_type: str,

@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.expression import Executable
 
 from db.compiled import CompiledStatement
@@ -178,7 +178,7 @@ class SignalStore:
     """The per-signal writes of ingestion (and of the benchmark)."""
 
     async def persist_all(
-        self, sessions: async_sessionmaker[AsyncSession], records: Sequence[SignalRecord], *,
+        self, engine: AsyncEngine, records: Sequence[SignalRecord], *,
         workflow_id: str | None = None, workflow_run_id: str | None = None, with_last: Executable | None = None,
     ) -> list[StoredSignal | None]:
         """Store each record in a transaction of its own; None for a record stored unchanged already.
@@ -189,7 +189,6 @@ class SignalStore:
         The loop runs on one connection inside one greenlet (`run_sync`): an async call per
         statement would cost more than the statement itself (see bench/ingest.py).
         """
-        engine = sessions.kw["bind"]
         async with engine.connect() as connection:
             return await connection.run_sync(
                 self._persist_all, records, workflow_id, workflow_run_id, with_last
