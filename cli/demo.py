@@ -299,7 +299,8 @@ async def _signals(demo: Demo) -> None:
 
     async def show_queue(title: str) -> list[dict]:
         async with demo.sessions() as session:
-            rows = [row for user_id in users for row in await dashboard.approval_queue(session=session, user_id=user_id)]
+            rows = [row for user_id in users
+                    for row in await dashboard.approval_queue(session=session, user_id=user_id)]
         table = Table("action", "user", "tier", "score", "proposes", "about", title=title)
         for row in rows:
             table.add_row(str(row["action_id"])[:8], row["user_id"], row["importance_tier"],

@@ -74,8 +74,8 @@ async def start_gmail_ingest(
                                            search_token=str(uuid.uuid4()))
     gmail = FindGmailPdfsInput(user=user, message_id=message_id, query=query)
     drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
-    return await _start(client, kind, IngestDocumentsInput(workspace=workspace, gmail=gmail, child_id_prefix=workflow_id,
-                                                          export_drain_id=drain_id),
+    return await _start(client, kind, IngestDocumentsInput(workspace=workspace, gmail=gmail,
+                                                          child_id_prefix=workflow_id, export_drain_id=drain_id),
                         workflow_id, task_queue)
 
 
@@ -132,7 +132,9 @@ def export_job_id(text: str) -> str:
     try:
         return str(uuid.UUID(text.strip()))
     except ValueError:
-        raise InvalidInputError(f"{text!r} is not an export job id (a UUID, as `intake export status` lists them)") from None
+        raise InvalidInputError(
+            f"{text!r} is not an export job id (a UUID, as `intake export status` lists them)"
+        ) from None
 
 
 async def load_preview(sessions: async_sessionmaker[AsyncSession], *, limit: int = 20) -> list[dict[str, Any]]:

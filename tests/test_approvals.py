@@ -167,7 +167,8 @@ async def test_a_queued_tool_call_is_one_work_item_and_action_however_often_queu
     async with make_worker():
         first = await queue_tool_call(client, request, task_queue=task_queue)
         second = await queue_tool_call(client, request, task_queue=task_queue)
-        await record_history(client.get_workflow_handle(tool_call_workflow_id(user, request.call_id)), "queue_tool_call")
+        handle = client.get_workflow_handle(tool_call_workflow_id(user, request.call_id))
+        await record_history(handle, "queue_tool_call")
         with pytest.raises(WorkflowFailureError) as bad:
             await queue_tool_call(client, request.model_copy(update={"call_id": "bad", "payload": {"to": "x"}}),
                                   task_queue=task_queue)

@@ -46,8 +46,9 @@ def slug() -> str:
 
 
 async def ingest(client: Client, path: Path, workspace: str, task_queue: str, kind: str = "workorder"):
-    handle = await start_file_ingest(client, path, workspace=WorkspaceSpec(slug=workspace, spreadsheet_id=SPREADSHEET_ID),
-                                     kind=kind, task_queue=task_queue, drain_exports=False)
+    spec = WorkspaceSpec(slug=workspace, spreadsheet_id=SPREADSHEET_ID)
+    handle = await start_file_ingest(client, path, workspace=spec, kind=kind, task_queue=task_queue,
+                                     drain_exports=False)
     [document] = (await handle.result()).documents
     return document
 

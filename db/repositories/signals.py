@@ -121,7 +121,8 @@ def _persist_statement() -> Select[Any]:
     )
     new_gates = insert(gate_rows).from_select(
         ["work_item_id", "gate", "passed", "score", "reason"],
-        select(item.c.id, gates.c.gate, gates.c.passed, gates.c.score, gates.c.reason).select_from(item.join(gates, true())),
+        select(item.c.id, gates.c.gate, gates.c.passed, gates.c.score, gates.c.reason)
+        .select_from(item.join(gates, true())),
     ).cte("new_gates")
     action_insert = insert(actions).from_select(
         ["work_item_id", "action_type", "payload"],
@@ -151,7 +152,8 @@ def _persist_statement() -> Select[Any]:
         .render_derived(name="e", with_types=True)
     )
     run_events = insert(run_events_table).from_select(
-        ["run_id", "kind", "payload"], select(run.c.id, events.c.kind, events.c.payload).select_from(run.join(events, true()))
+        ["run_id", "kind", "payload"],
+        select(run.c.id, events.c.kind, events.c.payload).select_from(run.join(events, true())),
     ).cte("run_events")
     audit = insert(audit_logs).from_select(
         ["user_id", "action", "target_type", "target_id", "payload"],
