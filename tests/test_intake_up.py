@@ -21,6 +21,11 @@ from stack.pollers import has_poller
 from tests.helpers import run_shown_by
 
 
+def http_status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status
+
+
 def stack_env(state_dir: Path) -> dict[str, str]:
     """The environment of a user's shell: nothing configured, the stack found through its state dir."""
     env = {**os.environ, "INTAKE_STATE_DIR": str(state_dir)}
@@ -75,8 +80,7 @@ async def test_up_serves_the_ui_runs_a_worker_and_down_leaves_nothing(state_dir:
     try:
         output = wait_until_up(up)
         state = json.loads((state_dir / "stack.json").read_text())
-        with urllib.request.urlopen(state["temporal_ui_url"], timeout=10) as response:
-            assert response.status == 200
+        assert await asyncio.to_thread(http_status, state["temporal_ui_url"]) == 200
         assert await has_poller(state["temporal_address"], "default", "intake")
         assert any(state["temporal_ui_url"] in line for line in output)
         assert set(state["pids"]) >= {"postgres", "temporal", "worker"}
