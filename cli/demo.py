@@ -159,7 +159,7 @@ async def _discussions(demo: Demo) -> None:
 
     handles = [await start_discussion(demo.client, payload(*t), task_queue=task_queue) for t in threads[1:]]
     results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
-    for handle, result in zip(handles, results):
+    for handle, result in zip(handles, results, strict=True):
         if isinstance(result, BaseException):
             demo.out.print(f"[red]{handle.id} failed[/]: {result}")
 

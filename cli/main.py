@@ -161,7 +161,7 @@ def main() -> None:
         code = _report(failure_error(err))
     except IntakeError as err:
         code = _report(err)
-    except Exception:  # noqa: BLE001 - shown as a traceback, like an uncaught error
+    except Exception:  # any other error is shown as a traceback, like an uncaught one
         traceback.print_exc()
         code = 1
     # The Temporal client's native threads can still be finishing when the interpreter

@@ -226,7 +226,7 @@ async def test_calls_are_logged_with_status_and_fault(control: SandboxControl, s
 async def test_control_api_names_what_is_wrong(control: SandboxControl) -> None:
     with pytest.raises(SandboxControlError, match="unknown service 'jira'"):
         await control.set_fault("jira")
-    with pytest.raises(SandboxControlError, match="no operation 'chat.delete'"):
+    with pytest.raises(SandboxControlError, match=r"no operation 'chat\.delete'"):
         await control.set_fault("slack", "chat.delete", error_rate=1.0)
     with pytest.raises(SandboxControlError, match="no quota"):
         await control.set_fault("slack", "*", quota_rate=1.0)
