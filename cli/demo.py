@@ -146,7 +146,7 @@ async def _discussions(demo: Demo) -> None:
     task_queue = demo.settings.task_queue
 
     def payload(source_type: str, thread: str) -> DiscussionInput:
-        return DiscussionInput(team_id=team, source_type=source_type, source_thread_id=thread)  # type: ignore[arg-type]
+        return DiscussionInput(team_id=team, source_type=source_type, source_thread_id=thread)
 
     # The first thread meets a Notion that refuses every page: its job fails at task_creation.
     await demo.sandbox.set_fault("notion", "pages.create", reject_rate=1.0)
