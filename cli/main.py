@@ -71,9 +71,9 @@ def up(
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    stack.start()
+    state = stack.start()
     console.print("[bold]intake is up[/]: the Temporal UI is at "
-                  f"[link]{stack.state.temporal_ui_url}[/link]; Ctrl-C (or `intake down`) stops it")
+                  f"[link]{state.temporal_ui_url}[/link]; Ctrl-C (or `intake down`) stops it")
     crash = None
     try:
         while not stopping and crash is None:
