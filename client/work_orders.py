@@ -38,7 +38,9 @@ from db.repositories.work_orders import WorkOrderRepository
 from workflows.exports import ExportDrainWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
-WORKFLOWS = {"workorder": WorkOrderIngestWorkflow, "signed": SignedDocumentIngestWorkflow}
+WORKFLOWS: dict[DocumentKind, type[WorkOrderIngestWorkflow] | type[SignedDocumentIngestWorkflow]] = {
+    "workorder": WorkOrderIngestWorkflow, "signed": SignedDocumentIngestWorkflow,
+}
 
 
 def file_digest(path: Path) -> str:
