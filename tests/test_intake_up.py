@@ -40,6 +40,7 @@ def intake(*args: str, state_dir: Path, **kwargs) -> subprocess.Popen[str]:
 
 
 def wait_until_up(process: subprocess.Popen[str], timeout: float = 90) -> list[str]:
+    assert process.stdout is not None  # intake() pipes it
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,6 +107,7 @@ def test_a_crashed_worker_is_reported_and_everything_stops(state_dir: Path) -> N
         pids = json.loads((state_dir / "stack.json").read_text())["pids"]
         os.kill(pids["worker"], signal.SIGKILL)
         assert up.wait(60) != 0
+        assert up.stdout is not None
         rest = up.stdout.read()
     finally:
         if up.poll() is None:
