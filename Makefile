@@ -1,11 +1,12 @@
 # The two commands a fresh machine needs: `make demo` and `make test`.
 # Both create .venv and install the project into it when missing or stale.
+# `make lint` runs ruff's checks and mypy, both configured in pyproject.toml.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SOURCES := worker.py core db activities workflows integrations client cli stack sandbox bench migrations
 
-.PHONY: install demo test up down clean
+.PHONY: install demo test lint up down clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +25,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 up: install
 	$(BIN)/intake up

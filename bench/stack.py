@@ -3,6 +3,7 @@ server, the sandbox as its own process. Everything is stopped and deleted on exi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -80,9 +81,9 @@ async def bench_stack(*, durable: bool = False) -> AsyncIterator[BenchStack]:
         url = postgres.start()
         await admin.migrate_async(url)
         port = free_port()
-        sandbox = subprocess.Popen([sys.executable, "-m", "sandbox", "--port", str(port)],
-                                   stdout=subprocess.DEVNULL, start_new_session=True)
-        wait_for_port("127.0.0.1", port, timeout=20, name="sandbox", process=sandbox)
+        sandbox = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-m", "sandbox", "--port", str(port)],
+                                          stdout=subprocess.DEVNULL, start_new_session=True)
+        await asyncio.to_thread(wait_for_port, "127.0.0.1", port, timeout=20, name="sandbox", process=sandbox)
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter,
             search_attributes=SEARCH_ATTRIBUTES, dev_server_extra_args=OFFLINE_FLAGS,

@@ -146,7 +146,7 @@ async def _discussions(demo: Demo) -> None:
     task_queue = demo.settings.task_queue
 
     def payload(source_type: str, thread: str) -> DiscussionInput:
-        return DiscussionInput(team_id=team, source_type=source_type, source_thread_id=thread)  # type: ignore[arg-type]
+        return DiscussionInput(team_id=team, source_type=source_type, source_thread_id=thread)
 
     # The first thread meets a Notion that refuses every page: its job fails at task_creation.
     await demo.sandbox.set_fault("notion", "pages.create", reject_rate=1.0)
@@ -159,7 +159,7 @@ async def _discussions(demo: Demo) -> None:
 
     handles = [await start_discussion(demo.client, payload(*t), task_queue=task_queue) for t in threads[1:]]
     results = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
-    for handle, result in zip(handles, results):
+    for handle, result in zip(handles, results, strict=True):
         if isinstance(result, BaseException):
             demo.out.print(f"[red]{handle.id} failed[/]: {result}")
 
@@ -299,7 +299,8 @@ async def _signals(demo: Demo) -> None:
 
     async def show_queue(title: str) -> list[dict]:
         async with demo.sessions() as session:
-            rows = [row for user_id in users for row in await dashboard.approval_queue(session=session, user_id=user_id)]
+            rows = [row for user_id in users
+                    for row in await dashboard.approval_queue(session=session, user_id=user_id)]
         table = Table("action", "user", "tier", "score", "proposes", "about", title=title)
         for row in rows:
             table.add_row(str(row["action_id"])[:8], row["user_id"], row["importance_tier"],

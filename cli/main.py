@@ -71,9 +71,9 @@ def up(
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    stack.start()
+    state = stack.start()
     console.print("[bold]intake is up[/]: the Temporal UI is at "
-                  f"[link]{stack.state.temporal_ui_url}[/link]; Ctrl-C (or `intake down`) stops it")
+                  f"[link]{state.temporal_ui_url}[/link]; Ctrl-C (or `intake down`) stops it")
     crash = None
     try:
         while not stopping and crash is None:
@@ -161,7 +161,7 @@ def main() -> None:
         code = _report(failure_error(err))
     except IntakeError as err:
         code = _report(err)
-    except Exception:  # noqa: BLE001 - shown as a traceback, like an uncaught error
+    except Exception:  # any other error is shown as a traceback, like an uncaught one
         traceback.print_exc()
         code = 1
     # The Temporal client's native threads can still be finishing when the interpreter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -36,7 +36,7 @@ def rule(title: str, out: Console = console) -> None:
     out.print(Rule(title), width=RULE_WIDTH if out.width >= UNBOUNDED_WIDTH else None)
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     import typer
 
     print_error(message)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,7 +27,7 @@ def jobs(
 ) -> None:
     """Discussion jobs, newest first."""
 
-    async def load(sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, object]]:
+    async def load(sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
         async with sessions() as session:
             rows = await JobRepository().listing(session=session, status=status, team_id=team, limit=limit)
         return [{

@@ -46,14 +46,16 @@ def list_schedules(as_json: bool = typer.Option(False, "--json")) -> None:
 
     async def run() -> list[dict[str, object]]:
         client = await connect(settings)
-        rows = []
+        rows: list[dict[str, object]] = []
         async for entry in await client.list_schedules():
-            action, info = entry.schedule.action, entry.info
+            # The server leaves out a listing's schedule and info when it has none to give.
+            schedule, info = entry.schedule, entry.info
+            action = schedule.action if schedule is not None else None
             rows.append({
                 "id": entry.id,
                 "workflow": action.workflow if isinstance(action, ScheduleListActionStartWorkflow) else None,
-                "next_run": info.next_action_times[0] if info.next_action_times else None,
-                "paused": entry.schedule.state.paused,
+                "next_run": info.next_action_times[0] if info is not None and info.next_action_times else None,
+                "paused": schedule.state.paused if schedule is not None else None,
                 "about": describe(entry.id),
             })
         return rows

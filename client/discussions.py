@@ -152,7 +152,7 @@ async def retry_discussion(
     return await start_discussion(
         client,
         DiscussionInput(
-            team_id=discussion.team_id, source_type=discussion.source_type,  # type: ignore[arg-type]
+            team_id=discussion.team_id, source_type=discussion.source_type,
             source_thread_id=discussion.source_thread_id, title=discussion.title,
             content=discussion.content, author_handle=discussion.author_handle,
             source_url=discussion.source_url,

@@ -12,6 +12,7 @@ the activities answer from the database with `is_new` false):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from pathlib import Path
@@ -38,7 +39,9 @@ from db.repositories.work_orders import WorkOrderRepository
 from workflows.exports import ExportDrainWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
-WORKFLOWS = {"workorder": WorkOrderIngestWorkflow, "signed": SignedDocumentIngestWorkflow}
+WORKFLOWS: dict[DocumentKind, type[WorkOrderIngestWorkflow] | type[SignedDocumentIngestWorkflow]] = {
+    "workorder": WorkOrderIngestWorkflow, "signed": SignedDocumentIngestWorkflow,
+}
 
 
 def file_digest(path: Path) -> str:
@@ -49,19 +52,25 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _local_file(path: Path) -> tuple[Path, str]:
+    """The absolute path of a local file to ingest, and its sha256."""
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise InvalidInputError(f"{path} is not a file")
+    return path, file_digest(path)
+
+
 async def start_file_ingest(
     client: Client, path: Path, *, workspace: WorkspaceSpec, kind: DocumentKind, task_queue: str,
     drain_exports: bool = True,
 ) -> WorkflowHandle:
     """Start ingesting one local PDF (a work order, or a signed one)."""
-    path = path.expanduser().resolve()
-    if not path.is_file():
-        raise InvalidInputError(f"{path} is not a file")
+    path, digest = await asyncio.to_thread(_local_file, path)
     document = DocumentSource(kind="file", path=str(path), filename=path.name)
     drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
     return await _start(client, kind, IngestDocumentsInput(workspace=workspace, document=document,
                                                           export_drain_id=drain_id),
-                        file_ingest_workflow_id(kind, workspace.slug, file_digest(path)), task_queue)
+                        file_ingest_workflow_id(kind, workspace.slug, digest), task_queue)
 
 
 async def start_gmail_ingest(
@@ -75,8 +84,8 @@ async def start_gmail_ingest(
                                            search_token=str(uuid.uuid4()))
     gmail = FindGmailPdfsInput(user=user, message_id=message_id, query=query)
     drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
-    return await _start(client, kind, IngestDocumentsInput(workspace=workspace, gmail=gmail, child_id_prefix=workflow_id,
-                                                          export_drain_id=drain_id),
+    return await _start(client, kind, IngestDocumentsInput(workspace=workspace, gmail=gmail,
+                                                          child_id_prefix=workflow_id, export_drain_id=drain_id),
                         workflow_id, task_queue)
 
 

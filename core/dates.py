@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal, cast
+from typing import Literal
 
 from core.errors import InvalidInputError
 
@@ -41,8 +41,9 @@ def parse_date_order(value: str | None, *, what: str = "date order") -> DateOrde
     normalised = (value or "").strip().lower().replace("-", "_")
     if normalised in ("", NO_DATE_ORDER):
         return None
-    if normalised in DATE_ORDERS:
-        return cast(DateOrder, normalised)
+    for order in DATE_ORDERS:
+        if normalised == order:
+            return order
     raise InvalidInputError(
         f"{what} {value!r} is not one of {', '.join(DATE_ORDERS)} or {NO_DATE_ORDER!r}"
     )
@@ -92,7 +93,10 @@ def read_date(text: str, *, order: DateOrder | None) -> date:
 def _numeric(text: str, first: int, second: int, year: int, order: DateOrder | None) -> date:
     """A day/month or month/day date: the reading that exists, or the one `order` picks."""
     readings: dict[DateOrder, date] = {}
-    for reading, (day, month) in (("day_first", (first, second)), ("month_first", (second, first))):
+    parts: tuple[tuple[DateOrder, tuple[int, int]], ...] = (
+        ("day_first", (first, second)), ("month_first", (second, first)),
+    )
+    for reading, (day, month) in parts:
         try:
             readings[reading] = date(year, month, day)
         except ValueError:

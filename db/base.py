@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, MetaData, func, text
+from sqlalchemy import DateTime, MetaData, Table, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names, so Alembic autogenerate and `alembic check` agree across machines.
@@ -33,6 +33,19 @@ def uuid_pk() -> Mapped[uuid.UUID]:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Table `model` is mapped to, for Core statements.
+
+    SQLAlchemy types `Model.__table__` as any FromClause (a model may be mapped to a
+    join or a select); ours are all mapped to tables, and insert(), delete() and `.c`
+    type-check only on a Table.
+    """
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is mapped to {type(table).__name__}, not a Table")
+    return table
 
 
 class TimestampMixin:

@@ -14,11 +14,12 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, delete, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
 
 from core.errors import ConflictError
-from db.base import Base
 
-ModelT = TypeVar("ModelT", bound=Base)
+# Any declarative model: the project's (db.base.Base) and the tests' scratch tables alike.
+ModelT = TypeVar("ModelT", bound=DeclarativeBase)
 
 
 class Repository(Generic[ModelT]):

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from core.settings import Settings
 from integrations.errors import IntegrationError, SyncCursorExpiredError
-from integrations.google import GoogleApi
+from integrations.google import GoogleApi, list_request
 
 
 class CalendarEvent(BaseModel):
@@ -123,7 +123,7 @@ class CalendarClient:
             if page_token:
                 params["pageToken"] = page_token
             try:
-                page = await self._api.execute("events.list", lambda g, p=params: g.collection("events").list(**p))
+                page = await self._api.execute("events.list", list_request("events", params))
             except IntegrationError as exc:
                 if exc.status == 410:
                     raise SyncCursorExpiredError(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Required, TypedDict, Unpack
 
 from core.errors import IntakeError
 
@@ -28,6 +28,15 @@ QUOTA_CODES = frozenset({"quotaExceeded", "dailyLimitExceeded", "insufficient_qu
 RATE_LIMIT_CODES = frozenset(
     {"rateLimitExceeded", "userRateLimitExceeded", "ratelimited", "rate_limited", "rate_limit_exceeded"}
 )
+
+
+class ErrorContext(TypedDict, total=False):
+    """The keyword arguments every IntegrationError takes: which call failed, and how."""
+
+    service: Required[str]
+    operation: Required[str]
+    status: int | None
+    code: str | None
 
 
 class IntegrationError(IntakeError):
@@ -59,8 +68,8 @@ class RetryableIntegrationError(IntegrationError):
     kind = "retryable"
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Unpack[ErrorContext]) -> None:
+        super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
 
@@ -126,13 +135,13 @@ def classify_status(
     retry_after: float | None = None,
 ) -> IntegrationError:
     """The error of the right kind for an HTTP failure ``status`` with the service's error ``code``."""
-    common = {"service": service, "operation": operation, "status": status, "code": code}
+    common: ErrorContext = {"service": service, "operation": operation, "status": status, "code": code}
     if code in QUOTA_CODES:
-        return QuotaExceededError(message, **common)  # type: ignore[arg-type]
+        return QuotaExceededError(message, **common)
     if status == 429 or code in RATE_LIMIT_CODES:
-        return RateLimitedError(message, retry_after=retry_after, **common)  # type: ignore[arg-type]
+        return RateLimitedError(message, retry_after=retry_after, **common)
     if status in (401, 403):
-        return AuthenticationError(message, **common)  # type: ignore[arg-type]
+        return AuthenticationError(message, **common)
     if status == 408 or status >= 500:
-        return RetryableIntegrationError(message, retry_after=retry_after, **common)  # type: ignore[arg-type]
-    return PermanentIntegrationError(message, **common)  # type: ignore[arg-type]
+        return RetryableIntegrationError(message, retry_after=retry_after, **common)
+    return PermanentIntegrationError(message, **common)

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from core.settings import Settings
 from integrations.errors import IntegrationError, SyncCursorExpiredError
-from integrations.google import GoogleApi
+from integrations.google import GoogleApi, list_request
 
 DRAFT_ID_DOMAIN = "intake.invalid"
 
@@ -144,9 +144,7 @@ class GmailClient:
             if token:
                 params["pageToken"] = token
             try:
-                page = await self._api.execute(
-                    "users.history.list", lambda g, p=params: g.collection("users.history").list(**p)
-                )
+                page = await self._api.execute("users.history.list", list_request("users.history", params))
             except IntegrationError as exc:
                 if exc.status == 404:
                     raise SyncCursorExpiredError(
@@ -180,9 +178,7 @@ class GmailClient:
                 params["labelIds"] = list(label_ids)
             if token:
                 params["pageToken"] = token
-            page = await self._api.execute(
-                "users.messages.list", lambda g, p=params: g.collection("users.messages").list(**p)
-            )
+            page = await self._api.execute("users.messages.list", list_request("users.messages", params))
             refs.extend(GmailMessageRef(id=m["id"], thread_id=m["threadId"]) for m in page.get("messages", []))
             token = page.get("nextPageToken")
             if not token:

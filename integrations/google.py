@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import google_auth_httplib2
@@ -106,6 +106,15 @@ class GoogleApi:
             raise RetryableIntegrationError(
                 f"no answer from Google: {type(exc).__name__}: {exc}", service=self.name, operation=operation
             ) from exc
+
+
+def list_request(path: str, params: Mapping[str, Any]) -> Callable[[GoogleApi], Any]:
+    """For :meth:`GoogleApi.execute`: the ``list`` request of the collection at ``path`` with ``params``.
+
+    The request is bound to the ``params`` passed here (not to a variable of the caller's
+    loop), so a paging loop can hand over each page's own parameters.
+    """
+    return lambda api: api.collection(path).list(**params)
 
 
 def google_error(service: str, operation: str, exc: HttpError) -> IntegrationError:

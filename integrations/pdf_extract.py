@@ -39,7 +39,10 @@ logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 _LINE = r"^[ \t]*{label}[ \t]*[:#][ \t]*(.+?)[ \t]*$"
 DEFAULT_PATTERNS: dict[str, str] = {
-    "work_order_number": r"\b(?:work[ \t]*order|w\.?o\.?)[ \t]*(?:number|no\.?|#)[ \t]*[:#]?[ \t]*([A-Z0-9][A-Z0-9/-]{2,})",
+    "work_order_number": (
+        r"\b(?:work[ \t]*order|w\.?o\.?)[ \t]*(?:number|no\.?|#)"
+        r"[ \t]*[:#]?[ \t]*([A-Z0-9][A-Z0-9/-]{2,})"
+    ),
     "facility_manager": _LINE.format(label=r"(?:facility[ \t]+manager|fm|client)"),
     "site": _LINE.format(label=r"(?:site|service[ \t]+address|location)"),
     "scheduled_date": _LINE.format(label=r"(?:scheduled[ \t]+)?date"),

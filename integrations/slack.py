@@ -116,7 +116,7 @@ class SlackClient:
             raise RetryableIntegrationError(
                 f"no answer from Slack: {type(exc).__name__}: {exc}", service="slack", operation=operation
             ) from exc
-        return dict(response.data)  # type: ignore[arg-type]
+        return dict(response.data)
 
     async def fetch_thread(self, channel: str, thread_ts: str) -> SlackThread:
         """Every message of the thread, following ``response_metadata.next_cursor``."""

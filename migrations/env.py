@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -26,13 +27,22 @@ def _database_url() -> str:
     return async_url(url)
 
 
-def _configure(connection: Connection | None = None, **kwargs: object) -> None:
+def _configure(
+    connection: Connection | None = None,
+    *,
+    url: str | None = None,
+    literal_binds: bool = False,
+    dialect_opts: dict[str, Any] | None = None,
+) -> None:
+    """Online with a `connection`, or offline (SQL to stdout) with a `url` and literal binds."""
     context.configure(
         connection=connection,
+        url=url,
         target_metadata=target_metadata,
         compare_type=True,
         compare_server_default=False,
-        **kwargs,
+        literal_binds=literal_binds,
+        dialect_opts=dialect_opts,
     )
 
 

@@ -179,7 +179,7 @@ class GmailService(GoogleService):
                 "headers": [h for h in headers if not wanted or h["name"].lower() in wanted],
             }
             return out
-        text_part = {
+        text_part: dict[str, Any] = {
             "mimeType": "text/plain",
             "filename": "",
             "headers": [{"name": "Content-Type", "value": 'text/plain; charset="UTF-8"'}],

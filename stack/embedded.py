@@ -28,6 +28,8 @@ from stack.temporal import TemporalDevServer
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+# Seconds `intake up` waits for its worker to poll the task queue.
+WORKER_POLL_TIMEOUT = 60.0
 
 
 @dataclass
@@ -195,19 +197,22 @@ class EmbeddedStack:
             pids["postgres"] = pid
         return pids
 
-    async def _wait_for_poller(self, address: str, timeout: float = 60) -> None:
+    async def _wait_for_poller(self, address: str) -> None:
         from stack.pollers import has_poller
 
         worker = self._children[-1]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if worker.process.poll() is not None:
-                raise StackError(f"the worker exited with code {worker.process.returncode}; "
-                                 f"see {worker.log_path}")
-            if await has_poller(address, self.config.namespace, self.config.task_queue):
-                return
-            await asyncio.sleep(0.2)
-        raise StackError(f"the worker did not poll {self.config.task_queue!r} within {timeout:.0f}s")
+        try:
+            async with asyncio.timeout(WORKER_POLL_TIMEOUT):
+                while True:
+                    if worker.process.poll() is not None:
+                        raise StackError(f"the worker exited with code {worker.process.returncode}; "
+                                         f"see {worker.log_path}")
+                    if await has_poller(address, self.config.namespace, self.config.task_queue):
+                        return
+                    await asyncio.sleep(0.2)
+        except TimeoutError:
+            raise StackError(f"the worker did not poll {self.config.task_queue!r} "
+                             f"within {WORKER_POLL_TIMEOUT:.0f}s") from None
 
 
 def stop_running(state_dir: Path, timeout: float = 30) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.exceptions import TemporalError
 from temporalio.testing import ActivityEnvironment
 
 from activities.approvals import ApprovalActivities
@@ -99,7 +100,9 @@ async def test_approving_twice_makes_one_draft_and_returns_the_same_result(
     assert [(d.provider_draft_id, str(d.action_id)) for d in stored] == [(first.provider_id, action_id)]
     async with sessions() as session:
         action = await Repository(ProposedAction).find_by_id(uuid.UUID(action_id), session=session)
+        assert action is not None
         item = await Repository(WorkItem).find_by_id(action.work_item_id, session=session)
+        assert item is not None
         timeline = await RunLogRepository().timeline(item.id, session=session)
         audit = await AuditLogRepository().by_target("work_item", str(item.id), session=session)
     assert action.status == "executed" and action.payload["body"] == edited
@@ -139,6 +142,7 @@ async def test_rejecting_records_negative_feedback_and_refuses_a_later_approval(
         assert rejected == await reject_action(client, sessions, action_id, task_queue=task_queue)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await approve_action(client, sessions, action_id, task_queue=task_queue)
+        assert isinstance(refused.value.cause, TemporalError)
         assert "was rejected" in str(refused.value.cause.cause)
         liked = await give_feedback(client, sessions, action_id, task_queue=task_queue, positive=True,
                                     note="good call")
@@ -151,7 +155,7 @@ async def test_rejecting_records_negative_feedback_and_refuses_a_later_approval(
         item = await Repository(WorkItem).find_by_id(uuid.UUID(rejected.work_item_id), session=session)
         processed = await dashboard.processed(session=session, user_id=user)
         counts = await AuditLogRepository().counts(session=session, user_id=user)
-    assert item.status == "dismissed"
+    assert item is not None and item.status == "dismissed"
     assert [(str(p["id"]), p["action_status"]) for p in processed] == [(rejected.work_item_id, "dismissed")]
     assert counts[("work_item", "action.rejected")] == 1 and counts[("work_item", "feedback.positive")] == 1
 
@@ -167,10 +171,12 @@ async def test_a_queued_tool_call_is_one_work_item_and_action_however_often_queu
     async with make_worker():
         first = await queue_tool_call(client, request, task_queue=task_queue)
         second = await queue_tool_call(client, request, task_queue=task_queue)
-        await record_history(client.get_workflow_handle(tool_call_workflow_id(user, request.call_id)), "queue_tool_call")
+        handle = client.get_workflow_handle(tool_call_workflow_id(user, request.call_id))
+        await record_history(handle, "queue_tool_call")
         with pytest.raises(WorkflowFailureError) as bad:
             await queue_tool_call(client, request.model_copy(update={"call_id": "bad", "payload": {"to": "x"}}),
                                   task_queue=task_queue)
+        assert isinstance(bad.value.cause, TemporalError)
         assert "not a valid DraftPayload" in str(bad.value.cause.cause)
         outcome = await approve_action(client, sessions, first.action_id, task_queue=task_queue)
 
@@ -359,7 +365,7 @@ async def test_dashboard_lists_what_approvals_made_newest_first_and_decisions_by
                                {"d": days, "i": uuid.UUID(item_id)})
 
     async with sessions() as session:
-        made = await dashboard.drafts(session=session, user_id=user, limit=2)
+        newest_drafts = await dashboard.drafts(session=session, user_id=user, limit=2)
         decided = await dashboard.processed(session=session, user_id=user)
-    assert [str(row["action_id"]) for row in made] == [actions[0], actions[2]]
+    assert [str(row["action_id"]) for row in newest_drafts] == [actions[0], actions[2]]
     assert [str(row["id"]) for row in decided] == items[::-1]

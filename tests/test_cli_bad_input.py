@@ -244,7 +244,8 @@ def hinted_commands() -> dict[str, str]:
                       and node.body and isinstance(node.body[0], ast.Expr)}
         for node in ast.walk(tree):
             if isinstance(node, ast.JoinedStr):
-                text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+                text = "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "{}"
+                               for v in node.values)
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
                 text = node.value
             else:

@@ -81,9 +81,9 @@ async def test_printed_run_links_open_their_run_in_the_temporal_ui(
         assert done.returncode == 0, done.stderr
         links = [line.removeprefix("run: ") for line in done.stdout.splitlines() if line.startswith("run: ")]
         assert len(links) == 1, done.stdout
-        run = await run_shown_by(links[0])
-        assert run["type"]["name"] == workflow_type
-        assert run["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+        shown = await run_shown_by(links[0])
+        assert shown["type"]["name"] == workflow_type
+        assert shown["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
     started = printed["DiscussionWorkflow"].stdout.splitlines()[0]
     assert started == f"started discussion/{team}/slack/{CHECKOUT}"
 

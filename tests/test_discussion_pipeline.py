@@ -61,6 +61,7 @@ async def test_a_slack_thread_becomes_notion_tasks_through_six_stages(
     async with sessions() as session:
         discussion = await discussions.find_by_id(uuid.UUID(result.discussion_id), session=session)
         job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
+        assert discussion is not None and job is not None
         records = await tasks.for_discussion(discussion.id, session=session)
 
     # The run is findable in the UI by team and discussion; the discussion's id is the thread's.
@@ -76,8 +77,9 @@ async def test_a_slack_thread_becomes_notion_tasks_through_six_stages(
     assert job.job_metadata["processingTime"] == result.processing_ms
     assert job.job_metadata["taskIds"] == result.task_ids == discussion.notion_task_ids
     assert discussion.created_by == job.created_by == "system"
+    assert discussion.thread_data is not None
     assert discussion.thread_data["messages"][0]["text"].startswith("Customers in the EU")
-    assert discussion.ai_summary and discussion.ai_action_items
+    assert discussion.ai_summary and discussion.ai_action_items and discussion.ai_analysis is not None
     # One Notion page and one task record per detected task.
     pages = await sandbox.created("notion", "pages")
     assert len(records) == len(pages) == len(discussion.ai_analysis["tasks"]) > 1
@@ -120,7 +122,7 @@ async def test_a_new_sandbox_over_kept_data_creates_pages_that_no_stored_task_ho
         second = await discussions.find_by_id(uuid.UUID(results[1].discussion_id), session=session)
     assert stored == made and len(made[0]) > 1 and len(made[1]) > 1
     assert not made[0] & made[1]
-    assert second.status == "completed"
+    assert second is not None and second.status == "completed"
 
 
 async def run_to_failure(client: Client, task_queue: str, payload: DiscussionInput) -> str:
@@ -179,7 +181,11 @@ async def test_a_failure_at_a_stage_marks_job_and_discussion_failed_there(
     async with sessions() as session:
         discussion = await discussions.find_by_id(job.discussion_id, session=session)
         made = await tasks.count(session=session)
-    assert made == (len(discussion.ai_analysis["tasks"]) if stage == "notification" else 0)
+    assert discussion is not None
+    if stage == "notification":
+        assert discussion.ai_analysis is not None and made == len(discussion.ai_analysis["tasks"])
+    else:
+        assert made == 0
     assert (job.status, job.stage) == ("failed", stage)
     assert job.error and job.error_stack and job.completed_at is not None
     assert job.job_metadata["processingTime"] >= 0
@@ -215,6 +221,7 @@ async def test_a_retry_is_a_new_job_that_reuses_the_stored_thread(
         old_job = await jobs.find_by_id(failed_job.id, session=session)
         discussion = await discussions.find_by_id(failed_job.discussion_id, session=session)
         assert await jobs.count(session=session) == 2
+    assert retry_job is not None and old_job is not None and discussion is not None
     assert retry_job.id != old_job.id and old_job.status == "failed"
     assert retry_job.status == "completed" and retry_job.discussion_id == discussion.id
     assert {k: retry_job.job_metadata.get(k) for k in ("isRetry", "retriedBy", "originalDiscussionId")} \
@@ -315,7 +322,7 @@ async def test_a_failing_stage_update_never_fails_the_pipeline(
         result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
     async with sessions() as session:
         job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
-    assert (job.status, job.stage) == ("completed", "notification")
+    assert job is not None and (job.status, job.stage) == ("completed", "notification")
     assert len(result.task_ids) > 1
 
 
@@ -330,6 +337,7 @@ async def test_a_failing_job_completion_never_fails_the_pipeline(
     async with sessions() as session:
         job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
         discussion = await discussions.find_by_id(uuid.UUID(result.discussion_id), session=session)
+    assert job is not None and discussion is not None
     assert job.status == "processing"  # left as it was, and logged
     assert (discussion.status, discussion.notion_task_ids) == ("completed", result.task_ids)
     assert await sandbox.call_count("slack", "chat.postMessage") == 1

@@ -249,7 +249,9 @@ async def test_a_stale_attempt_neither_finishes_nor_fails_the_job_and_a_quota_ho
 
     # A quota stop holds the job; a failure recorded after the hold does not bring it forward.
     async with unit_of_work(sessions) as session:
-        until = await session.scalar(select(func.now())) + timedelta(hours=1)
+        now = await session.scalar(select(func.now()))
+        assert now is not None
+        until = now + timedelta(hours=1)
         await jobs.pause_open(until, session=session)
         assert await jobs.record_failure(job_id, "quotaExceeded", final=False, attempt=2, session=session)
     [job] = await all_jobs(sessions)

@@ -21,6 +21,11 @@ from stack.pollers import has_poller
 from tests.helpers import run_shown_by
 
 
+def http_status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status
+
+
 def stack_env(state_dir: Path) -> dict[str, str]:
     """The environment of a user's shell: nothing configured, the stack found through its state dir."""
     env = {**os.environ, "INTAKE_STATE_DIR": str(state_dir)}
@@ -35,6 +40,7 @@ def intake(*args: str, state_dir: Path, **kwargs) -> subprocess.Popen[str]:
 
 
 def wait_until_up(process: subprocess.Popen[str], timeout: float = 90) -> list[str]:
+    assert process.stdout is not None  # intake() pipes it
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -75,8 +81,7 @@ async def test_up_serves_the_ui_runs_a_worker_and_down_leaves_nothing(state_dir:
     try:
         output = wait_until_up(up)
         state = json.loads((state_dir / "stack.json").read_text())
-        with urllib.request.urlopen(state["temporal_ui_url"], timeout=10) as response:
-            assert response.status == 200
+        assert await asyncio.to_thread(http_status, state["temporal_ui_url"]) == 200
         assert await has_poller(state["temporal_address"], "default", "intake")
         assert any(state["temporal_ui_url"] in line for line in output)
         assert set(state["pids"]) >= {"postgres", "temporal", "worker"}
@@ -102,6 +107,7 @@ def test_a_crashed_worker_is_reported_and_everything_stops(state_dir: Path) -> N
         pids = json.loads((state_dir / "stack.json").read_text())["pids"]
         os.kill(pids["worker"], signal.SIGKILL)
         assert up.wait(60) != 0
+        assert up.stdout is not None
         rest = up.stdout.read()
     finally:
         if up.poll() is None:

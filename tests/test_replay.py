@@ -7,6 +7,7 @@ runs in production. Record new histories with `INTAKE_RECORD_HISTORIES=1 make te
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def test_histories_are_recorded() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
     replayer = Replayer(workflows=all_workflows(), workflow_runner=workflow_runner(),
                         data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
@@ -54,7 +55,7 @@ class ConfirmFirstHealthCheck:
 async def test_a_changed_workflow_fails_to_replay_an_old_history() -> None:
     """The harness can fail: replaying with the edited workflow reports nondeterminism."""
     path = next(p for p in HISTORIES if p.stem == "health_check")
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
     replayer = Replayer(workflows=[ConfirmFirstHealthCheck], workflow_runner=workflow_runner(),
                         data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

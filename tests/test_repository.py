@@ -53,15 +53,18 @@ async def test_crud_with_keyword_and_expression_filters(
 ) -> None:
     a, b, c = await make_notes(sessions)
     async with unit_of_work(sessions) as session:
-        assert (await notes.find_by_id(b, session=session)).body == "b"
-        assert (await notes.find_one(session=session, team_id="t2")).id == c
+        found = await notes.find_by_id(b, session=session)
+        assert found is not None and found.body == "b"
+        found = await notes.find_one(session=session, team_id="t2")
+        assert found is not None and found.id == c
         assert [n.id for n in await notes.find_many(session=session, team_id="t1")] == [a, b]
         assert [n.body for n in await notes.find_many(Note.body > "a", session=session,
                                                       order_by=Note.body.desc(), limit=1)] == ["c"]
         assert await notes.count(session=session, team_id="t1") == 2
         updated = await notes.update(values={"body": "x"}, session=session, team_id="t1")
         assert sorted(n.id for n in updated) == [a, b]
-        assert (await notes.update_by_id(c, session=session, body="y")).body == "y"
+        found = await notes.update_by_id(c, session=session, body="y")
+        assert found is not None and found.body == "y"
         assert await notes.update_by_id(999, session=session, body="z") is None
     with pytest.raises(AttributeError, match="no column 'colour'"):
         async with sessions() as session:

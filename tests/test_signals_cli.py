@@ -56,6 +56,7 @@ async def test_ingest_approve_reject_and_read_the_dashboard_from_the_command_lin
     audit = json.loads((await run(settings, "inbox", "audit", "--target", outcome["work_item_id"], "--json")).stdout)
     assert [e["action"] for e in audit["entries"]] == ["work_item.ingested", "action.approved"]
     async with sessions() as session:  # the re-run without --watch kept the watched keyword
-        assert (await Repository(SignalUser).find_by_id(user, session=session)).watch_keywords == ["roadmap"]
+        registered = await Repository(SignalUser).find_by_id(user, session=session)
+    assert registered is not None and registered.watch_keywords == ["roadmap"]
     status = json.loads((await run(settings, "ingest", "status", user, "--json")).stdout)
     assert status["gmail_cursor"] and status["last_error"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -335,13 +336,15 @@ async def test_re_registering_a_user_updates_only_what_is_given_and_bad_rules_ar
     changed = await register_user(sessions, user_id=user_id, mailbox=MAILBOX, watch_keywords=["outage"])
     assert (changed.watch_keywords, changed.sender_scores) == (["outage"], {"@vendor.example": 0.8})
 
-    for bad, message in (({"sender_scores": {"@vendor.example": 1.5}}, "from 0 to 1"),
-                         ({"sender_scores": {"tom@example.com": -0.1}}, "from 0 to 1"),
-                         ({"watch_keywords": ["roadmap", "  "]}, "must not be empty"),
-                         ({"mailbox": "alice"}, "not an email address")):
+    refused: list[tuple[dict[str, Any], str]] = [({"sender_scores": {"@vendor.example": 1.5}}, "from 0 to 1"),
+                                                 ({"sender_scores": {"tom@example.com": -0.1}}, "from 0 to 1"),
+                                                 ({"watch_keywords": ["roadmap", "  "]}, "must not be empty"),
+                                                 ({"mailbox": "alice"}, "not an email address")]
+    for bad, message in refused:
         with pytest.raises(InvalidInputError, match=message):
             await register_user(sessions, **{"user_id": user_id, "mailbox": MAILBOX, **bad})
     async with sessions() as session:
         user = await Repository(SignalUser).find_by_id(user_id, session=session)
+    assert user is not None
     assert (user.mailbox, user.watch_keywords, user.sender_scores) == (
         MAILBOX, ["outage"], {"@vendor.example": 0.8})  # nothing half written

@@ -10,6 +10,7 @@ import json
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
@@ -20,11 +21,11 @@ from activities.deps import Deps
 from activities.work_orders import WorkOrderActivities
 from client.fm_profiles import set_fm_profile
 from client.work_orders import start_file_ingest
-from contracts.work_orders import WorkspaceSpec
+from contracts.work_orders import DocumentKind, WorkspaceSpec
 from core.errors import ConfigurationError
 from core.settings import Settings
 from db.models.work_orders import ExtractionRun, FmProfile, SignedDocument, WorkOrder, Workspace
-from db.repository import Repository
+from db.repository import ModelT, Repository
 from sandbox.control import SandboxControl
 from sandbox.seed_mail import SPREADSHEET_ID
 from tests.helpers import intake_cli
@@ -45,14 +46,15 @@ def slug() -> str:
     return f"ws-{uuid.uuid4().hex[:8]}"
 
 
-async def ingest(client: Client, path: Path, workspace: str, task_queue: str, kind: str = "workorder"):
-    handle = await start_file_ingest(client, path, workspace=WorkspaceSpec(slug=workspace, spreadsheet_id=SPREADSHEET_ID),
-                                     kind=kind, task_queue=task_queue, drain_exports=False)
+async def ingest(client: Client, path: Path, workspace: str, task_queue: str, kind: DocumentKind = "workorder"):
+    spec = WorkspaceSpec(slug=workspace, spreadsheet_id=SPREADSHEET_ID)
+    handle = await start_file_ingest(client, path, workspace=spec, kind=kind, task_queue=task_queue,
+                                     drain_exports=False)
     [document] = (await handle.result()).documents
     return document
 
 
-async def one(sessions: async_sessionmaker[AsyncSession], model: type, **filters: object):
+async def one(sessions: async_sessionmaker[AsyncSession], model: type[ModelT], **filters: Any) -> ModelT:
     async with sessions() as session:
         row = await Repository(model).find_one(session=session, **filters)
     assert row is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -15,7 +16,14 @@ import activities.work_orders as work_order_activities
 from activities.deps import Deps
 from activities.work_orders import WorkOrderActivities
 from client.work_orders import start_file_ingest, start_gmail_ingest
-from contracts.work_orders import DocumentSource, FindGmailPdfsInput, IngestDocumentInput, WorkspaceSpec
+from contracts.work_orders import (
+    DocumentKind,
+    DocumentSource,
+    EnsureWorkspaceInput,
+    FindGmailPdfsInput,
+    IngestDocumentInput,
+    WorkspaceSpec,
+)
 from core.errors import ConflictError, InvalidInputError
 from db.models.work_orders import (
     ExportJob,
@@ -33,6 +41,7 @@ from db.repositories.work_orders import (
 )
 from db.repository import Repository
 from db.uow import unit_of_work
+from integrations.gmail import GmailApi, GmailMessageRef
 from sandbox.control import SandboxControl
 from sandbox.pdf import text_pdf
 from sandbox.seed_mail import (
@@ -53,15 +62,17 @@ class DeletesOneAfterListing:
     """The real Gmail client (against the sandbox), except that right after a search the user deletes
     one of the messages it found: the second oldest."""
 
-    def __init__(self, gmail: object, sandbox: SandboxControl) -> None:
+    def __init__(self, gmail: GmailApi, sandbox: SandboxControl) -> None:
         self._gmail, self._sandbox = gmail, sandbox
 
-    async def list_messages(self, user: str, **options: object):
-        refs = await self._gmail.list_messages(user, **options)  # type: ignore[attr-defined]
+    async def list_messages(
+        self, user: str, *, query: str | None = None, label_ids: tuple[str, ...] = ("INBOX",), limit: int | None = None
+    ) -> list[GmailMessageRef]:
+        refs = await self._gmail.list_messages(user, query=query, label_ids=label_ids, limit=limit)
         await self._sandbox.delete_mail(user, refs[-2].id)  # newest first
         return refs
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._gmail, name)
 
 
@@ -70,13 +81,18 @@ def workspace(**values: str) -> WorkspaceSpec:
                          **values)
 
 
+def ensure(spec: WorkspaceSpec) -> EnsureWorkspaceInput:
+    """The ensure_workspace activity's input for `spec`, as the ingest workflows build it."""
+    return EnsureWorkspaceInput(**spec.model_dump())
+
+
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
     return path
 
 
-async def count(sessions: async_sessionmaker[AsyncSession], model: type, **filters: object) -> int:
+async def count(sessions: async_sessionmaker[AsyncSession], model: type, **filters: Any) -> int:
     async with sessions() as session:
         return await Repository(model).count(session=session, **filters)
 
@@ -107,7 +123,7 @@ async def test_the_same_pdf_twice_is_one_work_order_one_source_one_export_job(
     assert await count(sessions, ExtractionRun, outcome="SUCCEEDED") == 1  # the repeat did not read it again
     async with sessions() as session:
         order = await WorkOrderRepository().find_by_id(uuid.UUID(created.work_order_id), session=session)
-    assert order is not None
+    assert order is not None and order.scheduled_date is not None
     assert (order.site, str(order.amount), order.scheduled_date.isoformat(), order.fm_key) == (
         "12 Harbour Street, Dockside", "1250.00", "2024-06-10", "acme")  # by its text marker
 
@@ -117,7 +133,7 @@ async def test_a_retried_ingest_activity_gets_its_first_attempts_result(
 ) -> None:
     """Attempt 2 of the same activity execution, after attempt 1 committed: the stored answer, not 'duplicate'."""
     activities = WorkOrderActivities(deps)
-    ref = await ActivityEnvironment().run(activities.ensure_workspace, workspace())
+    ref = await ActivityEnvironment().run(activities.ensure_workspace, ensure(workspace()))
     pdf = write(tmp_path, "WO-10042.pdf", work_order_pdf(WORK_ORDERS[0]))
     input = IngestDocumentInput(workspace_id=ref.workspace_id,
                                 source=DocumentSource(kind="file", path=str(pdf), filename=pdf.name))
@@ -219,6 +235,7 @@ async def test_gmail_messages_become_work_orders_once_each(
     async with sessions() as session:
         acme = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-10043")
         northwind = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-10044")
+    assert acme is not None and northwind is not None
     assert (acme.fm_key, northwind.fm_key) == ("acme", "northwind")  # chosen by the sender's domain
 
 
@@ -255,7 +272,7 @@ async def test_gmail_attachments_over_the_size_limit_are_not_read(
     assert found.documents == [] and len(found.skipped) == 5
     assert all("over the 100-byte limit" in line for line in found.skipped)
     # A source that got past the listing (an older run's) is refused by the fetch itself.
-    ref = await ActivityEnvironment().run(activities.ensure_workspace, workspace())
+    ref = await ActivityEnvironment().run(activities.ensure_workspace, ensure(workspace()))
     message = (await deps.services.gmail.list_messages(OPS, query=WORK_ORDER_MAIL))[0]
     attachment = (await deps.services.gmail.get_message(OPS, message.id)).attachments[0]
     source = DocumentSource(kind="gmail", user=OPS, message_id=message.id, attachment_id=attachment.attachment_id)
@@ -275,7 +292,7 @@ async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refu
     other = write(tmp_path, "signed-again.pdf", signed_work_order_pdf(order, "Sam Poe", "2024-06-20"))
     early = write(tmp_path, "early.pdf", signed_work_order_pdf(WORK_ORDERS[1], "Ann Bo", "2024-06-15"))
     async with make_worker():
-        async def ingest(path: Path, kind: str):
+        async def ingest(path: Path, kind: DocumentKind):
             return (await (await start_file_ingest(client, path, workspace=ws, kind=kind, task_queue=task_queue,
                                                    drain_exports=False)).result()).documents[0]
 
@@ -306,6 +323,7 @@ async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refu
     assert documents["signed-again.pdf"].match_status == "REFUSED"
     assert len(documents) == 3 and len(links) == 2
     assert {str(link.signed_document_id) for link in links} >= {matched.signed_document_id}
+    assert work_order is not None
     assert work_order.status == "SIGNED" and work_order.signed_at is not None
     assert documents["signed.pdf"].signed_by == "Jordan Lee"
 

@@ -188,6 +188,5 @@ class ExportJobRepository(Repository[ExportJob]):
         return latest if latest is not None and now is not None and latest > now else None
 
     async def listing(self, *, session: AsyncSession, status: str | None = None, limit: int = 50) -> list[ExportJob]:
-        filters = {"status": status} if status else {}
-        return await self.find_many(session=session, order_by=[ExportJob.updated_at.desc()], limit=limit,
-                                    **filters)
+        where = [ExportJob.status == status] if status else []
+        return await self.find_many(*where, session=session, order_by=[ExportJob.updated_at.desc()], limit=limit)

@@ -96,8 +96,8 @@ class AuditLogRepository(Repository[AuditLog]):
                                     order_by=[AuditLog.created_at, AuditLog.id], limit=limit)
 
     async def listing(self, *, session: AsyncSession, user_id: str | None = None, limit: int = 100) -> list[AuditLog]:
-        filters = {"user_id": user_id} if user_id is not None else {}
-        return await self.find_many(session=session, order_by=[AuditLog.id.desc()], limit=limit, **filters)
+        where = [AuditLog.user_id == user_id] if user_id is not None else []
+        return await self.find_many(*where, session=session, order_by=[AuditLog.id.desc()], limit=limit)
 
     async def counts(self, *, session: AsyncSession, user_id: str | None = None) -> dict[tuple[str, str], int]:
         """How many entries per (target type, action)."""

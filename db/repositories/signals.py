@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BindParameter,
     Boolean,
     Select,
     SmallInteger,
@@ -46,6 +47,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.expression import Executable
 
+from db.base import table_of
 from db.compiled import CompiledStatement
 from db.models.signals import (
     AuditLog,
@@ -99,9 +101,11 @@ class StoredSignal:
 
 def _persist_statement() -> Select[Any]:
     # Tables, not ORM entities: a plain Core statement skips the ORM's execution path.
-    items, gate_rows, actions = WorkItem.__table__, GateEvaluation.__table__, ProposedAction.__table__
-    runs, run_events_table, audit_logs = WorkflowRun.__table__, WorkflowEvent.__table__, AuditLog.__table__
-    item_values = {name: bindparam(name) for name in ("user_id", "source", "source_id", *_CONTENT_COLUMNS)}
+    items, gate_rows, actions = table_of(WorkItem), table_of(GateEvaluation), table_of(ProposedAction)
+    runs, run_events_table, audit_logs = table_of(WorkflowRun), table_of(WorkflowEvent), table_of(AuditLog)
+    item_values: dict[str, BindParameter[Any]] = {
+        name: bindparam(name) for name in ("user_id", "source", "source_id", *_CONTENT_COLUMNS)
+    }
     upsert = insert(items).values(**item_values)
     item = (
         upsert.on_conflict_do_update(
@@ -121,7 +125,8 @@ def _persist_statement() -> Select[Any]:
     )
     new_gates = insert(gate_rows).from_select(
         ["work_item_id", "gate", "passed", "score", "reason"],
-        select(item.c.id, gates.c.gate, gates.c.passed, gates.c.score, gates.c.reason).select_from(item.join(gates, true())),
+        select(item.c.id, gates.c.gate, gates.c.passed, gates.c.score, gates.c.reason)
+        .select_from(item.join(gates, true())),
     ).cte("new_gates")
     action_insert = insert(actions).from_select(
         ["work_item_id", "action_type", "payload"],
@@ -151,7 +156,8 @@ def _persist_statement() -> Select[Any]:
         .render_derived(name="e", with_types=True)
     )
     run_events = insert(run_events_table).from_select(
-        ["run_id", "kind", "payload"], select(run.c.id, events.c.kind, events.c.payload).select_from(run.join(events, true()))
+        ["run_id", "kind", "payload"],
+        select(run.c.id, events.c.kind, events.c.payload).select_from(run.join(events, true())),
     ).cte("run_events")
     audit = insert(audit_logs).from_select(
         ["user_id", "action", "target_type", "target_id", "payload"],

@@ -149,7 +149,9 @@ class WorkOrderSourceRepository(Repository[WorkOrderSource]):
     def __init__(self) -> None:
         super().__init__(WorkOrderSource)
 
-    async def by_hash(self, workspace_id: uuid.UUID, file_hash: str, *, session: AsyncSession) -> WorkOrderSource | None:
+    async def by_hash(
+        self, workspace_id: uuid.UUID, file_hash: str, *, session: AsyncSession
+    ) -> WorkOrderSource | None:
         return await self.find_one(session=session, workspace_id=workspace_id, file_hash=file_hash)
 
 

@@ -35,13 +35,21 @@ def upgrade() -> None:
     sa.Column('workspace_id', sa.Uuid(), nullable=False),
     sa.Column('fm_key', sa.Text(), nullable=False),
     sa.Column('display_name', sa.Text(), nullable=False),
-    sa.Column('sender_domains', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False),
-    sa.Column('text_markers', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False),
-    sa.Column('field_patterns', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column(
+        'sender_domains', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False
+    ),
+    sa.Column(
+        'text_markers', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False
+    ),
+    sa.Column(
+        'field_patterns', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False
+    ),
     sa.Column('is_default', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_fm_profiles_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['workspace_id'], ['workspaces.id'], name=op.f('fk_fm_profiles_workspace_id_workspaces'), ondelete='CASCADE'
+    ),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_fm_profiles')),
     sa.UniqueConstraint('workspace_id', 'fm_key', name=op.f('uq_fm_profiles_workspace_id_fm_key'))
     )
@@ -52,7 +60,12 @@ def upgrade() -> None:
     sa.Column('file_hash', sa.Text(), nullable=False),
     sa.Column('filename', sa.Text(), nullable=False),
     sa.Column('source_type', sa.Text(), nullable=False),
-    sa.Column('source_metadata', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column(
+        'source_metadata',
+        postgresql.JSONB(astext_type=sa.Text()),
+        server_default=sa.text("'{}'::jsonb"),
+        nullable=False,
+    ),
     sa.Column('fm_key', sa.Text(), nullable=True),
     sa.Column('extracted_work_order_number', sa.Text(), nullable=False),
     sa.Column('signed_by', sa.Text(), nullable=True),
@@ -60,9 +73,16 @@ def upgrade() -> None:
     sa.Column('match_status', sa.Text(), nullable=False),
     sa.Column('match_reason', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("match_status IN ('MATCHED', 'UNMATCHED', 'REFUSED')", name=op.f('ck_signed_documents_match_status')),
+    sa.CheckConstraint(
+        "match_status IN ('MATCHED', 'UNMATCHED', 'REFUSED')", name=op.f('ck_signed_documents_match_status')
+    ),
     sa.CheckConstraint("source_type IN ('GMAIL', 'FILE')", name=op.f('ck_signed_documents_source_type')),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_signed_documents_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['workspace_id'],
+        ['workspaces.id'],
+        name=op.f('fk_signed_documents_workspace_id_workspaces'),
+        ondelete='CASCADE',
+    ),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signed_documents')),
     sa.UniqueConstraint('workspace_id', 'file_hash', name=op.f('uq_signed_documents_workspace_id_file_hash'))
     )
@@ -82,7 +102,9 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('OPEN', 'SIGNED')", name=op.f('ck_work_orders_status')),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_work_orders_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['workspace_id'], ['workspaces.id'], name=op.f('fk_work_orders_workspace_id_workspaces'), ondelete='CASCADE'
+    ),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_work_orders')),
     sa.UniqueConstraint('workspace_id', 'work_order_number', name=op.f('uq_work_orders_workspace_id_work_order_number'))
     )
@@ -92,7 +114,12 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Text(), nullable=False),
     sa.Column('role', sa.Text(), server_default='member', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_workspace_members_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['workspace_id'],
+        ['workspaces.id'],
+        name=op.f('fk_workspace_members_workspace_id_workspaces'),
+        ondelete='CASCADE',
+    ),
     sa.PrimaryKeyConstraint('workspace_id', 'user_id', name=op.f('pk_workspace_members'))
     )
     op.create_index(op.f('ix_workspace_members_user_id'), 'workspace_members', ['user_id'], unique=False)
@@ -111,12 +138,25 @@ def upgrade() -> None:
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.CheckConstraint("(kind = 'WORK_ORDER' AND work_order_id IS NOT NULL AND signed_document_id IS NULL) OR (kind = 'SIGNED_DOCUMENT' AND signed_document_id IS NOT NULL AND work_order_id IS NULL)", name=op.f('ck_export_jobs_entity')),
+    sa.CheckConstraint(
+        "(kind = 'WORK_ORDER' AND work_order_id IS NOT NULL AND signed_document_id IS NULL) OR "
+        "(kind = 'SIGNED_DOCUMENT' AND signed_document_id IS NOT NULL AND work_order_id IS NULL)",
+        name=op.f('ck_export_jobs_entity'),
+    ),
     sa.CheckConstraint("kind IN ('WORK_ORDER', 'SIGNED_DOCUMENT')", name=op.f('ck_export_jobs_kind')),
     sa.CheckConstraint("status IN ('PENDING', 'PROCESSING', 'DONE', 'FAILED')", name=op.f('ck_export_jobs_status')),
-    sa.ForeignKeyConstraint(['signed_document_id'], ['signed_documents.id'], name=op.f('fk_export_jobs_signed_document_id_signed_documents'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['work_order_id'], ['work_orders.id'], name=op.f('fk_export_jobs_work_order_id_work_orders'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_export_jobs_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['signed_document_id'],
+        ['signed_documents.id'],
+        name=op.f('fk_export_jobs_signed_document_id_signed_documents'),
+        ondelete='CASCADE',
+    ),
+    sa.ForeignKeyConstraint(
+        ['work_order_id'], ['work_orders.id'], name=op.f('fk_export_jobs_work_order_id_work_orders'), ondelete='CASCADE'
+    ),
+    sa.ForeignKeyConstraint(
+        ['workspace_id'], ['workspaces.id'], name=op.f('fk_export_jobs_workspace_id_workspaces'), ondelete='CASCADE'
+    ),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_export_jobs')),
     sa.UniqueConstraint('signed_document_id', name=op.f('uq_export_jobs_signed_document_id')),
     sa.UniqueConstraint('work_order_id', name=op.f('uq_export_jobs_work_order_id'))
@@ -141,9 +181,21 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("kind IN ('WORK_ORDER', 'SIGNED_DOCUMENT')", name=op.f('ck_extraction_runs_kind')),
     sa.CheckConstraint("outcome IN ('SUCCEEDED', 'FAILED')", name=op.f('ck_extraction_runs_outcome')),
-    sa.ForeignKeyConstraint(['signed_document_id'], ['signed_documents.id'], name=op.f('fk_extraction_runs_signed_document_id_signed_documents'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['work_order_id'], ['work_orders.id'], name=op.f('fk_extraction_runs_work_order_id_work_orders'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_extraction_runs_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['signed_document_id'],
+        ['signed_documents.id'],
+        name=op.f('fk_extraction_runs_signed_document_id_signed_documents'),
+        ondelete='SET NULL',
+    ),
+    sa.ForeignKeyConstraint(
+        ['work_order_id'],
+        ['work_orders.id'],
+        name=op.f('fk_extraction_runs_work_order_id_work_orders'),
+        ondelete='SET NULL',
+    ),
+    sa.ForeignKeyConstraint(
+        ['workspace_id'], ['workspaces.id'], name=op.f('fk_extraction_runs_workspace_id_workspaces'), ondelete='CASCADE'
+    ),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_extraction_runs'))
     )
     op.create_index(op.f('ix_extraction_runs_file_hash'), 'extraction_runs', ['file_hash'], unique=False)
@@ -153,8 +205,18 @@ def upgrade() -> None:
     sa.Column('work_order_id', sa.Uuid(), nullable=False),
     sa.Column('signed_document_id', sa.Uuid(), nullable=False),
     sa.Column('matched_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.ForeignKeyConstraint(['signed_document_id'], ['signed_documents.id'], name=op.f('fk_signed_match_signed_document_id_signed_documents'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['work_order_id'], ['work_orders.id'], name=op.f('fk_signed_match_work_order_id_work_orders'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['signed_document_id'],
+        ['signed_documents.id'],
+        name=op.f('fk_signed_match_signed_document_id_signed_documents'),
+        ondelete='CASCADE',
+    ),
+    sa.ForeignKeyConstraint(
+        ['work_order_id'],
+        ['work_orders.id'],
+        name=op.f('fk_signed_match_work_order_id_work_orders'),
+        ondelete='CASCADE',
+    ),
     sa.PrimaryKeyConstraint('work_order_id', name=op.f('pk_signed_match')),
     sa.UniqueConstraint('signed_document_id', name=op.f('uq_signed_match_signed_document_id'))
     )
@@ -165,11 +227,26 @@ def upgrade() -> None:
     sa.Column('source_type', sa.Text(), nullable=False),
     sa.Column('file_hash', sa.Text(), nullable=False),
     sa.Column('filename', sa.Text(), nullable=False),
-    sa.Column('source_metadata', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"), nullable=False),
+    sa.Column(
+        'source_metadata',
+        postgresql.JSONB(astext_type=sa.Text()),
+        server_default=sa.text("'{}'::jsonb"),
+        nullable=False,
+    ),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("source_type IN ('GMAIL', 'FILE')", name=op.f('ck_work_order_sources_source_type')),
-    sa.ForeignKeyConstraint(['work_order_id'], ['work_orders.id'], name=op.f('fk_work_order_sources_work_order_id_work_orders'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_work_order_sources_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(
+        ['work_order_id'],
+        ['work_orders.id'],
+        name=op.f('fk_work_order_sources_work_order_id_work_orders'),
+        ondelete='CASCADE',
+    ),
+    sa.ForeignKeyConstraint(
+        ['workspace_id'],
+        ['workspaces.id'],
+        name=op.f('fk_work_order_sources_workspace_id_workspaces'),
+        ondelete='CASCADE',
+    ),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_work_order_sources')),
     sa.UniqueConstraint('workspace_id', 'file_hash', name=op.f('uq_work_order_sources_workspace_id_file_hash'))
     )

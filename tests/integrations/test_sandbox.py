@@ -20,7 +20,9 @@ import pytest
 from core.settings import Settings
 from integrations.errors import RetryableIntegrationError
 from integrations.notion import NotionClient
+from sandbox.calendar import CalendarService
 from sandbox.control import SandboxControl, SandboxControlError
+from sandbox.gmail import GmailService
 from sandbox.server import SandboxServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,8 +151,10 @@ async def create_one_of_each(url: str) -> dict[str, list[str]]:
 
 async def test_created_ids_never_repeat_across_instances_and_resets_while_seed_data_keeps_its_ids() -> None:
     def seed_ids(server: SandboxServer) -> dict[str, list[str]]:
-        return {"gmail": [m["id"] for box in server.services["gmail"].mailboxes.values() for m in box.messages],
-                "calendar": sorted(e for c in server.services["calendar"].calendars.values() for e in c.events)}
+        gmail, calendar = server.services["gmail"], server.services["calendar"]
+        assert isinstance(gmail, GmailService) and isinstance(calendar, CalendarService)
+        return {"gmail": [m["id"] for box in gmail.mailboxes.values() for m in box.messages],
+                "calendar": sorted(e for c in calendar.calendars.values() for e in c.events)}
 
     issued: list[dict[str, list[str]]] = []
     seeds = []
@@ -188,7 +192,7 @@ async def test_created_ids_never_repeat_across_instances_and_resets_while_seed_d
 
 async def test_cursors_of_an_earlier_instance_ask_for_a_full_sync() -> None:
     """History ids and sync tokens a stopped sandbox issued are older than any a new one issues."""
-    tokens = []
+    tokens: list[tuple[str, str]] = []
     for _ in range(2):
         server = SandboxServer(seed=0)
         url = await server.start()
@@ -226,7 +230,7 @@ async def test_calls_are_logged_with_status_and_fault(control: SandboxControl, s
 async def test_control_api_names_what_is_wrong(control: SandboxControl) -> None:
     with pytest.raises(SandboxControlError, match="unknown service 'jira'"):
         await control.set_fault("jira")
-    with pytest.raises(SandboxControlError, match="no operation 'chat.delete'"):
+    with pytest.raises(SandboxControlError, match=r"no operation 'chat\.delete'"):
         await control.set_fault("slack", "chat.delete", error_rate=1.0)
     with pytest.raises(SandboxControlError, match="no quota"):
         await control.set_fault("slack", "*", quota_rate=1.0)
