@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -303,11 +303,11 @@ def _title_from(text: str, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-async def _all(calls: Iterable[Awaitable[T]]) -> list[T]:
+async def _all(calls: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
     """Run the calls concurrently; if one fails, cancel the rest and raise its error (not a group)."""
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(call) for call in calls]  # type: ignore[arg-type]
+            tasks = [group.create_task(call) for call in calls]
     except* Exception as failed:
         raise failed.exceptions[0] from None
     return [task.result() for task in tasks]

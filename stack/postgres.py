@@ -118,18 +118,24 @@ class EmbeddedPostgres:
 
     # -- internals ---------------------------------------------------------------------
 
+    @property
+    def log_file(self) -> Path:
+        """The server's log (set in `__post_init__`: the given path, or postgres.log beside the data)."""
+        assert self.log_path is not None
+        return self.log_path
+
     def _prepare_user(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.touch(exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.touch(exist_ok=True)
         if self._run_as is None:
             return
         # The system user must be able to reach the binaries, the data dir and the log.
         entry = _ensure_system_user(SYSTEM_USER)
-        for path in (self.data_dir, self.log_path, INSTALL_DIR):
+        for path in (self.data_dir, self.log_file, INSTALL_DIR):
             _open_parents(path)
         _open_tree(INSTALL_DIR)
-        for path in (self.data_dir, self.log_path):
+        for path in (self.data_dir, self.log_file):
             os.chown(path, entry.pw_uid, entry.pw_gid)
         os.chmod(self.data_dir, 0o700)
 

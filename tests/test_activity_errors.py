@@ -18,6 +18,7 @@ from activities.errors import as_application_error
 from core.errors import ConflictError, IntakeError, InvalidInputError, NotFoundError
 from integrations.errors import (
     AuthenticationError,
+    ErrorContext,
     QuotaExceededError,
     RateLimitedError,
     RetryableIntegrationError,
@@ -25,7 +26,7 @@ from integrations.errors import (
 )
 from worker import activity_interceptors
 
-CALL = {"service": "sheets", "operation": "append"}
+CALL: ErrorContext = {"service": "sheets", "operation": "append"}
 
 
 @pytest.mark.parametrize(("error", "retryable"), [

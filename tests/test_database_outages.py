@@ -222,9 +222,11 @@ async def until(read: Any, wanted: Any, *, timeout: float = 60.0) -> None:
 def outside_call_budget() -> float:
     """Seconds of backoff the outside-call policy waits over all its attempts."""
     policy = OUTSIDE_CALL["retry_policy"]
+    assert policy.maximum_interval is not None
+    cap = policy.maximum_interval.total_seconds()
     waits = [policy.initial_interval.total_seconds() * policy.backoff_coefficient ** n
              for n in range(policy.maximum_attempts - 1)]
-    return sum(min(wait, policy.maximum_interval.total_seconds()) for wait in waits)
+    return float(sum(min(wait, cap) for wait in waits))
 
 
 async def test_runs_in_flight_outlive_a_database_outage_longer_than_the_outside_call_budget(

@@ -81,10 +81,10 @@ async def until_started(handle: WorkflowHandle, activity_type: str, *, timeout: 
         await asyncio.sleep(0.1)
 
 
-async def retried_for(handle: WorkflowHandle, activity_type: str) -> list[int]:
+async def retried_for(handle: WorkflowHandle, activity_type: str) -> list[TimeoutType.ValueType]:
     """The timeout types that ended earlier attempts of `activity_type`, as the history tells."""
     scheduled: dict[int, str] = {}
-    kinds = []
+    kinds: list[TimeoutType.ValueType] = []
     async for event in handle.fetch_history_events():
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name

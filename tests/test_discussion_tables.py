@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from contracts.discussions import discussion_id_for
 from core.errors import ConflictError
 from db.base import SYSTEM_USER_ID
+from db.models.discussions import Job
 from db.repositories.discussions import (
     DiscussionRepository,
     DiscussionStore,
@@ -25,7 +27,10 @@ configs, discussions, jobs, tasks = (
 )
 
 
-async def make_job(session: AsyncSession, run: str, **values) -> object:
+T = TypeVar("T")
+
+
+async def make_job(session: AsyncSession, run: str, **values: Any) -> Job:
     return await jobs.create(session=session, team_id="t1", source_type="slack",
                              workflow_id="wf", workflow_run_id=run, **values)
 
@@ -51,6 +56,12 @@ async def slack_config(sessions: async_sessionmaker[AsyncSession], team: str = "
         await configs.ensure(session=session, team_id=team, source_type="slack", name="S", notion_database_id="db")
 
 
+def found(value: T | None) -> T:
+    """The row a test expects to be there."""
+    assert value is not None
+    return value
+
+
 def opening(run: str, *, job_id: uuid.UUID | None = None, valid: bool = True, team: str = "t1") -> dict:
     return {"job_id": job_id or uuid.uuid4(), "valid": valid, "team_id": team, "source_type": "slack",
             "source_thread_id": "C1:1.0", "discussion_id": discussion_id_for(team, "slack", "C1:1.0"),
@@ -70,8 +81,8 @@ async def test_a_thread_has_one_discussion_that_each_job_takes_over(engine: Asyn
     second = await store.open(**opening("r2"))
     assert second.discussion_id == first.discussion_id and second.job_id != first.job_id
     async with sessions() as session:
-        discussion = await discussions.find_by_id(first.discussion_id, session=session)
-        job = await jobs.find_by_id(second.job_id, session=session)
+        discussion = found(await discussions.find_by_id(first.discussion_id, session=session))
+        job = found(await jobs.find_by_id(second.job_id, session=session))
         assert (discussion.status, discussion.sync_job_id, discussion.error) == ("processing", job.id, None)
         assert (job.discussion_id, job.source_config_id) == (discussion.id, discussion.source_config_id)
         assert (job.status, job.stage, job.created_by) == ("processing", "ingestion", SYSTEM_USER_ID)
@@ -100,7 +111,7 @@ async def test_task_records_are_one_per_discussion_index(engine: AsyncEngine, se
         disc = await discussions.create(session=session, team_id="t1", source_type="slack",
                                         source_thread_id="C1:2.0", title="t", content="c")
     task = {"notion_page_url": None, "description": None, "priority": "high", "assignee": None}
-    common = {"team_id": "t1", "job_id": job.id, "summary": "s", "source_url": None}
+    common: dict[str, Any] = {"team_id": "t1", "job_id": job.id, "summary": "s", "source_url": None}
     first = await store.save_tasks(disc.id, **common, tasks=[
         task | {"task_index": 1, "notion_page_id": "p1", "title": "second"},
         task | {"task_index": 0, "notion_page_id": "p0", "title": "first"},
@@ -115,7 +126,7 @@ async def test_task_records_are_one_per_discussion_index(engine: AsyncEngine, se
         assert [(t.title, t.is_multi_task_child, t.status) for t in records] == [
             ("renamed", False, "open"), ("second", True, "open")]
         # The discussion lists the records the last save made.
-        assert (await discussions.find_by_id(disc.id, session=session)).notion_task_ids == [str(again[0].id)]
+        assert found(await discussions.find_by_id(disc.id, session=session)).notion_task_ids == [str(again[0].id)]
     with pytest.raises(ConflictError, match="notion_page_id"):
         async with unit_of_work(sessions) as session:
             await tasks.create(session=session, discussion_id=disc.id, task_index=2, team_id="t1",
@@ -147,7 +158,7 @@ async def test_a_run_opens_one_job_however_often_it_asks(engine: AsyncEngine, se
     assert first.job_id == again.job_id == job_id != other.job_id
     async with sessions() as session:
         assert await jobs.count(session=session) == 2
-        assert (await jobs.find_by_id(job_id, session=session)).job_metadata == {"a": 1}
+        assert found(await jobs.find_by_id(job_id, session=session)).job_metadata == {"a": 1}
 
 
 async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(engine: AsyncEngine, 
@@ -156,6 +167,7 @@ async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(engine: 
     store = DiscussionStore(engine)
     await slack_config(sessions)
     opened = await store.open(**opening("r1"))
+    assert opened.discussion_id is not None
     first = await store.complete(opened.discussion_id, job_id=opened.job_id, task_ids=["a", "b"])
     # A repeated completion (an activity retried after its commit) and a late failure change nothing.
     assert await store.complete(opened.discussion_id, job_id=opened.job_id, task_ids=["c"]) == first
@@ -163,8 +175,8 @@ async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(engine: 
                             error="late", error_stack="")
     assert late.source is None
     async with sessions() as session:
-        job = await jobs.find_by_id(opened.job_id, session=session)
-        discussion = await discussions.find_by_id(opened.discussion_id, session=session)
+        job = found(await jobs.find_by_id(opened.job_id, session=session))
+        discussion = found(await discussions.find_by_id(opened.discussion_id, session=session))
     assert (job.status, job.error, job.job_metadata["taskIds"]) == ("completed", None, ["a", "b"])
     assert job.job_metadata["processingTime"] == first >= 0 and job.job_metadata["a"] == 1
     assert (discussion.status, discussion.notion_task_ids) == ("completed", ["a", "b"])
@@ -175,8 +187,8 @@ async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(engine: 
                               error="no config", error_stack="")
     assert failed.source is None
     async with sessions() as session:
-        assert (await jobs.find_by_id(stranger.job_id, session=session)).status == "failed"
-        assert (await discussions.find_by_id(opened.discussion_id, session=session)).status == "completed"
+        assert found(await jobs.find_by_id(stranger.job_id, session=session)).status == "failed"
+        assert found(await discussions.find_by_id(opened.discussion_id, session=session)).status == "completed"
 
 
 async def test_a_later_job_knows_an_earlier_one_had_the_discussion_even_once_it_is_cleaned_up(engine: AsyncEngine, 
@@ -186,10 +198,12 @@ async def test_a_later_job_knows_an_earlier_one_had_the_discussion_even_once_it_
     store = DiscussionStore(engine)
     await slack_config(sessions)
     first = await store.open(**opening("r1"))
-    assert not (await store.view(first.discussion_id, job_id=first.job_id, stage="thread_building")).earlier_jobs
+    assert first.discussion_id is not None
+    assert not found(await store.view(first.discussion_id, job_id=first.job_id, stage="thread_building")).earlier_jobs
     await store.fail(first.job_id, discussion_id=first.discussion_id, stage="task_creation", error="x",
                      error_stack="")
     async with unit_of_work(sessions) as session:
         assert await jobs.delete_finished_before(datetime.now(UTC) + timedelta(days=1), session=session)
     retry = await store.open(**opening("r2"))
-    assert (await store.view(retry.discussion_id, job_id=retry.job_id, stage="thread_building")).earlier_jobs
+    assert retry.discussion_id is not None
+    assert found(await store.view(retry.discussion_id, job_id=retry.job_id, stage="thread_building")).earlier_jobs

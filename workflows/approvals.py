@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from contracts.approvals import (
     ApproveActionInput,
@@ -57,7 +56,7 @@ class ProposedActionWorkflow:
 
     @workflow.run
     async def run(self, input: ProposedActionInput) -> ProposedActionResult:
-        workflow.upsert_search_attributes(TypedSearchAttributes([SearchAttributePair(USER_ID, input.user_id)]))
+        workflow.upsert_search_attributes([USER_ID.value_set(input.user_id)])
         # Started together with its first Update: wait for it, then for any others to finish.
         await workflow.wait_condition(lambda: self._decisions > 0 and workflow.all_handlers_finished())
         return ProposedActionResult(action_id=input.action_id, decisions=self._decisions)
@@ -118,7 +117,7 @@ class QueueToolCallWorkflow:
 
     @workflow.run
     async def run(self, input: QueueToolCallInput) -> QueueToolCallResult:
-        workflow.upsert_search_attributes(TypedSearchAttributes([SearchAttributePair(USER_ID, input.user_id)]))
+        workflow.upsert_search_attributes([USER_ID.value_set(input.user_id)])
         info = workflow.info()
         recorded = await workflow.execute_activity_method(
             ApprovalActivities.record_tool_call,

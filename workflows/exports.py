@@ -49,7 +49,7 @@ from contracts.exports import (
     PauseJobsInput,
     RequeueFailedInput,
 )
-from workflows.policies import DB_OUTAGE_ALLOWANCE, DB_WRITE, HEARTBEAT_TIMEOUT
+from workflows.policies import DB_OUTAGE_ALLOWANCE, DB_WRITE, HEARTBEAT_TIMEOUT, ActivityOptions
 
 with workflow.unsafe.imports_passed_through():
     from activities.exports import ExportActivities
@@ -61,7 +61,7 @@ QUOTA_ERROR = "QuotaExceededError"
 # attempt's database steps, a wait for an earlier attempt's lease (as long again) and a wait for
 # the database; the activity starts no call that could outlive it. It heartbeats: a dead worker's
 # attempt is retried after 10 s.
-EXPORT_ATTEMPT = {
+EXPORT_ATTEMPT: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=150) + DB_OUTAGE_ALLOWANCE,
     "heartbeat_timeout": HEARTBEAT_TIMEOUT,
     "retry_policy": RetryPolicy(

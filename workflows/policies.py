@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TypedDict
 
 from temporalio.common import RetryPolicy
+
+
+class LocalActivityOptions(TypedDict, total=False):
+    """What `execute_local_activity*` takes besides the activity and its input (as `**options`)."""
+
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+class ActivityOptions(LocalActivityOptions, total=False):
+    """What `execute_activity*` takes besides the activity and its input (as `**options`)."""
+
+    heartbeat_timeout: timedelta
+
 
 # No list of non-retryable error names: whether an error is worth retrying is its class's
 # (`IntakeError.retryable`), and the worker's interceptor marks the ApplicationError so.
@@ -20,7 +35,7 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 # One short Postgres transaction (local activities too, which cannot heartbeat: a dead worker's
 # workflow task times out and another worker runs them again). An attempt waits for an absent
 # database within its timeout; the attempts cover minutes of outage.
-DB_WRITE = {
+DB_WRITE: LocalActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(
         initial_interval=timedelta(milliseconds=200),
@@ -33,7 +48,7 @@ DB_WRITE = {
 # A call to an outside service: backoff between attempts (an ApplicationError's
 # next_retry_delay, set from the service's Retry-After, takes precedence), bounded. An attempt
 # runs for up to 60 s, plus the time it may wait for the database; it heartbeats.
-OUTSIDE_CALL = {
+OUTSIDE_CALL: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=60) + DB_OUTAGE_ALLOWANCE,
     "heartbeat_timeout": HEARTBEAT_TIMEOUT,
     "retry_policy": RetryPolicy(

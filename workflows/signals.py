@@ -14,7 +14,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from contracts.signals import (
@@ -28,7 +28,7 @@ from contracts.signals import (
     PruneRunLogInput,
     PruneRunLogResult,
 )
-from workflows.policies import DB_WRITE
+from workflows.policies import DB_WRITE, ActivityOptions
 from workflows.search_attributes import USER_ID
 
 with workflow.unsafe.imports_passed_through():
@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
 # One source's sync: fetches and many transactions; the schedule comes back in 5 minutes anyway.
 # It heartbeats (the worker's interceptor, between its own progress beats), so a dead worker's
 # sync is retried elsewhere after 10 s (workflows/policies.py HEARTBEAT_TIMEOUT).
-SOURCE_SYNC = {
+SOURCE_SYNC: ActivityOptions = {
     "start_to_close_timeout": timedelta(minutes=10),
     "heartbeat_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(
@@ -53,7 +53,7 @@ SOURCE_SYNC = {
 class IngestSignalsWorkflow:
     @workflow.run
     async def run(self, input: IngestSignalsInput) -> IngestSignalsResult:
-        workflow.upsert_search_attributes(TypedSearchAttributes([SearchAttributePair(USER_ID, input.user_id)]))
+        workflow.upsert_search_attributes([USER_ID.value_set(input.user_id)])
         plan = await workflow.execute_local_activity_method(
             SignalActivities.load_ingestion, LoadIngestionInput(user_id=input.user_id), **DB_WRITE
         )

@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from contracts.work_orders import (
     EnsureWorkspaceInput,
@@ -30,7 +29,7 @@ from contracts.work_orders import (
     document_child_workflow_id,
 )
 from workflows.exports import kick_export_drain
-from workflows.policies import DB_OUTAGE_ALLOWANCE, DB_WRITE, OUTSIDE_CALL
+from workflows.policies import DB_OUTAGE_ALLOWANCE, DB_WRITE, OUTSIDE_CALL, ActivityOptions
 from workflows.search_attributes import WORK_ORDER_ID
 
 with workflow.unsafe.imports_passed_through():
@@ -38,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
 
 # Fetching a document (Gmail) and writing it: an outside call with a longer timeout (120 s, plus the
 # time it may wait for the database).
-INGEST_CALL = {**OUTSIDE_CALL, "start_to_close_timeout": timedelta(seconds=120) + DB_OUTAGE_ALLOWANCE}
+INGEST_CALL: ActivityOptions = {**OUTSIDE_CALL, "start_to_close_timeout": timedelta(seconds=120) + DB_OUTAGE_ALLOWANCE}
 
 
 @workflow.defn
@@ -46,7 +45,7 @@ class WorkOrderIngestWorkflow:
     @workflow.run
     async def run(self, input: IngestDocumentsInput) -> WorkOrderIngestResult:
         workspace_id, documents = await _ingest(
-            input, WorkOrderActivities.ingest_work_order, WorkOrderIngestWorkflow.run, WorkOrderIngestResult
+            input, WorkOrderActivities.ingest_work_order, WorkOrderIngestResult
         )
         return WorkOrderIngestResult(workspace_id=workspace_id, documents=documents)
 
@@ -56,13 +55,13 @@ class SignedDocumentIngestWorkflow:
     @workflow.run
     async def run(self, input: IngestDocumentsInput) -> SignedIngestResult:
         workspace_id, documents = await _ingest(
-            input, WorkOrderActivities.ingest_signed, SignedDocumentIngestWorkflow.run, SignedIngestResult
+            input, WorkOrderActivities.ingest_signed, SignedIngestResult
         )
         return SignedIngestResult(workspace_id=workspace_id, documents=documents)
 
 
 async def _ingest(
-    input: IngestDocumentsInput, ingest_activity: Callable[..., Any], child_run: Callable[..., Any],
+    input: IngestDocumentsInput, ingest_activity: Callable[..., Any],
     result_type: type[WorkOrderIngestResult] | type[SignedIngestResult],
 ) -> tuple[str, list[Any]]:
     """What both workflows do: the workspace, then the document, or one child per Gmail PDF."""
@@ -77,9 +76,7 @@ async def _ingest(
             **INGEST_CALL,
         )
         if document.work_order_number:
-            workflow.upsert_search_attributes(
-                TypedSearchAttributes([SearchAttributePair(WORK_ORDER_ID, document.work_order_number)])
-            )
+            workflow.upsert_search_attributes([WORK_ORDER_ID.value_set(document.work_order_number)])
         documents = [document]
     else:
         assert input.gmail is not None
@@ -89,8 +86,9 @@ async def _ingest(
         # One child at a time, oldest mail first: of two copies of a PDF, the first one is the new one.
         documents = []
         for source in found.documents:
+            # Each PDF is a child run of the same workflow type as this one.
             result = await workflow.execute_child_workflow(
-                child_run,
+                workflow.info().workflow_type,
                 IngestDocumentsInput(workspace=input.workspace, document=source),
                 id=document_child_workflow_id(input.child_id_prefix or "", source),
                 result_type=result_type,

@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from db.availability import is_lost_connection
-from db.base import SYSTEM_USER_ID
+from db.base import SYSTEM_USER_ID, table_of
 from db.compiled import CompiledStatement
 from db.models.discussions import Discussion, Job, SourceConfig, Task
 from db.repository import Repository
@@ -85,8 +85,8 @@ class JobRepository(Repository[Job]):
         self, *, session: AsyncSession, status: str | None = None, team_id: str | None = None,
         limit: int = 50,
     ) -> list[Job]:
-        filters = {k: v for k, v in {"status": status, "team_id": team_id}.items() if v is not None}
-        return await self.find_many(session=session, order_by=[Job.created_at.desc()], limit=limit, **filters)
+        where = [*([Job.status == status] if status else []), *([Job.team_id == team_id] if team_id else [])]
+        return await self.find_many(*where, session=session, order_by=[Job.created_at.desc()], limit=limit)
 
 
 class TaskRepository(Repository[Task]):
@@ -103,9 +103,7 @@ class TaskRepository(Repository[Task]):
 # where a step touches several tables), built with Core and compiled once per engine
 # (db/compiled.py). Run on their own they need no BEGIN/COMMIT: a statement is atomic.
 
-_configs, _discussions, _jobs, _tasks = (
-    SourceConfig.__table__, Discussion.__table__, Job.__table__, Task.__table__
-)
+_configs, _discussions, _jobs, _tasks = (table_of(SourceConfig), table_of(Discussion), table_of(Job), table_of(Task))
 _SYSTEM = literal(SYSTEM_USER_ID, Text)
 
 
