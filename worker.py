@@ -53,14 +53,15 @@ class Pipeline:
 
 PIPELINES: list[Pipeline] = [
     Pipeline("health", workflows=[HealthCheckWorkflow], activities=[HealthActivities]),
-    Pipeline("discussions", workflows=[DiscussionWorkflow, CleanupJobsWorkflow],
-             activities=[DiscussionActivities]),
-    Pipeline("work_orders", workflows=[WorkOrderIngestWorkflow, SignedDocumentIngestWorkflow],
-             activities=[WorkOrderActivities]),
+    Pipeline("discussions", workflows=[DiscussionWorkflow, CleanupJobsWorkflow], activities=[DiscussionActivities]),
+    Pipeline(
+        "work_orders",
+        workflows=[WorkOrderIngestWorkflow, SignedDocumentIngestWorkflow],
+        activities=[WorkOrderActivities],
+    ),
     Pipeline("exports", workflows=[ExportDrainWorkflow], activities=[ExportActivities]),
     Pipeline("signals", workflows=[IngestSignalsWorkflow, PruneRunLogWorkflow], activities=[SignalActivities]),
-    Pipeline("approvals", workflows=[ProposedActionWorkflow, QueueToolCallWorkflow],
-             activities=[ApprovalActivities]),
+    Pipeline("approvals", workflows=[ProposedActionWorkflow, QueueToolCallWorkflow], activities=[ApprovalActivities]),
 ]
 
 
@@ -117,7 +118,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         worker = build_worker(client, deps, task_queue=settings.task_queue)
         log.info(
             "worker polling %r on %s (database %s)",
-            settings.task_queue, settings.require_temporal_address(),
+            settings.task_queue,
+            settings.require_temporal_address(),
             redact_url(settings.require_database_url()),
         )
         async with worker:

@@ -103,21 +103,38 @@ class ApprovalActivities:
         if action.action_type in DRAFT_ACTIONS:
             draft = _validated(DraftPayload, payload)
             made = await self._services.gmail.create_draft(
-                user.mailbox, key=key, to=draft.to, subject=draft.subject, body=draft.body,
+                user.mailbox,
+                key=key,
+                to=draft.to,
+                subject=draft.subject,
+                body=draft.body,
                 thread_id=draft.thread_id,
             )
-            return CreateAtProviderResult(already_executed=False, payload=draft.model_dump(mode="json"),
-                                  provider_id=made.id, provider_message_id=made.message_id,
-                                  thread_id=made.thread_id)
+            return CreateAtProviderResult(
+                already_executed=False,
+                payload=draft.model_dump(mode="json"),
+                provider_id=made.id,
+                provider_message_id=made.message_id,
+                thread_id=made.thread_id,
+            )
         event = _validated(EventPayload, payload)
         if INTAKE_EVENT_MARKER not in event.description:
             event.description = f"{event.description}\n\n{INTAKE_EVENT_MARKER}".strip()
         inserted = await self._services.calendar.insert_event(
-            user.calendar_id, key=key, summary=event.summary, start=event.start, end=event.end,
-            description=event.description, attendees=tuple(event.attendees),
+            user.calendar_id,
+            key=key,
+            summary=event.summary,
+            start=event.start,
+            end=event.end,
+            description=event.description,
+            attendees=tuple(event.attendees),
         )
-        return CreateAtProviderResult(already_executed=False, payload=event.model_dump(mode="json"),
-                              provider_id=inserted.event.id, html_link=inserted.event.html_link)
+        return CreateAtProviderResult(
+            already_executed=False,
+            payload=event.model_dump(mode="json"),
+            provider_id=inserted.event.id,
+            html_link=inserted.event.html_link,
+        )
 
     @activity.defn(name="approval_complete")
     async def complete_approval(self, input: CompleteApprovalInput) -> DecideActionResult:
@@ -133,28 +150,51 @@ class ApprovalActivities:
                 raise ConflictError(f"action {action.id} has no provider result to record")
             now = datetime.now(UTC)
             outcome = DecideActionResult(
-                action_id=str(action.id), work_item_id=str(item.id), action_type=action.action_type,
-                status="executed", provider_id=provider.provider_id, html_link=provider.html_link,
+                action_id=str(action.id),
+                work_item_id=str(item.id),
+                action_type=action.action_type,
+                status="executed",
+                provider_id=provider.provider_id,
+                html_link=provider.html_link,
                 decided_at=now,
             )
             if action.action_type in DRAFT_ACTIONS:
-                await self._drafts.upsert(session=session, action_id=action.id,
-                                          provider_draft_id=provider.provider_id,
-                                          provider_message_id=provider.provider_message_id or "",
-                                          thread_id=provider.thread_id)
+                await self._drafts.upsert(
+                    session=session,
+                    action_id=action.id,
+                    provider_draft_id=provider.provider_id,
+                    provider_message_id=provider.provider_message_id or "",
+                    thread_id=provider.thread_id,
+                )
             else:
                 event = EventPayload.model_validate(provider.payload)
-                await self._events.upsert(session=session, action_id=action.id,
-                                          provider_event_id=provider.provider_id,
-                                          html_link=provider.html_link, starts_at=event.start, ends_at=event.end)
+                await self._events.upsert(
+                    session=session,
+                    action_id=action.id,
+                    provider_event_id=provider.provider_id,
+                    html_link=provider.html_link,
+                    starts_at=event.start,
+                    ends_at=event.end,
+                )
             await self._actions.update_by_id(
-                action.id, session=session, status="executed", payload=provider.payload,
-                result=outcome.model_dump(mode="json"), executed_at=now,
+                action.id,
+                session=session,
+                status="executed",
+                payload=provider.payload,
+                result=outcome.model_dump(mode="json"),
+                executed_at=now,
             )
             await self._close_item(session, item, "completed", now)
-            await self._log(session, item, user, "approve", "action.approved", input.workflow_id,
-                            input.workflow_run_id, {"action_id": str(action.id), "by": input.approved_by,
-                                                    "provider_id": provider.provider_id})
+            await self._log(
+                session,
+                item,
+                user,
+                "approve",
+                "action.approved",
+                input.workflow_id,
+                input.workflow_run_id,
+                {"action_id": str(action.id), "by": input.approved_by, "provider_id": provider.provider_id},
+            )
             return outcome
 
     @activity.defn(name="approval_dismiss")
@@ -167,16 +207,28 @@ class ApprovalActivities:
             if action.status == "executed":
                 raise ConflictError(f"action {action.id} was approved already; it cannot be rejected")
             now = datetime.now(UTC)
-            outcome = DecideActionResult(action_id=str(action.id), work_item_id=str(item.id),
-                                    action_type=action.action_type, status="dismissed", decided_at=now)
-            await self._actions.update_by_id(action.id, session=session, status="dismissed",
-                                             result=outcome.model_dump(mode="json"))
+            outcome = DecideActionResult(
+                action_id=str(action.id),
+                work_item_id=str(item.id),
+                action_type=action.action_type,
+                status="dismissed",
+                decided_at=now,
+            )
+            await self._actions.update_by_id(
+                action.id, session=session, status="dismissed", result=outcome.model_dump(mode="json")
+            )
             await self._close_item(session, item, "dismissed", now)
-            await self._feedback.upsert(session=session, work_item_id=item.id, rating="negative",
-                                        note=input.note)
-            await self._log(session, item, user, "dismiss", "action.rejected", input.workflow_id,
-                            input.workflow_run_id, {"action_id": str(action.id), "by": input.rejected_by,
-                                                    "note": input.note})
+            await self._feedback.upsert(session=session, work_item_id=item.id, rating="negative", note=input.note)
+            await self._log(
+                session,
+                item,
+                user,
+                "dismiss",
+                "action.rejected",
+                input.workflow_id,
+                input.workflow_run_id,
+                {"action_id": str(action.id), "by": input.rejected_by, "note": input.note},
+            )
             return outcome
 
     @activity.defn(name="approval_record_feedback")
@@ -186,16 +238,27 @@ class ApprovalActivities:
             _, item, user = await self._load(session, input.action_id)
 
             async def write(session: AsyncSession) -> RecordFeedbackResult:
-                await self._feedback.upsert(session=session, work_item_id=item.id, rating=input.rating,
-                                            note=input.note)
-                await self._log(session, item, user, "feedback", f"feedback.{input.rating}",
-                                input.workflow_id, input.workflow_run_id,
-                                {"by": input.given_by, "note": input.note})
+                await self._feedback.upsert(session=session, work_item_id=item.id, rating=input.rating, note=input.note)
+                await self._log(
+                    session,
+                    item,
+                    user,
+                    "feedback",
+                    f"feedback.{input.rating}",
+                    input.workflow_id,
+                    input.workflow_run_id,
+                    {"by": input.given_by, "note": input.note},
+                )
                 return RecordFeedbackResult(work_item_id=str(item.id), rating=input.rating)
 
             # A retry after the commit (the answer lost on the way back) writes nothing again.
-            once = await run_once(session, activity_key("approval_record_feedback"), write,
-                                  result_type=RecordFeedbackResult, scope="approval_record_feedback")
+            once = await run_once(
+                session,
+                activity_key("approval_record_feedback"),
+                write,
+                result_type=RecordFeedbackResult,
+                scope="approval_record_feedback",
+            )
         return once.value
 
     @activity.defn(name="approval_record_tool_call")
@@ -208,23 +271,41 @@ class ApprovalActivities:
                 raise NotFoundError(f"no signal user {input.user_id!r}")
             content_hash = hashlib.sha256(json.dumps(input.payload, sort_keys=True).encode()).hexdigest()
             item_id, action_id, created = await self._actions.queue(
-                session=session, user_id=input.user_id, call_id=input.call_id, summary=input.summary,
-                context=input.context, action_type=input.action_type, payload=input.payload,
-                importance_tier=input.importance_tier, importance_score=input.importance_score,
+                session=session,
+                user_id=input.user_id,
+                call_id=input.call_id,
+                summary=input.summary,
+                context=input.context,
+                action_type=input.action_type,
+                payload=input.payload,
+                importance_tier=input.importance_tier,
+                importance_score=input.importance_score,
                 content_hash=content_hash,
             )
             if created:
                 item = await self._items.find_by_id(item_id, session=session)
                 assert item is not None
-                await self._log(session, item, user, "queue", "work_item.queued", input.workflow_id,
-                                input.workflow_run_id, {"call_id": input.call_id,
-                                                        "action_type": input.action_type})
+                await self._log(
+                    session,
+                    item,
+                    user,
+                    "queue",
+                    "work_item.queued",
+                    input.workflow_id,
+                    input.workflow_run_id,
+                    {"call_id": input.call_id, "action_type": input.action_type},
+                )
         return RecordToolCallResult(work_item_id=str(item_id), action_id=str(action_id), created=created)
 
     # helpers ----------------------------------------------------------------------------------
 
-    async def _load(self, session: AsyncSession, action_id: str, *, lock: bool = False,
-                    ) -> tuple[ProposedAction, WorkItem, SignalUser]:
+    async def _load(
+        self,
+        session: AsyncSession,
+        action_id: str,
+        *,
+        lock: bool = False,
+    ) -> tuple[ProposedAction, WorkItem, SignalUser]:
         found = await self._actions.with_item(_uuid(action_id, "action"), session=session, lock=lock)
         if found is None:
             raise NotFoundError(f"no proposed action {action_id}")
@@ -233,12 +314,33 @@ class ApprovalActivities:
     async def _close_item(self, session: AsyncSession, item: WorkItem, status: str, at: datetime) -> None:
         await self._items.update_by_id(item.id, session=session, status=status, completed_at=at)
 
-    async def _log(self, session: AsyncSession, item: WorkItem, user: SignalUser, phase: str, action: str,
-                   workflow_id: str, workflow_run_id: str, payload: dict[str, Any]) -> None:
-        await self._runs.record(session=session, work_item_id=item.id, phase=phase, workflow_id=workflow_id,
-                                workflow_run_id=workflow_run_id, events=[(action, payload)])
-        await self._audit.record(session=session, user_id=user.user_id, action=action, target_type="work_item",
-                                 target_id=str(item.id), payload=payload)
+    async def _log(
+        self,
+        session: AsyncSession,
+        item: WorkItem,
+        user: SignalUser,
+        phase: str,
+        action: str,
+        workflow_id: str,
+        workflow_run_id: str,
+        payload: dict[str, Any],
+    ) -> None:
+        await self._runs.record(
+            session=session,
+            work_item_id=item.id,
+            phase=phase,
+            workflow_id=workflow_id,
+            workflow_run_id=workflow_run_id,
+            events=[(action, payload)],
+        )
+        await self._audit.record(
+            session=session,
+            user_id=user.user_id,
+            action=action,
+            target_type="work_item",
+            target_id=str(item.id),
+            payload=payload,
+        )
 
 
 def _uuid(value: str, what: str) -> uuid.UUID:

@@ -19,8 +19,14 @@ from integrations.llm import DetectedTask, ThreadAnalysis
 # Notion properties the pipeline fills, and the database property each goes to unless
 # the source config's notion_field_mapping says otherwise (None there: leave it out).
 DEFAULT_FIELD_MAPPING: dict[str, str | None] = {
-    "priority": "Priority", "type": "Type", "assignee": "Assignee", "due_date": "Due",
-    "tags": "Tags", "domain": "Domain", "source_url": "Source", "key": "Intake Key",
+    "priority": "Priority",
+    "type": "Type",
+    "assignee": "Assignee",
+    "due_date": "Due",
+    "tags": "Tags",
+    "domain": "Domain",
+    "source_url": "Source",
+    "key": "Intake Key",
 }
 
 
@@ -68,8 +74,9 @@ def page_properties(task: DetectedTask, source: PageSource, mapping: dict[str, s
     return properties
 
 
-def page_body(task: DetectedTask, analysis: ThreadAnalysis, thread: ThreadData,
-              source: PageSource) -> list[dict[str, Any]]:
+def page_body(
+    task: DetectedTask, analysis: ThreadAnalysis, thread: ThreadData, source: PageSource
+) -> list[dict[str, Any]]:
     """Summary, the action items as to-dos, key points, participants, the thread, a link back."""
     blocks = [notion.heading("Summary"), notion.paragraph(task.description or analysis.summary)]
     if task.action_items:
@@ -81,8 +88,7 @@ def page_body(task: DetectedTask, analysis: ThreadAnalysis, thread: ThreadData,
     # The thread itself, as many messages as fit in a page body next to the rest.
     room = notion.MAX_CHILDREN - len(blocks) - 3
     if thread.messages and room > 0:
-        blocks += [notion.heading("Thread"),
-                   *(notion.bullet(f"{m.author}: {m.text}") for m in thread.messages[:room])]
+        blocks += [notion.heading("Thread"), *(notion.bullet(f"{m.author}: {m.text}") for m in thread.messages[:room])]
     where = source.source_url or f"{source.source_type} thread {source.source_thread_id}"
     blocks.append(notion.paragraph(f"Source: {where}", link=source.source_url))
     return blocks

@@ -61,7 +61,10 @@ T = TypeVar("T")
 
 # Status reactions on the source message (Slack): received, processing, done, failed.
 REACTION_RECEIVED, REACTION_PROCESSING, REACTION_DONE, REACTION_FAILED = (
-    "eyes", "hourglass_flowing_sand", "white_check_mark", "x",
+    "eyes",
+    "hourglass_flowing_sand",
+    "white_check_mark",
+    "x",
 )
 
 
@@ -90,24 +93,35 @@ class DiscussionActivities:
         """
         metadata: dict[str, Any] = {"startTimestamp": input.started_at.isoformat()}
         if input.retry is not None:
-            metadata |= {"isRetry": True, "retriedBy": input.retry.retried_by,
-                         "originalDiscussionId": input.retry.original_discussion_id}
+            metadata |= {
+                "isRetry": True,
+                "retriedBy": input.retry.retried_by,
+                "originalDiscussionId": input.retry.original_discussion_id,
+            }
         problem = thread_id_problem(input.source_type, input.source_thread_id)
         valid = problem is None
         opened = await self._store.open(
-            job_id=uuid.UUID(input.job_id), valid=valid, team_id=input.team_id,
-            source_type=input.source_type, source_thread_id=input.source_thread_id,
+            job_id=uuid.UUID(input.job_id),
+            valid=valid,
+            team_id=input.team_id,
+            source_type=input.source_type,
+            source_thread_id=input.source_thread_id,
             discussion_id=discussion_id_for(input.team_id, input.source_type, input.source_thread_id),
-            workflow_id=input.workflow_id, workflow_run_id=input.workflow_run_id, job_metadata=metadata,
+            workflow_id=input.workflow_id,
+            workflow_run_id=input.workflow_run_id,
+            job_metadata=metadata,
             title=input.title or f"{input.source_type} thread {input.source_thread_id}",
-            content=input.content or "", author_handle=input.author_handle, source_url=input.source_url,
+            content=input.content or "",
+            author_handle=input.author_handle,
+            source_url=input.source_url,
         )
         if problem is not None:
             raise InvalidInputError(problem)
         if opened.discussion_id is None or opened.source_config_id is None:
             raise NotFoundError(no_source_config_problem(input.team_id, input.source_type))
-        return OpenDiscussionResult(discussion_id=str(opened.discussion_id),
-                                    source_config_id=str(opened.source_config_id))
+        return OpenDiscussionResult(
+            discussion_id=str(opened.discussion_id), source_config_id=str(opened.source_config_id)
+        )
 
     # Stage 3 ------------------------------------------------------------------------------
 
@@ -117,32 +131,37 @@ class DiscussionActivities:
         discussion = await self._view(input, "thread_building")
         if input.reuse_stored and discussion.thread_data:
             thread = ThreadData.model_validate(discussion.thread_data)
-            return BuildThreadResult(message_count=len(thread.messages), participants=thread.participants,
-                              fetched=False)
+            return BuildThreadResult(
+                message_count=len(thread.messages), participants=thread.participants, fetched=False
+            )
         await self._react(discussion, REACTION_RECEIVED, REACTION_PROCESSING)
         thread = await self._fetch_thread(discussion.source_type, discussion.source_thread_id)
         first = thread.messages[0]
         given = bool(discussion.content)  # the webhook gave the first message; else it is the thread's
         await self._store.save_thread(
-            discussion.id, thread_data=thread.model_dump(mode="json"),
+            discussion.id,
+            thread_data=thread.model_dump(mode="json"),
             content=discussion.content if given else first.text,
             title=discussion.title if given else _title_from(first.text),
             author_handle=discussion.author_handle or first.author,
         )
-        return BuildThreadResult(message_count=len(thread.messages), participants=thread.participants,
-                          fetched=True)
+        return BuildThreadResult(message_count=len(thread.messages), participants=thread.participants, fetched=True)
 
     async def _fetch_thread(self, source_type: str, thread_id: str) -> ThreadData:
         left, right = thread_id.split(":", 1)
         try:
             if source_type == "slack":
                 slack_thread = await self._services.slack.fetch_thread(left, right)
-                messages = [ThreadMessage(id=m.ts, author=m.user or m.bot_id or "unknown", text=m.text)
-                            for m in slack_thread.messages]
+                messages = [
+                    ThreadMessage(id=m.ts, author=m.user or m.bot_id or "unknown", text=m.text)
+                    for m in slack_thread.messages
+                ]
             else:
                 comments = await self._services.figma.fetch_thread(left, right)
-                messages = [ThreadMessage(id=c.id, author=c.user_handle or c.user_id or "unknown", text=c.message)
-                            for c in comments]
+                messages = [
+                    ThreadMessage(id=c.id, author=c.user_handle or c.user_id or "unknown", text=c.message)
+                    for c in comments
+                ]
         except PermanentIntegrationError as err:
             # Slack answers thread_not_found (or channel_not_found), Figma 404: say which thread.
             if err.code in ("thread_not_found", "channel_not_found") or err.status == 404:
@@ -164,9 +183,12 @@ class DiscussionActivities:
         analysis = await self._services.llm.analyse_thread(
             [ThreadLine(author=m.author, text=m.text) for m in thread.messages]
         )
-        await self._store.save_analysis(discussion.id, summary=analysis.summary,
-                                        action_items=analysis.action_items,
-                                        analysis=analysis.model_dump(mode="json"))
+        await self._store.save_analysis(
+            discussion.id,
+            summary=analysis.summary,
+            action_items=analysis.action_items,
+            analysis=analysis.model_dump(mode="json"),
+        )
         return AnalyzeThreadResult(task_count=len(analysis.tasks), summary=analysis.summary)
 
     # Stage 5 ------------------------------------------------------------------------------
@@ -186,8 +208,11 @@ class DiscussionActivities:
         analysis = ThreadAnalysis.model_validate(discussion.ai_analysis)
         thread = ThreadData.model_validate(discussion.thread_data or {"source_type": "", "messages": []})
         mapping = {**DEFAULT_FIELD_MAPPING, **discussion.notion_field_mapping}
-        source = PageSource(source_type=discussion.source_type, source_thread_id=discussion.source_thread_id,
-                            source_url=discussion.source_url)
+        source = PageSource(
+            source_type=discussion.source_type,
+            source_thread_id=discussion.source_thread_id,
+            source_url=discussion.source_url,
+        )
         look_first = may_have_written(earlier=discussion.earlier_jobs)
         pages = await _all(
             self._services.notion.create_page(
@@ -201,18 +226,32 @@ class DiscussionActivities:
             for index, task in enumerate(analysis.tasks)
         )
         saved = await self._store.save_tasks(
-            discussion.id, team_id=discussion.team_id, job_id=uuid.UUID(input.job_id),
-            summary=analysis.summary, source_url=discussion.source_url,
-            tasks=[{"task_index": index, "notion_page_id": created.page.id,
-                    "notion_page_url": created.page.url or None, "title": task.title,
-                    "description": task.description, "priority": task.priority, "assignee": task.assignee}
-                   for index, (task, created) in enumerate(zip(analysis.tasks, pages))],
+            discussion.id,
+            team_id=discussion.team_id,
+            job_id=uuid.UUID(input.job_id),
+            summary=analysis.summary,
+            source_url=discussion.source_url,
+            tasks=[
+                {
+                    "task_index": index,
+                    "notion_page_id": created.page.id,
+                    "notion_page_url": created.page.url or None,
+                    "title": task.title,
+                    "description": task.description,
+                    "priority": task.priority,
+                    "assignee": task.assignee,
+                }
+                for index, (task, created) in enumerate(zip(analysis.tasks, pages, strict=True))
+            ],
         )
-        return CreateTasksResult(tasks=[
-            TaskRef(task_id=str(t.id), title=t.title, notion_page_id=t.notion_page_id,
-                    notion_page_url=t.notion_page_url)
-            for t in saved
-        ])
+        return CreateTasksResult(
+            tasks=[
+                TaskRef(
+                    task_id=str(t.id), title=t.title, notion_page_id=t.notion_page_id, notion_page_url=t.notion_page_url
+                )
+                for t in saved
+            ]
+        )
 
     # Stage 6 ------------------------------------------------------------------------------
 
@@ -225,19 +264,23 @@ class DiscussionActivities:
         if discussion.reply_enabled:
             key = f"intake:{discussion.id}"
             tasks = input.tasks
-            lines = [f"intake made {len(tasks)} task(s) from this thread:" if tasks
-                     else "intake read this thread and found no tasks in it."]
-            lines += [f"- {t.title + ': ' if t.title else ''}{t.notion_page_url or t.notion_page_id}"
-                      for t in tasks]
+            lines = [
+                f"intake made {len(tasks)} task(s) from this thread:"
+                if tasks
+                else "intake read this thread and found no tasks in it."
+            ]
+            lines += [f"- {t.title + ': ' if t.title else ''}{t.notion_page_url or t.notion_page_id}" for t in tasks]
             left, right = discussion.source_thread_id.split(":", 1)
             look_first = may_have_written(earlier=discussion.earlier_jobs)
             if discussion.source_type == "slack":
-                posted = await self._services.slack.post_reply(left, right, "\n".join(lines), key=key,
-                                                               look_first=look_first)
+                posted = await self._services.slack.post_reply(
+                    left, right, "\n".join(lines), key=key, look_first=look_first
+                )
                 reply_id = posted.ts
             else:
-                reply = await self._services.figma.post_reply(left, right, "\n".join(lines), key=key,
-                                                             look_first=look_first)
+                reply = await self._services.figma.post_reply(
+                    left, right, "\n".join(lines), key=key, look_first=look_first
+                )
                 reply_id = reply.comment.id
         await self._react(discussion, REACTION_DONE, remove=REACTION_PROCESSING)
         processing_ms = await self._store.complete(
@@ -251,8 +294,11 @@ class DiscussionActivities:
     async def fail(self, input: FailDiscussionInput) -> None:
         """Job failed (stage reached, error, stack, completed_at); discussion failed with the error."""
         finished = await self._store.fail(
-            uuid.UUID(input.job_id), discussion_id=uuid.UUID(input.discussion_id), stage=input.stage,
-            error=input.error, error_stack=input.error_stack,
+            uuid.UUID(input.job_id),
+            discussion_id=uuid.UUID(input.discussion_id),
+            stage=input.stage,
+            error=input.error,
+            error_stack=input.error_stack,
         )
         if finished.source is not None:
             await self._react_on(*finished.source, REACTION_FAILED, remove=REACTION_PROCESSING)
@@ -274,8 +320,7 @@ class DiscussionActivities:
 
     async def _view(self, work: StageInput, stage: str) -> DiscussionView:
         """The discussion as the stage needs it; records the stage on the job (best effort)."""
-        discussion = await self._store.view(uuid.UUID(work.discussion_id), job_id=uuid.UUID(work.job_id),
-                                            stage=stage)
+        discussion = await self._store.view(uuid.UUID(work.discussion_id), job_id=uuid.UUID(work.job_id), stage=stage)
         if discussion is None:
             raise NotFoundError(f"discussion {work.discussion_id} does not exist")
         return discussion
@@ -283,8 +328,9 @@ class DiscussionActivities:
     async def _react(self, discussion: DiscussionView, add: str, *more: str, remove: str | None = None) -> None:
         await self._react_on(discussion.source_type, discussion.source_thread_id, add, *more, remove=remove)
 
-    async def _react_on(self, source_type: str, thread_id: str, add: str, *more: str,
-                        remove: str | None = None) -> None:
+    async def _react_on(
+        self, source_type: str, thread_id: str, add: str, *more: str, remove: str | None = None
+    ) -> None:
         """Status reactions on a Slack thread's first message; best effort, never fails the stage."""
         if source_type != "slack":
             return

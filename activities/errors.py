@@ -22,5 +22,4 @@ def as_application_error(err: IntakeError) -> ApplicationError:
     delay = None
     if isinstance(err, RetryableIntegrationError) and err.retry_after:
         delay = timedelta(seconds=err.retry_after)
-    return ApplicationError(str(err), type=type(err).__name__, non_retryable=not err.retryable,
-                            next_retry_delay=delay)
+    return ApplicationError(str(err), type=type(err).__name__, non_retryable=not err.retryable, next_retry_delay=delay)

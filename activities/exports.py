@@ -106,8 +106,9 @@ class ExportActivities:
         started = attempt_started() or run_started
         job_id = uuid.UUID(input.job_id)
         async with unit_of_work(self._sessions) as session:
-            begun = await self._jobs.begin_attempt(job_id, info.attempt, lease=self._lease,
-                                                   again=runs_before() > 0, session=session)
+            begun = await self._jobs.begin_attempt(
+                job_id, info.attempt, lease=self._lease, again=runs_before() > 0, session=session
+            )
             job, tried_before = begun.job, begun.tried_before
             if job.status == "DONE":
                 return ExportJobResult(job_id=input.job_id, outcome="already_done", sheet_row=job.sheet_row)
@@ -116,8 +117,9 @@ class ExportActivities:
             if begun.wait:
                 # An earlier attempt may still be calling Sheets (its worker lost to Temporal, not
                 # dead): its lease ends first. The worker's interceptor heartbeats meanwhile.
-                activity.logger.info("export job %s: waiting %.1f s for an earlier attempt's lease",
-                                     job_id, begun.wait.total_seconds())
+                activity.logger.info(
+                    "export job %s: waiting %.1f s for an earlier attempt's lease", job_id, begun.wait.total_seconds()
+                )
                 await asyncio.sleep(begun.wait.total_seconds())
             # Each Sheets call is bounded by the call timeout but runs in a thread nothing can cancel:
             # start only calls that end inside this attempt's lease and its own timeout, so no other
@@ -128,20 +130,26 @@ class ExportActivities:
             if late > LEASE_MARGIN_SECONDS:
                 raise RetryableIntegrationError(
                     f"{late:.1f} s passed between the attempt's lease and its first Sheets call, more than "
-                    f"the {LEASE_MARGIN_SECONDS:.0f} s its lease allows", service="sheets", operation="append")
+                    f"the {LEASE_MARGIN_SECONDS:.0f} s its lease allows",
+                    service="sheets",
+                    operation="append",
+                )
             if (left := self._time_left(info, started)) is not None and left < calls * self._call_timeout:
                 raise RetryableIntegrationError(
                     f"{left:.1f} s left of the attempt's timeout, too little for {calls} call(s) of up to "
-                    f"{self._call_timeout:.1f} s each", service="sheets", operation="append")
-            appended = await self._sheets.append_row(spreadsheet_id, sheet, row, key=key,
-                                                     look_first=look_first)
+                    f"{self._call_timeout:.1f} s each",
+                    service="sheets",
+                    operation="append",
+                )
+            appended = await self._sheets.append_row(spreadsheet_id, sheet, row, key=key, look_first=look_first)
         except IntegrationError as err:
             await self._record_failure(job_id, err, info)
             raise
         async with unit_of_work(self._sessions) as session:
             await self._jobs.finish(job_id, appended.row_number, attempt=info.attempt, session=session)
-        return ExportJobResult(job_id=input.job_id, outcome="appended" if appended.created else "found",
-                               sheet_row=appended.row_number)
+        return ExportJobResult(
+            job_id=input.job_id, outcome="appended" if appended.created else "found", sheet_row=appended.row_number
+        )
 
     @activity.defn(name="export_mark_failed")
     async def mark_failed(self, input: MarkJobFailedInput) -> None:
@@ -183,19 +191,33 @@ class ExportActivities:
             work_order = await self._work_orders.find_by_id(job.work_order_id, session=session)
             if work_order is None:
                 raise NotFoundError(f"export job {job.id}: work order {job.work_order_id} is gone")
-            return workspace.spreadsheet_id, workspace.work_order_sheet, [
-                work_order.work_order_number, work_order.facility_manager or "", work_order.site or "",
-                work_order.scheduled_date.isoformat() if work_order.scheduled_date else "",
-                f"{work_order.amount:.2f}" if work_order.amount is not None else "",
-                work_order.description or "", work_order.status,
-            ], str(work_order.id)
+            return (
+                workspace.spreadsheet_id,
+                workspace.work_order_sheet,
+                [
+                    work_order.work_order_number,
+                    work_order.facility_manager or "",
+                    work_order.site or "",
+                    work_order.scheduled_date.isoformat() if work_order.scheduled_date else "",
+                    f"{work_order.amount:.2f}" if work_order.amount is not None else "",
+                    work_order.description or "",
+                    work_order.status,
+                ],
+                str(work_order.id),
+            )
         document = await self._signed.find_by_id(job.signed_document_id, session=session)
         if document is None:
             raise NotFoundError(f"export job {job.id}: signed document {job.signed_document_id} is gone")
-        return workspace.spreadsheet_id, workspace.signed_sheet, [
-            document.extracted_work_order_number, document.signed_by or "",
-            document.signed_on.isoformat() if document.signed_on else "",
-        ], str(document.id)
+        return (
+            workspace.spreadsheet_id,
+            workspace.signed_sheet,
+            [
+                document.extracted_work_order_number,
+                document.signed_by or "",
+                document.signed_on.isoformat() if document.signed_on else "",
+            ],
+            str(document.id),
+        )
 
     async def _record_failure(self, job_id: uuid.UUID, err: IntegrationError, info: activity.Info) -> None:
         """Mirror a failed attempt: FAILED when Temporal will not try again, else PENDING until it does."""
@@ -206,12 +228,17 @@ class ExportActivities:
         final = not quota and (not retryable or info.attempt >= max_attempts)
         retry_in: timedelta | None = None
         if retryable and policy is not None:
-            retry_in = (timedelta(seconds=err.retry_after) if err.retry_after  # type: ignore[attr-defined]
-                        else _backoff(policy.initial_interval, policy.backoff_coefficient,
-                                      policy.maximum_interval, info.attempt))
+            retry_in = (
+                timedelta(seconds=err.retry_after)
+                if err.retry_after  # type: ignore[attr-defined]
+                else _backoff(
+                    policy.initial_interval, policy.backoff_coefficient, policy.maximum_interval, info.attempt
+                )
+            )
         async with unit_of_work(self._sessions) as session:
-            await self._jobs.record_failure(job_id, str(err), final=final, retry_in=retry_in, attempt=info.attempt,
-                                            session=session)
+            await self._jobs.record_failure(
+                job_id, str(err), final=final, retry_in=retry_in, attempt=info.attempt, session=session
+            )
 
     @staticmethod
     def _time_left(info: activity.Info, started: float) -> float | None:
@@ -234,4 +261,3 @@ def _backoff(initial: timedelta, coefficient: float, cap: timedelta | None, atte
     """Temporal's wait after failed attempt number `attempt`: initial * coefficient^(attempt-1), capped."""
     wait = initial * (coefficient ** (attempt - 1))
     return min(wait, cap) if cap is not None else wait
-

@@ -113,12 +113,21 @@ def assess(signal: Signal, rules: UserRules, now: datetime) -> Assessment:
     ]
     needs_action = any(g.passed for g in gates if g.gate != "relationship")
     importance = min(100, round(sum(g.score for g in gates if g.passed) * 100 / 25))
-    tier: Tier = ("critical" if importance >= config.tiers["critical"]
-                  else "important" if importance >= config.tiers["important"] else "later")
+    tier: Tier = (
+        "critical"
+        if importance >= config.tiers["critical"]
+        else "important"
+        if importance >= config.tiers["important"]
+        else "later"
+    )
     intent = _intent(signal, text, config)
     return Assessment(
-        gates=gates, needs_action=needs_action, intent=intent, importance_score=importance,
-        importance_tier=tier, action_payload=_payload(signal, intent, rules.mailbox, now),
+        gates=gates,
+        needs_action=needs_action,
+        intent=intent,
+        importance_score=importance,
+        importance_tier=tier,
+        action_payload=_payload(signal, intent, rules.mailbox, now),
     )
 
 
@@ -146,11 +155,16 @@ def _time(signal: Signal, text: str, config: GateConfig, now: datetime) -> GateR
     if left < timedelta(0):
         return GateResult(gate="time", passed=False, score=0, reason=f"{what} {due:%Y-%m-%d %H:%M} has passed")
     if left > window:
-        return GateResult(gate="time", passed=False, score=2,
-                          reason=f"{what} {due:%Y-%m-%d %H:%M}, beyond {config.deadline_hours:g} h")
+        return GateResult(
+            gate="time",
+            passed=False,
+            score=2,
+            reason=f"{what} {due:%Y-%m-%d %H:%M}, beyond {config.deadline_hours:g} h",
+        )
     score = 10 if left <= window / 4 else 8
-    return GateResult(gate="time", passed=True, score=score,
-                      reason=f"{what} {due:%Y-%m-%d %H:%M}, within {config.deadline_hours:g} h")
+    return GateResult(
+        gate="time", passed=True, score=score, reason=f"{what} {due:%Y-%m-%d %H:%M}, within {config.deadline_hours:g} h"
+    )
 
 
 def _deadline_in(text: str, now: datetime) -> datetime | None:
@@ -181,8 +195,9 @@ def _relationship(actor: str, rules: UserRules) -> GateResult:
     else:
         score, why = rules.config.default_sender_score, "unknown sender"
     passed = score >= rules.config.relationship_min
-    return GateResult(gate="relationship", passed=passed, score=round(score * 10),
-                      reason=f"{address or 'nobody'}: {why} {score:.2f}")
+    return GateResult(
+        gate="relationship", passed=passed, score=round(score * 10), reason=f"{address or 'nobody'}: {why} {score:.2f}"
+    )
 
 
 def _impact(text: str, config: GateConfig) -> GateResult:
@@ -190,8 +205,12 @@ def _impact(text: str, config: GateConfig) -> GateResult:
     if not hits:
         return GateResult(gate="impact", passed=False, score=0, reason="no high-impact terms")
     term, weight = max(hits.items(), key=lambda item: item[1])
-    return GateResult(gate="impact", passed=weight >= config.impact_min, score=round(weight * 10),
-                      reason=f"mentions {term!r} (impact {weight:.2f})")
+    return GateResult(
+        gate="impact",
+        passed=weight >= config.impact_min,
+        score=round(weight * 10),
+        reason=f"mentions {term!r} (impact {weight:.2f})",
+    )
 
 
 def _watch(text: str, keywords: list[str]) -> GateResult:
@@ -224,13 +243,24 @@ def _payload(signal: Signal, intent: Intent, mailbox: str, now: datetime) -> dic
             end = start + timedelta(minutes=30)
             summary = signal.title.removeprefix("Re: ")
             attendees = [mailbox, parseaddr(signal.actor)[1]]
-        return {"summary": summary, "start": start.isoformat(), "end": end.isoformat(),
-                "attendees": [a for a in attendees if a],
-                "description": f"{signal.body[:500]}\n\n{INTAKE_EVENT_MARKER}"}
+        return {
+            "summary": summary,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "attendees": [a for a in attendees if a],
+            "description": f"{signal.body[:500]}\n\n{INTAKE_EVENT_MARKER}",
+        }
     first = name.split()[0]
-    body = (f"Hi {first},\n\nThanks for flagging this; I am looking into the refund and will confirm "
-            "once it is processed.\n" if intent == "refund_request"
-            else f"Hi {first},\n\nThanks for your message. I will get back to you shortly.\n")
+    body = (
+        f"Hi {first},\n\nThanks for flagging this; I am looking into the refund and will confirm "
+        "once it is processed.\n"
+        if intent == "refund_request"
+        else f"Hi {first},\n\nThanks for your message. I will get back to you shortly.\n"
+    )
     subject = signal.title if signal.title.lower().startswith("re:") else f"Re: {signal.title}"
-    return {"to": parseaddr(signal.actor)[1] or signal.actor, "subject": subject, "body": body,
-            "thread_id": signal.thread_id}
+    return {
+        "to": parseaddr(signal.actor)[1] or signal.actor,
+        "subject": subject,
+        "body": body,
+        "thread_id": signal.thread_id,
+    }

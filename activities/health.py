@@ -42,8 +42,11 @@ class HealthActivities:
 
         async with unit_of_work(self._sessions) as session:
             once = await run_once(
-                session, activity_key("health_record"), write,
-                result_type=RecordHealthCheckResult, scope="health_record",
+                session,
+                activity_key("health_record"),
+                write,
+                result_type=RecordHealthCheckResult,
+                scope="health_record",
             )
         if once.replayed:
             activity.logger.info("health check %s was already recorded", input.check_id)

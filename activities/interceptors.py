@@ -128,11 +128,14 @@ class _Inbound(ActivityInboundInterceptor):
                 outage_started = outage_started if outage_started is not None else now
                 deadline = outage_started + self._root.outage_timeout
                 if info.start_to_close_timeout is not None:
-                    deadline = min(deadline, attempt.started + (info.start_to_close_timeout
-                                                                - RUN_RESERVE).total_seconds())
+                    deadline = min(
+                        deadline, attempt.started + (info.start_to_close_timeout - RUN_RESERVE).total_seconds()
+                    )
                 activity.logger.warning(
                     "lost the connection to PostgreSQL (%s: %s); waiting up to %.0f s for it to run again",
-                    type(err).__name__, err, max(0.0, deadline - now),
+                    type(err).__name__,
+                    err,
+                    max(0.0, deadline - now),
                 )
                 # A database that answers at once (a pooled connection had died) is tried again
                 # at once the first time, then with growing pauses, so nothing spins.

@@ -81,7 +81,8 @@ class SignalActivities:
             user = await self._user(session, input.user_id)
             state = await self._state.find_by_id(input.user_id, session=session)
         return LoadIngestionResult(
-            user_id=user.user_id, active=user.active,
+            user_id=user.user_id,
+            active=user.active,
             gmail_cursor=state.gmail_cursor if state else None,
             calendar_cursor=state.calendar_cursor if state else None,
             last_synced_at=state.last_synced_at if state else None,
@@ -118,17 +119,28 @@ class SignalActivities:
                         raise
                     # Listed, then deleted before we got to it: nothing to ingest, not a failure
                     # (failing would keep the cursor, and every later run would fail on it again).
-                    activity.logger.info("gmail message %s of %s is gone (404): skipped",
-                                         message_id, input.user_id)
+                    activity.logger.info("gmail message %s of %s is gone (404): skipped", message_id, input.user_id)
                     return None
 
         fetched = await asyncio.gather(*(fetch(ref.id) for ref in refs))
         messages = [m for m in fetched if m is not None]
         signals = [_from_message(m) for m in messages if _is_incoming(m)]
-        counts = await self._persist(user, rules, signals, self._state.move_cursor(
-            user.user_id, "gmail", cursor=cursor, read=input.cursor, bootstrapped_at=_now() if full else None))
-        return IngestSourceResult(source="gmail", fetched=len(messages), gone=len(fetched) - len(messages),
-                                  full_resync=full and input.cursor is not None, cursor=cursor, **counts)
+        counts = await self._persist(
+            user,
+            rules,
+            signals,
+            self._state.move_cursor(
+                user.user_id, "gmail", cursor=cursor, read=input.cursor, bootstrapped_at=_now() if full else None
+            ),
+        )
+        return IngestSourceResult(
+            source="gmail",
+            fetched=len(messages),
+            gone=len(fetched) - len(messages),
+            full_resync=full and input.cursor is not None,
+            cursor=cursor,
+            **counts,
+        )
 
     @activity.defn(name="signals_ingest_calendar")
     async def ingest_calendar(self, input: IngestSourceInput) -> IngestSourceResult:
@@ -146,11 +158,21 @@ class SignalActivities:
         activity.heartbeat("fetched")
         signals = [_from_event(e, user.calendar_id) for e in sync.events if _is_foreign(e)]
         cursor = sync.next_sync_token
-        counts = await self._persist(user, rules, signals, self._state.move_cursor(
-            user.user_id, "calendar", cursor=cursor, read=input.cursor,
-            bootstrapped_at=_now() if full else None))
-        return IngestSourceResult(source="calendar", fetched=len(sync.events),
-                                  full_resync=full and input.cursor is not None, cursor=cursor, **counts)
+        counts = await self._persist(
+            user,
+            rules,
+            signals,
+            self._state.move_cursor(
+                user.user_id, "calendar", cursor=cursor, read=input.cursor, bootstrapped_at=_now() if full else None
+            ),
+        )
+        return IngestSourceResult(
+            source="calendar",
+            fetched=len(sync.events),
+            full_resync=full and input.cursor is not None,
+            cursor=cursor,
+            **counts,
+        )
 
     @activity.defn(name="signals_finish_ingestion")
     async def finish_ingestion(self, input: FinishIngestionInput) -> None:
@@ -171,8 +193,9 @@ class SignalActivities:
 
     # helpers ----------------------------------------------------------------------------------
 
-    async def _persist(self, user: SignalUser, rules: UserRules, signals: list[Signal],
-                       move_cursor: Executable) -> dict[str, int]:
+    async def _persist(
+        self, user: SignalUser, rules: UserRules, signals: list[Signal], move_cursor: Executable
+    ) -> dict[str, int]:
         """One transaction per signal needing action, in chunks; the cursor goes with the last one."""
         info = activity.info()
         now = _now()
@@ -186,10 +209,13 @@ class SignalActivities:
             else:
                 not_actionable += 1
         stored: list[StoredSignal | None] = []
-        chunks = [records[i:i + CHUNK] for i in range(0, len(records), CHUNK)] or [[]]
+        chunks = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)] or [[]]
         for number, chunk in enumerate(chunks, start=1):
             stored += await self._store.persist_all(
-                self._engine, chunk, workflow_id=info.workflow_id, workflow_run_id=info.workflow_run_id,
+                self._engine,
+                chunk,
+                workflow_id=info.workflow_id,
+                workflow_run_id=info.workflow_run_id,
                 with_last=move_cursor if number == len(chunks) else None,
             )
             activity.heartbeat(len(stored))
@@ -199,9 +225,12 @@ class SignalActivities:
     async def _rules(self, user_id: str) -> tuple[SignalUser, UserRules]:
         async with self._sessions() as session:
             user = await self._user(session, user_id)
-        return user, UserRules(mailbox=user.mailbox, watch_keywords=user.watch_keywords,
-                               sender_scores=user.sender_scores,
-                               config=GateConfig.model_validate(user.gate_config))
+        return user, UserRules(
+            mailbox=user.mailbox,
+            watch_keywords=user.watch_keywords,
+            sender_scores=user.sender_scores,
+            config=GateConfig.model_validate(user.gate_config),
+        )
 
     async def _user(self, session: AsyncSession, user_id: str) -> SignalUser:
         user = await self._users.find_by_id(user_id, session=session)
@@ -218,17 +247,25 @@ def signal_record(user_id: str, signal: Signal, assessment: Assessment) -> Signa
     """What `SignalStore.persist_all` writes for a signal and its assessment."""
     passed = [g.gate for g in assessment.gates if g.passed]
     return SignalRecord(
-        user_id=user_id, source=signal.source, source_id=signal.source_id, thread_id=signal.thread_id,
-        actor=signal.actor, summary=signal.title or "(no subject)", context=signal.body,
-        preview=" ".join(signal.body.split())[:200], intent=assessment.intent,
-        importance_tier=assessment.importance_tier, importance_score=assessment.importance_score,
-        occurred_at=signal.occurred_at, content_hash=signal.content_hash(),
-        action_type=assessment.intent, action_payload=assessment.action_payload,
+        user_id=user_id,
+        source=signal.source,
+        source_id=signal.source_id,
+        thread_id=signal.thread_id,
+        actor=signal.actor,
+        summary=signal.title or "(no subject)",
+        context=signal.body,
+        preview=" ".join(signal.body.split())[:200],
+        intent=assessment.intent,
+        importance_tier=assessment.importance_tier,
+        importance_score=assessment.importance_score,
+        occurred_at=signal.occurred_at,
+        content_hash=signal.content_hash(),
+        action_type=assessment.intent,
+        action_payload=assessment.action_payload,
         gates=[g.model_dump() for g in assessment.gates],
         events=[
             {"kind": "signal_received", "payload": {"source": signal.source, "source_id": signal.source_id}},
-            {"kind": "gates_evaluated", "payload": {"passed": passed,
-                                                    "importance_score": assessment.importance_score}},
+            {"kind": "gates_evaluated", "payload": {"passed": passed, "importance_score": assessment.importance_score}},
             {"kind": "action_proposed", "payload": {"action_type": assessment.intent}},
         ],
     )
@@ -245,13 +282,27 @@ def _is_foreign(event: CalendarEvent) -> bool:
 
 
 def _from_message(message: GmailMessage) -> Signal:
-    return Signal(source="gmail", source_id=message.id, thread_id=message.thread_id, actor=message.sender,
-                  title=message.subject, body=message.body_text or message.snippet,
-                  occurred_at=message.received_at)
+    return Signal(
+        source="gmail",
+        source_id=message.id,
+        thread_id=message.thread_id,
+        actor=message.sender,
+        title=message.subject,
+        body=message.body_text or message.snippet,
+        occurred_at=message.received_at,
+    )
 
 
 def _from_event(event: CalendarEvent, calendar_id: str) -> Signal:
     others = [a for a in event.attendees if a != calendar_id]
-    return Signal(source="calendar", source_id=event.id, actor=others[0] if others else calendar_id,
-                  title=event.summary, body=event.description, occurred_at=event.updated,
-                  starts_at=event.start, ends_at=event.end, attendees=event.attendees)
+    return Signal(
+        source="calendar",
+        source_id=event.id,
+        actor=others[0] if others else calendar_id,
+        title=event.summary,
+        body=event.description,
+        occurred_at=event.updated,
+        starts_at=event.start,
+        ends_at=event.end,
+        attendees=event.attendees,
+    )

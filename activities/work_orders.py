@@ -85,7 +85,10 @@ class WorkOrderActivities:
         """Get the workspace by slug, or create it with its owner and starter FM profiles."""
         async with unit_of_work(self._sessions) as session:
             workspace, created = await self._workspaces.get_or_create(
-                session=session, slug=input.slug, name=input.name, spreadsheet_id=input.spreadsheet_id,
+                session=session,
+                slug=input.slug,
+                name=input.name,
+                spreadsheet_id=input.spreadsheet_id,
                 owner_user_id=input.owner_user_id,
             )
         return EnsureWorkspaceResult(workspace_id=str(workspace.id), slug=workspace.slug, created=created)
@@ -115,14 +118,24 @@ class WorkOrderActivities:
                 if not att.is_pdf:
                     continue
                 if att.size > MAX_PDF_BYTES:
-                    activity.logger.warning("Gmail attachment %s of message %s is %d bytes; skipped",
-                                            att.filename, message.id, att.size)
-                    skipped.append(f"{att.filename} (message {message.id}): {att.size} bytes, "
-                                   f"over the {MAX_PDF_BYTES}-byte limit")
+                    activity.logger.warning(
+                        "Gmail attachment %s of message %s is %d bytes; skipped", att.filename, message.id, att.size
+                    )
+                    skipped.append(
+                        f"{att.filename} (message {message.id}): {att.size} bytes, over the {MAX_PDF_BYTES}-byte limit"
+                    )
                     continue
-                documents.append(DocumentSource(kind="gmail", user=input.user, message_id=message.id,
-                                                attachment_id=att.attachment_id, filename=att.filename,
-                                                sender=message.sender, subject=message.subject))
+                documents.append(
+                    DocumentSource(
+                        kind="gmail",
+                        user=input.user,
+                        message_id=message.id,
+                        attachment_id=att.attachment_id,
+                        filename=att.filename,
+                        sender=message.sender,
+                        subject=message.subject,
+                    )
+                )
         return FindGmailPdfsResult(documents=documents, skipped=skipped)
 
     @activity.defn(name="work_order_ingest")
@@ -152,43 +165,69 @@ class WorkOrderActivities:
 
         async def write(session: AsyncSession) -> IngestWorkOrderResult:
             await self._work_orders.lock_document(workspace_id, file_hash, session=session)
-            run = {"workspace_id": workspace_id, "kind": "WORK_ORDER", "file_hash": file_hash,
-                   "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
+            run = {
+                "workspace_id": workspace_id,
+                "kind": "WORK_ORDER",
+                "file_hash": file_hash,
+                "filename": name,
+                "duration_ms": elapsed_ms,
+                "workflow_id": activity.info().workflow_id,
+            }
             if extraction is None:
                 await self._runs.create(session=session, outcome="FAILED", error=error, **run)
-                return IngestWorkOrderResult(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
-                                         error=error)
+                return IngestWorkOrderResult(
+                    filename=name, file_hash=file_hash, outcome="failed", is_new=False, error=error
+                )
             if (known := await self._known_work_order_file(session, workspace_id, file_hash, name)) is not None:
                 return known
             fields = extraction.fields
             work_order, is_new = await self._work_orders.get_or_create(
-                session=session, workspace_id=workspace_id, work_order_number=fields.work_order_number,
-                fm_key=extraction.fm_key, facility_manager=fields.facility_manager, site=fields.site,
-                scheduled_date=fields.scheduled_date, amount=fields.amount, description=fields.description,
+                session=session,
+                workspace_id=workspace_id,
+                work_order_number=fields.work_order_number,
+                fm_key=extraction.fm_key,
+                facility_manager=fields.facility_manager,
+                site=fields.site,
+                scheduled_date=fields.scheduled_date,
+                amount=fields.amount,
+                description=fields.description,
             )
             await self._sources.create(
-                session=session, workspace_id=workspace_id, work_order_id=work_order.id,
-                source_type=input.source.kind.upper(), file_hash=file_hash, filename=name,
+                session=session,
+                workspace_id=workspace_id,
+                work_order_id=work_order.id,
+                source_type=input.source.kind.upper(),
+                file_hash=file_hash,
+                filename=name,
                 source_metadata=_source_metadata(input.source),
             )
             await self._runs.create(
-                session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, work_order_id=work_order.id,
-                fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
-                warnings=[warning.model_dump() for warning in extraction.warnings], **run,
+                session=session,
+                outcome="SUCCEEDED",
+                fm_key=extraction.fm_key,
+                work_order_id=work_order.id,
+                fields=fields.model_dump(mode="json"),
+                text_chars=extraction.text_chars,
+                warnings=[warning.model_dump() for warning in extraction.warnings],
+                **run,
             )
             enqueued = False
             if workspace.spreadsheet_id:
-                enqueued = await self._exports.enqueue(session=session, workspace_id=workspace_id,
-                                                       kind="WORK_ORDER", work_order_id=work_order.id)
+                enqueued = await self._exports.enqueue(
+                    session=session, workspace_id=workspace_id, kind="WORK_ORDER", work_order_id=work_order.id
+                )
             return IngestWorkOrderResult(
-                filename=name, file_hash=file_hash, outcome="created" if is_new else "attached",
-                is_new=is_new, work_order_id=str(work_order.id),
-                work_order_number=work_order.work_order_number, export_enqueued=enqueued,
+                filename=name,
+                file_hash=file_hash,
+                outcome="created" if is_new else "attached",
+                is_new=is_new,
+                work_order_id=str(work_order.id),
+                work_order_number=work_order.work_order_number,
+                export_enqueued=enqueued,
             )
 
         async with unit_of_work(self._sessions) as session:
-            once = await run_once(session, key, write, result_type=IngestWorkOrderResult,
-                                  scope="work_order_ingest")
+            once = await run_once(session, key, write, result_type=IngestWorkOrderResult, scope="work_order_ingest")
         return once.value
 
     @activity.defn(name="work_order_ingest_signed")
@@ -220,29 +259,53 @@ class WorkOrderActivities:
                 if existing.match_status == "UNMATCHED":
                     return await self._match(session, workspace, existing, is_new=False)
                 return await self._signed_result(session, existing, is_new=False)
-            run = {"workspace_id": workspace_id, "kind": "SIGNED_DOCUMENT", "file_hash": file_hash,
-                   "filename": name, "duration_ms": elapsed_ms, "workflow_id": activity.info().workflow_id}
+            run = {
+                "workspace_id": workspace_id,
+                "kind": "SIGNED_DOCUMENT",
+                "file_hash": file_hash,
+                "filename": name,
+                "duration_ms": elapsed_ms,
+                "workflow_id": activity.info().workflow_id,
+            }
             if extraction is None:
                 await self._runs.create(session=session, outcome="FAILED", error=error, **run)
-                return IngestSignedResult(filename=name, file_hash=file_hash, outcome="failed", is_new=False,
-                                      reason=error)
+                return IngestSignedResult(
+                    filename=name, file_hash=file_hash, outcome="failed", is_new=False, reason=error
+                )
             fields = extraction.fields
             document = await self._signed.create(
-                session=session, workspace_id=workspace_id, file_hash=file_hash, filename=name,
-                source_type=input.source.kind.upper(), source_metadata=_source_metadata(input.source),
-                fm_key=extraction.fm_key, extracted_work_order_number=fields.work_order_number,
-                signed_by=fields.signed_by, signed_on=fields.signed_on, match_status="UNMATCHED",
+                session=session,
+                workspace_id=workspace_id,
+                file_hash=file_hash,
+                filename=name,
+                source_type=input.source.kind.upper(),
+                source_metadata=_source_metadata(input.source),
+                fm_key=extraction.fm_key,
+                extracted_work_order_number=fields.work_order_number,
+                signed_by=fields.signed_by,
+                signed_on=fields.signed_on,
+                match_status="UNMATCHED",
             )
             await self._runs.create(
-                session=session, outcome="SUCCEEDED", fm_key=extraction.fm_key, signed_document_id=document.id,
-                fields=fields.model_dump(mode="json"), text_chars=extraction.text_chars,
-                warnings=[warning.model_dump() for warning in extraction.warnings], **run,
+                session=session,
+                outcome="SUCCEEDED",
+                fm_key=extraction.fm_key,
+                signed_document_id=document.id,
+                fields=fields.model_dump(mode="json"),
+                text_chars=extraction.text_chars,
+                warnings=[warning.model_dump() for warning in extraction.warnings],
+                **run,
             )
             return await self._match(session, workspace, document, is_new=True)
 
         async with unit_of_work(self._sessions) as session:
-            once = await run_once(session, activity_key("work_order_ingest_signed"), write,
-                                  result_type=IngestSignedResult, scope="work_order_ingest_signed")
+            once = await run_once(
+                session,
+                activity_key("work_order_ingest_signed"),
+                write,
+                result_type=IngestSignedResult,
+                scope="work_order_ingest_signed",
+            )
         return once.value
 
     # -- helpers ----------------------------------------------------------------------------
@@ -259,27 +322,41 @@ class WorkOrderActivities:
             match = await self._matches.claim(work_order.id, document.id, session=session)
             if match.signed_document_id == document.id:
                 status, reason = "MATCHED", None
-                await self._work_orders.update_by_id(work_order.id, session=session, status="SIGNED",
-                                                     signed_at=func.now())
+                await self._work_orders.update_by_id(
+                    work_order.id, session=session, status="SIGNED", signed_at=func.now()
+                )
                 if workspace.spreadsheet_id:
-                    enqueued = await self._exports.enqueue(session=session, workspace_id=workspace.id,
-                                                           kind="SIGNED_DOCUMENT", signed_document_id=document.id)
+                    enqueued = await self._exports.enqueue(
+                        session=session,
+                        workspace_id=workspace.id,
+                        kind="SIGNED_DOCUMENT",
+                        signed_document_id=document.id,
+                    )
             else:
                 status = "REFUSED"
-                reason = (f"work order {number} is already matched to signed document "
-                          f"{match.signed_document_id}; a second signed document is refused, not swapped in")
+                reason = (
+                    f"work order {number} is already matched to signed document "
+                    f"{match.signed_document_id}; a second signed document is refused, not swapped in"
+                )
         await self._signed.update_by_id(document.id, session=session, match_status=status, match_reason=reason)
         document.match_status, document.match_reason = status, reason
         result = await self._signed_result(session, document, is_new=is_new)
         return result.model_copy(update={"export_enqueued": enqueued})
 
-    async def _signed_result(self, session: AsyncSession, document: SignedDocument, *, is_new: bool) -> IngestSignedResult:
+    async def _signed_result(
+        self, session: AsyncSession, document: SignedDocument, *, is_new: bool
+    ) -> IngestSignedResult:
         match = await self._matches.for_document(document.id, session=session)
         outcome: SignedOutcome = document.match_status.lower()  # type: ignore[assignment]
         return IngestSignedResult(
-            filename=document.filename, file_hash=document.file_hash, outcome=outcome, is_new=is_new,
-            signed_document_id=str(document.id), work_order_number=document.extracted_work_order_number,
-            work_order_id=str(match.work_order_id) if match else None, reason=document.match_reason,
+            filename=document.filename,
+            file_hash=document.file_hash,
+            outcome=outcome,
+            is_new=is_new,
+            signed_document_id=str(document.id),
+            work_order_number=document.extracted_work_order_number,
+            work_order_id=str(match.work_order_id) if match else None,
+            reason=document.match_reason,
         )
 
     async def _known_work_order_file(
@@ -290,8 +367,14 @@ class WorkOrderActivities:
             return None
         work_order = await self._work_orders.find_by_id(source.work_order_id, session=session)
         assert work_order is not None
-        return IngestWorkOrderResult(filename=name, file_hash=file_hash, outcome="duplicate", is_new=False,
-                                 work_order_id=str(work_order.id), work_order_number=work_order.work_order_number)
+        return IngestWorkOrderResult(
+            filename=name,
+            file_hash=file_hash,
+            outcome="duplicate",
+            is_new=False,
+            work_order_id=str(work_order.id),
+            work_order_number=work_order.work_order_number,
+        )
 
     async def _workspace(self, session: AsyncSession, workspace_id: uuid.UUID) -> Workspace:
         workspace = await self._workspaces.find_by_id(workspace_id, session=session)
@@ -307,10 +390,7 @@ class WorkOrderActivities:
         if source.kind == "file":
             path = Path(source.path or "")
             try:
-                size = path.stat().st_size
-                if size > MAX_PDF_BYTES:
-                    raise InvalidInputError(f"{path} is {size} bytes; at most {MAX_PDF_BYTES} are read")
-                return await asyncio.to_thread(path.read_bytes)
+                return await asyncio.to_thread(_read_local_pdf, path)
             except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
                 raise InvalidInputError(f"cannot read {path}: {err.strerror or err}") from err
         assert source.user and source.message_id and source.attachment_id
@@ -335,3 +415,11 @@ async def _extract(
 def _source_metadata(source: DocumentSource) -> dict[str, str]:
     fields = ("path", "user", "message_id", "attachment_id", "sender", "subject")
     return {name: value for name in fields if (value := getattr(source, name))}
+
+
+def _read_local_pdf(path: Path) -> bytes:
+    """The file's bytes, refused with InvalidInputError when it is over MAX_PDF_BYTES (in a thread)."""
+    size = path.stat().st_size
+    if size > MAX_PDF_BYTES:
+        raise InvalidInputError(f"{path} is {size} bytes; at most {MAX_PDF_BYTES} are read")
+    return path.read_bytes()

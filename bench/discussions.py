@@ -43,8 +43,10 @@ async def post_threads(sandbox_url: str, n: int) -> list[str]:
     thread and reacts on it, so threads are not shared): the sandbox's seed threads in turn,
     from a three-message one to a thirty-message one."""
     async with SandboxControl(sandbox_url) as sandbox:
-        return [await sandbox.post_slack_thread(channel, lines)
-                for channel, _, lines in (THREADS[i % len(THREADS)] for i in range(n))]
+        return [
+            await sandbox.post_slack_thread(channel, lines)
+            for channel, _, lines in (THREADS[i % len(THREADS)] for i in range(n))
+        ]
 
 
 async def measure(
@@ -85,8 +87,12 @@ def pct(values: list[float], q: float) -> float:
 async def main(n: int, concurrency: int, rounds: int) -> None:
     async with bench_stack() as stack:
         client: Client = stack.client
-        settings = Settings(database_url=stack.database_url, temporal_address=stack.temporal_address,
-                            sandbox_url=stack.sandbox_url, task_queue=f"bench-{uuid.uuid4()}")
+        settings = Settings(
+            database_url=stack.database_url,
+            temporal_address=stack.temporal_address,
+            sandbox_url=stack.sandbox_url,
+            task_queue=f"bench-{uuid.uuid4()}",
+        )
         engine = create_engine(stack.database_url, pool_size=settings.db_pool_size)
         sessions = create_sessionmaker(engine)
         services = build_clients(settings)
@@ -94,21 +100,29 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
         threads = await post_threads(stack.sandbox_url, n)
         async with unit_of_work(sessions) as session:
             for team in teams:
-                await SourceConfigRepository().ensure(session=session, team_id=team, source_type="slack",
-                                                      name="bench", notion_database_id=DEMO_NOTION_DATABASE_ID)
+                await SourceConfigRepository().ensure(
+                    session=session,
+                    team_id=team,
+                    source_type="slack",
+                    name="bench",
+                    notion_database_id=DEMO_NOTION_DATABASE_ID,
+                )
         try:
             deps = Deps(settings=settings, engine=engine, services=services)
-            async with build_worker(client, deps, task_queue=settings.task_queue), \
-                    Worker(client, task_queue=f"{settings.task_queue}-noop", workflows=[SixNoOpsWorkflow],
-                           activities=[noop]):
+            async with (
+                build_worker(client, deps, task_queue=settings.task_queue),
+                Worker(
+                    client, task_queue=f"{settings.task_queue}-noop", workflows=[SixNoOpsWorkflow], activities=[noop]
+                ),
+            ):
 
                 async def baseline(i: int) -> None:
-                    await client.execute_workflow(SixNoOpsWorkflow.run, i, id=f"noop-{uuid.uuid4()}",
-                                                  task_queue=f"{settings.task_queue}-noop")
+                    await client.execute_workflow(
+                        SixNoOpsWorkflow.run, i, id=f"noop-{uuid.uuid4()}", task_queue=f"{settings.task_queue}-noop"
+                    )
 
                 async def discussion(i: int) -> None:
-                    payload = DiscussionInput(team_id=teams[i], source_type="slack",
-                                              source_thread_id=threads[i])
+                    payload = DiscussionInput(team_id=teams[i], source_type="slack", source_thread_id=threads[i])
                     handle = await start_discussion(client, payload, task_queue=settings.task_queue)
                     await handle.result()
 
@@ -130,15 +144,20 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
             await services.aclose()
             await engine.dispose()
 
-    print(f"baseline (six no-op activities): {base_rate:.1f} workflows/s, "
-          f"p50 {pct(base_lat, 50):.0f} ms, p95 {pct(base_lat, 95):.0f} ms")
-    print(f"discussions: {n}, {concurrency} in flight, {rounds} rounds: {rate:.1f} discussions/s, "
-          f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms")
+    print(
+        f"baseline (six no-op activities): {base_rate:.1f} workflows/s, "
+        f"p50 {pct(base_lat, 50):.0f} ms, p95 {pct(base_lat, 95):.0f} ms"
+    )
+    print(
+        f"discussions: {n}, {concurrency} in flight, {rounds} rounds: {rate:.1f} discussions/s, "
+        f"p50 {pct(lat, 50):.0f} ms, p95 {pct(lat, 95):.0f} ms"
+    )
     print(f"CPU per baseline workflow: {cpu_line(base_cpu, n)}")
     print(f"CPU per discussion:        {cpu_line(cpu, n)}")
     # Less sensitive than throughput to what else runs on a shared machine.
-    print(f"CPU ratio (baseline CPU per workflow / CPU per discussion): "
-          f"{sum(base_cpu.values()) / sum(cpu.values()):.2f}")
+    print(
+        f"CPU ratio (baseline CPU per workflow / CPU per discussion): {sum(base_cpu.values()) / sum(cpu.values()):.2f}"
+    )
     print(f"ratio={rate / base_rate:.2f}")
 
 

@@ -80,12 +80,21 @@ SELECT item.id, item.created, action.id AS action_id FROM item LEFT JOIN action 
 """
 
 SUBJECTS = [
-    ("Priya Shah <priya@vendor.example>", "Decision needed: contract renewal {n}",
-     "Can you confirm whether we renew? We need a decision before {date}."),
-    ("Tom Reyes <tom@example.com>", "Can we meet about item {n}?",
-     "Could we schedule 30 minutes tomorrow to go through it?"),
-    ("Sam Lee <sam@customer.example>", "Refund request for order #{n}",
-     "I was charged twice for order #{n}. Please refund the duplicate payment."),
+    (
+        "Priya Shah <priya@vendor.example>",
+        "Decision needed: contract renewal {n}",
+        "Can you confirm whether we renew? We need a decision before {date}.",
+    ),
+    (
+        "Tom Reyes <tom@example.com>",
+        "Can we meet about item {n}?",
+        "Could we schedule 30 minutes tomorrow to go through it?",
+    ),
+    (
+        "Sam Lee <sam@customer.example>",
+        "Refund request for order #{n}",
+        "I was charged twice for order #{n}. Please refund the duplicate payment.",
+    ),
     ("Ops <ops@example.com>", "Outage follow-up {n}", "Should we post the outage report today?"),
 ]
 
@@ -93,14 +102,24 @@ SUBJECTS = [
 def make_records(n: int, users: list[str], tag: str) -> list[SignalRecord]:
     """N signals needing action, round robin over the users, each with its gates and action."""
     now = datetime.now(UTC)
-    rules = UserRules(mailbox="user@example.com", watch_keywords=["renew"],
-                      sender_scores={"@vendor.example": 0.8}, config=GateConfig.model_validate(DEFAULT_GATE_CONFIG))
+    rules = UserRules(
+        mailbox="user@example.com",
+        watch_keywords=["renew"],
+        sender_scores={"@vendor.example": 0.8},
+        config=GateConfig.model_validate(DEFAULT_GATE_CONFIG),
+    )
     records = []
     for i in range(n):
         sender, subject, body = SUBJECTS[i % len(SUBJECTS)]
-        signal = Signal(source="gmail", source_id=f"{tag}-{i:07d}", thread_id=f"t-{tag}-{i}", actor=sender,
-                        title=subject.format(n=i), body=body.format(n=i, date=(now + timedelta(days=1)).date()),
-                        occurred_at=now - timedelta(minutes=i))
+        signal = Signal(
+            source="gmail",
+            source_id=f"{tag}-{i:07d}",
+            thread_id=f"t-{tag}-{i}",
+            actor=sender,
+            title=subject.format(n=i),
+            body=body.format(n=i, date=(now + timedelta(days=1)).date()),
+            occurred_at=now - timedelta(minutes=i),
+        )
         assessment = assess(signal, rules, now)
         assert assessment.needs_action
         records.append(signal_record(users[i % len(users)], signal, assessment))
@@ -109,12 +128,31 @@ def make_records(n: int, users: list[str], tag: str) -> list[SignalRecord]:
 
 def raw_args(record: SignalRecord) -> tuple[object, ...]:
     return (
-        record.user_id, record.source, record.source_id, record.thread_id, record.actor, record.summary,
-        record.context, record.preview, record.intent, record.importance_tier, record.importance_score,
-        record.occurred_at, record.content_hash, record.gates, record.action_type, record.action_payload,
-        "bench", "bench-run", record.events,
-        {"source": record.source, "source_id": record.source_id, "intent": record.intent,
-         "importance_tier": record.importance_tier},
+        record.user_id,
+        record.source,
+        record.source_id,
+        record.thread_id,
+        record.actor,
+        record.summary,
+        record.context,
+        record.preview,
+        record.intent,
+        record.importance_tier,
+        record.importance_score,
+        record.occurred_at,
+        record.content_hash,
+        record.gates,
+        record.action_type,
+        record.action_payload,
+        "bench",
+        "bench-run",
+        record.events,
+        {
+            "source": record.source,
+            "source_id": record.source_id,
+            "intent": record.intent,
+            "importance_tier": record.importance_tier,
+        },
     )
 
 
@@ -133,11 +171,18 @@ async def run(n: int, user_count: int) -> None:
         users = [f"bench-user-{i:02d}" for i in range(user_count)]
         async with unit_of_work(sessions) as session:
             for user in users:
-                await SignalUserRepository().ensure(session=session, user_id=user, mailbox=f"{user}@example.com",
-                                                    calendar_id=f"{user}@example.com", gate_config=DEFAULT_GATE_CONFIG)
+                await SignalUserRepository().ensure(
+                    session=session,
+                    user_id=user,
+                    mailbox=f"{user}@example.com",
+                    calendar_id=f"{user}@example.com",
+                    gate_config=DEFAULT_GATE_CONFIG,
+                )
         warm = max(50, n // 50)
-        ours, raw, warm_ours, warm_raw = (make_records(count, users, tag) for count, tag in
-                                          ((n, "ours"), (n, "raw"), (warm, "warm-ours"), (warm, "warm-raw")))
+        ours, raw, warm_ours, warm_raw = (
+            make_records(count, users, tag)
+            for count, tag in ((n, "ours"), (n, "raw"), (warm, "warm-ours"), (warm, "warm-raw"))
+        )
         store = SignalStore()
 
         async def through_db_layer(records: list[SignalRecord]) -> None:
@@ -160,14 +205,14 @@ async def run(n: int, user_count: int) -> None:
         for start in range(0, n, CHUNK):
             for name, write, records in (("raw", through_raw_asyncpg, raw), ("ours", through_db_layer, ours)):
                 started = time.perf_counter()
-                await write(records[start:start + CHUNK])
+                await write(records[start : start + CHUNK])
                 elapsed[name] += time.perf_counter() - started
         raw_rate, our_rate = n / elapsed["raw"], n / elapsed["ours"]
         report("raw asyncpg loop (the limit)", n, elapsed["raw"])
         report("db/ SignalStore.persist_all, in chunks", n, elapsed["ours"])
         started = time.perf_counter()
         for start in range(0, n, CHUNK):
-            await through_db_layer(ours[start:start + CHUNK])
+            await through_db_layer(ours[start : start + CHUNK])
         report("db/ re-ingesting the same signals (no-op)", n, time.perf_counter() - started)
         async with sessions() as session:
             rows = await Repository(WorkItem).count(session=session)

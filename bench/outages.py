@@ -68,7 +68,8 @@ class Runs:
 
     async def start(self, thread: str) -> None:
         handle = await start_discussion(
-            self.client, DiscussionInput(team_id=self.team, source_type="slack", source_thread_id=thread),
+            self.client,
+            DiscussionInput(team_id=self.team, source_type="slack", source_thread_id=thread),
             task_queue=self.task_queue,
         )
         self.handles.append(handle)
@@ -100,15 +101,18 @@ def report(name: str, outcomes: list[Outcome], since: float, what: str) -> None:
     line = f"{name}: {len(ok)}/{len(outcomes)} completed, {len(failed)} failed"
     if ok:
         took = sorted(o.ended - o.started for o in ok)
-        line += (f"; the last completed {max(o.ended for o in ok) - since:.1f} s after {what}; a run took "
-                 f"{statistics.median(took):.1f} s (median), {took[-1]:.1f} s (longest)")
+        line += (
+            f"; the last completed {max(o.ended for o in ok) - since:.1f} s after {what}; a run took "
+            f"{statistics.median(took):.1f} s (median), {took[-1]:.1f} s (longest)"
+        )
     print(line)
     for error in failed[:3]:
         print(f"  failed: {error[:200]}")
 
 
-async def restarts(stack: BenchStack, runs: Runs, threads: list[str], *, count: int, window: float,
-                   down: float) -> None:
+async def restarts(
+    stack: BenchStack, runs: Runs, threads: list[str], *, count: int, window: float, down: float
+) -> None:
     postgres = stack.postgres
     assert postgres is not None
     away: list[float] = []
@@ -131,8 +135,10 @@ async def restarts(stack: BenchStack, runs: Runs, threads: list[str], *, count: 
         await asyncio.sleep(window / len(threads))
     last_back = await chaos_task
     outcomes = await runs.outcomes()
-    print(f"restarts: PostgreSQL away {', '.join(f'{a:.1f}' for a in away)} s ({count} restarts in "
-          f"{window:.0f} s), {len(threads)} discussions started over the window")
+    print(
+        f"restarts: PostgreSQL away {', '.join(f'{a:.1f}' for a in away)} s ({count} restarts in "
+        f"{window:.0f} s), {len(threads)} discussions started over the window"
+    )
     report("restarts", outcomes, last_back, "the last restart")
 
 
@@ -151,28 +157,44 @@ async def outage(stack: BenchStack, runs: Runs, threads: list[str], *, seconds: 
     await asyncio.to_thread(postgres.start)
     back = time.monotonic()
     outcomes = await runs.outcomes()
-    print(f"outage: PostgreSQL away {back - stopped:.1f} s; {half} discussions in flight when it stopped, "
-          f"{len(threads) - half} started while it was away")
+    print(
+        f"outage: PostgreSQL away {back - stopped:.1f} s; {half} discussions in flight when it stopped, "
+        f"{len(threads) - half} started while it was away"
+    )
     report("outage", outcomes, back, "it came back")
 
 
 def worker_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DATABASE_URL": settings.require_database_url(),
-           "TEMPORAL_ADDRESS": settings.require_temporal_address(), "INTAKE_TASK_QUEUE": settings.task_queue,
-           "SANDBOX_URL": settings.resolved_sandbox_url() or "", "INTAKE_STATE_DIR": str(log.parent)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.require_database_url(),
+        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
+        "INTAKE_TASK_QUEUE": settings.task_queue,
+        "SANDBOX_URL": settings.resolved_sandbox_url() or "",
+        "INTAKE_STATE_DIR": str(log.parent),
+    }
     with open(log, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
 
 async def started(handle: WorkflowHandle, activity_type: str) -> bool:
     pending = (await handle.describe()).raw_description.pending_activities
-    return any(a.activity_type.name == activity_type and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-               for a in pending)
+    return any(
+        a.activity_type.name == activity_type and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+        for a in pending
+    )
 
 
-async def dead_worker(stack: BenchStack, runs: Runs, threads: list[str], deps: Deps, sandbox: SandboxControl,
-                      workdir: Path) -> None:
+async def dead_worker(
+    stack: BenchStack, runs: Runs, threads: list[str], deps: Deps, sandbox: SandboxControl, workdir: Path
+) -> None:
     settings = deps.settings
     # Discussions: killed while the AI analysis waits for the LLM.
     doomed = worker_process(settings, workdir / "worker-discussions.log")
@@ -213,21 +235,30 @@ async def dead_worker(stack: BenchStack, runs: Runs, threads: list[str], deps: D
         await drain.result()
     done = time.monotonic()
     rows = (await sandbox.spreadsheet(SPREADSHEET_ID))["Work Orders"][1:]
-    print(f"worker (exports): {len(WORK_ORDERS)} export jobs, {len(rows)} rows; the drain completed "
-          f"{done - killed:.1f} s after the kill (call timeout {settings.outside_call_timeout:.0f} s: the lease "
-          f"of the attempt killed mid-call)")
+    print(
+        f"worker (exports): {len(WORK_ORDERS)} export jobs, {len(rows)} rows; the drain completed "
+        f"{done - killed:.1f} s after the kill (call timeout {settings.outside_call_timeout:.0f} s: the lease "
+        f"of the attempt killed mid-call)"
+    )
 
 
 async def queue_exports(deps: Deps, count: int) -> None:
     async with unit_of_work(deps.sessions) as session:
         workspace, _ = await WorkspaceRepository().get_or_create(
-            session=session, slug=f"bench-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID)
+            session=session, slug=f"bench-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID
+        )
         for order in WORK_ORDERS[:count]:
             work_order, _ = await WorkOrderRepository().get_or_create(
-                session=session, workspace_id=workspace.id, work_order_number=order.number, site=order.site,
-                facility_manager=order.fm, description=order.description)
-            await ExportJobRepository().enqueue(session=session, workspace_id=workspace.id, kind="WORK_ORDER",
-                                                work_order_id=work_order.id)
+                session=session,
+                workspace_id=workspace.id,
+                work_order_number=order.number,
+                site=order.site,
+                facility_manager=order.fm,
+                description=order.description,
+            )
+            await ExportJobRepository().enqueue(
+                session=session, workspace_id=workspace.id, kind="WORK_ORDER", work_order_id=work_order.id
+            )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -235,16 +266,25 @@ async def main(args: argparse.Namespace) -> None:
     async with bench_stack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="intake-bench-outages-"))
         for scenario in scenarios:
-            settings = Settings(database_url=stack.database_url, temporal_address=stack.temporal_address,
-                                sandbox_url=stack.sandbox_url, task_queue=f"bench-{uuid.uuid4()}",
-                                state_dir=workdir)
+            settings = Settings(
+                database_url=stack.database_url,
+                temporal_address=stack.temporal_address,
+                sandbox_url=stack.sandbox_url,
+                task_queue=f"bench-{uuid.uuid4()}",
+                state_dir=workdir,
+            )
             engine = create_engine(stack.database_url, pool_size=settings.db_pool_size)
             services = build_clients(settings)
             deps = Deps(settings=settings, engine=engine, services=services)
             team = f"bench-{uuid.uuid4().hex[:6]}"
             async with unit_of_work(deps.sessions) as session:
-                await SourceConfigRepository().ensure(session=session, team_id=team, source_type="slack",
-                                                      name="bench", notion_database_id=DEMO_NOTION_DATABASE_ID)
+                await SourceConfigRepository().ensure(
+                    session=session,
+                    team_id=team,
+                    source_type="slack",
+                    name="bench",
+                    notion_database_id=DEMO_NOTION_DATABASE_ID,
+                )
             runs = Runs(stack.client, settings.task_queue, team)
             try:
                 async with SandboxControl(stack.sandbox_url) as sandbox:
@@ -258,8 +298,9 @@ async def main(args: argparse.Namespace) -> None:
                     await sandbox.set_fault("slack", "conversations.replies", latency_ms=1000)
                     async with build_worker(stack.client, deps, task_queue=settings.task_queue):
                         if scenario == "restarts":
-                            await restarts(stack, runs, threads, count=args.restarts, window=args.window,
-                                           down=args.down)
+                            await restarts(
+                                stack, runs, threads, count=args.restarts, window=args.window, down=args.down
+                            )
                         else:
                             await outage(stack, runs, threads, seconds=args.outage)
             finally:

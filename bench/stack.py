@@ -81,17 +81,28 @@ async def bench_stack(*, durable: bool = False) -> AsyncIterator[BenchStack]:
         url = postgres.start()
         await admin.migrate_async(url)
         port = free_port()
-        sandbox = await asyncio.to_thread(subprocess.Popen, [sys.executable, "-m", "sandbox", "--port", str(port)],
-                                          stdout=subprocess.DEVNULL, start_new_session=True)
+        sandbox = await asyncio.to_thread(
+            subprocess.Popen,
+            [sys.executable, "-m", "sandbox", "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         await asyncio.to_thread(wait_for_port, "127.0.0.1", port, timeout=20, name="sandbox", process=sandbox)
         env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter,
-            search_attributes=SEARCH_ATTRIBUTES, dev_server_extra_args=OFFLINE_FLAGS,
+            dev_server_existing_path=temporal_cli(),
+            data_converter=pydantic_data_converter,
+            search_attributes=SEARCH_ATTRIBUTES,
+            dev_server_extra_args=OFFLINE_FLAGS,
         )
-        yield BenchStack(database_url=url, client=env.client,
-                         temporal_address=env.client.service_client.config.target_host,
-                         sandbox_url=f"http://127.0.0.1:{port}",
-                         postgres_pid=postgres.running_pid(), sandbox_pid=sandbox.pid, postgres=postgres)
+        yield BenchStack(
+            database_url=url,
+            client=env.client,
+            temporal_address=env.client.service_client.config.target_host,
+            sandbox_url=f"http://127.0.0.1:{port}",
+            postgres_pid=postgres.running_pid(),
+            sandbox_pid=sandbox.pid,
+            postgres=postgres,
+        )
     finally:
         if env is not None:
             await env.shutdown()

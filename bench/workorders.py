@@ -54,9 +54,15 @@ def write_pdfs(directory: Path, n: int) -> list[Path]:
         path = directory / f"WO-{20000 + i}.pdf"
         page = canvas.Canvas(str(path), pagesize=A4, invariant=1)
         page.setFont("Helvetica", 11)
-        lines = ["WORK ORDER", f"Work Order Number: WO-{20000 + i}", "Facility Manager: ACME Facilities",
-                 f"Site: {SITES[i % len(SITES)]}", f"Date: 2024-07-{1 + i % 28:02d}",
-                 f"Amount: {100 + (i * 37) % 5000:,}.{i % 100:02d}", f"Description: Bench job number {i}"]
+        lines = [
+            "WORK ORDER",
+            f"Work Order Number: WO-{20000 + i}",
+            "Facility Manager: ACME Facilities",
+            f"Site: {SITES[i % len(SITES)]}",
+            f"Date: 2024-07-{1 + i % 28:02d}",
+            f"Amount: {100 + (i * 37) % 5000:,}.{i % 100:02d}",
+            f"Description: Bench job number {i}",
+        ]
         for row, line in enumerate(lines):
             page.drawString(56, 780 - 16 * row, line)
         page.save()
@@ -74,12 +80,13 @@ async def bench(n: int, parallel: int, concurrency: int) -> None:
         await asyncio.to_thread(admin.migrate, url)
         sandbox_url = await sandbox.start("127.0.0.1", 0)
         env = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=temporal_cli(), data_converter=pydantic_data_converter,
-            search_attributes=ALL, dev_server_extra_args=OFFLINE_FLAGS,
+            dev_server_existing_path=temporal_cli(),
+            data_converter=pydantic_data_converter,
+            search_attributes=ALL,
+            dev_server_extra_args=OFFLINE_FLAGS,
         )
         task_queue = f"bench-{uuid.uuid4()}"
-        settings = Settings(database_url=url, task_queue=task_queue, sandbox_url=sandbox_url,
-                            state_dir=root / "state")
+        settings = Settings(database_url=url, task_queue=task_queue, sandbox_url=sandbox_url, state_dir=root / "state")
         engine = create_engine(url, pool_size=20)
         services = build_clients(settings)
         deps = Deps(settings=settings, engine=engine, services=services)
@@ -87,14 +94,22 @@ async def bench(n: int, parallel: int, concurrency: int) -> None:
         pdfs = write_pdfs(root / "pdfs", n)
         workspace = WorkspaceSpec(slug="bench", spreadsheet_id=SPREADSHEET_ID)
         try:
-            async with build_worker(env.client, deps, task_queue=task_queue,
-                                    max_concurrent_activities=64), SandboxControl(sandbox_url) as control:
+            async with (
+                build_worker(env.client, deps, task_queue=task_queue, max_concurrent_activities=64),
+                SandboxControl(sandbox_url) as control,
+            ):
                 gate = asyncio.Semaphore(parallel)
 
                 async def ingest(path: Path) -> str:
                     async with gate:
-                        handle = await start_file_ingest(env.client, path, workspace=workspace, kind="workorder",
-                                                         task_queue=task_queue, drain_exports=False)
+                        handle = await start_file_ingest(
+                            env.client,
+                            path,
+                            workspace=workspace,
+                            kind="workorder",
+                            task_queue=task_queue,
+                            drain_exports=False,
+                        )
                         return (await handle.result()).documents[0].outcome
 
                 started = time.perf_counter()
@@ -104,8 +119,9 @@ async def bench(n: int, parallel: int, concurrency: int) -> None:
 
                 await control.reset(seed=0)  # an empty sheet and call log for the export
                 started = time.perf_counter()
-                drain = await start_export_drain(env.client, task_queue=task_queue,
-                                                 input=ExportDrainInput(concurrency=concurrency, batch_size=100))
+                drain = await start_export_drain(
+                    env.client, task_queue=task_queue, input=ExportDrainInput(concurrency=concurrency, batch_size=100)
+                )
                 totals = (await drain.result()).totals
                 drain_s = time.perf_counter() - started
                 calls = await control.calls("sheets")
@@ -114,8 +130,10 @@ async def bench(n: int, parallel: int, concurrency: int) -> None:
             await services.aclose()
             await engine.dispose()
         print(f"pdfs={n} created={created} ingest_seconds={ingest_s:.2f} pdfs_per_s={n / ingest_s:.1f}")
-        print(f"exported={totals.exported} failed={totals.failed} export_seconds={drain_s:.2f} "
-              f"exports_per_s={totals.exported / drain_s:.1f} jobs={status['counts']}")
+        print(
+            f"exported={totals.exported} failed={totals.failed} export_seconds={drain_s:.2f} "
+            f"exports_per_s={totals.exported / drain_s:.1f} jobs={status['counts']}"
+        )
         appends = sum(1 for c in calls if c["operation"] == "spreadsheets.values.append")
         print(f"sheets_calls={len(calls)} (appends={appends}, reads={len(calls) - appends})")
         print(f"sheets_calls_per_job={len(calls) / max(totals.exported, 1):.2f}")

@@ -50,10 +50,14 @@ def run_demo(settings: Settings, *, as_json: bool = False) -> None:
     stack = None
     if settings.database_url is None and read_state(settings.state_dir.resolve()) is None:
         rule("starting the embedded stack", out)
-        stack = EmbeddedStack(StackConfig(
-            state_dir=settings.state_dir, task_queue=settings.task_queue,
-            namespace=settings.temporal_namespace,
-        ), say=out.print)
+        stack = EmbeddedStack(
+            StackConfig(
+                state_dir=settings.state_dir,
+                task_queue=settings.task_queue,
+                namespace=settings.temporal_namespace,
+            ),
+            say=out.print,
+        )
         stack.start()
         settings = Settings()  # now reads the stack's state file
     else:
@@ -66,12 +70,15 @@ def run_demo(settings: Settings, *, as_json: bool = False) -> None:
             stack.stop()
     out.print("[bold green]demo finished[/]")
     if stack is not None:
-        out.print("The links above open only while a stack runs, and this one has stopped. To click them, keep one "
-                  "running: `make up` (or `.venv/bin/intake up`) in one terminal, then `make demo` (or "
-                  "`.venv/bin/intake demo`) in another, which runs on that stack and leaves it running.")
+        out.print(
+            "The links above open only while a stack runs, and this one has stopped. To click them, keep one "
+            "running: `make up` (or `.venv/bin/intake up`) in one terminal, then `make demo` (or "
+            "`.venv/bin/intake demo`) in another, which runs on that stack and leaves it running."
+        )
     else:
-        out.print("The stack keeps running, so the links above open; `make down` (or `.venv/bin/intake down`) "
-                  "stops it.")
+        out.print(
+            "The stack keeps running, so the links above open; `make down` (or `.venv/bin/intake down`) stops it."
+        )
     if as_json:
         print_json(summary | {"stack_kept_running": stack is None})
 
@@ -83,16 +90,24 @@ async def _pipelines(settings: Settings, out: Console) -> dict[str, Any]:
     engine = engine_from_settings(settings)
     try:
         async with SandboxControl(sandbox_url) as sandbox:
-            demo = Demo(settings=settings, client=await connect(settings), sessions=create_sessionmaker(engine),
-                        sandbox=sandbox, run_id=uuid.uuid4().hex[:6], out=out)
+            demo = Demo(
+                settings=settings,
+                client=await connect(settings),
+                sessions=create_sessionmaker(engine),
+                sandbox=sandbox,
+                run_id=uuid.uuid4().hex[:6],
+                out=out,
+            )
             demo.summary.update(run_id=demo.run_id, temporal_ui=settings.resolved_temporal_ui_url())
             for section in (_health, _discussions, _work_orders, _signals):
                 await section(demo)
             rule("done", out)
             out.print(f"Temporal UI: {settings.resolved_temporal_ui_url()}")
             team = demo.summary["discussions"]["team_id"]
-            out.print(f"this run's discussions: {team_query(team)}"
-                      + (f"  {link}" if (link := ui_list_link(settings, team_query(team))) else ""))
+            out.print(
+                f"this run's discussions: {team_query(team)}"
+                + (f"  {link}" if (link := ui_list_link(settings, team_query(team))) else "")
+            )
             return demo.summary
     finally:
         await engine.dispose()
@@ -109,18 +124,23 @@ async def _health(demo: Demo) -> None:
     rule("health check: Temporal -> worker -> PostgreSQL", demo.out)
     handle = await start_health_check(demo.client, task_queue=demo.settings.task_queue, pause_seconds=0.5)
     result = await handle.result()
-    demo.out.print(Panel.fit(
-        f"workflow   {handle.id}\n"
-        f"row        health_checks.id = {result.row_id}\n"
-        f"postgres   {result.database_version}\n"
-        f"recorded   {result.recorded_at:%Y-%m-%d %H:%M:%S.%f}\n"
-        f"confirmed  {result.confirmed_at:%Y-%m-%d %H:%M:%S.%f}",
-        title="HealthCheckWorkflow completed",
-    ))
+    demo.out.print(
+        Panel.fit(
+            f"workflow   {handle.id}\n"
+            f"row        health_checks.id = {result.row_id}\n"
+            f"postgres   {result.database_version}\n"
+            f"recorded   {result.recorded_at:%Y-%m-%d %H:%M:%S.%f}\n"
+            f"confirmed  {result.confirmed_at:%Y-%m-%d %H:%M:%S.%f}",
+            title="HealthCheckWorkflow completed",
+        )
+    )
     demo.out.print(f"run: {demo.link(handle.id, handle.result_run_id)}")
-    demo.summary["health"] = {"workflow_id": handle.id, "run_id": handle.result_run_id,
-                              "ui": ui_link(demo.settings, handle.id, handle.result_run_id),
-                              **result.model_dump(mode="json")}
+    demo.summary["health"] = {
+        "workflow_id": handle.id,
+        "run_id": handle.result_run_id,
+        "ui": ui_link(demo.settings, handle.id, handle.result_run_id),
+        **result.model_dump(mode="json"),
+    }
 
 
 async def _discussions(demo: Demo) -> None:
@@ -134,12 +154,18 @@ async def _discussions(demo: Demo) -> None:
     rule("discussions: Slack / Figma threads -> Notion tasks", demo.out)
     team = f"acme-{demo.run_id}"
     query = team_query(team)
-    demo.out.print(f"team {team} (a new one each run: a thread is processed once per team); "
-                   f"its runs in the Temporal UI: {query}")
+    demo.out.print(
+        f"team {team} (a new one each run: a thread is processed once per team); its runs in the Temporal UI: {query}"
+    )
     async with unit_of_work(demo.sessions) as session:
         for source_type, name in (("slack", "Slack"), ("figma", "Figma comments")):
-            await SourceConfigRepository().ensure(session=session, team_id=team, source_type=source_type,
-                                                  name=name, notion_database_id=DEMO_NOTION_DATABASE_ID)
+            await SourceConfigRepository().ensure(
+                session=session,
+                team_id=team,
+                source_type=source_type,
+                name=name,
+                notion_database_id=DEMO_NOTION_DATABASE_ID,
+            )
     fixtures = await demo.sandbox.fixtures()
     threads = [("slack", f"{t['channel']}:{t['ts']}") for t in fixtures["slack"]["threads"]]
     threads += [("figma", f"{fixtures['figma']['file_key']}:{t}") for t in fixtures["figma"]["threads"]]
@@ -167,9 +193,14 @@ async def _discussions(demo: Demo) -> None:
         failed = await JobRepository().find_one(session=session, team_id=team, status="failed")
     if failed is not None:
         demo.out.print(f"retrying discussion {failed.discussion_id} (a new job, the stored thread)")
-        retried = await retry_discussion(demo.client, demo.sessions, team_id=team,
-                                         discussion_id=str(failed.discussion_id), retried_by="demo",
-                                         task_queue=task_queue)
+        retried = await retry_discussion(
+            demo.client,
+            demo.sessions,
+            team_id=team,
+            discussion_id=str(failed.discussion_id),
+            retried_by="demo",
+            task_queue=task_queue,
+        )
         await retried.result()
 
     async with demo.sessions() as session:
@@ -178,9 +209,15 @@ async def _discussions(demo: Demo) -> None:
     jobs.sort(key=lambda j: j.created_at)
     table = Table("job", "source", "status", "stage", "tasks", "ms", "retry")
     for job in jobs:
-        table.add_row(str(job.id)[:8], job.source_type, job.status, job.stage,
-                      str(len(job.job_metadata.get("taskIds", []))), str(job.job_metadata.get("processingTime", "")),
-                      "yes" if job.job_metadata.get("isRetry") else "")
+        table.add_row(
+            str(job.id)[:8],
+            job.source_type,
+            job.status,
+            job.stage,
+            str(len(job.job_metadata.get("taskIds", []))),
+            str(job.job_metadata.get("processingTime", "")),
+            "yes" if job.job_metadata.get("isRetry") else "",
+        )
     demo.out.print(table)
     for job in jobs:
         demo.out.print(f"{str(job.id)[:8]}  {demo.link(job.workflow_id, job.workflow_run_id)}", soft_wrap=True)
@@ -191,14 +228,33 @@ async def _discussions(demo: Demo) -> None:
     replies = await demo.sandbox.created("slack", "messages")
     demo.out.print(f"{len(tasks)} Notion pages, {len(replies)} Slack replies so far in the sandbox")
     demo.summary["discussions"] = {
-        "team_id": team, "query": query, "ui": ui_list_link(demo.settings, query),
-        "jobs": [{"id": str(job.id), "workflow_id": job.workflow_id, "run_id": job.workflow_run_id,
-                  "ui": ui_link(demo.settings, job.workflow_id, job.workflow_run_id),
-                  "source_type": job.source_type, "status": job.status, "stage": job.stage,
-                  "task_ids": job.job_metadata.get("taskIds", []), "is_retry": bool(job.job_metadata.get("isRetry"))}
-                 for job in jobs],
-        "tasks": [{"id": str(task.id), "title": task.title, "priority": task.priority, "assignee": task.assignee,
-                   "notion_page_url": task.notion_page_url} for task in tasks],
+        "team_id": team,
+        "query": query,
+        "ui": ui_list_link(demo.settings, query),
+        "jobs": [
+            {
+                "id": str(job.id),
+                "workflow_id": job.workflow_id,
+                "run_id": job.workflow_run_id,
+                "ui": ui_link(demo.settings, job.workflow_id, job.workflow_run_id),
+                "source_type": job.source_type,
+                "status": job.status,
+                "stage": job.stage,
+                "task_ids": job.job_metadata.get("taskIds", []),
+                "is_retry": bool(job.job_metadata.get("isRetry")),
+            }
+            for job in jobs
+        ],
+        "tasks": [
+            {
+                "id": str(task.id),
+                "title": task.title,
+                "priority": task.priority,
+                "assignee": task.assignee,
+                "notion_page_url": task.notion_page_url,
+            }
+            for task in tasks
+        ],
     }
 
 
@@ -214,8 +270,12 @@ async def _work_orders(demo: Demo) -> None:
 
     rule("work orders: PDFs -> PostgreSQL -> Sheets export", demo.out)
     fixtures = await demo.sandbox.fixtures()
-    workspace = WorkspaceSpec(slug=f"ops-{demo.run_id}", name="Ops", owner_user_id="ops@example.com",
-                              spreadsheet_id=fixtures["sheets"]["spreadsheet_id"])
+    workspace = WorkspaceSpec(
+        slug=f"ops-{demo.run_id}",
+        name="Ops",
+        owner_user_id="ops@example.com",
+        spreadsheet_id=fixtures["sheets"]["spreadsheet_id"],
+    )
     task_queue = demo.settings.task_queue
     table = Table("kind", "file", "work order", "outcome", "new", "detail")
     shown: list[dict[str, Any]] = []
@@ -224,54 +284,87 @@ async def _work_orders(demo: Demo) -> None:
         for doc in documents:
             shown.append({"kind": kind, **doc.model_dump(mode="json")})
             detail = getattr(doc, "error", None) or getattr(doc, "reason", None) or ""
-            table.add_row(kind, doc.filename, doc.work_order_number or "", doc.outcome, "yes" if doc.is_new else "",
-                          detail)
+            table.add_row(
+                kind, doc.filename, doc.work_order_number or "", doc.outcome, "yes" if doc.is_new else "", detail
+            )
 
     # The drain is started by hand below (ingestion would kick it) to show a quota stop.
-    orders = await start_gmail_ingest(demo.client, workspace=workspace, kind="workorder", user="ops@example.com",
-                                      query='has:attachment subject:"work order"', task_queue=task_queue,
-                                      drain_exports=False)
+    orders = await start_gmail_ingest(
+        demo.client,
+        workspace=workspace,
+        kind="workorder",
+        user="ops@example.com",
+        query='has:attachment subject:"work order"',
+        task_queue=task_queue,
+        drain_exports=False,
+    )
     show("work order", (await orders.result()).documents)
-    signed = await start_gmail_ingest(demo.client, workspace=workspace, kind="signed", user="ops@example.com",
-                                      query="has:attachment subject:signed", task_queue=task_queue,
-                                      drain_exports=False)
+    signed = await start_gmail_ingest(
+        demo.client,
+        workspace=workspace,
+        kind="signed",
+        user="ops@example.com",
+        query="has:attachment subject:signed",
+        task_queue=task_queue,
+        drain_exports=False,
+    )
     show("signed", (await signed.result()).documents)
     with tempfile.TemporaryDirectory() as tmp:
         second = Path(tmp) / "WO-10042-signed-again.pdf"
         second.write_bytes(signed_work_order_pdf(WORK_ORDERS[0], "Someone Else", "2024-06-21"))
-        refused = await start_file_ingest(demo.client, second, workspace=workspace, kind="signed",
-                                          task_queue=task_queue, drain_exports=False)
+        refused = await start_file_ingest(
+            demo.client, second, workspace=workspace, kind="signed", task_queue=task_queue, drain_exports=False
+        )
         show("signed", (await refused.result()).documents)
     demo.out.print(table)
-    demo.out.print("runs are findable in the UI by IntakeWorkOrderId, e.g. "
-                   f"{demo.link(orders.id, orders.result_run_id)}", soft_wrap=True)
+    demo.out.print(
+        f"runs are findable in the UI by IntakeWorkOrderId, e.g. {demo.link(orders.id, orders.result_run_id)}",
+        soft_wrap=True,
+    )
 
     await demo.sandbox.set_fault("sheets", "spreadsheets.values.append", quota_rate=1.0, times=1)
     cooldown = 5.0
-    drain = await start_export_drain(demo.client, task_queue=task_queue,
-                                     input=ExportDrainInput(cooldown_seconds=cooldown, concurrency=1))
+    drain = await start_export_drain(
+        demo.client, task_queue=task_queue, input=ExportDrainInput(cooldown_seconds=cooldown, concurrency=1)
+    )
     for _ in range(100):
         if await drain.query("held"):
             demo.out.print(f"[yellow]Sheets answered quotaExceeded: the drain holds every job for {cooldown:.0f} s[/]")
             break
         await asyncio.sleep(0.1)
     totals = (await drain.result()).totals
-    demo.out.print(f"drain {drain.id}: exported {totals.exported}, failed {totals.failed}, "
-                   f"quota stops {totals.quota_stops}")
+    demo.out.print(
+        f"drain {drain.id}: exported {totals.exported}, failed {totals.failed}, quota stops {totals.quota_stops}"
+    )
 
     preview = Table("workspace", "work order", "site", "amount", "status", "export", "attempts", "sheet row")
     rows = await load_preview(demo.sessions)
     for row in rows:
-        preview.add_row(row["workspace"], row["work_order_number"], (row["site"] or "")[:30], row["amount"] or "",
-                        row["status"], row["export_status"] or "-", str(row["export_attempts"]),
-                        str(row["sheet_row"] or ""))
+        preview.add_row(
+            row["workspace"],
+            row["work_order_number"],
+            (row["site"] or "")[:30],
+            row["amount"] or "",
+            row["status"],
+            row["export_status"] or "-",
+            str(row["export_attempts"]),
+            str(row["sheet_row"] or ""),
+        )
     demo.out.print(preview)
     demo.summary["work_orders"] = {
-        "workspace": workspace.slug, "documents": shown,
-        "ingest": {"workflow_id": orders.id, "run_id": orders.result_run_id,
-                   "ui": ui_link(demo.settings, orders.id, orders.result_run_id)},
-        "drain": {"workflow_id": drain.id, "run_id": drain.result_run_id,
-                  "ui": ui_link(demo.settings, drain.id, drain.result_run_id), **totals.model_dump(mode="json")},
+        "workspace": workspace.slug,
+        "documents": shown,
+        "ingest": {
+            "workflow_id": orders.id,
+            "run_id": orders.result_run_id,
+            "ui": ui_link(demo.settings, orders.id, orders.result_run_id),
+        },
+        "drain": {
+            "workflow_id": drain.id,
+            "run_id": drain.result_run_id,
+            "ui": ui_link(demo.settings, drain.id, drain.result_run_id),
+            **totals.model_dump(mode="json"),
+        },
         "preview": rows,
     }
 
@@ -293,42 +386,72 @@ async def _signals(demo: Demo) -> None:
         result = await handle.result()
         counts = ", ".join(f"{s.source} {s.fetched} fetched / {s.stored} stored" for s in result.sources)
         demo.out.print(f"{result.user_id}: {counts}  {demo.link(handle.id, handle.result_run_id)}", soft_wrap=True)
-        ingestions.append({"workflow_id": handle.id, "run_id": handle.result_run_id,
-                           "ui": ui_link(demo.settings, handle.id, handle.result_run_id),
-                           **result.model_dump(mode="json")})
+        ingestions.append(
+            {
+                "workflow_id": handle.id,
+                "run_id": handle.result_run_id,
+                "ui": ui_link(demo.settings, handle.id, handle.result_run_id),
+                **result.model_dump(mode="json"),
+            }
+        )
 
     async def show_queue(title: str) -> list[dict]:
         async with demo.sessions() as session:
-            rows = [row for user_id in users
-                    for row in await dashboard.approval_queue(session=session, user_id=user_id)]
+            rows = [
+                row for user_id in users for row in await dashboard.approval_queue(session=session, user_id=user_id)
+            ]
         table = Table("action", "user", "tier", "score", "proposes", "about", title=title)
         for row in rows:
-            table.add_row(str(row["action_id"])[:8], row["user_id"], row["importance_tier"],
-                          str(row["importance_score"]), row["action_type"], row["summary"])
+            table.add_row(
+                str(row["action_id"])[:8],
+                row["user_id"],
+                row["importance_tier"],
+                str(row["importance_score"]),
+                row["action_type"],
+                row["summary"],
+            )
         demo.out.print(table)
         return rows
 
     before = await show_queue("approval queue")
     draft = next(row for row in before if row["action_type"] == "draft_reply")
     other = next(row for row in before if row["action_id"] != draft["action_id"])
-    approved = await approve_action(demo.client, demo.sessions, str(draft["action_id"]), task_queue=task_queue,
-                                    payload_override={"body": "Hi,\n\nYes, let us go ahead.\n"}, approved_by="demo")
+    approved = await approve_action(
+        demo.client,
+        demo.sessions,
+        str(draft["action_id"]),
+        task_queue=task_queue,
+        payload_override={"body": "Hi,\n\nYes, let us go ahead.\n"},
+        approved_by="demo",
+    )
     again = await approve_action(demo.client, demo.sessions, str(draft["action_id"]), task_queue=task_queue)
-    demo.out.print(f"approved {draft['summary']!r}: Gmail draft {approved.provider_id}"
-                   f" (approved twice, same result: {approved == again})")
-    await reject_action(demo.client, demo.sessions, str(other["action_id"]), task_queue=task_queue,
-                        note="not needed", rejected_by="demo")
+    demo.out.print(
+        f"approved {draft['summary']!r}: Gmail draft {approved.provider_id}"
+        f" (approved twice, same result: {approved == again})"
+    )
+    await reject_action(
+        demo.client,
+        demo.sessions,
+        str(other["action_id"]),
+        task_queue=task_queue,
+        note="not needed",
+        rejected_by="demo",
+    )
     demo.out.print(f"rejected {other['summary']!r} (negative feedback recorded)")
     after = await show_queue("approval queue after")
     async with demo.sessions() as session:
         timeline = await RunLogRepository().timeline(draft["id"], session=session)
-    demo.out.print("run timeline of the approved item: "
-                   + " -> ".join(f"{run['phase']} ({', '.join(e['kind'] for e in run['events'])})" for run in timeline))
+    demo.out.print(
+        "run timeline of the approved item: "
+        + " -> ".join(f"{run['phase']} ({', '.join(e['kind'] for e in run['events'])})" for run in timeline)
+    )
     drafts = await demo.sandbox.created("gmail", "drafts")
     demo.out.print(f"{len(drafts)} Gmail draft(s) in the sandbox")
     demo.summary["signals"] = {
-        "users": list(users), "ingestions": ingestions,
-        "approved": approved.model_dump(mode="json"), "approved_twice_same_result": approved == again,
+        "users": list(users),
+        "ingestions": ingestions,
+        "approved": approved.model_dump(mode="json"),
+        "approved_twice_same_result": approved == again,
         "rejected_action_id": str(other["action_id"]),
         "queue": after,  # print_json writes ids and times as strings
     }

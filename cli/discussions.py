@@ -22,8 +22,7 @@ from core.temporal import connect, ui_link
 from db.engine import create_sessionmaker, engine_from_settings
 from db.repositories.discussions import DiscussionRepository, JobRepository, TaskRepository
 
-app = typer.Typer(help="The discussion pipeline: Slack / Figma threads into Notion tasks.",
-                  no_args_is_help=True)
+app = typer.Typer(help="The discussion pipeline: Slack / Figma threads into Notion tasks.", no_args_is_help=True)
 
 
 def _input_from(file: Path | None, team: str | None, slack: str | None, figma: str | None) -> DiscussionInput:
@@ -36,7 +35,8 @@ def _input_from(file: Path | None, team: str | None, slack: str | None, figma: s
         return DiscussionInput(team_id=team, source_type=source_type, source_thread_id=thread)
     except ValidationError as err:
         raise InvalidInputError.from_validation(
-            f"--team {team!r} --{source_type} {thread!r} is not a discussion", err) from None
+            f"--team {team!r} --{source_type} {thread!r} is not a discussion", err
+        ) from None
 
 
 @app.command()
@@ -56,8 +56,9 @@ def start(
         client = await connect(settings)
         engine = engine_from_settings(settings)
         try:
-            handle = await start_discussion(client, payload, task_queue=settings.task_queue,
-                                            sessions=create_sessionmaker(engine))
+            handle = await start_discussion(
+                client, payload, task_queue=settings.task_queue, sessions=create_sessionmaker(engine)
+            )
         finally:
             await engine.dispose()
         out: dict[str, Any] = {"workflow_id": handle.id, "ui": ui_link(settings, handle.id, handle.result_run_id)}
@@ -72,8 +73,10 @@ def start(
     console.print(f"started {out['workflow_id']}")
     if "result" in out:
         result = out["result"]
-        console.print(f"[green]completed[/] discussion {result['discussion_id']}: "
-                      f"{len(result['task_ids'])} tasks in {result['processing_ms']} ms")
+        console.print(
+            f"[green]completed[/] discussion {result['discussion_id']}: "
+            f"{len(result['task_ids'])} tasks in {result['processing_ms']} ms"
+        )
         for url in result["notion_page_urls"]:
             console.print(f"  {url}")
     if out["ui"]:
@@ -94,9 +97,14 @@ def retry(
         client = await connect(settings)
         engine = engine_from_settings(settings)
         try:
-            handle = await retry_discussion(client, create_sessionmaker(engine), team_id=team,
-                                            discussion_id=discussion_id, retried_by=by,
-                                            task_queue=settings.task_queue)
+            handle = await retry_discussion(
+                client,
+                create_sessionmaker(engine),
+                team_id=team,
+                discussion_id=discussion_id,
+                retried_by=by,
+                task_queue=settings.task_queue,
+            )
         finally:
             await engine.dispose()
         console.print(f"retrying as {handle.id}")
@@ -129,13 +137,24 @@ def status(
         console.print(f"summary: {d['ai_summary']}")
     jobs = Table("job", "status", "stage", "created", "completed", "retry")
     for job in data["jobs"]:
-        jobs.add_row(job["id"], job["status"], job["stage"], job["created_at"], job["completed_at"] or "",
-                     "yes" if job["metadata"].get("isRetry") else "")
+        jobs.add_row(
+            job["id"],
+            job["status"],
+            job["stage"],
+            job["created_at"],
+            job["completed_at"] or "",
+            "yes" if job["metadata"].get("isRetry") else "",
+        )
     console.print(jobs)
     tasks = Table("#", "task", "priority", "assignee", "notion")
     for task in data["tasks"]:
-        tasks.add_row(str(task["task_index"]), task["title"], task["priority"] or "", task["assignee"] or "",
-                      task["notion_page_url"] or "")
+        tasks.add_row(
+            str(task["task_index"]),
+            task["title"],
+            task["priority"] or "",
+            task["assignee"] or "",
+            task["notion_page_url"] or "",
+        )
     console.print(tasks)
 
 
@@ -147,12 +166,27 @@ async def _status(sessions: async_sessionmaker[AsyncSession], team: str, discuss
         jobs = await JobRepository().find_many(session=session, discussion_id=discussion.id)
         tasks = await TaskRepository().for_discussion(discussion.id, session=session)
     return {
-        "discussion": _row(discussion, "id", "team_id", "source_type", "source_thread_id", "title", "status",
-                           "error", "ai_summary", "notion_task_ids", "completed_at"),
-        "jobs": [_row(j, "id", "status", "stage", "error", "created_at", "completed_at") |
-                 {"metadata": j.job_metadata} for j in jobs],
-        "tasks": [_row(t, "id", "task_index", "title", "priority", "assignee", "notion_page_id",
-                       "notion_page_url") for t in tasks],
+        "discussion": _row(
+            discussion,
+            "id",
+            "team_id",
+            "source_type",
+            "source_thread_id",
+            "title",
+            "status",
+            "error",
+            "ai_summary",
+            "notion_task_ids",
+            "completed_at",
+        ),
+        "jobs": [
+            _row(j, "id", "status", "stage", "error", "created_at", "completed_at") | {"metadata": j.job_metadata}
+            for j in jobs
+        ],
+        "tasks": [
+            _row(t, "id", "task_index", "title", "priority", "assignee", "notion_page_id", "notion_page_url")
+            for t in tasks
+        ],
     }
 
 

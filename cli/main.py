@@ -58,11 +58,19 @@ def up(
     from stack.embedded import EmbeddedStack, StackConfig
 
     settings = Settings()
-    stack = EmbeddedStack(StackConfig(
-        state_dir=settings.state_dir, postgres_port=postgres_port, temporal_port=temporal_port,
-        ui_port=ui_port, sandbox_port=sandbox_port, task_queue=settings.task_queue,
-        namespace=settings.temporal_namespace, worker=worker,
-    ), say=console.print)
+    stack = EmbeddedStack(
+        StackConfig(
+            state_dir=settings.state_dir,
+            postgres_port=postgres_port,
+            temporal_port=temporal_port,
+            ui_port=ui_port,
+            sandbox_port=sandbox_port,
+            task_queue=settings.task_queue,
+            namespace=settings.temporal_namespace,
+            worker=worker,
+        ),
+        say=console.print,
+    )
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
@@ -72,8 +80,10 @@ def up(
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     state = stack.start()
-    console.print("[bold]intake is up[/]: the Temporal UI is at "
-                  f"[link]{state.temporal_ui_url}[/link]; Ctrl-C (or `intake down`) stops it")
+    console.print(
+        "[bold]intake is up[/]: the Temporal UI is at "
+        f"[link]{state.temporal_ui_url}[/link]; Ctrl-C (or `intake down`) stops it"
+    )
     crash = None
     try:
         while not stopping and crash is None:
@@ -133,8 +143,10 @@ def health(
         if as_json:
             print_json({**result.model_dump(mode="json"), "ui": ui_link(settings, handle.id, handle.result_run_id)})
             return
-        console.print(f"[green]healthy[/] row {result.row_id} in PostgreSQL {result.database_version}, "
-                      f"recorded {result.recorded_at:%H:%M:%S.%f}, confirmed {result.confirmed_at:%H:%M:%S.%f}")
+        console.print(
+            f"[green]healthy[/] row {result.row_id} in PostgreSQL {result.database_version}, "
+            f"recorded {result.recorded_at:%H:%M:%S.%f}, confirmed {result.confirmed_at:%H:%M:%S.%f}"
+        )
         if link := ui_link(settings, handle.id, handle.result_run_id):
             console.print(f"run: {link}")
 

@@ -23,8 +23,9 @@ def _console(stream: TextIO) -> Console:
         terminal = stream.isatty()
     except (AttributeError, ValueError):  # a closed or replaced stream
         terminal = False
-    return Console(stderr=stream is sys.stderr, highlight=False, soft_wrap=True,
-                   width=None if terminal else UNBOUNDED_WIDTH)
+    return Console(
+        stderr=stream is sys.stderr, highlight=False, soft_wrap=True, width=None if terminal else UNBOUNDED_WIDTH
+    )
 
 
 console = _console(sys.stdout)

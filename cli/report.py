@@ -30,14 +30,22 @@ def jobs(
     async def load(sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
         async with sessions() as session:
             rows = await JobRepository().listing(session=session, status=status, team_id=team, limit=limit)
-        return [{
-            "id": str(job.id), "team_id": job.team_id, "source_type": job.source_type, "status": job.status,
-            "stage": job.stage, "discussion_id": str(job.discussion_id) if job.discussion_id else None,
-            "error": job.error, "created_at": job.created_at.isoformat(),
-            "completed_at": job.completed_at.isoformat() if job.completed_at else None,
-            "processing_ms": job.job_metadata.get("processingTime"),
-            "is_retry": bool(job.job_metadata.get("isRetry")),
-        } for job in rows]
+        return [
+            {
+                "id": str(job.id),
+                "team_id": job.team_id,
+                "source_type": job.source_type,
+                "status": job.status,
+                "stage": job.stage,
+                "discussion_id": str(job.discussion_id) if job.discussion_id else None,
+                "error": job.error,
+                "created_at": job.created_at.isoformat(),
+                "completed_at": job.completed_at.isoformat() if job.completed_at else None,
+                "processing_ms": job.job_metadata.get("processingTime"),
+                "is_retry": bool(job.job_metadata.get("isRetry")),
+            }
+            for job in rows
+        ]
 
     rows = with_sessions(Settings(), load)
     if as_json:
@@ -45,9 +53,16 @@ def jobs(
         return
     table = Table("job", "team", "source", "status", "stage", "ms", "retry", "error")
     for row in rows:
-        table.add_row(row["id"][:8], row["team_id"], row["source_type"], row["status"], row["stage"],
-                      str(row["processing_ms"] or ""), "yes" if row["is_retry"] else "",
-                      (row["error"] or "")[:60])
+        table.add_row(
+            row["id"][:8],
+            row["team_id"],
+            row["source_type"],
+            row["status"],
+            row["stage"],
+            str(row["processing_ms"] or ""),
+            "yes" if row["is_retry"] else "",
+            (row["error"] or "")[:60],
+        )
     console.print(table)
     console.print(f"{len(rows)} jobs")
 
@@ -66,9 +81,16 @@ def preview(
         return
     table = Table("workspace", "work order", "site", "date", "amount", "status", "export", "row", "error")
     for row in rows:
-        table.add_row(row["workspace"], row["work_order_number"], (row["site"] or "")[:32],
-                      row["scheduled_date"] or "", row["amount"] or "", row["status"],
-                      f"{row['export_status'] or '-'} ({row['export_attempts']})", str(row["sheet_row"] or ""),
-                      (row["export_error"] or "")[:50])
+        table.add_row(
+            row["workspace"],
+            row["work_order_number"],
+            (row["site"] or "")[:32],
+            row["scheduled_date"] or "",
+            row["amount"] or "",
+            row["status"],
+            f"{row['export_status'] or '-'} ({row['export_attempts']})",
+            str(row["sheet_row"] or ""),
+            (row["export_error"] or "")[:50],
+        )
     console.print(table)
     console.print(f"{len(rows)} work orders")

@@ -15,8 +15,9 @@ from client.signals import active_users
 from core.settings import Settings
 from core.temporal import connect
 
-app = typer.Typer(help="Temporal Schedules: apply the project's list, or list what the server has.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Temporal Schedules: apply the project's list, or list what the server has.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -31,8 +32,13 @@ def apply(
     async def run() -> dict[str, str]:
         client = await connect(settings)
         return await apply_schedules(
-            client, ScheduleOptions(task_queue=settings.task_queue, job_retention_days=job_retention_days,
-                                    run_log_retention_days=run_log_retention_days, signal_users=tuple(users))
+            client,
+            ScheduleOptions(
+                task_queue=settings.task_queue,
+                job_retention_days=job_retention_days,
+                run_log_retention_days=run_log_retention_days,
+                signal_users=tuple(users),
+            ),
         )
 
     for schedule_id, outcome in asyncio.run(run()).items():
@@ -51,13 +57,15 @@ def list_schedules(as_json: bool = typer.Option(False, "--json")) -> None:
             # The server leaves out a listing's schedule and info when it has none to give.
             schedule, info = entry.schedule, entry.info
             action = schedule.action if schedule is not None else None
-            rows.append({
-                "id": entry.id,
-                "workflow": action.workflow if isinstance(action, ScheduleListActionStartWorkflow) else None,
-                "next_run": info.next_action_times[0] if info is not None and info.next_action_times else None,
-                "paused": schedule.state.paused if schedule is not None else None,
-                "about": describe(entry.id),
-            })
+            rows.append(
+                {
+                    "id": entry.id,
+                    "workflow": action.workflow if isinstance(action, ScheduleListActionStartWorkflow) else None,
+                    "next_run": info.next_action_times[0] if info is not None and info.next_action_times else None,
+                    "paused": schedule.state.paused if schedule is not None else None,
+                    "about": describe(entry.id),
+                }
+            )
         return rows
 
     rows = asyncio.run(run())
@@ -66,6 +74,7 @@ def list_schedules(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     table = Table("id", "workflow", "next run", "paused", "about")
     for row in rows:
-        table.add_row(*(str(row[k]) if row[k] is not None else "" for k in
-                        ("id", "workflow", "next_run", "paused", "about")))
+        table.add_row(
+            *(str(row[k]) if row[k] is not None else "" for k in ("id", "workflow", "next_run", "paused", "about"))
+        )
     console.print(table)

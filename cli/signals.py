@@ -1,12 +1,12 @@
 """Signal ingestion and approvals from the command line.
 
-    intake ingest user-add USER --mailbox alice@example.com
-    intake ingest run USER [--force]           stale-gated like an app open
-    intake ingest status USER
-    intake inbox queue|drafts|processed|audit  the dashboard's reads
-    intake approve ACTION_ID [--payload JSON] | intake reject ACTION_ID [--note ...]
-    intake feedback ACTION_ID --positive|--negative [--note ...]
-    intake queue-tool-call USER --type draft_reply --payload JSON --summary ...
+intake ingest user-add USER --mailbox alice@example.com
+intake ingest run USER [--force]           stale-gated like an app open
+intake ingest status USER
+intake inbox queue|drafts|processed|audit  the dashboard's reads
+intake approve ACTION_ID [--payload JSON] | intake reject ACTION_ID [--note ...]
+intake feedback ACTION_ID --positive|--negative [--note ...]
+intake queue-tool-call USER --type draft_reply --payload JSON --summary ...
 """
 
 from __future__ import annotations
@@ -41,16 +41,14 @@ T = TypeVar("T")
 ingest_app = typer.Typer(help="Signal ingestion: Gmail and Calendar into work items.", no_args_is_help=True)
 # Deciding proposed actions: commands at the top level (`intake approve ID`), added without a group name.
 decisions_app = typer.Typer()
-inbox_app = typer.Typer(help="The approval dashboard: queue, drafts, processed, audit log.",
-                        no_args_is_help=True)
+inbox_app = typer.Typer(help="The approval dashboard: queue, drafts, processed, audit log.", no_args_is_help=True)
 
 
 def _jsonable(rows: Any) -> Any:
     return json.loads(json.dumps(rows, default=str))
 
 
-def _with_client(settings: Settings,
-                 action: Callable[[Client, async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
+def _with_client(settings: Settings, action: Callable[[Client, async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
     """Run `action` with a Temporal client and the database (a failed run is reported by `cli.main`)."""
 
     async def run() -> T:
@@ -84,35 +82,56 @@ def user_add(
     user_id: str,
     mailbox: str = typer.Option(..., help="The Gmail address to read."),
     calendar: str = typer.Option(None, help="The calendar id (default: the mailbox)."),
-    watch: list[str] = typer.Option([], help="A watched keyword (repeat the option for more; none given: "
-                                             "an existing user keeps theirs)."),
+    watch: list[str] = typer.Option(
+        [], help="A watched keyword (repeat the option for more; none given: an existing user keeps theirs)."
+    ),
     inactive: bool = typer.Option(False, help="Register without scheduled ingestion."),
 ) -> None:
     """Register a user (or update one); `intake schedules apply` then schedules the active ones."""
-    user = with_sessions(Settings(), lambda sessions: signals.register_user(
-        sessions, user_id=user_id, mailbox=mailbox, calendar_id=calendar, watch_keywords=list(watch) or None,
-        active=not inactive))
-    console.print(f"{user.user_id}: mailbox {user.mailbox}, calendar {user.calendar_id}, "
-                  f"{'active' if user.active else 'inactive'}")
+    user = with_sessions(
+        Settings(),
+        lambda sessions: signals.register_user(
+            sessions,
+            user_id=user_id,
+            mailbox=mailbox,
+            calendar_id=calendar,
+            watch_keywords=list(watch) or None,
+            active=not inactive,
+        ),
+    )
+    console.print(
+        f"{user.user_id}: mailbox {user.mailbox}, calendar {user.calendar_id}, "
+        f"{'active' if user.active else 'inactive'}"
+    )
 
 
 @ingest_app.command("run")
 def run_ingestion(
     user_id: str,
     force: bool = typer.Option(False, "--force", help="Run even when the last success is fresh."),
-    stale_after: int = typer.Option(signals.DEFAULT_STALE_AFTER_SECONDS, min=0,
-                                    help="Seconds after which the last success is stale."),
+    stale_after: int = typer.Option(
+        signals.DEFAULT_STALE_AFTER_SECONDS, min=0, help="Seconds after which the last success is stale."
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ingest USER's Gmail and Calendar now, unless the last success is fresher than --stale-after."""
     settings = Settings()
 
     async def run(client: Client, sessions: async_sessionmaker[AsyncSession]) -> dict[str, Any]:
-        handle = await signals.start_ingestion(client, user_id, task_queue=settings.task_queue, force=force,
-                                               stale_after_seconds=stale_after, sessions=sessions)
+        handle = await signals.start_ingestion(
+            client,
+            user_id,
+            task_queue=settings.task_queue,
+            force=force,
+            stale_after_seconds=stale_after,
+            sessions=sessions,
+        )
         result = await handle.result()
-        return {"workflow_id": handle.id, "ui": ui_link(settings, handle.id, handle.result_run_id),
-                **result.model_dump(mode="json")}
+        return {
+            "workflow_id": handle.id,
+            "ui": ui_link(settings, handle.id, handle.result_run_id),
+            **result.model_dump(mode="json"),
+        }
 
     out = _with_client(settings, run)
     if as_json:
@@ -122,9 +141,11 @@ def run_ingestion(
         console.print(f"skipped: {out['reason']} (--force runs anyway)")
         return
     for source in out["sources"]:
-        console.print(f"{source['source']:9} fetched {source['fetched']}, stored {source['stored']}, "
-                      f"unchanged {source['unchanged']}, not actionable {source['not_actionable']}"
-                      + (" (full resync)" if source["full_resync"] else ""))
+        console.print(
+            f"{source['source']:9} fetched {source['fetched']}, stored {source['stored']}, "
+            f"unchanged {source['unchanged']}, not actionable {source['not_actionable']}"
+            + (" (full resync)" if source["full_resync"] else "")
+        )
     if out["ui"]:
         console.print(f"run: {out['ui']}")
 
@@ -139,9 +160,20 @@ def status(user_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
             state = await Repository(IngestionState).find_by_id(user_id, session=session)
         if state is None:
             return None
-        return _jsonable({name: getattr(state, name) for name in (
-            "user_id", "gmail_cursor", "calendar_cursor", "last_synced_at", "bootstrap_completed_at",
-            "last_error", "last_error_at")})
+        return _jsonable(
+            {
+                name: getattr(state, name)
+                for name in (
+                    "user_id",
+                    "gmail_cursor",
+                    "calendar_cursor",
+                    "last_synced_at",
+                    "bootstrap_completed_at",
+                    "last_error",
+                    "last_error_at",
+                )
+            }
+        )
 
     data = with_sessions(Settings(), load)
     if data is None:
@@ -156,8 +188,9 @@ def status(user_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
 # -- intake inbox -----------------------------------------------------------------------------
 
 
-def _dashboard(read: Callable[..., Awaitable[list[dict[str, Any]]]], user: str | None,
-               limit: int) -> list[dict[str, Any]]:
+def _dashboard(
+    read: Callable[..., Awaitable[list[dict[str, Any]]]], user: str | None, limit: int
+) -> list[dict[str, Any]]:
     async def load(sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
         async with sessions() as session:
             return _jsonable(await read(session=session, user_id=user, limit=limit))
@@ -173,8 +206,9 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
 
 
 @inbox_app.command("queue")
-def approval_queue(user: str = typer.Option(None), limit: int = typer.Option(50, min=1),
-                   as_json: bool = typer.Option(False, "--json")) -> None:
+def approval_queue(
+    user: str = typer.Option(None), limit: int = typer.Option(50, min=1), as_json: bool = typer.Option(False, "--json")
+) -> None:
     """Work items awaiting approval, most important first."""
     rows = _dashboard(dashboard.approval_queue, user, limit)
     if as_json:
@@ -184,8 +218,9 @@ def approval_queue(user: str = typer.Option(None), limit: int = typer.Option(50,
 
 
 @inbox_app.command("drafts")
-def drafts(user: str = typer.Option(None), limit: int = typer.Option(50, min=1),
-           as_json: bool = typer.Option(False, "--json")) -> None:
+def drafts(
+    user: str = typer.Option(None), limit: int = typer.Option(50, min=1), as_json: bool = typer.Option(False, "--json")
+) -> None:
     """Gmail drafts and Calendar events that approvals made."""
     rows = _dashboard(dashboard.drafts, user, limit)
     if as_json:
@@ -195,8 +230,9 @@ def drafts(user: str = typer.Option(None), limit: int = typer.Option(50, min=1),
 
 
 @inbox_app.command("processed")
-def processed(user: str = typer.Option(None), limit: int = typer.Option(50, min=1),
-              as_json: bool = typer.Option(False, "--json")) -> None:
+def processed(
+    user: str = typer.Option(None), limit: int = typer.Option(50, min=1), as_json: bool = typer.Option(False, "--json")
+) -> None:
     """Work items the user decided."""
     rows = _dashboard(dashboard.processed, user, limit)
     if as_json:
@@ -208,7 +244,8 @@ def processed(user: str = typer.Option(None), limit: int = typer.Option(50, min=
 @inbox_app.command("audit")
 def audit(
     target: str = typer.Option(None, help="A work item id: its entries, oldest first."),
-    user: str = typer.Option(None), limit: int = typer.Option(50, min=1),
+    user: str = typer.Option(None),
+    limit: int = typer.Option(50, min=1),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The audit log (of one work item with --target), and the counts per target type and action."""
@@ -218,14 +255,27 @@ def audit(
         if target:
             await signals.require_work_item(sessions, target)
         async with sessions() as session:
-            entries = (await repo.by_target("work_item", target, session=session, limit=limit) if target
-                       else await repo.listing(session=session, user_id=user, limit=limit))
+            entries = (
+                await repo.by_target("work_item", target, session=session, limit=limit)
+                if target
+                else await repo.listing(session=session, user_id=user, limit=limit)
+            )
             counts = await repo.counts(session=session, user_id=user)
-        return _jsonable({
-            "entries": [{"at": e.created_at, "user_id": e.user_id, "action": e.action, "target_id": e.target_id,
-                         "payload": e.payload} for e in entries],
-            "counts": [{"target_type": t, "action": a, "count": n} for (t, a), n in sorted(counts.items())],
-        })
+        return _jsonable(
+            {
+                "entries": [
+                    {
+                        "at": e.created_at,
+                        "user_id": e.user_id,
+                        "action": e.action,
+                        "target_id": e.target_id,
+                        "payload": e.payload,
+                    }
+                    for e in entries
+                ],
+                "counts": [{"target_type": t, "action": a, "count": n} for (t, a), n in sorted(counts.items())],
+            }
+        )
 
     data = with_sessions(Settings(), load)
     if as_json:
@@ -248,13 +298,19 @@ def approve(
     """Approve a proposed action: the Gmail draft or Calendar event is made, once."""
     settings = Settings()
     override = _payload(payload)
-    outcome = _with_client(settings, lambda client, sessions: signals.approve_action(
-        client, sessions, action_id, task_queue=settings.task_queue, payload_override=override, approved_by=by))
+    outcome = _with_client(
+        settings,
+        lambda client, sessions: signals.approve_action(
+            client, sessions, action_id, task_queue=settings.task_queue, payload_override=override, approved_by=by
+        ),
+    )
     if as_json:
         print_json(outcome.model_dump(mode="json"))
         return
-    console.print(f"[green]executed[/] {outcome.action_type} -> {outcome.provider_id}"
-                  + (f" {outcome.html_link}" if outcome.html_link else ""))
+    console.print(
+        f"[green]executed[/] {outcome.action_type} -> {outcome.provider_id}"
+        + (f" {outcome.html_link}" if outcome.html_link else "")
+    )
 
 
 @decisions_app.command("reject")
@@ -266,8 +322,12 @@ def reject(
 ) -> None:
     """Reject a proposed action: it and its work item are dismissed, the note kept as feedback."""
     settings = Settings()
-    outcome = _with_client(settings, lambda client, sessions: signals.reject_action(
-        client, sessions, action_id, task_queue=settings.task_queue, note=note, rejected_by=by))
+    outcome = _with_client(
+        settings,
+        lambda client, sessions: signals.reject_action(
+            client, sessions, action_id, task_queue=settings.task_queue, note=note, rejected_by=by
+        ),
+    )
     if as_json:
         print_json(outcome.model_dump(mode="json"))
         return
@@ -283,8 +343,12 @@ def feedback(
 ) -> None:
     """Say whether a proposed action (and its work item) was useful."""
     settings = Settings()
-    result = _with_client(settings, lambda client, sessions: signals.give_feedback(
-        client, sessions, action_id, task_queue=settings.task_queue, positive=positive, note=note, given_by=by))
+    result = _with_client(
+        settings,
+        lambda client, sessions: signals.give_feedback(
+            client, sessions, action_id, task_queue=settings.task_queue, positive=positive, note=note, given_by=by
+        ),
+    )
     console.print(f"{result.rating} feedback on work item {result.work_item_id}")
 
 
@@ -301,18 +365,29 @@ def queue_tool_call(
     """Queue a tool call for approval: a work item and its proposed action, in one transaction."""
     settings = Settings()
     try:
-        request = QueueToolCallInput(user_id=user_id, call_id=call_id or str(uuid.uuid4()),
-                                       action_type=action_type, payload=_payload(payload) or {}, summary=summary,
-                                       context=context)
+        request = QueueToolCallInput(
+            user_id=user_id,
+            call_id=call_id or str(uuid.uuid4()),
+            action_type=action_type,
+            payload=_payload(payload) or {},
+            summary=summary,
+            context=context,
+        )
     except ValidationError as err:
         raise InvalidInputError.from_validation("not a tool call to queue", err) from None
-    result = _with_client(settings, lambda client, sessions: signals.queue_tool_call(
-        client, request, task_queue=settings.task_queue, sessions=sessions))
+    result = _with_client(
+        settings,
+        lambda client, sessions: signals.queue_tool_call(
+            client, request, task_queue=settings.task_queue, sessions=sessions
+        ),
+    )
     if as_json:
         print_json(result.model_dump(mode="json"))
         return
-    console.print(f"{'queued' if result.created else 'already queued'}: action {result.action_id} "
-                  f"(work item {result.work_item_id})")
+    console.print(
+        f"{'queued' if result.created else 'already queued'}: action {result.action_id} "
+        f"(work item {result.work_item_id})"
+    )
 
 
 def timeline(work_item_id: str, as_json: bool = typer.Option(False, "--json")) -> None:

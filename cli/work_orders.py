@@ -40,8 +40,9 @@ signed_app = typer.Typer(help="Signed work-order PDFs, matched 1:1 to their work
 export_app = typer.Typer(help="The Sheets export queue.", no_args_is_help=True)
 
 WORKSPACE = typer.Option("default", "--workspace", "-w", help="Workspace slug; created on first use.")
-SPREADSHEET = typer.Option(None, envvar="INTAKE_SPREADSHEET_ID",
-                           help="Spreadsheet a NEW workspace exports to (none: no export).")
+SPREADSHEET = typer.Option(
+    None, envvar="INTAKE_SPREADSHEET_ID", help="Spreadsheet a NEW workspace exports to (none: no export)."
+)
 GMAIL = typer.Option(None, "--gmail", help="Read PDFs from this Gmail mailbox instead of files.")
 QUERY = typer.Option(None, help="With --gmail: a Gmail search, e.g. 'has:attachment subject:\"work order\"'.")
 MESSAGE = typer.Option(None, help="With --gmail: one message id.")
@@ -51,8 +52,13 @@ PARALLEL = typer.Option(8, min=1, max=64, help="Files in flight at once.")
 @workorder_app.command("ingest")
 def ingest_work_orders(
     paths: list[Path] = typer.Argument(None, help="PDF files."),
-    workspace: str = WORKSPACE, spreadsheet: str = SPREADSHEET, gmail: str = GMAIL, query: str = QUERY,
-    message: str = MESSAGE, parallel: int = PARALLEL, as_json: bool = typer.Option(False, "--json"),
+    workspace: str = WORKSPACE,
+    spreadsheet: str = SPREADSHEET,
+    gmail: str = GMAIL,
+    query: str = QUERY,
+    message: str = MESSAGE,
+    parallel: int = PARALLEL,
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ingest work-order PDFs: each file (or Gmail attachment) once per workspace, by its sha256."""
     _ingest("workorder", paths, workspace, spreadsheet, gmail, query, message, parallel, as_json)
@@ -61,15 +67,29 @@ def ingest_work_orders(
 @signed_app.command("ingest")
 def ingest_signed(
     paths: list[Path] = typer.Argument(None, help="Signed PDF files."),
-    workspace: str = WORKSPACE, spreadsheet: str = SPREADSHEET, gmail: str = GMAIL, query: str = QUERY,
-    message: str = MESSAGE, parallel: int = PARALLEL, as_json: bool = typer.Option(False, "--json"),
+    workspace: str = WORKSPACE,
+    spreadsheet: str = SPREADSHEET,
+    gmail: str = GMAIL,
+    query: str = QUERY,
+    message: str = MESSAGE,
+    parallel: int = PARALLEL,
+    as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ingest signed PDFs; a second signed document for a matched work order is refused (and recorded)."""
     _ingest("signed", paths, workspace, spreadsheet, gmail, query, message, parallel, as_json)
 
 
-def _ingest(kind: DocumentKind, paths: list[Path] | None, workspace: str, spreadsheet: str | None,
-            gmail: str | None, query: str | None, message: str | None, parallel: int, as_json: bool) -> None:
+def _ingest(
+    kind: DocumentKind,
+    paths: list[Path] | None,
+    workspace: str,
+    spreadsheet: str | None,
+    gmail: str | None,
+    query: str | None,
+    message: str | None,
+    parallel: int,
+    as_json: bool,
+) -> None:
     if bool(paths) == bool(gmail):
         fail("give PDF paths, or --gmail MAILBOX with --query or --message")
     if gmail and (query is None) == (message is None):
@@ -80,20 +100,34 @@ def _ingest(kind: DocumentKind, paths: list[Path] | None, workspace: str, spread
     async def run() -> list[dict[str, Any]]:
         client = await connect(settings)
         if gmail:
-            handle = await start_gmail_ingest(client, workspace=spec, kind=kind, user=gmail, query=query,
-                                              message_id=message, task_queue=settings.task_queue)
+            handle = await start_gmail_ingest(
+                client,
+                workspace=spec,
+                kind=kind,
+                user=gmail,
+                query=query,
+                message_id=message,
+                task_queue=settings.task_queue,
+            )
             return [doc.model_dump(mode="json") for doc in (await handle.result()).documents]
         gate = asyncio.Semaphore(parallel)
         documents: list[dict[str, Any]] = []
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, disable=as_json or len(paths or []) < 2) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json or len(paths or []) < 2,
+        ) as progress:
             bar = progress.add_task(f"ingesting {kind} PDFs", total=len(paths or []))
 
             async def one(path: Path) -> None:
                 async with gate:
                     try:
-                        handle = await start_file_ingest(client, path, workspace=spec, kind=kind,
-                                                         task_queue=settings.task_queue)
+                        handle = await start_file_ingest(
+                            client, path, workspace=spec, kind=kind, task_queue=settings.task_queue
+                        )
                         documents.extend(doc.model_dump(mode="json") for doc in (await handle.result()).documents)
                     except (IntakeError, WorkflowFailureError, OSError) as err:
                         # Unreadable, too big, not a file: this file's row says so; the others go on.
@@ -111,8 +145,13 @@ def _ingest(kind: DocumentKind, paths: list[Path] | None, workspace: str, spread
         for doc in documents:
             outcome = doc["outcome"]
             color = "red" if outcome in ("failed", "refused") else "green"
-            table.add_row(doc["filename"], doc["work_order_number"] or "", f"[{color}]{outcome}[/]",
-                          "yes" if doc["is_new"] else "", doc.get("error") or doc.get("reason") or "")
+            table.add_row(
+                doc["filename"],
+                doc["work_order_number"] or "",
+                f"[{color}]{outcome}[/]",
+                "yes" if doc["is_new"] else "",
+                doc.get("error") or doc.get("reason") or "",
+            )
         console.print(table)
     if any(doc["outcome"] in ("failed", "refused") for doc in documents):
         raise typer.Exit(1)
@@ -121,8 +160,15 @@ def _ingest(kind: DocumentKind, paths: list[Path] | None, workspace: str, spread
 def _failed_row(path: Path, err: Exception) -> dict[str, Any]:
     """A result row for a file whose ingestion did not get as far as an outcome."""
     error = str(failure_error(err) if isinstance(err, WorkflowFailureError) else err)
-    return {"filename": path.name, "file_hash": None, "outcome": "failed", "is_new": False, "work_order_number": None,
-            "error": error, "export_enqueued": False}
+    return {
+        "filename": path.name,
+        "file_hash": None,
+        "outcome": "failed",
+        "is_new": False,
+        "work_order_number": None,
+        "error": error,
+        "export_enqueued": False,
+    }
 
 
 @export_app.command("drain")
@@ -137,8 +183,11 @@ def drain(
 
     async def run() -> dict[str, Any]:
         client = await connect(settings)
-        handle = await start_export_drain(client, task_queue=settings.task_queue, input=ExportDrainInput(
-            cooldown_seconds=cooldown, concurrency=concurrency))
+        handle = await start_export_drain(
+            client,
+            task_queue=settings.task_queue,
+            input=ExportDrainInput(cooldown_seconds=cooldown, concurrency=concurrency),
+        )
         out: dict[str, Any] = {"workflow_id": handle.id}
         if wait:
             out["totals"] = (await handle.result()).totals.model_dump()
@@ -150,8 +199,7 @@ def drain(
         return
     console.print(f"drain {out['workflow_id']}")
     if totals := out.get("totals"):
-        console.print(f"exported {totals['exported']}, failed {totals['failed']}, "
-                      f"quota stops {totals['quota_stops']}")
+        console.print(f"exported {totals['exported']}, failed {totals['failed']}, quota stops {totals['quota_stops']}")
 
 
 @export_app.command("status")
@@ -184,8 +232,9 @@ def retry(
         client = await connect(settings)
         engine = engine_from_settings(settings)
         try:
-            handle = await retry_failed_exports(client, task_queue=settings.task_queue, job_ids=job_ids or None,
-                                                sessions=create_sessionmaker(engine))
+            handle = await retry_failed_exports(
+                client, task_queue=settings.task_queue, job_ids=job_ids or None, sessions=create_sessionmaker(engine)
+            )
         finally:
             await engine.dispose()
         console.print(f"retrying through {handle.id}")

@@ -69,7 +69,10 @@ async def check_discussion(sessions: async_sessionmaker[AsyncSession], input: Di
 
 
 async def start_discussion(
-    client: Client, input: DiscussionInput, *, task_queue: str,
+    client: Client,
+    input: DiscussionInput,
+    *,
+    task_queue: str,
     sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> DiscussionHandle:
     """Start the thread's pipeline, or return the run already going for it.
@@ -102,22 +105,25 @@ async def start_discussion(
                 saved = await DiscussionRepository().for_team(input.team_id, discussion_id, session=session)
             if saved is None and not afresh and status in ("failed", "terminated", "canceled", "timed_out"):
                 try:
-                    return await _start(client, input, workflow_id, discussion_id, task_queue=task_queue,
-                                        afresh=True)
+                    return await _start(client, input, workflow_id, discussion_id, task_queue=task_queue, afresh=True)
                 except WorkflowAlreadyStartedError:
                     pass  # another start got there first and its run has finished: say so below
         where = f"{discussion_id} --team {input.team_id}"
         failed = saved.status == "failed" if saved is not None else sessions is None and status == "failed"
-        hint = (f"retry it with `intake discussion retry {where}`" if failed
-                else f"`intake discussion status {where}` shows the result")
+        hint = (
+            f"retry it with `intake discussion retry {where}`"
+            if failed
+            else f"`intake discussion status {where}` shows the result"
+        )
         raise ConflictError(
             f"{input.source_type} thread {input.source_thread_id} of team {input.team_id} was already "
             f"processed (workflow {workflow_id}, {status}); {hint}"
         ) from err
 
 
-async def _start(client: Client, input: DiscussionInput, workflow_id: str, discussion_id: uuid.UUID, *,
-                 task_queue: str, afresh: bool) -> DiscussionHandle:
+async def _start(
+    client: Client, input: DiscussionInput, workflow_id: str, discussion_id: uuid.UUID, *, task_queue: str, afresh: bool
+) -> DiscussionHandle:
     """Start the run, or join the one going; a closed run's id is reused only when `afresh` and it did
     not complete (a retry, or a run refused before its discussion was saved)."""
     return await client.start_workflow(
@@ -126,18 +132,26 @@ async def _start(client: Client, input: DiscussionInput, workflow_id: str, discu
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=(WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY if afresh
-                         else WorkflowIDReusePolicy.REJECT_DUPLICATE),
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(TEAM_ID, input.team_id),
-            SearchAttributePair(DISCUSSION_ID, str(discussion_id)),
-        ]),
+        id_reuse_policy=(
+            WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY if afresh else WorkflowIDReusePolicy.REJECT_DUPLICATE
+        ),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(TEAM_ID, input.team_id),
+                SearchAttributePair(DISCUSSION_ID, str(discussion_id)),
+            ]
+        ),
     )
 
 
 async def retry_discussion(
-    client: Client, sessions: async_sessionmaker[AsyncSession], *, team_id: str, discussion_id: str,
-    retried_by: str, task_queue: str,
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    team_id: str,
+    discussion_id: str,
+    retried_by: str,
+    task_queue: str,
 ) -> DiscussionHandle:
     """Rerun a failed discussion as a NEW job that reuses the stored thread."""
     async with sessions() as session:
@@ -146,19 +160,22 @@ async def retry_discussion(
         raise NotFoundError(f"team {team_id!r} has no discussion {discussion_id}")
     if discussion.status != "failed":
         raise DiscussionNotRetryableError(
-            f"discussion {discussion_id} is {discussion.status}, not failed: only a failed discussion "
-            "can be retried"
+            f"discussion {discussion_id} is {discussion.status}, not failed: only a failed discussion can be retried"
         )
     return await start_discussion(
         client,
         DiscussionInput(
-            team_id=discussion.team_id, source_type=discussion.source_type,
-            source_thread_id=discussion.source_thread_id, title=discussion.title,
-            content=discussion.content, author_handle=discussion.author_handle,
+            team_id=discussion.team_id,
+            source_type=discussion.source_type,
+            source_thread_id=discussion.source_thread_id,
+            title=discussion.title,
+            content=discussion.content,
+            author_handle=discussion.author_handle,
             source_url=discussion.source_url,
             retry=RetryDiscussionInput(retried_by=retried_by, original_discussion_id=str(discussion.id)),
         ),
-        task_queue=task_queue, sessions=sessions,
+        task_queue=task_queue,
+        sessions=sessions,
     )
 
 

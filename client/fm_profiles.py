@@ -24,9 +24,16 @@ from integrations.pdf_extract import DEFAULT_PATTERNS
 
 
 async def set_fm_profile(
-    sessions: async_sessionmaker[AsyncSession], *, workspace: str, fm_key: str, spreadsheet_id: str | None = None,
-    display_name: str | None = None, sender_domains: list[str] | None = None, text_markers: list[str] | None = None,
-    field_patterns: dict[str, str] | None = None, date_order: str | None = None,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    workspace: str,
+    fm_key: str,
+    spreadsheet_id: str | None = None,
+    display_name: str | None = None,
+    sender_domains: list[str] | None = None,
+    text_markers: list[str] | None = None,
+    field_patterns: dict[str, str] | None = None,
+    date_order: str | None = None,
 ) -> FmProfile:
     """Create the profile `fm_key` in `workspace` (the workspace too, with its starter profiles, if new),
     or update what is given of an existing one; None leaves a value as it is.
@@ -37,13 +44,13 @@ async def set_fm_profile(
     fm_key = fm_key.strip()
     changes = _checked_changes(fm_key, display_name, sender_domains, text_markers, field_patterns, date_order)
     async with unit_of_work(sessions) as session:
-        ws, _ = await WorkspaceRepository().get_or_create(session=session, slug=workspace,
-                                                          spreadsheet_id=spreadsheet_id)
+        ws, _ = await WorkspaceRepository().get_or_create(
+            session=session, slug=workspace, spreadsheet_id=spreadsheet_id
+        )
         if field_patterns is not None:
             current = await FmProfileRepository().find_one(session=session, workspace_id=ws.id, fm_key=fm_key)
             changes["field_patterns"] = {**(current.field_patterns if current else {}), **field_patterns}
-        return await FmProfileRepository().ensure(session=session, workspace_id=ws.id, fm_key=fm_key,
-                                                  changes=changes)
+        return await FmProfileRepository().ensure(session=session, workspace_id=ws.id, fm_key=fm_key, changes=changes)
 
 
 async def list_fm_profiles(sessions: async_sessionmaker[AsyncSession], *, workspace: str) -> list[FmProfile]:
@@ -67,8 +74,12 @@ def parse_field_patterns(items: list[str]) -> dict[str, str]:
 
 
 def _checked_changes(
-    fm_key: str, display_name: str | None, sender_domains: list[str] | None, text_markers: list[str] | None,
-    field_patterns: dict[str, str] | None, date_order: str | None,
+    fm_key: str,
+    display_name: str | None,
+    sender_domains: list[str] | None,
+    text_markers: list[str] | None,
+    field_patterns: dict[str, str] | None,
+    date_order: str | None,
 ) -> dict[str, Any]:
     if not fm_key:
         raise InvalidInputError("the FM profile key is empty")

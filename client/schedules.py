@@ -60,12 +60,22 @@ class ScheduleFamily:
     build: Callable[[ScheduleOptions], dict[str, Schedule]]
 
 
-def _every(interval: timedelta, workflow_run: Any, arg: Any, *, workflow_id: str, task_queue: str,
-           search_attributes: TypedSearchAttributes | None = None) -> Schedule:
+def _every(
+    interval: timedelta,
+    workflow_run: Any,
+    arg: Any,
+    *,
+    workflow_id: str,
+    task_queue: str,
+    search_attributes: TypedSearchAttributes | None = None,
+) -> Schedule:
     """Start `workflow_run(arg)` every `interval`; a run still going when the next is due makes it skip."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            workflow_run, arg, id=workflow_id, task_queue=task_queue,
+            workflow_run,
+            arg,
+            id=workflow_id,
+            task_queue=task_queue,
             typed_search_attributes=search_attributes or TypedSearchAttributes.empty,
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
@@ -74,30 +84,45 @@ def _every(interval: timedelta, workflow_run: Any, arg: Any, *, workflow_id: str
 
 
 def _cleanup_jobs(options: ScheduleOptions) -> Schedule:
-    return _every(timedelta(days=1), CleanupJobsWorkflow.run,
-                  CleanupJobsInput(retention_days=options.job_retention_days),
-                  workflow_id="cleanup-jobs", task_queue=options.task_queue)
+    return _every(
+        timedelta(days=1),
+        CleanupJobsWorkflow.run,
+        CleanupJobsInput(retention_days=options.job_retention_days),
+        workflow_id="cleanup-jobs",
+        task_queue=options.task_queue,
+    )
 
 
 def _export_drain(options: ScheduleOptions) -> Schedule:
     """Each run hands over to the task queue's one drain (starting or waking it) and ends."""
-    return _every(timedelta(minutes=1), ExportDrainWorkflow.run,
-                  ExportDrainInput(hand_over_to=export_drain_workflow_id(options.task_queue)),
-                  workflow_id="export-drain-schedule", task_queue=options.task_queue)
+    return _every(
+        timedelta(minutes=1),
+        ExportDrainWorkflow.run,
+        ExportDrainInput(hand_over_to=export_drain_workflow_id(options.task_queue)),
+        workflow_id="export-drain-schedule",
+        task_queue=options.task_queue,
+    )
 
 
 def _prune_run_log(options: ScheduleOptions) -> Schedule:
-    return _every(timedelta(days=1), PruneRunLogWorkflow.run,
-                  PruneRunLogInput(retention_days=options.run_log_retention_days),
-                  workflow_id="prune-run-log", task_queue=options.task_queue)
+    return _every(
+        timedelta(days=1),
+        PruneRunLogWorkflow.run,
+        PruneRunLogInput(retention_days=options.run_log_retention_days),
+        workflow_id="prune-run-log",
+        task_queue=options.task_queue,
+    )
 
 
 def _ingest_signals(options: ScheduleOptions) -> dict[str, Schedule]:
     """Every 5 minutes per active user."""
     return {
         ingest_signals_schedule_id(user_id): _every(
-            timedelta(minutes=5), IngestSignalsWorkflow.run, IngestSignalsInput(user_id=user_id),
-            workflow_id=scheduled_ingest_workflow_id(user_id), task_queue=options.task_queue,
+            timedelta(minutes=5),
+            IngestSignalsWorkflow.run,
+            IngestSignalsInput(user_id=user_id),
+            workflow_id=scheduled_ingest_workflow_id(user_id),
+            task_queue=options.task_queue,
             search_attributes=TypedSearchAttributes([SearchAttributePair(USER_ID, user_id)]),
         )
         for user_id in options.signal_users
@@ -105,17 +130,13 @@ def _ingest_signals(options: ScheduleOptions) -> dict[str, Schedule]:
 
 
 SCHEDULES: list[ScheduleDefinition] = [
-    ScheduleDefinition("cleanup-jobs", "daily: delete finished discussion jobs past retention",
-                       _cleanup_jobs),
-    ScheduleDefinition("export-drain", "every minute: export queued work orders to Sheets",
-                       _export_drain),
-    ScheduleDefinition("prune-run-log", "daily: delete signal run log events and runs past retention",
-                       _prune_run_log),
+    ScheduleDefinition("cleanup-jobs", "daily: delete finished discussion jobs past retention", _cleanup_jobs),
+    ScheduleDefinition("export-drain", "every minute: export queued work orders to Sheets", _export_drain),
+    ScheduleDefinition("prune-run-log", "daily: delete signal run log events and runs past retention", _prune_run_log),
 ]
 
 SCHEDULE_FAMILIES: list[ScheduleFamily] = [
-    ScheduleFamily("ingest-signals/", "every 5 minutes: ingest one user's Gmail and Calendar",
-                   _ingest_signals),
+    ScheduleFamily("ingest-signals/", "every 5 minutes: ingest one user's Gmail and Calendar", _ingest_signals),
 ]
 
 
@@ -143,6 +164,7 @@ async def apply_schedules(client: Client, options: ScheduleOptions) -> dict[str,
             await client.create_schedule(schedule_id, schedule)
             outcome[schedule_id] = "created"
         except ScheduleAlreadyRunningError:
+
             def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
                 return ScheduleUpdate(schedule=new)
 

@@ -42,8 +42,14 @@ def _user_attribute(user_id: str) -> TypedSearchAttributes:
 
 
 async def register_user(
-    sessions: async_sessionmaker[AsyncSession], *, user_id: str, mailbox: str, calendar_id: str | None = None,
-    watch_keywords: list[str] | None = None, sender_scores: dict[str, float] | None = None, active: bool = True,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    user_id: str,
+    mailbox: str,
+    calendar_id: str | None = None,
+    watch_keywords: list[str] | None = None,
+    sender_scores: dict[str, float] | None = None,
+    active: bool = True,
 ) -> SignalUser:
     """Add (or update) a user whose mailbox and calendar are ingested; new users get the default rules.
 
@@ -53,14 +59,20 @@ async def register_user(
     _check_user(user_id, mailbox, watch_keywords, sender_scores)
     async with unit_of_work(sessions) as session:
         return await SignalUserRepository().ensure(
-            session=session, user_id=user_id, mailbox=mailbox, calendar_id=calendar_id,
-            gate_config=DEFAULT_GATE_CONFIG, watch_keywords=watch_keywords, sender_scores=sender_scores,
+            session=session,
+            user_id=user_id,
+            mailbox=mailbox,
+            calendar_id=calendar_id,
+            gate_config=DEFAULT_GATE_CONFIG,
+            watch_keywords=watch_keywords,
+            sender_scores=sender_scores,
             active=active,
         )
 
 
-def _check_user(user_id: str, mailbox: str, watch_keywords: list[str] | None,
-                sender_scores: dict[str, float] | None) -> None:
+def _check_user(
+    user_id: str, mailbox: str, watch_keywords: list[str] | None, sender_scores: dict[str, float] | None
+) -> None:
     if not user_id.strip():
         raise InvalidInputError("the user id is empty")
     if "@" not in mailbox:
@@ -100,8 +112,13 @@ async def active_users(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
 
 
 async def start_ingestion(
-    client: Client, user_id: str, *, task_queue: str, force: bool = False,
-    stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS, sessions: async_sessionmaker[AsyncSession] | None = None,
+    client: Client,
+    user_id: str,
+    *,
+    task_queue: str,
+    force: bool = False,
+    stale_after_seconds: int = DEFAULT_STALE_AFTER_SECONDS,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> WorkflowHandle[IngestSignalsWorkflow, IngestSignalsResult]:
     """Ingest now ("app open"): skipped while the last success is fresh, unless `force`.
 
@@ -129,8 +146,15 @@ async def _action_user(sessions: async_sessionmaker[AsyncSession], action_id: st
     return found[1].user_id
 
 
-async def _decide(client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, update: Any,
-                  request: Any, *, task_queue: str) -> Any:
+async def _decide(
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    action_id: str,
+    update: Any,
+    request: Any,
+    *,
+    task_queue: str,
+) -> Any:
     """Send a decision Update to the action's workflow, starting the workflow when none runs."""
     user_id = await _action_user(sessions, action_id)
     start = WithStartWorkflowOperation(
@@ -145,36 +169,72 @@ async def _decide(client: Client, sessions: async_sessionmaker[AsyncSession], ac
 
 
 async def approve_action(
-    client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, *, task_queue: str,
-    payload_override: dict[str, Any] | None = None, approved_by: str = "user",
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    action_id: str,
+    *,
+    task_queue: str,
+    payload_override: dict[str, Any] | None = None,
+    approved_by: str = "user",
 ) -> DecideActionResult:
     """Approve: the draft or event is made (once) and the result returned; again = the same result."""
-    return await _decide(client, sessions, action_id, ProposedActionWorkflow.approve,
-                         ApproveActionInput(approved_by=approved_by, payload_override=payload_override),
-                         task_queue=task_queue)
+    return await _decide(
+        client,
+        sessions,
+        action_id,
+        ProposedActionWorkflow.approve,
+        ApproveActionInput(approved_by=approved_by, payload_override=payload_override),
+        task_queue=task_queue,
+    )
 
 
 async def reject_action(
-    client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, *, task_queue: str,
-    note: str | None = None, rejected_by: str = "user",
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    action_id: str,
+    *,
+    task_queue: str,
+    note: str | None = None,
+    rejected_by: str = "user",
 ) -> DecideActionResult:
     """Reject: the action and its work item are dismissed, with negative feedback and the note."""
-    return await _decide(client, sessions, action_id, ProposedActionWorkflow.reject,
-                         RejectActionInput(rejected_by=rejected_by, note=note), task_queue=task_queue)
+    return await _decide(
+        client,
+        sessions,
+        action_id,
+        ProposedActionWorkflow.reject,
+        RejectActionInput(rejected_by=rejected_by, note=note),
+        task_queue=task_queue,
+    )
 
 
 async def give_feedback(
-    client: Client, sessions: async_sessionmaker[AsyncSession], action_id: str, *, task_queue: str,
-    positive: bool, note: str | None = None, given_by: str = "user",
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    action_id: str,
+    *,
+    task_queue: str,
+    positive: bool,
+    note: str | None = None,
+    given_by: str = "user",
 ) -> RecordFeedbackResult:
-    return await _decide(client, sessions, action_id, ProposedActionWorkflow.feedback,
-                         GiveFeedbackInput(rating="positive" if positive else "negative", note=note,
-                                         given_by=given_by),
-                         task_queue=task_queue)
+    return await _decide(
+        client,
+        sessions,
+        action_id,
+        ProposedActionWorkflow.feedback,
+        GiveFeedbackInput(rating="positive" if positive else "negative", note=note, given_by=given_by),
+        task_queue=task_queue,
+    )
 
 
-async def queue_tool_call(client: Client, request: QueueToolCallInput, *, task_queue: str,
-                          sessions: async_sessionmaker[AsyncSession] | None = None) -> QueueToolCallResult:
+async def queue_tool_call(
+    client: Client,
+    request: QueueToolCallInput,
+    *,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+) -> QueueToolCallResult:
     """Queue a tool call for approval; the same call id queued twice is one work item.
 
     With `sessions`, an unknown user is refused before anything starts.

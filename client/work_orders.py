@@ -40,7 +40,8 @@ from workflows.exports import ExportDrainWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
 WORKFLOWS: dict[DocumentKind, type[WorkOrderIngestWorkflow] | type[SignedDocumentIngestWorkflow]] = {
-    "workorder": WorkOrderIngestWorkflow, "signed": SignedDocumentIngestWorkflow,
+    "workorder": WorkOrderIngestWorkflow,
+    "signed": SignedDocumentIngestWorkflow,
 }
 
 
@@ -61,55 +62,90 @@ def _local_file(path: Path) -> tuple[Path, str]:
 
 
 async def start_file_ingest(
-    client: Client, path: Path, *, workspace: WorkspaceSpec, kind: DocumentKind, task_queue: str,
+    client: Client,
+    path: Path,
+    *,
+    workspace: WorkspaceSpec,
+    kind: DocumentKind,
+    task_queue: str,
     drain_exports: bool = True,
 ) -> WorkflowHandle:
     """Start ingesting one local PDF (a work order, or a signed one)."""
     path, digest = await asyncio.to_thread(_local_file, path)
     document = DocumentSource(kind="file", path=str(path), filename=path.name)
     drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
-    return await _start(client, kind, IngestDocumentsInput(workspace=workspace, document=document,
-                                                          export_drain_id=drain_id),
-                        file_ingest_workflow_id(kind, workspace.slug, digest), task_queue)
+    return await _start(
+        client,
+        kind,
+        IngestDocumentsInput(workspace=workspace, document=document, export_drain_id=drain_id),
+        file_ingest_workflow_id(kind, workspace.slug, digest),
+        task_queue,
+    )
 
 
 async def start_gmail_ingest(
-    client: Client, *, workspace: WorkspaceSpec, kind: DocumentKind, user: str, task_queue: str,
-    message_id: str | None = None, query: str | None = None, drain_exports: bool = True,
+    client: Client,
+    *,
+    workspace: WorkspaceSpec,
+    kind: DocumentKind,
+    user: str,
+    task_queue: str,
+    message_id: str | None = None,
+    query: str | None = None,
+    drain_exports: bool = True,
 ) -> WorkflowHandle:
     """Start ingesting the PDFs of one Gmail message, or of every message a Gmail search finds."""
     if (message_id is None) == (query is None):
         raise InvalidInputError("give exactly one of a Gmail message id or a Gmail search")
-    workflow_id = gmail_ingest_workflow_id(kind, workspace.slug, user, message_id=message_id,
-                                           search_token=str(uuid.uuid4()))
+    workflow_id = gmail_ingest_workflow_id(
+        kind, workspace.slug, user, message_id=message_id, search_token=str(uuid.uuid4())
+    )
     gmail = FindGmailPdfsInput(user=user, message_id=message_id, query=query)
     drain_id = export_drain_workflow_id(task_queue) if drain_exports else None
-    return await _start(client, kind, IngestDocumentsInput(workspace=workspace, gmail=gmail,
-                                                          child_id_prefix=workflow_id, export_drain_id=drain_id),
-                        workflow_id, task_queue)
+    return await _start(
+        client,
+        kind,
+        IngestDocumentsInput(workspace=workspace, gmail=gmail, child_id_prefix=workflow_id, export_drain_id=drain_id),
+        workflow_id,
+        task_queue,
+    )
 
 
-async def _start(client: Client, kind: DocumentKind, input: IngestDocumentsInput, workflow_id: str,
-                 task_queue: str) -> WorkflowHandle:
+async def _start(
+    client: Client, kind: DocumentKind, input: IngestDocumentsInput, workflow_id: str, task_queue: str
+) -> WorkflowHandle:
     return await client.start_workflow(
-        WORKFLOWS[kind].run, input, id=workflow_id, task_queue=task_queue,
+        WORKFLOWS[kind].run,
+        input,
+        id=workflow_id,
+        task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )
 
 
 async def start_export_drain(
-    client: Client, *, task_queue: str, input: ExportDrainInput | None = None,
+    client: Client,
+    *,
+    task_queue: str,
+    input: ExportDrainInput | None = None,
 ) -> WorkflowHandle[ExportDrainWorkflow, ExportDrainResult]:
     """Start the task queue's export drain, or wake the one running (its settings then stay)."""
     return await client.start_workflow(
-        ExportDrainWorkflow.run, input or ExportDrainInput(), id=export_drain_workflow_id(task_queue),
-        task_queue=task_queue, start_signal="wake",
+        ExportDrainWorkflow.run,
+        input or ExportDrainInput(),
+        id=export_drain_workflow_id(task_queue),
+        task_queue=task_queue,
+        start_signal="wake",
     )
 
 
 async def retry_failed_exports(
-    client: Client, *, task_queue: str, job_ids: list[str] | None = None, input: ExportDrainInput | None = None,
+    client: Client,
+    *,
+    task_queue: str,
+    job_ids: list[str] | None = None,
+    input: ExportDrainInput | None = None,
     sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> WorkflowHandle[ExportDrainWorkflow, ExportDrainResult]:
     """Put FAILED export jobs (all, or these) back in the queue for a fresh round, and drain.
@@ -122,8 +158,12 @@ async def retry_failed_exports(
         if sessions is not None:
             await _check_failed(sessions, job_ids)
     return await client.start_workflow(
-        ExportDrainWorkflow.run, input or ExportDrainInput(), id=export_drain_workflow_id(task_queue),
-        task_queue=task_queue, start_signal="retry_failed", start_signal_args=[RequeueFailedInput(job_ids=job_ids)],
+        ExportDrainWorkflow.run,
+        input or ExportDrainInput(),
+        id=export_drain_workflow_id(task_queue),
+        task_queue=task_queue,
+        start_signal="retry_failed",
+        start_signal_args=[RequeueFailedInput(job_ids=job_ids)],
     )
 
 
@@ -146,22 +186,25 @@ async def load_preview(sessions: async_sessionmaker[AsyncSession], *, limit: int
     """The newest work orders with their export status (`intake report preview`, the API's preview)."""
     async with sessions() as session:
         rows = await WorkOrderRepository().preview(session=session, limit=limit)
-    return [{
-        "workspace": row.workspace_slug,
-        "work_order_id": str(row.work_order.id),
-        "work_order_number": row.work_order.work_order_number,
-        "facility_manager": row.work_order.facility_manager,
-        "site": row.work_order.site,
-        "scheduled_date": row.work_order.scheduled_date.isoformat() if row.work_order.scheduled_date else None,
-        "amount": str(row.work_order.amount) if row.work_order.amount is not None else None,
-        "status": row.work_order.status,
-        "signed_document_id": str(row.signed_document_id) if row.signed_document_id else None,
-        "export_status": row.export_job.status if row.export_job else None,
-        "export_attempts": row.export_job.attempts if row.export_job else 0,
-        "export_error": row.export_job.last_error if row.export_job else None,
-        "sheet_row": row.export_job.sheet_row if row.export_job else None,
-        "created_at": row.work_order.created_at.isoformat(),
-    } for row in rows]
+    return [
+        {
+            "workspace": row.workspace_slug,
+            "work_order_id": str(row.work_order.id),
+            "work_order_number": row.work_order.work_order_number,
+            "facility_manager": row.work_order.facility_manager,
+            "site": row.work_order.site,
+            "scheduled_date": row.work_order.scheduled_date.isoformat() if row.work_order.scheduled_date else None,
+            "amount": str(row.work_order.amount) if row.work_order.amount is not None else None,
+            "status": row.work_order.status,
+            "signed_document_id": str(row.signed_document_id) if row.signed_document_id else None,
+            "export_status": row.export_job.status if row.export_job else None,
+            "export_attempts": row.export_job.attempts if row.export_job else 0,
+            "export_error": row.export_job.last_error if row.export_job else None,
+            "sheet_row": row.export_job.sheet_row if row.export_job else None,
+            "created_at": row.work_order.created_at.isoformat(),
+        }
+        for row in rows
+    ]
 
 
 async def load_export_status(sessions: async_sessionmaker[AsyncSession], *, limit: int = 20) -> dict[str, Any]:
@@ -174,6 +217,14 @@ async def load_export_status(sessions: async_sessionmaker[AsyncSession], *, limi
     return {
         "counts": {status: counts.get(status, 0) for status in ("PENDING", "PROCESSING", "DONE", "FAILED")},
         "held_until": held_until.isoformat() if held_until else None,
-        "failed": [{"job_id": str(job.id), "kind": job.kind, "attempts": job.attempts, "last_error": job.last_error,
-                    "failed_at": job.completed_at.isoformat() if job.completed_at else None} for job in failed],
+        "failed": [
+            {
+                "job_id": str(job.id),
+                "kind": job.kind,
+                "attempts": job.attempts,
+                "last_error": job.last_error,
+                "failed_at": job.completed_at.isoformat() if job.completed_at else None,
+            }
+            for job in failed
+        ],
     }

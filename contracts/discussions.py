@@ -54,15 +54,16 @@ def thread_id_problem(source_type: str, source_thread_id: str) -> str | None:
     if pattern is None:
         return f"unknown source type {source_type!r} (slack or figma)"
     if pattern.match(source_thread_id) is None:
-        return (f"{source_type} thread id {source_thread_id!r} is not valid: expected "
-                f"{THREAD_ID_EXAMPLES[source_type]}")
+        return f"{source_type} thread id {source_thread_id!r} is not valid: expected {THREAD_ID_EXAMPLES[source_type]}"
     return None
 
 
 def no_source_config_problem(team_id: str, source_type: str) -> str:
     """What is wrong when a team has no enabled config for the source (the client's check, and ingestion's)."""
-    return (f"team {team_id!r} has no enabled {source_type} source config "
-            "(which Notion database gets its tasks); `intake db seed` adds the demo teams'")
+    return (
+        f"team {team_id!r} has no enabled {source_type} source config "
+        "(which Notion database gets its tasks); `intake db seed` adds the demo teams'"
+    )
 
 
 # -- the workflow ---------------------------------------------------------------------------

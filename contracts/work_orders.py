@@ -59,8 +59,9 @@ def file_ingest_workflow_id(kind: DocumentKind, workspace_slug: str, file_sha256
     return f"{kind}/{workspace_slug}/file/{file_sha256}"
 
 
-def gmail_ingest_workflow_id(kind: DocumentKind, workspace_slug: str, user: str, *, message_id: str | None,
-                             search_token: str) -> str:
+def gmail_ingest_workflow_id(
+    kind: DocumentKind, workspace_slug: str, user: str, *, message_id: str | None, search_token: str
+) -> str:
     """A run over one Gmail message (one per message), or over a search (one per search: `search_token`
     is new each time)."""
     key = f"message/{message_id}" if message_id else f"search/{search_token}"

@@ -44,14 +44,24 @@ def parse_date_order(value: str | None, *, what: str = "date order") -> DateOrde
     for order in DATE_ORDERS:
         if normalised == order:
             return order
-    raise InvalidInputError(
-        f"{what} {value!r} is not one of {', '.join(DATE_ORDERS)} or {NO_DATE_ORDER!r}"
-    )
+    raise InvalidInputError(f"{what} {value!r} is not one of {', '.join(DATE_ORDERS)} or {NO_DATE_ORDER!r}")
 
 
 # English names, spelled out rather than taken from `calendar` (whose names follow the locale).
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December")
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 _MONTHS: dict[str, int] = {
     **{name.lower(): number for number, name in enumerate(MONTH_NAMES, start=1)},
     **{name[:3].lower(): number for number, name in enumerate(MONTH_NAMES, start=1)},
@@ -94,7 +104,8 @@ def _numeric(text: str, first: int, second: int, year: int, order: DateOrder | N
     """A day/month or month/day date: the reading that exists, or the one `order` picks."""
     readings: dict[DateOrder, date] = {}
     parts: tuple[tuple[DateOrder, tuple[int, int]], ...] = (
-        ("day_first", (first, second)), ("month_first", (second, first)),
+        ("day_first", (first, second)),
+        ("month_first", (second, first)),
     )
     for reading, (day, month) in parts:
         try:

@@ -26,9 +26,7 @@ PRODUCTION_URL_MARKERS = ("prod", ".com", "rds.amazonaws")
 class Settings(BaseSettings):
     """All of intake's settings; build one per process, in the entry point."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
-    )
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
 
     intake_env: str = Field("development", validation_alias="INTAKE_ENV")
     state_dir: Path = Field(Path(".intake"), validation_alias="INTAKE_STATE_DIR")
@@ -47,9 +45,7 @@ class Settings(BaseSettings):
     temporal_address: str | None = Field(None, validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
     temporal_ui_url: str | None = Field(None, validation_alias="TEMPORAL_UI_URL")
-    task_queue: str = Field(
-        "intake", validation_alias=AliasChoices("INTAKE_TASK_QUEUE", "TASK_QUEUE")
-    )
+    task_queue: str = Field("intake", validation_alias=AliasChoices("INTAKE_TASK_QUEUE", "TASK_QUEUE"))
 
     # Work orders: the order of an ambiguous numeric date (04/07/2024) when the FM profile sets none:
     # day_first, month_first, or none (leave such dates empty, with a warning). Read by `date_order`.
@@ -65,9 +61,7 @@ class Settings(BaseSettings):
     )
     figma_base_url: str | None = Field(None, validation_alias="FIGMA_BASE_URL")
     figma_token: SecretStr = Field(SecretStr("figd-sandbox"), validation_alias="FIGMA_TOKEN")
-    figma_webhook_passcode: SecretStr = Field(
-        SecretStr("sandbox-passcode"), validation_alias="FIGMA_WEBHOOK_PASSCODE"
-    )
+    figma_webhook_passcode: SecretStr = Field(SecretStr("sandbox-passcode"), validation_alias="FIGMA_WEBHOOK_PASSCODE")
     notion_base_url: str | None = Field(None, validation_alias="NOTION_BASE_URL")
     notion_token: SecretStr = Field(SecretStr("secret_sandbox"), validation_alias="NOTION_TOKEN")
     gmail_base_url: str | None = Field(None, validation_alias="GMAIL_BASE_URL")
@@ -132,8 +126,7 @@ class Settings(BaseSettings):
         if self.stack is not None:
             return self.stack.database_url
         raise ConfigurationError(
-            "DATABASE_URL is not set and no embedded stack is running: "
-            "start one with `intake up`, or set DATABASE_URL."
+            "DATABASE_URL is not set and no embedded stack is running: start one with `intake up`, or set DATABASE_URL."
         )
 
     def require_temporal_address(self) -> str:

@@ -85,7 +85,10 @@ async def seed(engine: AsyncEngine) -> int:
     async with AsyncSession(engine) as session, session.begin():
         for source_type, name in (("slack", "Slack #product"), ("figma", "Figma comments")):
             inserted += await SourceConfigRepository().ensure(
-                session=session, team_id=DEMO_TEAM_ID, source_type=source_type, name=name,
+                session=session,
+                team_id=DEMO_TEAM_ID,
+                source_type=source_type,
+                name=name,
                 notion_database_id=DEMO_NOTION_DATABASE_ID,
             )
     async with engine.begin() as conn:

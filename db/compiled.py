@@ -52,8 +52,9 @@ class _Compiled:
         for name in compiled.positiontup:
             bind = compiled.binds[name]
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            self._slots.append((bind.key if bind.required else None,
-                                None if bind.required else bind.effective_value, process))
+            self._slots.append(
+                (bind.key if bind.required else None, None if bind.required else bind.effective_value, process)
+            )
 
     def arguments(self, values: dict[str, Any]) -> tuple[Any, ...]:
         """The positional parameters for the caller's `values` (by bind parameter name)."""
@@ -82,8 +83,12 @@ class _Compiled:
                 connection.engine.pool._invalidate(dbapi_connection, error)
                 connection.invalidate(error)
             raise DBAPIError.instance(
-                self.sql, arguments, error, connection.dialect.loaded_dbapi.Error,
-                hide_parameters=connection.engine.hide_parameters, connection_invalidated=lost,
+                self.sql,
+                arguments,
+                error,
+                connection.dialect.loaded_dbapi.Error,
+                hide_parameters=connection.engine.hide_parameters,
+                connection_invalidated=lost,
                 dialect=connection.dialect,
             ) from error
         finally:

@@ -20,8 +20,7 @@ def async_url(url: str) -> str:
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
         raise ConfigurationError(
-            f"DATABASE_URL must point at PostgreSQL, got a {parsed.get_backend_name()!r} URL: "
-            f"{redact_url(url)}"
+            f"DATABASE_URL must point at PostgreSQL, got a {parsed.get_backend_name()!r} URL: {redact_url(url)}"
         )
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 

@@ -63,9 +63,7 @@ async def run_once(
 
     value = await write(session)
     await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.key == key)
-        .values(result=adapter.dump_python(value, mode="json"))
+        update(IdempotencyKey).where(IdempotencyKey.key == key).values(result=adapter.dump_python(value, mode="json"))
     )
     return Once(value, replayed=False)
 

@@ -32,9 +32,7 @@ class Repository(Generic[ModelT]):
 
     # -- reads -------------------------------------------------------------------------
 
-    async def find_by_id(
-        self, id_: Any, *, session: AsyncSession, include_deleted: bool = False
-    ) -> ModelT | None:
+    async def find_by_id(self, id_: Any, *, session: AsyncSession, include_deleted: bool = False) -> ModelT | None:
         return await self.find_one(self._pk == id_, session=session, include_deleted=include_deleted)
 
     async def find_one(
@@ -73,11 +71,7 @@ class Repository(Generic[ModelT]):
         include_deleted: bool = False,
         **filters: Any,
     ) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(self.model)
-            .where(*self._conditions(where, filters, include_deleted))
-        )
+        stmt = select(func.count()).select_from(self.model).where(*self._conditions(where, filters, include_deleted))
         return int(await session.scalar(stmt) or 0)
 
     # -- writes ------------------------------------------------------------------------
@@ -112,9 +106,7 @@ class Repository(Generic[ModelT]):
         rows = await self.update(self._pk == id_, values=values, session=session)
         return rows[0] if rows else None
 
-    async def delete(
-        self, *where: ColumnElement[bool], session: AsyncSession, **filters: Any
-    ) -> list[Any]:
+    async def delete(self, *where: ColumnElement[bool], session: AsyncSession, **filters: Any) -> list[Any]:
         """Delete matching live rows (a soft delete where the table has `deleted_at`); returns their ids."""
         conditions = self._conditions(where, filters, include_deleted=False)
         if self.soft_delete:

@@ -97,7 +97,14 @@ class GmailApi(Protocol):
     async def find_draft(self, user: str, key: str) -> GmailDraft | None: ...
 
     async def create_draft(
-        self, user: str, *, key: str, to: str, subject: str, body: str, thread_id: str | None = None,
+        self,
+        user: str,
+        *,
+        key: str,
+        to: str,
+        subject: str,
+        body: str,
+        thread_id: str | None = None,
         look_first: bool = True,
     ) -> GmailDraft: ...
 
@@ -236,7 +243,14 @@ class GmailClient:
         )
 
     async def create_draft(
-        self, user: str, *, key: str, to: str, subject: str, body: str, thread_id: str | None = None,
+        self,
+        user: str,
+        *,
+        key: str,
+        to: str,
+        subject: str,
+        body: str,
+        thread_id: str | None = None,
         look_first: bool = True,
     ) -> GmailDraft:
         """Create the draft once per ``key`` (its Message-ID): when an earlier attempt may have made it

@@ -163,8 +163,13 @@ class LlmClient:
     def __init__(self, *, api_key: str, base_url: str, model: str, timeout: float = 60.0) -> None:
         # openai 3 annotates http_client as an httpx2.AsyncClient only, but it also takes an
         # httpx.AsyncClient (it checks for either), and that is what runs on aiohttp's pool.
-        self._sdk = AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0,
-                                http_client=async_http_client(timeout=timeout))  # type: ignore[arg-type]
+        self._sdk = AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=async_http_client(timeout=timeout),
+        )  # type: ignore[arg-type]
         self._model = model
 
     @classmethod

@@ -131,7 +131,10 @@ def choose_profile(profiles: Sequence[ProfileRules], *, sender: str | None, text
 
 
 def extract(
-    data: bytes, profiles: Sequence[ProfileRules], *, sender: str | None = None,
+    data: bytes,
+    profiles: Sequence[ProfileRules],
+    *,
+    sender: str | None = None,
     default_date_order: DateOrder | None,
 ) -> Extraction:
     """The fields of one PDF; raises ExtractionError when it has no work order number.
@@ -162,8 +165,9 @@ def extract(
     )
     if fields.facility_manager is None and profile is not None and not profile.is_default:
         fields.facility_manager = profile.display_name
-    return Extraction(fm_key=profile.fm_key if profile else None, fields=fields, text_chars=len(text),
-                      warnings=dates.warnings)
+    return Extraction(
+        fm_key=profile.fm_key if profile else None, fields=fields, text_chars=len(text), warnings=dates.warnings
+    )
 
 
 def _search(pattern: str, text: str) -> str | None:

@@ -99,9 +99,14 @@ class SandboxControl:
     async def post_slack_thread(self, channel: str, messages: list[tuple[str, str]]) -> str:
         """People post a new Slack thread in ``channel``: (user id, text) pairs, the first one the
         root. Returns the thread's ``<channel>:<ts>``, as a discussion names it."""
-        posted = await self._call("POST", "/slack/threads", json={
-            "channel": channel, "messages": [{"user": user, "text": text} for user, text in messages],
-        })
+        posted = await self._call(
+            "POST",
+            "/slack/threads",
+            json={
+                "channel": channel,
+                "messages": [{"user": user, "text": text} for user, text in messages],
+            },
+        )
         return f"{posted['channel']}:{posted['ts']}"
 
     async def deliver_mail(

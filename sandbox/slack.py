@@ -148,8 +148,10 @@ class SlackService(Service):
         lines = body.get("messages") if isinstance(body, dict) else None
         if channel is None:
             return json_response({"error": f"unknown channel; known: {sorted(CHANNELS)}"}, status=400)
-        if not isinstance(lines, list) or not lines or not all(
-            isinstance(m, dict) and m.get("user") in USERS and isinstance(m.get("text"), str) for m in lines
+        if (
+            not isinstance(lines, list)
+            or not lines
+            or not all(isinstance(m, dict) and m.get("user") in USERS and isinstance(m.get("text"), str) for m in lines)
         ):
             return json_response(
                 {"error": f"messages must be a non-empty list of {{user, text}}, users among {sorted(USERS)}"},
@@ -157,8 +159,13 @@ class SlackService(Service):
             )
         root_ts = self._next_ts()
         for n, line in enumerate(lines):
-            message = {"type": "message", "user": line["user"], "text": line["text"],
-                       "ts": root_ts if n == 0 else self._next_ts(), "team": TEAM_ID}
+            message = {
+                "type": "message",
+                "user": line["user"],
+                "text": line["text"],
+                "ts": root_ts if n == 0 else self._next_ts(),
+                "team": TEAM_ID,
+            }
             if n > 0:
                 message.update(thread_ts=root_ts, parent_user_id=lines[0]["user"])
             self._add(channel, message)

@@ -95,8 +95,11 @@ class EmbeddedStack:
         self.say(f"PostgreSQL   {database_url}")
 
         self._temporal = TemporalDevServer(
-            db_file=cfg.state_dir / "temporal.db", log_path=self.logs / "temporal.log",
-            port=cfg.temporal_port, ui_port=cfg.ui_port, namespace=cfg.namespace,
+            db_file=cfg.state_dir / "temporal.db",
+            log_path=self.logs / "temporal.log",
+            port=cfg.temporal_port,
+            ui_port=cfg.ui_port,
+            namespace=cfg.namespace,
         )
         temporal_address = self._temporal.start()
         self.say(f"Temporal     {temporal_address} (namespace {cfg.namespace})")
@@ -109,8 +112,14 @@ class EmbeddedStack:
         if cfg.sandbox:
             port = cfg.sandbox_port or free_port(HOST)
             self._spawn("sandbox", ["-m", "sandbox", "--host", HOST, "--port", str(port)], {})
-            wait_for_port(HOST, port, timeout=20, name="sandbox", process=self._children[-1].process,
-                          log_path=self._children[-1].log_path)
+            wait_for_port(
+                HOST,
+                port,
+                timeout=20,
+                name="sandbox",
+                process=self._children[-1].process,
+                log_path=self._children[-1].log_path,
+            )
             sandbox_url = f"http://{HOST}:{port}"
             self.say(f"sandbox      {sandbox_url}")
 
@@ -183,8 +192,11 @@ class EmbeddedStack:
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(
                 [sys.executable, *args],
-                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **env}, start_new_session=True,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **env},
+                start_new_session=True,
             )
         pid_file.write_text(str(process.pid))
         self._children.append(Child(name, process, log_path))
@@ -205,14 +217,16 @@ class EmbeddedStack:
             async with asyncio.timeout(WORKER_POLL_TIMEOUT):
                 while True:
                     if worker.process.poll() is not None:
-                        raise StackError(f"the worker exited with code {worker.process.returncode}; "
-                                         f"see {worker.log_path}")
+                        raise StackError(
+                            f"the worker exited with code {worker.process.returncode}; see {worker.log_path}"
+                        )
                     if await has_poller(address, self.config.namespace, self.config.task_queue):
                         return
                     await asyncio.sleep(0.2)
         except TimeoutError:
-            raise StackError(f"the worker did not poll {self.config.task_queue!r} "
-                             f"within {WORKER_POLL_TIMEOUT:.0f}s") from None
+            raise StackError(
+                f"the worker did not poll {self.config.task_queue!r} within {WORKER_POLL_TIMEOUT:.0f}s"
+            ) from None
 
 
 def stop_running(state_dir: Path, timeout: float = 30) -> bool:

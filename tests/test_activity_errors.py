@@ -29,17 +29,20 @@ from worker import activity_interceptors
 CALL: ErrorContext = {"service": "sheets", "operation": "append"}
 
 
-@pytest.mark.parametrize(("error", "retryable"), [
-    (InvalidInputError("bad"), False),
-    (NotFoundError("gone"), False),
-    (ConflictError("taken"), False),
-    (QuotaExceededError("quota", **CALL), False),
-    (AuthenticationError("who", **CALL), False),
-    (SyncCursorExpiredError("old cursor", **CALL), False),
-    (RetryableIntegrationError("500", **CALL), True),
-    (RateLimitedError("slow down", retry_after=7, **CALL), True),
-    (IntakeError("something unexpected"), True),
-])
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (InvalidInputError("bad"), False),
+        (NotFoundError("gone"), False),
+        (ConflictError("taken"), False),
+        (QuotaExceededError("quota", **CALL), False),
+        (AuthenticationError("who", **CALL), False),
+        (SyncCursorExpiredError("old cursor", **CALL), False),
+        (RetryableIntegrationError("500", **CALL), True),
+        (RateLimitedError("slow down", retry_after=7, **CALL), True),
+        (IntakeError("something unexpected"), True),
+    ],
+)
 def test_each_error_class_says_whether_a_retry_can_help(error: IntakeError, retryable: bool) -> None:
     translated = as_application_error(error)
     assert translated.type == type(error).__name__
@@ -70,26 +73,38 @@ class RaiseIntakeErrorWorkflow:
     @workflow.run
     async def run(self, kind: str) -> str:
         return await workflow.execute_activity(
-            raise_intake_error, kind, start_to_close_timeout=timedelta(seconds=10),
+            raise_intake_error,
+            kind,
+            start_to_close_timeout=timedelta(seconds=10),
             retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=10), maximum_attempts=5),
         )
 
 
 async def test_the_worker_translates_for_every_activity(client: Client, deps: Deps, task_queue: str) -> None:
     """No list of error names in the retry policy: a NotFoundError stops at once, a 503 is retried."""
-    async with Worker(client, task_queue=task_queue, workflows=[RaiseIntakeErrorWorkflow],
-                      activities=[raise_intake_error], interceptors=activity_interceptors(deps),
-                      workflow_runner=UnsandboxedWorkflowRunner()):  # a test's workflow, no sandbox
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[RaiseIntakeErrorWorkflow],
+        activities=[raise_intake_error],
+        interceptors=activity_interceptors(deps),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):  # a test's workflow, no sandbox
         ATTEMPTS.clear()
         with pytest.raises(WorkflowFailureError) as failed:
-            await client.execute_workflow(RaiseIntakeErrorWorkflow.run, "not_found", id=f"errors-{uuid.uuid4()}",
-                                          task_queue=task_queue)
+            await client.execute_workflow(
+                RaiseIntakeErrorWorkflow.run, "not_found", id=f"errors-{uuid.uuid4()}", task_queue=task_queue
+            )
         assert ATTEMPTS == [1]
         cause = failed.value.cause
         assert isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError)
         assert (cause.cause.type, cause.cause.non_retryable) == ("NotFoundError", True)
 
         ATTEMPTS.clear()
-        assert await client.execute_workflow(RaiseIntakeErrorWorkflow.run, "flaky", id=f"errors-{uuid.uuid4()}",
-                                             task_queue=task_queue) == "done"
+        assert (
+            await client.execute_workflow(
+                RaiseIntakeErrorWorkflow.run, "flaky", id=f"errors-{uuid.uuid4()}", task_queue=task_queue
+            )
+            == "done"
+        )
         assert ATTEMPTS == [1, 2, 3]

@@ -68,8 +68,9 @@ async def queue(sessions: async_sessionmaker[AsyncSession], user: str) -> list[d
         return await dashboard.approval_queue(session=session, user_id=user)
 
 
-async def ingested_queue(client: Client, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-                         user: str) -> dict[str, dict]:
+async def ingested_queue(
+    client: Client, task_queue: str, sessions: async_sessionmaker[AsyncSession], user: str
+) -> dict[str, dict]:
     await (await start_ingestion(client, user, task_queue=task_queue, force=True)).result()
     return {row["summary"]: row for row in await queue(sessions, user)}
 
@@ -80,16 +81,21 @@ async def rows(sessions: async_sessionmaker[AsyncSession], model: type) -> list:
 
 
 async def test_approving_twice_makes_one_draft_and_returns_the_same_result(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     async with make_worker():
         items = await ingested_queue(client, task_queue, sessions, user)
         row = items["Decision needed: analytics contract renewal"]
         action_id = str(row["action_id"])
         edited = "Hi Priya,\n\nYes, let us renew.\n"
-        first = await approve_action(client, sessions, action_id, task_queue=task_queue,
-                                     payload_override={"body": edited})
+        first = await approve_action(
+            client, sessions, action_id, task_queue=task_queue, payload_override={"body": edited}
+        )
         second = await approve_action(client, sessions, action_id, task_queue=task_queue)
         await record_history(client.get_workflow_handle(proposed_action_workflow_id(action_id)), "proposed_action")
 
@@ -113,8 +119,12 @@ async def test_approving_twice_makes_one_draft_and_returns_the_same_result(
 
 
 async def test_approving_a_meeting_request_creates_one_calendar_event_never_ingested_back(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     async with make_worker():
         items = await ingested_queue(client, task_queue, sessions, user)
@@ -132,8 +142,12 @@ async def test_approving_a_meeting_request_creates_one_calendar_event_never_inge
 
 
 async def test_rejecting_records_negative_feedback_and_refuses_a_later_approval(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     async with make_worker():
         items = await ingested_queue(client, task_queue, sessions, user)
@@ -144,8 +158,7 @@ async def test_rejecting_records_negative_feedback_and_refuses_a_later_approval(
             await approve_action(client, sessions, action_id, task_queue=task_queue)
         assert isinstance(refused.value.cause, TemporalError)
         assert "was rejected" in str(refused.value.cause.cause)
-        liked = await give_feedback(client, sessions, action_id, task_queue=task_queue, positive=True,
-                                    note="good call")
+        liked = await give_feedback(client, sessions, action_id, task_queue=task_queue, positive=True, note="good call")
 
     assert rejected.status == "dismissed" and liked.rating == "positive"
     assert await sandbox.created("gmail", "drafts") == []
@@ -161,11 +174,18 @@ async def test_rejecting_records_negative_feedback_and_refuses_a_later_approval(
 
 
 async def test_a_queued_tool_call_is_one_work_item_and_action_however_often_queued(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     request = QueueToolCallInput(
-        user_id=user, call_id=f"call-{uuid.uuid4().hex[:8]}", action_type="draft_reply", summary="Reply to Tom",
+        user_id=user,
+        call_id=f"call-{uuid.uuid4().hex[:8]}",
+        action_type="draft_reply",
+        summary="Reply to Tom",
         payload={"to": "tom@example.com", "subject": "Re: roadmap", "body": "Thursday works."},
     )
     async with make_worker():
@@ -174,8 +194,9 @@ async def test_a_queued_tool_call_is_one_work_item_and_action_however_often_queu
         handle = client.get_workflow_handle(tool_call_workflow_id(user, request.call_id))
         await record_history(handle, "queue_tool_call")
         with pytest.raises(WorkflowFailureError) as bad:
-            await queue_tool_call(client, request.model_copy(update={"call_id": "bad", "payload": {"to": "x"}}),
-                                  task_queue=task_queue)
+            await queue_tool_call(
+                client, request.model_copy(update={"call_id": "bad", "payload": {"to": "x"}}), task_queue=task_queue
+            )
         assert isinstance(bad.value.cause, TemporalError)
         assert "not a valid DraftPayload" in str(bad.value.cause.cause)
         outcome = await approve_action(client, sessions, first.action_id, task_queue=task_queue)
@@ -193,12 +214,18 @@ async def test_a_queued_tool_call_is_one_work_item_and_action_however_often_queu
 async def failing_run_delete(engine: AsyncEngine) -> AsyncIterator[None]:
     """Deleting workflow_runs fails, after the events were deleted in the same transaction."""
     async with engine.begin() as conn:
-        await conn.execute(text(
-            "CREATE FUNCTION test_fail_run_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "RAISE EXCEPTION 'injected prune failure'; END $$"
-        ))
-        await conn.execute(text("CREATE TRIGGER test_fail_run_delete BEFORE DELETE ON workflow_runs "
-                                "FOR EACH ROW EXECUTE FUNCTION test_fail_run_delete()"))
+        await conn.execute(
+            text(
+                "CREATE FUNCTION test_fail_run_delete() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "RAISE EXCEPTION 'injected prune failure'; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                "CREATE TRIGGER test_fail_run_delete BEFORE DELETE ON workflow_runs "
+                "FOR EACH ROW EXECUTE FUNCTION test_fail_run_delete()"
+            )
+        )
     try:
         yield
     finally:
@@ -209,15 +236,21 @@ async def failing_run_delete(engine: AsyncEngine) -> AsyncIterator[None]:
 
 async def age_all_runs(engine: AsyncEngine, days: int) -> None:
     async with engine.begin() as conn:
-        await conn.execute(text("UPDATE workflow_runs SET created_at = now() - make_interval(days => :d)"),
-                           {"d": days})
-        await conn.execute(text("UPDATE workflow_events SET created_at = now() - make_interval(days => :d)"),
-                           {"d": days})
+        await conn.execute(text("UPDATE workflow_runs SET created_at = now() - make_interval(days => :d)"), {"d": days})
+        await conn.execute(
+            text("UPDATE workflow_events SET created_at = now() - make_interval(days => :d)"), {"d": days}
+        )
 
 
 async def test_pruning_the_run_log_is_all_or_nothing(
-    client: Client, make_worker, task_queue: str, deps: Deps, sessions: async_sessionmaker[AsyncSession],
-    engine: AsyncEngine, user: str, failing_run_delete: None,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    user: str,
+    failing_run_delete: None,
 ) -> None:
     async with make_worker():
         await ingested_queue(client, task_queue, sessions, user)
@@ -226,14 +259,19 @@ async def test_pruning_the_run_log_is_all_or_nothing(
     assert before[1] > 0
     # The activity itself, once: its error is the injected one (the runs' delete, after the events').
     with pytest.raises(DBAPIError, match="injected prune failure"):
-        await ActivityEnvironment().run(SignalActivities(deps).delete_old_runs,
-                                        DeleteOldRunsInput(cutoff=datetime.now(UTC) - timedelta(days=30)))
+        await ActivityEnvironment().run(
+            SignalActivities(deps).delete_old_runs, DeleteOldRunsInput(cutoff=datetime.now(UTC) - timedelta(days=30))
+        )
     # The events' delete went back with the runs' failed one.
     assert (len(await rows(sessions, WorkflowEvent)), len(await rows(sessions, WorkflowRun))) == before
 
 
 async def test_prune_deletes_runs_and_events_past_the_retention_only(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     user: str,
 ) -> None:
     async with make_worker():
@@ -242,7 +280,9 @@ async def test_prune_deletes_runs_and_events_past_the_retention_only(
         action_id = str(items["Decision needed: analytics contract renewal"]["action_id"])
         await approve_action(client, sessions, action_id, task_queue=task_queue)  # a fresh run
         handle = await client.start_workflow(
-            PruneRunLogWorkflow.run, PruneRunLogInput(retention_days=30), id=f"prune-{uuid.uuid4()}",
+            PruneRunLogWorkflow.run,
+            PruneRunLogInput(retention_days=30),
+            id=f"prune-{uuid.uuid4()}",
             task_queue=task_queue,
         )
         result = await handle.result()
@@ -258,19 +298,27 @@ async def test_prune_deletes_runs_and_events_past_the_retention_only(
 def activity_env(workflow_id: str, activity_id: str = "1") -> ActivityEnvironment:
     """An activity environment whose every call is the same activity execution (a retry of it)."""
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run",
-                                   activity_id=activity_id)
+    env.info = dataclasses.replace(
+        env.info, workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run", activity_id=activity_id
+    )
     return env
 
 
 async def queued_action(deps: Deps, user: str) -> str:
     """A draft_reply action queued directly through the activity (no workflow)."""
     workflow_id = f"tool-call/{user}/{uuid.uuid4().hex[:8]}"
-    queued = await activity_env(workflow_id).run(ApprovalActivities(deps).record_tool_call, RecordToolCallInput(
-        user_id=user, call_id=workflow_id, action_type="draft_reply", summary="Reply to Tom",
-        payload={"to": "tom@example.com", "subject": "Re: roadmap", "body": "Thursday works."},
-        workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run",
-    ))
+    queued = await activity_env(workflow_id).run(
+        ApprovalActivities(deps).record_tool_call,
+        RecordToolCallInput(
+            user_id=user,
+            call_id=workflow_id,
+            action_type="draft_reply",
+            summary="Reply to Tom",
+            payload={"to": "tom@example.com", "subject": "Re: roadmap", "body": "Thursday works."},
+            workflow_id=workflow_id,
+            workflow_run_id=f"{workflow_id}-run",
+        ),
+    )
     return queued.action_id
 
 
@@ -282,13 +330,21 @@ async def phase_counts(sessions: async_sessionmaker[AsyncSession], user: str) ->
 
 
 async def test_feedback_retried_after_its_commit_writes_its_rows_once(
-    deps: Deps, sessions: async_sessionmaker[AsyncSession], user: str,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    user: str,
 ) -> None:
     action_id = await queued_action(deps, user)
     workflow_id = proposed_action_workflow_id(action_id)
     env = activity_env(workflow_id, activity_id="7")
-    request = RecordFeedbackInput(action_id=action_id, rating="positive", note="good", given_by="user",
-                            workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run")
+    request = RecordFeedbackInput(
+        action_id=action_id,
+        rating="positive",
+        note="good",
+        given_by="user",
+        workflow_id=workflow_id,
+        workflow_run_id=f"{workflow_id}-run",
+    )
     activities = ApprovalActivities(deps)
 
     first = await env.run(activities.record_feedback, request)
@@ -298,11 +354,19 @@ async def test_feedback_retried_after_its_commit_writes_its_rows_once(
     runs, audit = await phase_counts(sessions, user)
     assert runs.get("feedback") == 1 and audit[("work_item", "feedback.positive")] == 1
     async with sessions() as session:
-        assert await session.scalar(text("SELECT count(*) FROM workflow_events e JOIN workflow_runs r "
-                                         "ON r.id = e.run_id WHERE r.phase = 'feedback'")) == 1
+        assert (
+            await session.scalar(
+                text(
+                    "SELECT count(*) FROM workflow_events e JOIN workflow_runs r "
+                    "ON r.id = e.run_id WHERE r.phase = 'feedback'"
+                )
+            )
+            == 1
+        )
     # A later, separate feedback (another activity execution) is a new verdict: it is written.
-    await activity_env(workflow_id, activity_id="8").run(activities.record_feedback,
-                                                         request.model_copy(update={"rating": "negative"}))
+    await activity_env(workflow_id, activity_id="8").run(
+        activities.record_feedback, request.model_copy(update={"rating": "negative"})
+    )
     runs, audit = await phase_counts(sessions, user)
     assert runs.get("feedback") == 2 and audit[("work_item", "feedback.negative")] == 1
     [entry] = await rows(sessions, FeedbackEntry)
@@ -310,7 +374,10 @@ async def test_feedback_retried_after_its_commit_writes_its_rows_once(
 
 
 async def test_approval_activities_retried_after_their_commit_make_one_draft_and_write_once(
-    deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl, user: str,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     action_id = await queued_action(deps, user)
     workflow_id = proposed_action_workflow_id(action_id)
@@ -319,8 +386,13 @@ async def test_approval_activities_retried_after_their_commit_make_one_draft_and
 
     made = await provider_env.run(activities.create_at_provider, CreateAtProviderInput(action_id=action_id))
     again = await provider_env.run(activities.create_at_provider, CreateAtProviderInput(action_id=action_id))
-    complete = CompleteApprovalInput(action_id=action_id, provider=made, approved_by="user",
-                                     workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run")
+    complete = CompleteApprovalInput(
+        action_id=action_id,
+        provider=made,
+        approved_by="user",
+        workflow_id=workflow_id,
+        workflow_run_id=f"{workflow_id}-run",
+    )
     outcome = await complete_env.run(activities.complete_approval, complete)
     retried = await complete_env.run(activities.complete_approval, complete)  # after its commit
     after = await provider_env.run(activities.create_at_provider, CreateAtProviderInput(action_id=action_id))
@@ -335,34 +407,70 @@ async def test_approval_activities_retried_after_their_commit_make_one_draft_and
 
 
 async def test_dashboard_lists_what_approvals_made_newest_first_and_decisions_by_when_decided(
-    deps: Deps, sessions: async_sessionmaker[AsyncSession], engine: AsyncEngine, sandbox: SandboxControl,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    sandbox: SandboxControl,
     user: str,
 ) -> None:
     activities = ApprovalActivities(deps)
     event = {"summary": "Roadmap", "start": "2030-01-02T10:00:00Z", "end": "2030-01-02T10:30:00Z"}
     actions = [await queued_action(deps, user) for _ in range(2)]
     workflow_id = f"tool-call/{user}/event"
-    actions.append((await activity_env(workflow_id).run(activities.record_tool_call, RecordToolCallInput(
-        user_id=user, call_id="event", action_type="schedule_event", summary="Meet", payload=event,
-        workflow_id=workflow_id, workflow_run_id=f"{workflow_id}-run"))).action_id)
+    actions.append(
+        (
+            await activity_env(workflow_id).run(
+                activities.record_tool_call,
+                RecordToolCallInput(
+                    user_id=user,
+                    call_id="event",
+                    action_type="schedule_event",
+                    summary="Meet",
+                    payload=event,
+                    workflow_id=workflow_id,
+                    workflow_run_id=f"{workflow_id}-run",
+                ),
+            )
+        ).action_id
+    )
     items = []
     for number, action_id in enumerate(actions):
         env = activity_env(proposed_action_workflow_id(action_id), str(number))
         made = await env.run(activities.create_at_provider, CreateAtProviderInput(action_id=action_id))
-        items.append((await env.run(activities.complete_approval, CompleteApprovalInput(
-            action_id=action_id, provider=made, approved_by="user", workflow_id="w", workflow_run_id="r",
-        ))).work_item_id)
+        items.append(
+            (
+                await env.run(
+                    activities.complete_approval,
+                    CompleteApprovalInput(
+                        action_id=action_id,
+                        provider=made,
+                        approved_by="user",
+                        workflow_id="w",
+                        workflow_run_id="r",
+                    ),
+                )
+            ).work_item_id
+        )
     # Made in the order: second draft, the event, first draft; decided in the order of `items`, but the
     # first item was touched last (updated_at), which says nothing about when it was decided.
     async with engine.begin() as conn:
-        for table, action_id, days in (("gmail_drafts", actions[1], 3), ("calendar_events", actions[2], 2),
-                                       ("gmail_drafts", actions[0], 1)):
-            await conn.execute(text(f"UPDATE {table} SET synced_at = now() - make_interval(days => :d) "
-                                    "WHERE action_id = :a"), {"d": days, "a": uuid.UUID(action_id)})
+        for table, action_id, days in (
+            ("gmail_drafts", actions[1], 3),
+            ("calendar_events", actions[2], 2),
+            ("gmail_drafts", actions[0], 1),
+        ):
+            await conn.execute(
+                text(f"UPDATE {table} SET synced_at = now() - make_interval(days => :d) WHERE action_id = :a"),
+                {"d": days, "a": uuid.UUID(action_id)},
+            )
         for item_id, days in zip(items, (3, 2, 1), strict=True):
-            await conn.execute(text("UPDATE work_items SET completed_at = now() - make_interval(days => :d), "
-                                    "updated_at = now() - make_interval(days => 4 - :d) WHERE id = :i"),
-                               {"d": days, "i": uuid.UUID(item_id)})
+            await conn.execute(
+                text(
+                    "UPDATE work_items SET completed_at = now() - make_interval(days => :d), "
+                    "updated_at = now() - make_interval(days => 4 - :d) WHERE id = :i"
+                ),
+                {"d": days, "i": uuid.UUID(item_id)},
+            )
 
     async with sessions() as session:
         newest_drafts = await dashboard.drafts(session=session, user_id=user, limit=2)

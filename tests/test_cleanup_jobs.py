@@ -31,33 +31,50 @@ async def seed_jobs(sessions: async_sessionmaker[AsyncSession]) -> dict[str, uui
     made = {}
     async with unit_of_work(sessions) as session:
         for name, (status, completed_at) in rows.items():
-            job = await jobs.create(session=session, team_id="t1", source_type="slack", status=status,
-                                    completed_at=completed_at, workflow_id="wf", workflow_run_id=name)
+            job = await jobs.create(
+                session=session,
+                team_id="t1",
+                source_type="slack",
+                status=status,
+                completed_at=completed_at,
+                workflow_id="wf",
+                workflow_run_id=name,
+            )
             made[name] = job.id
     return made
 
 
 async def test_cleanup_deletes_old_finished_jobs_and_returns_their_ids(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     made = await seed_jobs(sessions)
     async with make_worker():
-        handle = await client.start_workflow(CleanupJobsWorkflow.run, CleanupJobsInput(),
-                                             id=f"cleanup-{uuid.uuid4()}", task_queue=task_queue)
+        handle = await client.start_workflow(
+            CleanupJobsWorkflow.run, CleanupJobsInput(), id=f"cleanup-{uuid.uuid4()}", task_queue=task_queue
+        )
         result = await handle.result()
-        again = await client.execute_workflow(CleanupJobsWorkflow.run, CleanupJobsInput(),
-                                              id=f"cleanup-{uuid.uuid4()}", task_queue=task_queue)
+        again = await client.execute_workflow(
+            CleanupJobsWorkflow.run, CleanupJobsInput(), id=f"cleanup-{uuid.uuid4()}", task_queue=task_queue
+        )
 
     assert sorted(result.deleted_job_ids) == sorted(str(made[k]) for k in ("old_completed", "old_failed"))
     assert again.deleted_job_ids == []
     async with sessions() as session:
-        assert sorted(j.workflow_run_id for j in await jobs.find_many(session=session)) == \
-            ["recent_completed", "running"]
+        assert sorted(j.workflow_run_id for j in await jobs.find_many(session=session)) == [
+            "recent_completed",
+            "running",
+        ]
     await record_history(handle, "cleanup_jobs")
 
 
 async def test_schedules_apply_is_repeatable_and_the_schedule_runs_cleanup(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await seed_jobs(sessions)
     options = ScheduleOptions(task_queue=task_queue, job_retention_days=30)

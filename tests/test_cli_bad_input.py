@@ -43,8 +43,10 @@ MISSING_THREAD = "C0PRODUCT:1999999999.000100"  # well formed; the sandbox's Sla
 
 async def row_counts(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
-        return {table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
-                for table in Base.metadata.sorted_tables}
+        return {
+            table.name: (await conn.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in Base.metadata.sorted_tables
+        }
 
 
 def one_line(stderr: str) -> str:
@@ -75,16 +77,25 @@ async def refused(settings: Settings, engine: AsyncEngine, *args: str) -> str:
 # -- discussion start: what can be checked is checked before a run starts ----------------------
 
 
-@pytest.mark.parametrize("case, reason", [
-    ("unknown team", "has no enabled slack source config"),
-    ("no colon", "is not valid: expected <channel>:<thread ts>"),
-    ("directory", "is a directory"),
-    ("payload of an unknown team", "has no enabled slack source config"),
-    ("not a payload", "is not a valid discussion payload: source_type:"),
-])
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("unknown team", "has no enabled slack source config"),
+        ("no colon", "is not valid: expected <channel>:<thread ts>"),
+        ("directory", "is a directory"),
+        ("payload of an unknown team", "has no enabled slack source config"),
+        ("not a payload", "is not a valid discussion payload: source_type:"),
+    ],
+)
 async def test_discussion_start_refuses_bad_input_before_a_run_starts(
-    settings: Settings, engine: AsyncEngine, client: Client, make_worker, team: str, tmp_path: Path,
-    case: str, reason: str,
+    settings: Settings,
+    engine: AsyncEngine,
+    client: Client,
+    make_worker,
+    team: str,
+    tmp_path: Path,
+    case: str,
+    reason: str,
 ) -> None:
     (tmp_path / "payloads").mkdir()
     unknown = f"unknown-{team}"
@@ -92,8 +103,10 @@ async def test_discussion_start_refuses_bad_input_before_a_run_starts(
         "unknown team": (["--team", unknown, "--slack", CHECKOUT], discussion_workflow_id(unknown, "slack", CHECKOUT)),
         "no colon": (["--team", team, "--slack", "C0PRODUCT"], discussion_workflow_id(team, "slack", "C0PRODUCT")),
         "directory": (["--file", str(tmp_path / "payloads")], None),
-        "payload of an unknown team": (["--file", str(tmp_path / "unknown.json")],
-                                       discussion_workflow_id(unknown, "slack", CHECKOUT)),
+        "payload of an unknown team": (
+            ["--file", str(tmp_path / "unknown.json")],
+            discussion_workflow_id(unknown, "slack", CHECKOUT),
+        ),
         "not a payload": (["--file", str(tmp_path / "teams.json")], None),
     }[case]
     (tmp_path / "unknown.json").write_text(slack_thread(unknown).model_dump_json())
@@ -106,7 +119,10 @@ async def test_discussion_start_refuses_bad_input_before_a_run_starts(
 
 
 async def test_a_run_that_fails_says_why_in_one_line_and_exits_1(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession], make_worker, sandbox: SandboxControl,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker,
+    sandbox: SandboxControl,
     team: str,
 ) -> None:
     async with make_worker():
@@ -123,8 +139,13 @@ async def test_a_run_that_fails_says_why_in_one_line_and_exits_1(
 
 
 async def test_a_thread_refused_at_ingestion_starts_afresh_once_its_team_is_configured(
-    settings: Settings, engine: AsyncEngine, client: Client, sessions: async_sessionmaker[AsyncSession],
-    make_worker, sandbox: SandboxControl, task_queue: str,
+    settings: Settings,
+    engine: AsyncEngine,
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker,
+    sandbox: SandboxControl,
+    task_queue: str,
 ) -> None:
     team = f"later-{uuid.uuid4().hex[:8]}"
     async with make_worker():
@@ -139,13 +160,19 @@ async def test_a_thread_refused_at_ingestion_starts_afresh_once_its_team_is_conf
         assert "has no enabled slack source config" in line
 
         async with unit_of_work(sessions) as session:
-            await SourceConfigRepository().ensure(session=session, team_id=team, source_type="slack", name="slack",
-                                                  notion_database_id=admin.DEMO_NOTION_DATABASE_ID)
+            await SourceConfigRepository().ensure(
+                session=session,
+                team_id=team,
+                source_type="slack",
+                name="slack",
+                notion_database_id=admin.DEMO_NOTION_DATABASE_ID,
+            )
         again = await intake_cli(settings, "discussion", "start", "--team", team, "--slack", CHECKOUT)
     assert again.returncode == 0, again.stderr
     assert "completed" in again.stdout
-    status = await intake_cli(settings, "discussion", "status", str(discussion_id_for(team, "slack", CHECKOUT)),
-                              "--team", team)
+    status = await intake_cli(
+        settings, "discussion", "status", str(discussion_id_for(team, "slack", CHECKOUT)), "--team", team
+    )
     assert status.returncode == 0 and "completed" in status.stdout, status.stderr
     async with sessions() as session:
         statuses = sorted(j.status for j in await JobRepository().find_many(session=session, team_id=team))
@@ -153,8 +180,12 @@ async def test_a_thread_refused_at_ingestion_starts_afresh_once_its_team_is_conf
 
 
 async def test_a_failed_discussion_is_retried_with_the_command_its_message_gives(
-    settings: Settings, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession], make_worker,
-    sandbox: SandboxControl, team: str,
+    settings: Settings,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker,
+    sandbox: SandboxControl,
+    team: str,
 ) -> None:
     await sandbox.revoke_token("notion", "secret_sandbox")
     async with make_worker():
@@ -181,7 +212,11 @@ async def test_a_failed_discussion_is_retried_with_the_command_its_message_gives
 
 
 async def test_commands_taking_ids_refuse_ids_nobody_has(
-    settings: Settings, engine: AsyncEngine, client: Client, make_worker, task_queue: str,
+    settings: Settings,
+    engine: AsyncEngine,
+    client: Client,
+    make_worker,
+    task_queue: str,
 ) -> None:
     nobody = f"nobody-{uuid.uuid4().hex[:6]}"
     unknown = str(uuid.uuid4())
@@ -199,8 +234,16 @@ async def test_commands_taking_ids_refuse_ids_nobody_has(
         ("discussion", "status", "not-an-id", "--team", "acme"): "'not-an-id' is not a discussion id",
         ("ingest", "status", nobody): f"no signal user {nobody!r}",
         ("ingest", "run", nobody): f"no signal user {nobody!r}",
-        ("queue-tool-call", nobody, "--type", "draft_reply", "--summary", "s", "--payload",
-         '{"to": "a@example.com", "subject": "s", "body": "b"}'): f"no signal user {nobody!r}",
+        (
+            "queue-tool-call",
+            nobody,
+            "--type",
+            "draft_reply",
+            "--summary",
+            "s",
+            "--payload",
+            '{"to": "a@example.com", "subject": "s", "body": "b"}',
+        ): f"no signal user {nobody!r}",
     }
     async with make_worker():
         for args, reason in expected.items():
@@ -210,15 +253,24 @@ async def test_commands_taking_ids_refuse_ids_nobody_has(
 
 
 async def test_export_retry_refuses_a_job_that_has_not_failed(
-    settings: Settings, engine: AsyncEngine, client: Client, sessions: async_sessionmaker[AsyncSession],
-    make_worker, sandbox: SandboxControl, task_queue: str, tmp_path: Path,
+    settings: Settings,
+    engine: AsyncEngine,
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    make_worker,
+    sandbox: SandboxControl,
+    task_queue: str,
+    tmp_path: Path,
 ) -> None:
     pdf = tmp_path / "order.pdf"
     pdf.write_bytes(work_order_pdf(WORK_ORDERS[0]))
     workspace = WorkspaceSpec(slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID)
     async with make_worker():
-        await (await start_file_ingest(client, pdf, workspace=workspace, kind="workorder", task_queue=task_queue,
-                                       drain_exports=False)).result()
+        await (
+            await start_file_ingest(
+                client, pdf, workspace=workspace, kind="workorder", task_queue=task_queue, drain_exports=False
+            )
+        ).result()
         async with sessions() as session:
             job = await ExportJobRepository().find_one(session=session)
         assert job is not None and job.status == "PENDING"
@@ -239,13 +291,18 @@ def hinted_commands() -> dict[str, str]:
         paths += sorted((ROOT / directory).rglob("*.py"))
     for path in paths:
         tree = ast.parse(path.read_text())
-        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                      if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
-                      and node.body and isinstance(node.body[0], ast.Expr)}
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
         for node in ast.walk(tree):
             if isinstance(node, ast.JoinedStr):
-                text = "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "{}"
-                               for v in node.values)
+                text = "".join(
+                    v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "{}" for v in node.values
+                )
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
                 text = node.value
             else:

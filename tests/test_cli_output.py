@@ -49,8 +49,13 @@ async def long_named_team(sessions: async_sessionmaker[AsyncSession]) -> str:
     team = f"team-with-a-rather-long-name-{uuid.uuid4().hex}"
     async with unit_of_work(sessions) as session:
         for source_type in ("slack", "figma"):
-            await SourceConfigRepository().ensure(session=session, team_id=team, source_type=source_type,
-                                                  name=source_type, notion_database_id=admin.DEMO_NOTION_DATABASE_ID)
+            await SourceConfigRepository().ensure(
+                session=session,
+                team_id=team,
+                source_type=source_type,
+                name=source_type,
+                notion_database_id=admin.DEMO_NOTION_DATABASE_ID,
+            )
     return team
 
 
@@ -60,8 +65,12 @@ def whole_on_a_line(output: str, *values: str) -> bool:
 
 
 async def test_printed_run_links_open_their_run_in_the_temporal_ui(
-    ui_server: TemporalDevServer, ui_client: Client, deps, settings: Settings,
-    sessions: async_sessionmaker[AsyncSession], sandbox,
+    ui_server: TemporalDevServer,
+    ui_client: Client,
+    deps,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox,
 ) -> None:
     team = await long_named_team(sessions)
     user = f"user-with-a-rather-long-name-{uuid.uuid4().hex}"
@@ -89,7 +98,11 @@ async def test_printed_run_links_open_their_run_in_the_temporal_ui(
 
 
 async def test_piped_tables_keep_ids_whole_and_every_table_command_prints_json(
-    settings: Settings, make_worker, sandbox, sessions: async_sessionmaker[AsyncSession], tmp_path: Path,
+    settings: Settings,
+    make_worker,
+    sandbox,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
 ) -> None:
     team = await long_named_team(sessions)
     user = f"user-with-a-rather-long-name-{uuid.uuid4().hex}"
@@ -135,6 +148,14 @@ async def test_piped_tables_keep_ids_whole_and_every_table_command_prints_json(
     # Every command that prints a table takes --json and then prints JSON alone (`intake demo`:
     # tests/test_intake_up.py).
     assert [doc["outcome"] for doc in json.loads(matched)] == ["matched"]
-    for command in (["report", "jobs"], ["report", "preview"], ["inbox", "queue"], ["inbox", "drafts"],
-                    ["inbox", "processed"], ["inbox", "audit"], ["export", "status"], ["schedules", "list"]):
+    for command in (
+        ["report", "jobs"],
+        ["report", "preview"],
+        ["inbox", "queue"],
+        ["inbox", "drafts"],
+        ["inbox", "processed"],
+        ["inbox", "audit"],
+        ["export", "status"],
+        ["schedules", "list"],
+    ):
         json.loads(await run(*command, "--json"))

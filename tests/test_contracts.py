@@ -24,9 +24,17 @@ def test_a_thread_has_one_workflow_id_and_one_discussion_id() -> None:
     first = discussion_id_for("acme", "slack", "C1:1712.0001")
     assert first == discussion_id_for("acme", "slack", "C1:1712.0001")
     assert first.version == 5
-    assert len({first, discussion_id_for("other", "slack", "C1:1712.0001"),
+    assert (
+        len(
+            {
+                first,
+                discussion_id_for("other", "slack", "C1:1712.0001"),
                 discussion_id_for("acme", "figma", "C1:1712.0001"),
-                discussion_id_for("acme", "slack", "C1:1712.0002")}) == 4
+                discussion_id_for("acme", "slack", "C1:1712.0002"),
+            }
+        )
+        == 4
+    )
 
 
 def test_thread_ids_are_checked_for_their_source_shape() -> None:
@@ -47,9 +55,13 @@ def test_workflow_ids_of_the_other_pipelines() -> None:
     assert ingest_signals_workflow_id("alice") == ingest_signals_schedule_id("alice") == "ingest-signals/alice"
     assert scheduled_ingest_workflow_id("alice") == "ingest-signals-scheduled/alice"
     assert file_ingest_workflow_id("workorder", "acme", "ab12") == "workorder/acme/file/ab12"
-    assert gmail_ingest_workflow_id("signed", "acme", "ops@x.com", message_id="m1", search_token="t") == \
-        "signed/acme/gmail/ops@x.com/message/m1"
-    assert gmail_ingest_workflow_id("signed", "acme", "ops@x.com", message_id=None, search_token="t") == \
-        "signed/acme/gmail/ops@x.com/search/t"
+    assert (
+        gmail_ingest_workflow_id("signed", "acme", "ops@x.com", message_id="m1", search_token="t")
+        == "signed/acme/gmail/ops@x.com/message/m1"
+    )
+    assert (
+        gmail_ingest_workflow_id("signed", "acme", "ops@x.com", message_id=None, search_token="t")
+        == "signed/acme/gmail/ops@x.com/search/t"
+    )
     source = DocumentSource(kind="gmail", user="ops@x.com", message_id="m1", attachment_id="a2")
     assert document_child_workflow_id("parent", source) == "parent/m1/a2"

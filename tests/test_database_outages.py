@@ -76,8 +76,7 @@ async def observer(own_postgres: EmbeddedPostgres) -> AsyncIterator[async_sessio
 
 
 @pytest.fixture
-async def own_deps(settings: Settings, own_postgres: EmbeddedPostgres,
-                   own_engine: AsyncEngine) -> AsyncIterator[Deps]:
+async def own_deps(settings: Settings, own_postgres: EmbeddedPostgres, own_engine: AsyncEngine) -> AsyncIterator[Deps]:
     own = settings.model_copy(update={"database_url": own_postgres.url})
     services = build_clients(own)
     yield Deps(settings=own, engine=own_engine, services=services)
@@ -87,8 +86,13 @@ async def own_deps(settings: Settings, own_postgres: EmbeddedPostgres,
 async def own_team(engine: AsyncEngine) -> str:
     team_id = f"team-{uuid.uuid4().hex[:8]}"
     async with unit_of_work(create_sessionmaker(engine)) as session:
-        await SourceConfigRepository().ensure(session=session, team_id=team_id, source_type="slack", name="slack",
-                                              notion_database_id=admin.DEMO_NOTION_DATABASE_ID)
+        await SourceConfigRepository().ensure(
+            session=session,
+            team_id=team_id,
+            source_type="slack",
+            name="slack",
+            notion_database_id=admin.DEMO_NOTION_DATABASE_ID,
+        )
     return team_id
 
 
@@ -98,8 +102,9 @@ async def kill_and_restart(server: EmbeddedPostgres) -> None:
     await asyncio.to_thread(server.start)
 
 
-async def job_and_discussion(sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID,
-                             discussion_id: uuid.UUID) -> tuple[str, str]:
+async def job_and_discussion(
+    sessions: async_sessionmaker[AsyncSession], job_id: uuid.UUID, discussion_id: uuid.UUID
+) -> tuple[str, str]:
     async with sessions() as session:
         job = await jobs.find_by_id(job_id, session=session)
         discussion = await discussions.find_by_id(discussion_id, session=session)
@@ -139,7 +144,9 @@ async def test_only_a_lost_connection_counts_as_one(engine: AsyncEngine) -> None
 
 @pytest.mark.parametrize("outcome", ["completed", "failed"])
 async def test_a_connection_lost_between_the_stores_statements_leaves_job_and_discussion_in_agreement(
-    own_postgres: EmbeddedPostgres, own_engine: AsyncEngine, observer: async_sessionmaker[AsyncSession],
+    own_postgres: EmbeddedPostgres,
+    own_engine: AsyncEngine,
+    observer: async_sessionmaker[AsyncSession],
     outcome: str,
 ) -> None:
     """PostgreSQL is killed after the stage was read: the job + discussion statement meets a dead pooled
@@ -148,17 +155,28 @@ async def test_a_connection_lost_between_the_stores_statements_leaves_job_and_di
     store = DiscussionStore(own_engine)
     team = await own_team(own_engine)
     job_id, discussion_id = uuid.uuid4(), discussion_id_for(team, "slack", CHECKOUT)
-    await store.open(job_id=job_id, discussion_id=discussion_id, valid=True, team_id=team, source_type="slack",
-                     source_thread_id=CHECKOUT, workflow_id=f"wf-{job_id}", workflow_run_id=str(job_id),
-                     job_metadata={}, title="checkout", content="")
+    await store.open(
+        job_id=job_id,
+        discussion_id=discussion_id,
+        valid=True,
+        team_id=team,
+        source_type="slack",
+        source_thread_id=CHECKOUT,
+        workflow_id=f"wf-{job_id}",
+        workflow_run_id=str(job_id),
+        job_metadata={},
+        title="checkout",
+        content="",
+    )
     assert await store.view(discussion_id, job_id=job_id, stage="notification") is not None
 
     async def finish() -> None:
         if outcome == "completed":
             await store.complete(discussion_id, job_id=job_id, task_ids=[])
         else:
-            await store.fail(job_id, discussion_id=discussion_id, stage="notification", error="boom",
-                             error_stack="boom")
+            await store.fail(
+                job_id, discussion_id=discussion_id, stage="notification", error="boom", error_stack="boom"
+            )
 
     await kill_and_restart(own_postgres)  # the connection the store used stays in the pool, dead
     with pytest.raises(DBAPIError) as lost:
@@ -174,20 +192,27 @@ async def test_a_connection_lost_between_the_stores_statements_leaves_job_and_di
 
 
 async def test_postgres_killed_while_notifying_still_completes_job_and_discussion_once(
-    client: Client, task_queue: str, own_postgres: EmbeddedPostgres, own_engine: AsyncEngine,
-    own_deps: Deps, observer: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+    client: Client,
+    task_queue: str,
+    own_postgres: EmbeddedPostgres,
+    own_engine: AsyncEngine,
+    own_deps: Deps,
+    observer: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
 ) -> None:
     """The notification stage has read its discussion and is replying in Slack when PostgreSQL is
     killed and comes back: the run completes with its job and discussion completed, one reply."""
     team = await own_team(own_engine)
     # The reply takes long enough for PostgreSQL to be killed and recover meanwhile (seconds).
     await sandbox.set_fault("slack", "chat.postMessage", latency_ms=12_000)
-    deps = dataclasses.replace(own_deps, services=build_clients(
-        own_deps.settings.model_copy(update={"outside_call_timeout": 30.0})))
+    deps = dataclasses.replace(
+        own_deps, services=build_clients(own_deps.settings.model_copy(update={"outside_call_timeout": 30.0}))
+    )
     try:
         async with build_worker(client, deps, task_queue=task_queue):
             handle = await start_discussion(
-                client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=CHECKOUT),
+                client,
+                DiscussionInput(team_id=team, source_type="slack", source_thread_id=CHECKOUT),
                 task_queue=task_queue,
             )
             await until(lambda: stage_of(observer, team), "notification")  # stage 6 read its discussion
@@ -198,7 +223,9 @@ async def test_postgres_killed_while_notifying_still_completes_job_and_discussio
         await deps.services.aclose()
 
     assert await job_and_discussion(observer, uuid.UUID(result.job_id), uuid.UUID(result.discussion_id)) == (
-        "completed", "completed")
+        "completed",
+        "completed",
+    )
     assert len(await sandbox.created("slack", "messages")) == 1
 
 
@@ -224,23 +251,33 @@ def outside_call_budget() -> float:
     policy = OUTSIDE_CALL["retry_policy"]
     assert policy.maximum_interval is not None
     cap = policy.maximum_interval.total_seconds()
-    waits = [policy.initial_interval.total_seconds() * policy.backoff_coefficient ** n
-             for n in range(policy.maximum_attempts - 1)]
+    waits = [
+        policy.initial_interval.total_seconds() * policy.backoff_coefficient**n
+        for n in range(policy.maximum_attempts - 1)
+    ]
     return float(sum(min(wait, cap) for wait in waits))
 
 
 async def test_runs_in_flight_outlive_a_database_outage_longer_than_the_outside_call_budget(
-    client: Client, task_queue: str, own_postgres: EmbeddedPostgres, own_engine: AsyncEngine,
-    own_deps: Deps, observer: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+    client: Client,
+    task_queue: str,
+    own_postgres: EmbeddedPostgres,
+    own_engine: AsyncEngine,
+    own_deps: Deps,
+    observer: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
 ) -> None:
     """Runs are building their threads when PostgreSQL stops; more runs start while it is away; it
     comes back after longer than the outside calls' retries would last. Every run completes, with
     its job and discussion completed and its reply made once."""
     outage = outside_call_budget() + 9
     team = await own_team(own_engine)
-    threads = [await sandbox.post_slack_thread("C0PRODUCT", [("U0ALICE", f"outage thread {n}: ship it"),
-                                                             ("U0BOB", "Bob to write the rollout plan")])
-               for n in range(6)]
+    threads = [
+        await sandbox.post_slack_thread(
+            "C0PRODUCT", [("U0ALICE", f"outage thread {n}: ship it"), ("U0BOB", "Bob to write the rollout plan")]
+        )
+        for n in range(6)
+    ]
     await sandbox.set_fault("slack", "conversations.replies", latency_ms=1000)
 
     def payload(thread: str) -> DiscussionInput:
@@ -261,11 +298,15 @@ async def test_runs_in_flight_outlive_a_database_outage_longer_than_the_outside_
         back = time.monotonic()
         results = await asyncio.gather(*(handle.result() for handle in handles))
         done = time.monotonic()
-    print(f"database away {back - stopped:.1f} s (outside-call budget {outside_call_budget():.0f} s); "
-          f"every run completed {done - back:.1f} s after it came back")
+    print(
+        f"database away {back - stopped:.1f} s (outside-call budget {outside_call_budget():.0f} s); "
+        f"every run completed {done - back:.1f} s after it came back"
+    )
 
     for result in results:
         assert await job_and_discussion(observer, uuid.UUID(result.job_id), uuid.UUID(result.discussion_id)) == (
-            "completed", "completed")
+            "completed",
+            "completed",
+        )
     replies = await sandbox.created("slack", "messages")
     assert sorted(reply["thread_ts"] for reply in replies) == sorted(thread.split(":")[1] for thread in threads)

@@ -30,38 +30,44 @@ def test_an_ambiguous_numeric_date_without_an_order_is_refused_naming_both_readi
     assert text in str(caught.value)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2024-07-04", JULY_4),
-    ("2024/7/4", JULY_4),
-    ("04 July 2024", JULY_4),
-    ("4 Jul 2024", JULY_4),
-    ("4th July 2024", JULY_4),
-    ("04-Jul-2024", JULY_4),
-    ("July 4, 2024", JULY_4),
-    ("Jul 4 2024", JULY_4),
-    ("july  4th, 2024", JULY_4),
-    ("Sept 4, 2024", date(2024, 9, 4)),
-    ("25/07/2024", date(2024, 7, 25)),  # 25 is no month: day first, whatever the order
-    ("07/25/2024", date(2024, 7, 25)),  # and here month first
-    ("25.07.24", date(2024, 7, 25)),
-    ("05/05/2024", date(2024, 5, 5)),  # both readings are the same day
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-07-04", JULY_4),
+        ("2024/7/4", JULY_4),
+        ("04 July 2024", JULY_4),
+        ("4 Jul 2024", JULY_4),
+        ("4th July 2024", JULY_4),
+        ("04-Jul-2024", JULY_4),
+        ("July 4, 2024", JULY_4),
+        ("Jul 4 2024", JULY_4),
+        ("july  4th, 2024", JULY_4),
+        ("Sept 4, 2024", date(2024, 9, 4)),
+        ("25/07/2024", date(2024, 7, 25)),  # 25 is no month: day first, whatever the order
+        ("07/25/2024", date(2024, 7, 25)),  # and here month first
+        ("25.07.24", date(2024, 7, 25)),
+        ("05/05/2024", date(2024, 5, 5)),  # both readings are the same day
+    ],
+)
 @pytest.mark.parametrize("order", ["day_first", "month_first", None])
 def test_an_unambiguous_date_is_read_as_it_is_whatever_the_order(text: str, expected: date, order) -> None:
     assert read_date(text, order=order) == expected
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("31/02/2024", "February 2024 has no day 31"),
-    ("02/31/2024", "February 2024 has no day 31"),
-    ("29/02/2023", "February 2023 has no day 29"),
-    ("13/13/2024", "neither 13 nor 13 is a month"),
-    ("2024-13-01", "there is no month 13"),
-    ("30 February 2024", "February 2024 has no day 30"),
-    ("4 Juli 2024", "'Juli' is not a month"),
-    ("next Tuesday", "not a date in a form we read"),
-    ("04/07-2024", "not a date in a form we read"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("31/02/2024", "February 2024 has no day 31"),
+        ("02/31/2024", "February 2024 has no day 31"),
+        ("29/02/2023", "February 2023 has no day 29"),
+        ("13/13/2024", "neither 13 nor 13 is a month"),
+        ("2024-13-01", "there is no month 13"),
+        ("30 February 2024", "February 2024 has no day 30"),
+        ("4 Juli 2024", "'Juli' is not a month"),
+        ("next Tuesday", "not a date in a form we read"),
+        ("04/07-2024", "not a date in a form we read"),
+    ],
+)
 @pytest.mark.parametrize("order", ["day_first", "month_first", None])
 def test_a_day_that_does_not_exist_is_refused_with_the_reason(text: str, reason: str, order) -> None:
     with pytest.raises(UnreadableDateError, match=reason) as caught:
@@ -73,10 +79,17 @@ def test_a_leap_day_is_a_day() -> None:
     assert read_date("29/02/2024", order=None) == date(2024, 2, 29)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("day_first", "day_first"), ("Month-First", "month_first"), (" MONTH_FIRST ", "month_first"),
-    ("none", None), ("", None), (None, None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("day_first", "day_first"),
+        ("Month-First", "month_first"),
+        (" MONTH_FIRST ", "month_first"),
+        ("none", None),
+        ("", None),
+        (None, None),
+    ],
+)
 def test_date_orders_are_read_from_text(text: str | None, expected: str | None) -> None:
     assert parse_date_order(text) == expected
 
@@ -100,8 +113,7 @@ def test_the_deployment_default_is_day_first_and_can_be_none_or_refused(monkeypa
 
 # -- through extraction: the profile's order, else the default, else a warning ----------------------------
 
-US = ProfileRules(fm_key="us", display_name="US Facilities", text_markers=["US Facilities"],
-                  date_order="month_first")
+US = ProfileRules(fm_key="us", display_name="US Facilities", text_markers=["US Facilities"], date_order="month_first")
 ANY = ProfileRules(fm_key="default", display_name="Any facility manager", is_default=True)
 
 

@@ -22,13 +22,16 @@ def test_models_and_migrations_agree(database_url: str) -> None:
     admin.check(database_url)
 
 
-@pytest.mark.parametrize("env, url, reason", [
-    ("production", "postgresql://u@localhost/intake", "INTAKE_ENV"),
-    ("PRODUCTION", "postgresql://u@localhost/intake", "INTAKE_ENV"),
-    ("development", "postgresql://u:secret@db.prod.internal/intake", "'prod'"),
-    ("development", "postgresql://u:secret@db.example.com/intake", "'.com'"),
-    ("development", "postgresql://u:secret@x.abc.eu-west-1.rds.amazonaws.net/i", "'rds.amazonaws'"),
-])
+@pytest.mark.parametrize(
+    "env, url, reason",
+    [
+        ("production", "postgresql://u@localhost/intake", "INTAKE_ENV"),
+        ("PRODUCTION", "postgresql://u@localhost/intake", "INTAKE_ENV"),
+        ("development", "postgresql://u:secret@db.prod.internal/intake", "'prod'"),
+        ("development", "postgresql://u:secret@db.example.com/intake", "'.com'"),
+        ("development", "postgresql://u:secret@x.abc.eu-west-1.rds.amazonaws.net/i", "'rds.amazonaws'"),
+    ],
+)
 def test_destructive_commands_refuse_production(env: str, url: str, reason: str) -> None:
     with pytest.raises(UnsafeOperationError, match=reason) as caught:
         admin.refuse_if_production(url, env, "nuke the database")
@@ -40,20 +43,25 @@ def test_destructive_commands_allow_local_databases() -> None:
 
 
 def intake(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 async def test_cli_nuke_and_reset_refuse_in_production(
-    database_url: str, sessions: async_sessionmaker[AsyncSession],
+    database_url: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with unit_of_work(sessions) as session:
-        await HealthCheckRepository().create(session=session, check_id="keep", message="m",
-                                             database_version="18", workflow_id="wf")
-    for command in (["db", "nuke", "--yes"], ["db", "reset"]):
-        done = await asyncio.to_thread(
-            intake, *command, env={"DATABASE_URL": database_url, "INTAKE_ENV": "production"}
+        await HealthCheckRepository().create(
+            session=session, check_id="keep", message="m", database_version="18", workflow_id="wf"
         )
+    for command in (["db", "nuke", "--yes"], ["db", "reset"]):
+        done = await asyncio.to_thread(intake, *command, env={"DATABASE_URL": database_url, "INTAKE_ENV": "production"})
         assert done.returncode != 0
         assert "refusing to" in done.stderr and "INTAKE_ENV" in done.stderr
     async with sessions() as session:
@@ -61,7 +69,8 @@ async def test_cli_nuke_and_reset_refuse_in_production(
 
 
 async def test_reset_empties_tables_and_keeps_the_schema(
-    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     assert await admin.seed(engine) == 3  # two source configs and a health row
     assert await admin.seed(engine) == 0  # seed is idempotent
@@ -75,8 +84,7 @@ async def test_reset_empties_tables_and_keeps_the_schema(
 async def test_nuke_drops_everything_and_migrate_rebuilds(database_url: str, engine: AsyncEngine) -> None:
     await admin.nuke(engine)
     async with engine.connect() as conn:
-        tables = await conn.scalar(text(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"))
+        tables = await conn.scalar(text("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"))
     assert tables == 0
     await admin.migrate_async(database_url)
     await asyncio.to_thread(admin.check, database_url)

@@ -47,13 +47,24 @@ APPEND = "spreadsheets.values.append"
 @pytest.fixture
 async def doomed_worker(settings: Settings, tmp_path: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
     """`python -m worker` on the test's task queue, to be killed by the test (and at the end)."""
-    env = {**os.environ, "DATABASE_URL": settings.require_database_url(),
-           "TEMPORAL_ADDRESS": settings.require_temporal_address(), "INTAKE_TASK_QUEUE": settings.task_queue,
-           "SANDBOX_URL": settings.resolved_sandbox_url() or "", "INTAKE_STATE_DIR": str(settings.state_dir),
-           "OUTSIDE_CALL_TIMEOUT": str(settings.outside_call_timeout)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.require_database_url(),
+        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
+        "INTAKE_TASK_QUEUE": settings.task_queue,
+        "SANDBOX_URL": settings.resolved_sandbox_url() or "",
+        "INTAKE_STATE_DIR": str(settings.state_dir),
+        "OUTSIDE_CALL_TIMEOUT": str(settings.outside_call_timeout),
+    }
     with open(tmp_path / "worker.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "worker"], cwd=ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         yield process
     finally:
@@ -74,8 +85,10 @@ async def until_started(handle: WorkflowHandle, activity_type: str, *, timeout: 
     deadline = time.monotonic() + timeout
     while True:
         pending = (await handle.describe()).raw_description.pending_activities
-        if any(a.activity_type.name == activity_type and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
-               for a in pending):
+        if any(
+            a.activity_type.name == activity_type and a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            for a in pending
+        ):
             return
         assert time.monotonic() < deadline, f"{activity_type} never started: {pending}"
         await asyncio.sleep(0.1)
@@ -96,14 +109,21 @@ async def retried_for(handle: WorkflowHandle, activity_type: str) -> list[Timeou
 
 
 async def test_a_worker_killed_mid_stage_hands_its_run_to_another_worker(
-    client: Client, make_worker, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
-    team: str, doomed_worker: subprocess.Popen[bytes], task_queue: str,
+    client: Client,
+    make_worker,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    doomed_worker: subprocess.Popen[bytes],
+    task_queue: str,
 ) -> None:
     """The first worker dies while the AI analysis waits for the LLM; the second completes the run,
     every outside write once, and Temporal gave up on the dead attempt for its missing heartbeats."""
     await sandbox.set_fault("llm", "chat.completions.create", latency_ms=2500)
     handle = await start_discussion(
-        client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=CHECKOUT), task_queue=task_queue,
+        client,
+        DiscussionInput(team_id=team, source_type="slack", source_thread_id=CHECKOUT),
+        task_queue=task_queue,
     )
     await until_started(handle, "discussion_analyze")
     killed = kill(doomed_worker)
@@ -123,8 +143,12 @@ async def test_a_worker_killed_mid_stage_hands_its_run_to_another_worker(
 
 
 async def test_a_worker_killed_right_after_its_sheets_append_leaves_one_row(
-    client: Client, make_worker, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
-    doomed_worker: subprocess.Popen[bytes], task_queue: str,
+    client: Client,
+    make_worker,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    doomed_worker: subprocess.Popen[bytes],
+    task_queue: str,
 ) -> None:
     """The append reached Sheets and the worker died before it heard back: the next attempt, on the
     second worker, finds the row and appends none."""
@@ -145,23 +169,31 @@ async def test_a_worker_killed_right_after_its_sheets_append_leaves_one_row(
 
 
 async def test_a_retry_waits_for_the_lease_of_an_attempt_still_calling_sheets(
-    deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
 ) -> None:
     """Attempt 1's worker is alive but cut off from Temporal, which starts attempt 2: attempt 1's
     append lands while attempt 2 runs, inside attempt 1's lease. Attempt 2 calls Sheets only after
     that lease, so it finds the row instead of appending a second."""
     [job_id] = await queued_work_orders(sessions, 1)
     async with unit_of_work(sessions) as session:
-        begun = await jobs.begin_attempt(job_id, 1, lease=sheets_lease(deps.settings.outside_call_timeout),
-                                         session=session)
+        begun = await jobs.begin_attempt(
+            job_id, 1, lease=sheets_lease(deps.settings.outside_call_timeout), session=session
+        )
     key = str(begun.job.work_order_id)
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, attempt=2, retry_policy=EXPORT_ATTEMPT["retry_policy"],
-                                   start_to_close_timeout=EXPORT_ATTEMPT["start_to_close_timeout"])
+    env.info = dataclasses.replace(
+        env.info,
+        attempt=2,
+        retry_policy=EXPORT_ATTEMPT["retry_policy"],
+        start_to_close_timeout=EXPORT_ATTEMPT["start_to_close_timeout"],
+    )
     retry = asyncio.create_task(env.run(ExportActivities(deps).export_job, ExportJobInput(job_id=str(job_id))))
     await asyncio.sleep(0.5)  # attempt 2 has begun
-    late = await deps.services.sheets.append_row(SPREADSHEET_ID, "Work Orders", ["WO-10042", *[""] * 6], key=key,
-                                                 look_first=False)
+    late = await deps.services.sheets.append_row(
+        SPREADSHEET_ID, "Work Orders", ["WO-10042", *[""] * 6], key=key, look_first=False
+    )
     result = await retry
 
     assert (result.outcome, result.sheet_row) == ("found", late.row_number)

@@ -15,9 +15,17 @@ from activities.discussion_pages import (
 from integrations import notion
 from integrations.llm import DetectedTask, ThreadAnalysis
 
-TASK = DetectedTask(title="Fix the checkout button", description="The button overlaps on mobile.",
-                    action_items=["reproduce on iOS", "ship a fix"], priority="high", type="bug",
-                    assignee="maya", due_date=date(2026, 12, 9), tags=["checkout"], domain="web")
+TASK = DetectedTask(
+    title="Fix the checkout button",
+    description="The button overlaps on mobile.",
+    action_items=["reproduce on iOS", "ship a fix"],
+    priority="high",
+    type="bug",
+    assignee="maya",
+    due_date=date(2026, 12, 9),
+    tags=["checkout"],
+    domain="web",
+)
 ANALYSIS = ThreadAnalysis(summary="Checkout is broken on mobile.", key_points=["iOS only"], tasks=[TASK])
 SOURCE = PageSource(source_type="slack", source_thread_id="C1:1.0", source_url="https://slack.example/t/1")
 
@@ -41,11 +49,14 @@ def test_properties_follow_the_field_mapping() -> None:
 
 
 def test_the_body_has_summary_to_dos_key_points_participants_thread_and_a_link_back() -> None:
-    thread = ThreadData(source_type="slack", messages=[
-        ThreadMessage(id="1", author="maya", text="checkout overlaps"),
-        ThreadMessage(id="2", author="tom", text="only on iOS"),
-        ThreadMessage(id="3", author="maya", text="I'll take it"),
-    ])
+    thread = ThreadData(
+        source_type="slack",
+        messages=[
+            ThreadMessage(id="1", author="maya", text="checkout overlaps"),
+            ThreadMessage(id="2", author="tom", text="only on iOS"),
+            ThreadMessage(id="3", author="maya", text="I'll take it"),
+        ],
+    )
     blocks = _texts(page_body(TASK, ANALYSIS, thread, SOURCE))
     assert blocks[:2] == [("heading_2", "Summary"), ("paragraph", "The button overlaps on mobile.")]
     assert ("to_do", "reproduce on iOS") in blocks and ("to_do", "ship a fix") in blocks
@@ -56,8 +67,10 @@ def test_the_body_has_summary_to_dos_key_points_participants_thread_and_a_link_b
 
 
 def test_a_long_thread_is_cut_to_fit_the_page() -> None:
-    thread = ThreadData(source_type="figma", messages=[
-        ThreadMessage(id=str(n), author=f"u{n % 3}", text=f"message {n}") for n in range(500)])
+    thread = ThreadData(
+        source_type="figma",
+        messages=[ThreadMessage(id=str(n), author=f"u{n % 3}", text=f"message {n}") for n in range(500)],
+    )
     blocks = page_body(TASK, ANALYSIS, thread, PageSource("figma", "KEY:1", None))
     assert len(blocks) <= notion.MAX_CHILDREN
     assert _texts(blocks)[-1] == ("paragraph", "Source: figma thread KEY:1")

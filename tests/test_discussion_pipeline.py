@@ -37,11 +37,14 @@ def slack_thread(team: str, thread: str = CHECKOUT) -> DiscussionInput:
 async def jobs_refusing(engine, name: str, message: str, *, when: str):
     """A trigger that makes the database refuse updates of jobs matching `when`, while inside."""
     async with engine.begin() as conn:
-        await conn.execute(text(f"""
+        await conn.execute(
+            text(f"""
             CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION '{message}'; END $$"""))
-        await conn.execute(text(f"CREATE TRIGGER {name} BEFORE UPDATE ON jobs FOR EACH ROW WHEN ({when}) "
-                                f"EXECUTE FUNCTION {name}()"))
+            BEGIN RAISE EXCEPTION '{message}'; END $$""")
+        )
+        await conn.execute(
+            text(f"CREATE TRIGGER {name} BEFORE UPDATE ON jobs FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {name}()")
+        )
     try:
         yield
     finally:
@@ -51,8 +54,12 @@ async def jobs_refusing(engine, name: str, message: str, *, when: str):
 
 
 async def test_a_slack_thread_becomes_notion_tasks_through_six_stages(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, team: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
 ) -> None:
     async with make_worker():
         handle = await start_discussion(client, slack_thread(team), task_queue=task_queue)
@@ -96,8 +103,12 @@ async def test_a_slack_thread_becomes_notion_tasks_through_six_stages(
 
 
 async def test_a_new_sandbox_over_kept_data_creates_pages_that_no_stored_task_holds(
-    client: Client, settings: Settings, task_queue: str, engine: AsyncEngine,
-    sessions: async_sessionmaker[AsyncSession], team: str,
+    client: Client,
+    settings: Settings,
+    task_queue: str,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    team: str,
 ) -> None:
     """PostgreSQL outlives the sandbox (`intake down`, `intake up`): a new sandbox with the same seed
     serves the next discussion, and the Notion pages it creates are new ones."""
@@ -117,8 +128,10 @@ async def test_a_new_sandbox_over_kept_data_creates_pages_that_no_stored_task_ho
             await server.stop()
 
     async with sessions() as session:
-        stored = [{r.notion_page_id for r in await tasks.for_discussion(uuid.UUID(r.discussion_id), session=session)}
-                  for r in results]
+        stored = [
+            {r.notion_page_id for r in await tasks.for_discussion(uuid.UUID(r.discussion_id), session=session)}
+            for r in results
+        ]
         second = await discussions.find_by_id(uuid.UUID(results[1].discussion_id), session=session)
     assert stored == made and len(made[0]) > 1 and len(made[1]) > 1
     assert not made[0] & made[1]
@@ -139,13 +152,23 @@ async def only_job(sessions: async_sessionmaker[AsyncSession]):
     return rows[0]
 
 
-@pytest.mark.parametrize("thread, configured, reason", [
-    ("not-a-thread", True, "is not valid: expected <channel>:<thread ts>"),
-    (CHECKOUT, False, "has no enabled slack source config"),
-])
+@pytest.mark.parametrize(
+    "thread, configured, reason",
+    [
+        ("not-a-thread", True, "is not valid: expected <channel>:<thread ts>"),
+        (CHECKOUT, False, "has no enabled slack source config"),
+    ],
+)
 async def test_bad_input_fails_at_ingestion_with_a_clear_reason_and_no_discussion(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, team: str, thread: str, configured: bool, reason: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    thread: str,
+    configured: bool,
+    reason: str,
 ) -> None:
     payload = slack_thread(team if configured else f"unknown-{team}", thread)
     async with make_worker():
@@ -159,15 +182,24 @@ async def test_bad_input_fails_at_ingestion_with_a_clear_reason_and_no_discussio
     assert await sandbox.created("notion", "pages") == []
 
 
-@pytest.mark.parametrize("stage, fault", [
-    ("thread_building", {"thread": "C0PRODUCT:1999999999.000100"}),
-    ("ai_analysis", {"revoke": ("llm", "sk-sandbox")}),
-    ("task_creation", {"revoke": ("notion", "secret_sandbox")}),
-    ("notification", {"reject": ("slack", "chat.postMessage")}),
-])
+@pytest.mark.parametrize(
+    "stage, fault",
+    [
+        ("thread_building", {"thread": "C0PRODUCT:1999999999.000100"}),
+        ("ai_analysis", {"revoke": ("llm", "sk-sandbox")}),
+        ("task_creation", {"revoke": ("notion", "secret_sandbox")}),
+        ("notification", {"reject": ("slack", "chat.postMessage")}),
+    ],
+)
 async def test_a_failure_at_a_stage_marks_job_and_discussion_failed_there(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, team: str, stage: str, fault: dict,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    stage: str,
+    fault: dict,
 ) -> None:
     if "revoke" in fault:
         await sandbox.revoke_token(*fault["revoke"])
@@ -196,8 +228,12 @@ async def test_a_failure_at_a_stage_marks_job_and_discussion_failed_there(
 
 
 async def test_a_retry_is_a_new_job_that_reuses_the_stored_thread(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, team: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
 ) -> None:
     await sandbox.revoke_token("notion", "secret_sandbox")
     async with make_worker():
@@ -206,9 +242,14 @@ async def test_a_retry_is_a_new_job_that_reuses_the_stored_thread(
         fetches = await sandbox.call_count("slack", "conversations.replies")
 
         await sandbox.reset(seed=0)  # Notion is back
-        handle = await retry_discussion(client, sessions, team_id=team,
-                                        discussion_id=str(failed_job.discussion_id),
-                                        retried_by="user-7", task_queue=task_queue)
+        handle = await retry_discussion(
+            client,
+            sessions,
+            team_id=team,
+            discussion_id=str(failed_job.discussion_id),
+            retried_by="user-7",
+            task_queue=task_queue,
+        )
         result = await handle.result()
 
     # The thread was not fetched again: the only reads of it after the retry began are the reply's
@@ -224,32 +265,52 @@ async def test_a_retry_is_a_new_job_that_reuses_the_stored_thread(
     assert retry_job is not None and old_job is not None and discussion is not None
     assert retry_job.id != old_job.id and old_job.status == "failed"
     assert retry_job.status == "completed" and retry_job.discussion_id == discussion.id
-    assert {k: retry_job.job_metadata.get(k) for k in ("isRetry", "retriedBy", "originalDiscussionId")} \
-        == {"isRetry": True, "retriedBy": "user-7", "originalDiscussionId": str(discussion.id)}
+    assert {k: retry_job.job_metadata.get(k) for k in ("isRetry", "retriedBy", "originalDiscussionId")} == {
+        "isRetry": True,
+        "retriedBy": "user-7",
+        "originalDiscussionId": str(discussion.id),
+    }
     assert (discussion.status, discussion.sync_job_id, discussion.error) == ("completed", retry_job.id, None)
     assert len(await sandbox.created("notion", "pages")) == len(result.task_ids) > 0
 
 
 async def test_retrying_a_discussion_that_has_not_failed_is_refused(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, team: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
 ) -> None:
     async with make_worker():
         result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
     with pytest.raises(DiscussionNotRetryableError, match="is completed, not failed"):
-        await retry_discussion(client, sessions, team_id=team, discussion_id=result.discussion_id,
-                               retried_by="u", task_queue=task_queue)
+        await retry_discussion(
+            client, sessions, team_id=team, discussion_id=result.discussion_id, retried_by="u", task_queue=task_queue
+        )
     with pytest.raises(NotFoundError):
-        await retry_discussion(client, sessions, team_id="another-team",
-                               discussion_id=result.discussion_id, retried_by="u", task_queue=task_queue)
+        await retry_discussion(
+            client,
+            sessions,
+            team_id="another-team",
+            discussion_id=result.discussion_id,
+            retried_by="u",
+            task_queue=task_queue,
+        )
     async with sessions() as session:
         assert await jobs.count(session=session) == 1
 
 
 @pytest.mark.parametrize("service, operation", [("notion", "pages.create"), ("slack", "chat.postMessage")])
 async def test_a_write_whose_answer_is_lost_happens_once(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, team: str, service: str, operation: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    service: str,
+    operation: str,
 ) -> None:
     """The service does the write, then answers 500: the activity is retried and finds its write."""
     await sandbox.set_fault(service, operation, fail_after_write="error", times=1)
@@ -266,8 +327,12 @@ async def test_a_write_whose_answer_is_lost_happens_once(
 
 
 async def test_a_redelivered_webhook_finds_the_running_pipeline(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, team: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
 ) -> None:
     await sandbox.set_fault("llm", "chat.completions.create", latency_ms=1500)  # keep the run going
     async with make_worker():
@@ -284,8 +349,12 @@ async def test_a_redelivered_webhook_finds_the_running_pipeline(
 
 
 async def test_killing_the_worker_mid_run_completes_without_duplicates(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, team: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
 ) -> None:
     # Slow Notion down so the first worker dies while pages are being made.
     await sandbox.set_fault("notion", "pages.create", latency_ms=400)
@@ -312,13 +381,24 @@ async def test_killing_the_worker_mid_run_completes_without_duplicates(
 
 
 async def test_a_failing_stage_update_never_fails_the_pipeline(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    engine, sandbox: SandboxControl, team: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    engine,
+    sandbox: SandboxControl,
+    team: str,
 ) -> None:
     """The database refuses every stage change of a running job (a trigger); the run still completes."""
-    async with jobs_refusing(engine, "refuse_stage_change", "stage updates are broken today",
-                             when="NEW.status = 'processing' AND NEW.stage IS DISTINCT FROM OLD.stage"), \
-            make_worker():
+    async with (
+        jobs_refusing(
+            engine,
+            "refuse_stage_change",
+            "stage updates are broken today",
+            when="NEW.status = 'processing' AND NEW.stage IS DISTINCT FROM OLD.stage",
+        ),
+        make_worker(),
+    ):
         result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
     async with sessions() as session:
         job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)
@@ -327,12 +407,19 @@ async def test_a_failing_stage_update_never_fails_the_pipeline(
 
 
 async def test_a_failing_job_completion_never_fails_the_pipeline(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    engine, sandbox: SandboxControl, team: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    engine,
+    sandbox: SandboxControl,
+    team: str,
 ) -> None:
     """The database refuses to finish any job (a trigger); the discussion still completes, once."""
-    async with jobs_refusing(engine, "refuse_job_finish", "job updates are broken today",
-                             when="NEW.status <> OLD.status"), make_worker():
+    async with (
+        jobs_refusing(engine, "refuse_job_finish", "job updates are broken today", when="NEW.status <> OLD.status"),
+        make_worker(),
+    ):
         result = await (await start_discussion(client, slack_thread(team), task_queue=task_queue)).result()
     async with sessions() as session:
         job = await jobs.find_by_id(uuid.UUID(result.job_id), session=session)

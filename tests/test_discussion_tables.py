@@ -23,7 +23,10 @@ from db.repositories.discussions import (
 from db.uow import unit_of_work
 
 configs, discussions, jobs, tasks = (
-    SourceConfigRepository(), DiscussionRepository(), JobRepository(), TaskRepository()
+    SourceConfigRepository(),
+    DiscussionRepository(),
+    JobRepository(),
+    TaskRepository(),
 )
 
 
@@ -31,24 +34,28 @@ T = TypeVar("T")
 
 
 async def make_job(session: AsyncSession, run: str, **values: Any) -> Job:
-    return await jobs.create(session=session, team_id="t1", source_type="slack",
-                             workflow_id="wf", workflow_run_id=run, **values)
+    return await jobs.create(
+        session=session, team_id="t1", source_type="slack", workflow_id="wf", workflow_run_id=run, **values
+    )
 
 
 async def test_one_live_config_per_team_and_source(sessions: async_sessionmaker[AsyncSession]) -> None:
     async with unit_of_work(sessions) as session:
-        assert await configs.ensure(session=session, team_id="t1", source_type="slack",
-                                    name="Slack", notion_database_id="db1")
-        assert not await configs.ensure(session=session, team_id="t1", source_type="slack",
-                                        name="again", notion_database_id="db2")
+        assert await configs.ensure(
+            session=session, team_id="t1", source_type="slack", name="Slack", notion_database_id="db1"
+        )
+        assert not await configs.ensure(
+            session=session, team_id="t1", source_type="slack", name="again", notion_database_id="db2"
+        )
         config = await configs.find_enabled("t1", "slack", session=session)
         assert config is not None and config.notion_database_id == "db1"
         assert config.created_by == SYSTEM_USER_ID
         # A soft-deleted config frees the slot for a new one.
         await configs.delete_by_id(config.id, session=session)
         assert await configs.find_enabled("t1", "slack", session=session) is None
-        assert await configs.ensure(session=session, team_id="t1", source_type="slack",
-                                    name="Slack v2", notion_database_id="db3")
+        assert await configs.ensure(
+            session=session, team_id="t1", source_type="slack", name="Slack v2", notion_database_id="db3"
+        )
 
 
 async def slack_config(sessions: async_sessionmaker[AsyncSession], team: str = "t1") -> None:
@@ -63,12 +70,23 @@ def found(value: T | None) -> T:
 
 
 def opening(run: str, *, job_id: uuid.UUID | None = None, valid: bool = True, team: str = "t1") -> dict:
-    return {"job_id": job_id or uuid.uuid4(), "valid": valid, "team_id": team, "source_type": "slack",
-            "source_thread_id": "C1:1.0", "discussion_id": discussion_id_for(team, "slack", "C1:1.0"),
-            "workflow_id": "wf", "workflow_run_id": run, "job_metadata": {"a": 1}, "title": "t", "content": "c"}
+    return {
+        "job_id": job_id or uuid.uuid4(),
+        "valid": valid,
+        "team_id": team,
+        "source_type": "slack",
+        "source_thread_id": "C1:1.0",
+        "discussion_id": discussion_id_for(team, "slack", "C1:1.0"),
+        "workflow_id": "wf",
+        "workflow_run_id": run,
+        "job_metadata": {"a": 1},
+        "title": "t",
+        "content": "c",
+    }
 
 
-async def test_a_thread_has_one_discussion_that_each_job_takes_over(engine: AsyncEngine, 
+async def test_a_thread_has_one_discussion_that_each_job_takes_over(
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     store = DiscussionStore(engine)
@@ -90,7 +108,8 @@ async def test_a_thread_has_one_discussion_that_each_job_takes_over(engine: Asyn
         assert await discussions.for_team("other-team", first.discussion_id, session=session) is None
 
 
-async def test_without_a_config_or_with_bad_input_only_the_job_is_written(engine: AsyncEngine, 
+async def test_without_a_config_or_with_bad_input_only_the_job_is_written(
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """The job records the failure; no discussion is saved for a team without a config or for bad input."""
@@ -104,33 +123,52 @@ async def test_without_a_config_or_with_bad_input_only_the_job_is_written(engine
         assert await discussions.count(session=session) == 0
 
 
-async def test_task_records_are_one_per_discussion_index(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_task_records_are_one_per_discussion_index(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     store = DiscussionStore(engine)
     async with unit_of_work(sessions) as session:
         job = await make_job(session, "r1")
-        disc = await discussions.create(session=session, team_id="t1", source_type="slack",
-                                        source_thread_id="C1:2.0", title="t", content="c")
+        disc = await discussions.create(
+            session=session, team_id="t1", source_type="slack", source_thread_id="C1:2.0", title="t", content="c"
+        )
     task = {"notion_page_url": None, "description": None, "priority": "high", "assignee": None}
     common: dict[str, Any] = {"team_id": "t1", "job_id": job.id, "summary": "s", "source_url": None}
-    first = await store.save_tasks(disc.id, **common, tasks=[
-        task | {"task_index": 1, "notion_page_id": "p1", "title": "second"},
-        task | {"task_index": 0, "notion_page_id": "p0", "title": "first"},
-    ])
-    again = await store.save_tasks(disc.id, **common, tasks=[
-        task | {"task_index": 0, "notion_page_id": "p0", "title": "renamed"},
-    ])
+    first = await store.save_tasks(
+        disc.id,
+        **common,
+        tasks=[
+            task | {"task_index": 1, "notion_page_id": "p1", "title": "second"},
+            task | {"task_index": 0, "notion_page_id": "p0", "title": "first"},
+        ],
+    )
+    again = await store.save_tasks(
+        disc.id,
+        **common,
+        tasks=[
+            task | {"task_index": 0, "notion_page_id": "p0", "title": "renamed"},
+        ],
+    )
     assert [t.task_index for t in first] == [0, 1]
     assert again[0].id == first[0].id and again[0].title == "renamed"
     async with sessions() as session:
         records = await tasks.for_discussion(disc.id, session=session)
         assert [(t.title, t.is_multi_task_child, t.status) for t in records] == [
-            ("renamed", False, "open"), ("second", True, "open")]
+            ("renamed", False, "open"),
+            ("second", True, "open"),
+        ]
         # The discussion lists the records the last save made.
         assert found(await discussions.find_by_id(disc.id, session=session)).notion_task_ids == [str(again[0].id)]
     with pytest.raises(ConflictError, match="notion_page_id"):
         async with unit_of_work(sessions) as session:
-            await tasks.create(session=session, discussion_id=disc.id, task_index=2, team_id="t1",
-                               notion_page_id="p0", title="same page twice")
+            await tasks.create(
+                session=session,
+                discussion_id=disc.id,
+                task_index=2,
+                team_id="t1",
+                notion_page_id="p0",
+                title="same page twice",
+            )
 
 
 async def test_cleanup_deletes_only_old_finished_jobs(sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -149,7 +187,9 @@ async def test_cleanup_deletes_only_old_finished_jobs(sessions: async_sessionmak
         assert sorted(j.workflow_run_id for j in await jobs.listing(session=session)) == ["c", "d", "e"]
 
 
-async def test_a_run_opens_one_job_however_often_it_asks(engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+async def test_a_run_opens_one_job_however_often_it_asks(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
     store = DiscussionStore(engine)
     job_id = uuid.uuid4()
     first = await store.open(**opening("run-1", job_id=job_id))
@@ -161,7 +201,8 @@ async def test_a_run_opens_one_job_however_often_it_asks(engine: AsyncEngine, se
         assert found(await jobs.find_by_id(job_id, session=session)).job_metadata == {"a": 1}
 
 
-async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(engine: AsyncEngine, 
+async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     store = DiscussionStore(engine)
@@ -171,8 +212,9 @@ async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(engine: 
     first = await store.complete(opened.discussion_id, job_id=opened.job_id, task_ids=["a", "b"])
     # A repeated completion (an activity retried after its commit) and a late failure change nothing.
     assert await store.complete(opened.discussion_id, job_id=opened.job_id, task_ids=["c"]) == first
-    late = await store.fail(opened.job_id, discussion_id=opened.discussion_id, stage="notification",
-                            error="late", error_stack="")
+    late = await store.fail(
+        opened.job_id, discussion_id=opened.discussion_id, stage="notification", error="late", error_stack=""
+    )
     assert late.source is None
     async with sessions() as session:
         job = found(await jobs.find_by_id(opened.job_id, session=session))
@@ -183,15 +225,17 @@ async def test_finishing_is_guarded_by_state_and_repeats_change_nothing(engine: 
 
     # A job that never took the discussion over fails alone.
     stranger = await store.open(**opening("r2", team="no-config"))
-    failed = await store.fail(stranger.job_id, discussion_id=opened.discussion_id, stage="ingestion",
-                              error="no config", error_stack="")
+    failed = await store.fail(
+        stranger.job_id, discussion_id=opened.discussion_id, stage="ingestion", error="no config", error_stack=""
+    )
     assert failed.source is None
     async with sessions() as session:
         assert found(await jobs.find_by_id(stranger.job_id, session=session)).status == "failed"
         assert found(await discussions.find_by_id(opened.discussion_id, session=session)).status == "completed"
 
 
-async def test_a_later_job_knows_an_earlier_one_had_the_discussion_even_once_it_is_cleaned_up(engine: AsyncEngine, 
+async def test_a_later_job_knows_an_earlier_one_had_the_discussion_even_once_it_is_cleaned_up(
+    engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """Whether outside writes may exist (look before creating) must not depend on old job rows."""
@@ -200,8 +244,7 @@ async def test_a_later_job_knows_an_earlier_one_had_the_discussion_even_once_it_
     first = await store.open(**opening("r1"))
     assert first.discussion_id is not None
     assert not found(await store.view(first.discussion_id, job_id=first.job_id, stage="thread_building")).earlier_jobs
-    await store.fail(first.job_id, discussion_id=first.discussion_id, stage="task_creation", error="x",
-                     error_stack="")
+    await store.fail(first.job_id, discussion_id=first.discussion_id, stage="task_creation", error="x", error_stack="")
     async with unit_of_work(sessions) as session:
         assert await jobs.delete_finished_before(datetime.now(UTC) + timedelta(days=1), session=session)
     retry = await store.open(**opening("r2"))

@@ -34,6 +34,7 @@ async def test_an_idle_connection_is_replaced_after_the_idle_timeout(database_ur
 async def test_the_pool_never_opens_more_than_pool_size(database_url: str) -> None:
     engine = create_engine(database_url, pool_size=2)
     try:
+
         async def hold() -> int:
             async with engine.connect() as conn:
                 pid = await conn.scalar(text("SELECT pg_backend_pid()"))
@@ -71,20 +72,29 @@ def test_settings_fall_back_to_the_running_stack(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ConfigurationError, match="intake up"):
         settings.require_database_url()
 
-    write_state(tmp_path, StackState(database_url="postgresql://postgres@127.0.0.1:1/intake",
-                                     temporal_address="127.0.0.1:2", temporal_ui_url="http://127.0.0.1:3",
-                                     owner_pid=os.getpid()))
+    write_state(
+        tmp_path,
+        StackState(
+            database_url="postgresql://postgres@127.0.0.1:1/intake",
+            temporal_address="127.0.0.1:2",
+            temporal_ui_url="http://127.0.0.1:3",
+            owner_pid=os.getpid(),
+        ),
+    )
     settings = Settings(state_dir=tmp_path)
     assert settings.require_database_url() == "postgresql://postgres@127.0.0.1:1/intake"
     assert settings.require_temporal_address() == "127.0.0.1:2"
     assert settings.resolved_temporal_ui_url() == "http://127.0.0.1:3"
     # An explicit setting wins over the stack.
-    assert Settings(state_dir=tmp_path, temporal_address="10.0.0.1:7233").require_temporal_address() \
-        == "10.0.0.1:7233"
+    assert Settings(state_dir=tmp_path, temporal_address="10.0.0.1:7233").require_temporal_address() == "10.0.0.1:7233"
 
 
 def test_a_state_file_of_a_dead_stack_is_ignored(tmp_path: Path) -> None:
-    write_state(tmp_path, StackState(database_url="postgresql://x@127.0.0.1:1/i",
-                                     temporal_address="127.0.0.1:2", owner_pid=2**22 + 12345))
+    write_state(
+        tmp_path,
+        StackState(
+            database_url="postgresql://x@127.0.0.1:1/i", temporal_address="127.0.0.1:2", owner_pid=2**22 + 12345
+        ),
+    )
     with pytest.raises(ConfigurationError):
         Settings(state_dir=tmp_path, database_url=None).require_database_url()

@@ -65,11 +65,16 @@ async def queued_work_orders(sessions: async_sessionmaker[AsyncSession], count: 
         )
         for order in WORK_ORDERS[:count]:
             work_order, _ = await WorkOrderRepository().get_or_create(
-                session=session, workspace_id=workspace.id, work_order_number=order.number, site=order.site,
-                facility_manager=order.fm, description=order.description,
+                session=session,
+                workspace_id=workspace.id,
+                work_order_number=order.number,
+                site=order.site,
+                facility_manager=order.fm,
+                description=order.description,
             )
-            await jobs.enqueue(session=session, workspace_id=workspace.id, kind="WORK_ORDER",
-                               work_order_id=work_order.id)
+            await jobs.enqueue(
+                session=session, workspace_id=workspace.id, kind="WORK_ORDER", work_order_id=work_order.id
+            )
         return [job.id for job in await jobs.find_many(session=session, order_by=[ExportJob.created_at])]
 
 
@@ -83,16 +88,21 @@ async def sheet_numbers(sandbox: SandboxControl) -> list[str]:
 
 
 async def test_ingestion_exports_each_work_order_with_one_sheets_call(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, tmp_path: Path,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
 ) -> None:
     workspace = WorkspaceSpec(slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID)
     async with make_worker():
         for order in WORK_ORDERS[:3]:
             path = tmp_path / f"{order.number}.pdf"
             path.write_bytes(work_order_pdf(order))
-            await (await start_file_ingest(client, path, workspace=workspace, kind="workorder",
-                                           task_queue=task_queue)).result()
+            await (
+                await start_file_ingest(client, path, workspace=workspace, kind="workorder", task_queue=task_queue)
+            ).result()
         # Ingestion kicked the one drain of this task queue; it ends when the queue is empty.
         drain = client.get_workflow_handle(export_drain_workflow_id(task_queue))
         await drain.result()
@@ -106,7 +116,10 @@ async def test_ingestion_exports_each_work_order_with_one_sheets_call(
 
 
 async def test_an_attempt_that_fails_after_the_write_leaves_one_row(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl,
 ) -> None:
     await queued_work_orders(sessions, 1)
@@ -123,7 +136,10 @@ async def test_an_attempt_that_fails_after_the_write_leaves_one_row(
 
 
 async def test_a_quota_error_stops_the_drain_until_the_cooldown_passes(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl,
 ) -> None:
     await queued_work_orders(sessions, 3)
@@ -159,8 +175,12 @@ async def test_a_quota_error_stops_the_drain_until_the_cooldown_passes(
 
 
 async def test_a_sheets_outage_never_fails_ingestion(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, tmp_path: Path,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
 ) -> None:
     await sandbox.set_fault("sheets", "*", error_rate=1.0)
     path = tmp_path / "wo.pdf"
@@ -168,8 +188,9 @@ async def test_a_sheets_outage_never_fails_ingestion(
     workspace = WorkspaceSpec(slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID)
     drain = client.get_workflow_handle(export_drain_workflow_id(task_queue))
     async with make_worker():
-        result = await (await start_file_ingest(client, path, workspace=workspace, kind="workorder",
-                                                task_queue=task_queue)).result()
+        result = await (
+            await start_file_ingest(client, path, workspace=workspace, kind="workorder", task_queue=task_queue)
+        ).result()
         assert result.documents[0].outcome == "created"
         # The export's first attempt failed and is mirrored; the drain keeps trying on its own.
         for _ in range(200):
@@ -182,7 +203,9 @@ async def test_a_sheets_outage_never_fails_ingestion(
 
 
 async def test_five_failed_attempts_mark_the_job_failed_and_a_retry_starts_a_fresh_round(
-    time_skipping: WorkflowEnvironment, deps: Deps, sessions: async_sessionmaker[AsyncSession],
+    time_skipping: WorkflowEnvironment,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl,
 ) -> None:
     [job_id] = await queued_work_orders(sessions, 1)
@@ -208,15 +231,19 @@ async def test_five_failed_attempts_mark_the_job_failed_and_a_retry_starts_a_fre
 
 
 async def test_the_schedule_hands_over_to_the_one_drain(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl,
 ) -> None:
     await queued_work_orders(sessions, 2)
     # The export-drain schedule as `intake schedules apply` builds it, under an id of this test's own
     # (the server is shared: the real ids may be in use), deleted after.
     [definition] = [d for d in SCHEDULES if d.id == "export-drain"]
-    schedule = await client.create_schedule(f"export-drain-{uuid.uuid4()}",
-                                            definition.build(ScheduleOptions(task_queue=task_queue)))
+    schedule = await client.create_schedule(
+        f"export-drain-{uuid.uuid4()}", definition.build(ScheduleOptions(task_queue=task_queue))
+    )
     try:
         described = await schedule.describe()
         assert described.schedule.spec.intervals[0].every == timedelta(minutes=1)
@@ -263,15 +290,21 @@ async def test_a_stale_attempt_neither_finishes_nor_fails_the_job_and_a_quota_ho
 
 
 async def test_an_attempt_without_time_for_its_sheets_calls_does_not_start_them(
-    deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
 ) -> None:
     """A retry needs two calls of up to the call timeout (3 s here); with less time left it calls nothing."""
     [job_id] = await queued_work_orders(sessions, 1)
     async with unit_of_work(sessions) as session:
         await jobs.begin_attempt(job_id, 1, session=session)  # attempt 1 began: it may have written
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, attempt=2, retry_policy=EXPORT_ATTEMPT["retry_policy"],
-                                   start_to_close_timeout=timedelta(seconds=ATTEMPT_MARGIN_SECONDS + 5))
+    env.info = dataclasses.replace(
+        env.info,
+        attempt=2,
+        retry_policy=EXPORT_ATTEMPT["retry_policy"],
+        start_to_close_timeout=timedelta(seconds=ATTEMPT_MARGIN_SECONDS + 5),
+    )
     with pytest.raises(RetryableIntegrationError, match="too little for 2 call"):
         await env.run(ExportActivities(deps).export_job, ExportJobInput(job_id=str(job_id)))
     assert await sandbox.calls("sheets") == []
@@ -279,23 +312,27 @@ async def test_an_attempt_without_time_for_its_sheets_calls_does_not_start_them(
     assert (job.status, job.attempts) == ("PENDING", 2) and "too little" in (job.last_error or "")
 
     # With the drain's own timeout there is time: the retry looks for the row, then appends it.
-    env.info = dataclasses.replace(env.info, attempt=3,
-                                   start_to_close_timeout=EXPORT_ATTEMPT["start_to_close_timeout"])
+    env.info = dataclasses.replace(env.info, attempt=3, start_to_close_timeout=EXPORT_ATTEMPT["start_to_close_timeout"])
     result = await env.run(ExportActivities(deps).export_job, ExportJobInput(job_id=str(job_id)))
     assert result.outcome == "appended"
     assert (await sandbox.call_count("sheets", READ), await sandbox.call_count("sheets", APPEND)) == (1, 1)
 
 
 async def test_two_workspaces_sharing_a_spreadsheet_keep_a_row_each_on_a_retry(
-    deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
 ) -> None:
     """Both have a WO-10042; the second's retried attempt must not take the first's row for its own."""
     [first] = await queued_work_orders(sessions, 1)
     second = next(j for j in await queued_work_orders(sessions, 1) if j != first)
     activities = ExportActivities(deps)
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, retry_policy=EXPORT_ATTEMPT["retry_policy"],
-                                   start_to_close_timeout=EXPORT_ATTEMPT["start_to_close_timeout"])
+    env.info = dataclasses.replace(
+        env.info,
+        retry_policy=EXPORT_ATTEMPT["retry_policy"],
+        start_to_close_timeout=EXPORT_ATTEMPT["start_to_close_timeout"],
+    )
     assert (await env.run(activities.export_job, ExportJobInput(job_id=str(first)))).outcome == "appended"
     async with unit_of_work(sessions) as session:
         await jobs.begin_attempt(second, 1, session=session)  # its attempt 1 began, then was lost

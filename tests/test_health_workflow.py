@@ -24,12 +24,14 @@ checks = HealthCheckRepository()
 
 async def count_rows(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
     async with sessions() as session:
-        return (await checks.count(session=session),
-                await Repository(IdempotencyKey).count(session=session))
+        return (await checks.count(session=session), await Repository(IdempotencyKey).count(session=session))
 
 
 async def test_health_check_records_and_confirms_one_row(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with make_worker():
         handle = await start_health_check(client, task_queue=task_queue)
@@ -46,7 +48,10 @@ async def test_health_check_records_and_confirms_one_row(
 
 
 async def test_a_retry_after_the_commit_writes_no_second_row(
-    client: Client, deps: Deps, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    deps: Deps,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     """The activity commits, then its first attempt fails (as if the worker lost its connection
     before reporting); Temporal retries it, and the retry returns the stored row."""
@@ -61,9 +66,13 @@ async def test_a_retry_after_the_commit_writes_no_second_row(
             raise RuntimeError("connection lost after the commit")
         return result
 
-    async with Worker(client, task_queue=task_queue, workflows=all_workflows(),
-                      activities=[record_then_fail_once, real.confirm],
-                      workflow_runner=workflow_runner()):
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=all_workflows(),
+        activities=[record_then_fail_once, real.confirm],
+        workflow_runner=workflow_runner(),
+    ):
         handle = await start_health_check(client, task_queue=task_queue)
         result = await handle.result()
 
@@ -74,7 +83,10 @@ async def test_a_retry_after_the_commit_writes_no_second_row(
 
 
 async def test_the_run_survives_a_worker_restart_mid_run(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     first = make_worker()
     first_run = asyncio.create_task(first.run())
@@ -98,4 +110,3 @@ async def test_the_run_survives_a_worker_restart_mid_run(
     async with sessions() as session:
         row = await checks.find_by_id(result.row_id, session=session)
     assert row is not None and row.confirmed_at == result.confirmed_at
-

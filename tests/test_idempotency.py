@@ -26,8 +26,9 @@ class Made(BaseModel):
 def counting_write(calls: list[int], note: str):
     async def write(session: AsyncSession) -> Made:
         calls.append(1)
-        row = await checks.create(session=session, check_id=f"c{len(calls)}", message=note,
-                                  database_version="18", workflow_id="wf")
+        row = await checks.create(
+            session=session, check_id=f"c{len(calls)}", message=note, database_version="18", workflow_id="wf"
+        )
         return Made(row_id=row.id, note=note)
 
     return write
@@ -54,8 +55,7 @@ async def test_a_failed_write_leaves_no_key_so_the_retry_runs_it(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async def failing(session: AsyncSession) -> Made:
-        await checks.create(session=session, check_id="half", message="m",
-                            database_version="18", workflow_id="wf")
+        await checks.create(session=session, check_id="half", message="m", database_version="18", workflow_id="wf")
         raise RuntimeError("crash after the write, before commit")
 
     with pytest.raises(RuntimeError):
@@ -76,8 +76,9 @@ async def test_concurrent_callers_with_one_key_write_once(sessions: async_sessio
     async def slow_write(session: AsyncSession) -> Made:
         calls.append(1)
         await asyncio.sleep(0.2)  # the other caller arrives while this transaction is open
-        row = await checks.create(session=session, check_id="only", message="m",
-                                  database_version="18", workflow_id="wf")
+        row = await checks.create(
+            session=session, check_id="only", message="m", database_version="18", workflow_id="wf"
+        )
         return Made(row_id=row.id, note="only")
 
     async def call() -> Made:

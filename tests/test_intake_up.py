@@ -35,8 +35,14 @@ def stack_env(state_dir: Path) -> dict[str, str]:
 
 
 def intake(*args: str, state_dir: Path, **kwargs) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], env=stack_env(state_dir), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli.main", *args],
+        env=stack_env(state_dir),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kwargs,
+    )
 
 
 def wait_until_up(process: subprocess.Popen[str], timeout: float = 90) -> list[str]:
@@ -54,8 +60,11 @@ def wait_until_up(process: subprocess.Popen[str], timeout: float = 90) -> list[s
 
 
 def alive(pids: dict[str, int]) -> dict[str, int]:
-    return {name: pid for name, pid in pids.items()
-            if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE}
+    return {
+        name: pid
+        for name, pid in pids.items()
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    }
 
 
 @pytest.fixture
@@ -141,8 +150,13 @@ async def test_the_demo_on_a_running_stack_runs_again_and_every_link_it_prints_o
     """`intake up` in one terminal, `intake demo` in another (twice, on the kept data), as the demo says."""
 
     def demo(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "cli.main", "demo", *args], env=stack_env(state_dir),
-                              text=True, capture_output=True, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", "demo", *args],
+            env=stack_env(state_dir),
+            text=True,
+            capture_output=True,
+            timeout=600,
+        )
 
     up = intake("up", state_dir=state_dir)
     try:
@@ -170,8 +184,10 @@ async def test_the_demo_on_a_running_stack_runs_again_and_every_link_it_prints_o
         again = next(line for line in second.stdout.splitlines() if line.startswith("team acme-")).split()[1]
         assert again != team
         client = await Client.connect(state["temporal_address"])
-        for query, expected in ((summary["discussions"]["query"], len(summary["discussions"]["jobs"])),
-                                (f'IntakeTeamId = "{again}"', len(summary["discussions"]["jobs"]))):
+        for query, expected in (
+            (summary["discussions"]["query"], len(summary["discussions"]["jobs"])),
+            (f'IntakeTeamId = "{again}"', len(summary["discussions"]["jobs"])),
+        ):
             for _ in range(100):  # visibility follows the runs within moments
                 if (await client.count_workflows(query)).count == expected:
                     break

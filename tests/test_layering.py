@@ -15,8 +15,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = {"activities", "cli", "client", "contracts", "core", "db", "integrations", "sandbox", "stack",
-           "workflows", "worker", "api", "bench", "migrations"}
+PRODUCT = {
+    "activities",
+    "cli",
+    "client",
+    "contracts",
+    "core",
+    "db",
+    "integrations",
+    "sandbox",
+    "stack",
+    "workflows",
+    "worker",
+    "api",
+    "bench",
+    "migrations",
+}
 
 
 def _imports(path: Path) -> list[tuple[str, int, bool]]:
@@ -25,8 +39,9 @@ def _imports(path: Path) -> list[tuple[str, int, bool]]:
 
     def visit(node: ast.AST, passed_through: bool) -> None:
         if isinstance(node, ast.With):
-            passed_through = passed_through or any("imports_passed_through" in ast.unparse(item.context_expr)
-                                                   for item in node.items)
+            passed_through = passed_through or any(
+                "imports_passed_through" in ast.unparse(item.context_expr) for item in node.items
+            )
         if isinstance(node, ast.Import):
             found.extend((alias.name.split(".")[0], node.lineno, passed_through) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -51,17 +66,24 @@ def test_a_contract_imports_only_the_standard_library_and_pydantic(path: Path) -
 
 @pytest.mark.parametrize("path", _modules("workflows"), ids=lambda p: p.stem)
 def test_a_workflow_imports_no_database_service_or_sandbox_code(path: Path) -> None:
-    wrong = [f"line {line}: {module}" for module, line, passed in _imports(path)
-             if module in {"db", "integrations", "sandbox", "sqlalchemy", "asyncpg", "httpx", "cli", "client"}
-             or (module == "activities" and not passed)]
+    wrong = [
+        f"line {line}: {module}"
+        for module, line, passed in _imports(path)
+        if module in {"db", "integrations", "sandbox", "sqlalchemy", "asyncpg", "httpx", "cli", "client"}
+        or (module == "activities" and not passed)
+    ]
     assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}"
 
 
 @pytest.mark.parametrize("folder", ["db", "integrations", "core"])
 def test_lower_layers_import_nothing_above_them(folder: str) -> None:
     above = {"activities", "workflows", "client", "cli", "api", "worker", "stack", "sandbox", "bench"}
-    wrong = [f"{path.relative_to(ROOT)} line {line}: {module}"
-             for path in _modules(folder) for module, line, _ in _imports(path) if module in above]
+    wrong = [
+        f"{path.relative_to(ROOT)} line {line}: {module}"
+        for path in _modules(folder)
+        for module, line, _ in _imports(path)
+        if module in above
+    ]
     assert not wrong
 
 

@@ -33,11 +33,11 @@ def test_histories_are_recorded() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
-    replayer = Replayer(workflows=all_workflows(), workflow_runner=workflow_runner(),
-                        data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=all_workflows(), workflow_runner=workflow_runner(), data_converter=pydantic_data_converter
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
-
 
 
 @workflow.defn(name="HealthCheckWorkflow")
@@ -47,7 +47,8 @@ class ConfirmFirstHealthCheck:
     @workflow.run
     async def run(self, input: dict) -> None:
         await workflow.execute_activity_method(
-            HealthActivities.confirm, ConfirmHealthCheckInput(check_id="x"),
+            HealthActivities.confirm,
+            ConfirmHealthCheckInput(check_id="x"),
             start_to_close_timeout=timedelta(seconds=5),
         )
 
@@ -56,8 +57,9 @@ async def test_a_changed_workflow_fails_to_replay_an_old_history() -> None:
     """The harness can fail: replaying with the edited workflow reports nondeterminism."""
     path = next(p for p in HISTORIES if p.stem == "health_check")
     history = WorkflowHistory.from_json(path.stem, await asyncio.to_thread(path.read_text))
-    replayer = Replayer(workflows=[ConfirmFirstHealthCheck], workflow_runner=workflow_runner(),
-                        data_converter=pydantic_data_converter)
+    replayer = Replayer(
+        workflows=[ConfirmFirstHealthCheck], workflow_runner=workflow_runner(), data_converter=pydantic_data_converter
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None
     assert "nondetermin" in str(result.replay_failure).lower()

@@ -58,8 +58,9 @@ async def test_crud_with_keyword_and_expression_filters(
         found = await notes.find_one(session=session, team_id="t2")
         assert found is not None and found.id == c
         assert [n.id for n in await notes.find_many(session=session, team_id="t1")] == [a, b]
-        assert [n.body for n in await notes.find_many(Note.body > "a", session=session,
-                                                      order_by=Note.body.desc(), limit=1)] == ["c"]
+        assert [
+            n.body for n in await notes.find_many(Note.body > "a", session=session, order_by=Note.body.desc(), limit=1)
+        ] == ["c"]
         assert await notes.count(session=session, team_id="t1") == 2
         updated = await notes.update(values={"body": "x"}, session=session, team_id="t1")
         assert sorted(n.id for n in updated) == [a, b]
@@ -100,8 +101,7 @@ async def test_tables_without_deleted_at_are_deleted_for_real(sessions: async_se
     checks = HealthCheckRepository()
     assert checks.soft_delete is False
     async with unit_of_work(sessions) as session:
-        row = await checks.create(session=session, check_id="x", message="m",
-                                  database_version="18", workflow_id="wf")
+        row = await checks.create(session=session, check_id="x", message="m", database_version="18", workflow_id="wf")
     async with unit_of_work(sessions) as session:
         assert await checks.delete_by_id(row.id, session=session) is True
         assert await checks.count(session=session, include_deleted=True) == 0

@@ -15,7 +15,10 @@ from tests.helpers import intake_cli as run
 
 
 async def test_ingest_approve_reject_and_read_the_dashboard_from_the_command_line(
-    settings: Settings, make_worker, sandbox: SandboxControl, sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    make_worker,
+    sandbox: SandboxControl,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     user = f"cli-{uuid.uuid4().hex[:8]}"
     added = await run(settings, "ingest", "user-add", user, "--mailbox", "alice@example.com", "--watch", "roadmap")
@@ -33,16 +36,27 @@ async def test_ingest_approve_reject_and_read_the_dashboard_from_the_command_lin
         assert listed.returncode == 0, listed.stderr
         queue = json.loads(listed.stdout)
         by_type = {row["action_type"]: row for row in queue}
-        approved = await run(settings, "approve", by_type["draft_reply"]["action_id"], "--payload",
-                             '{"body": "Yes, renew."}', "--json")
+        approved = await run(
+            settings, "approve", by_type["draft_reply"]["action_id"], "--payload", '{"body": "Yes, renew."}', "--json"
+        )
         assert approved.returncode == 0, approved.stderr
         outcome = json.loads(approved.stdout)
         rejected = await run(settings, "reject", by_type["refund_request"]["action_id"], "--note", "done already")
         assert rejected.returncode == 0 and "dismissed" in rejected.stdout
         refused = await run(settings, "approve", by_type["refund_request"]["action_id"])
         assert refused.returncode != 0 and "was rejected" in refused.stderr
-        queued = await run(settings, "queue-tool-call", user, "--type", "draft_reply", "--summary", "Ping Tom",
-                           "--payload", '{"to": "tom@example.com", "subject": "Hi", "body": "Ping"}', "--json")
+        queued = await run(
+            settings,
+            "queue-tool-call",
+            user,
+            "--type",
+            "draft_reply",
+            "--summary",
+            "Ping Tom",
+            "--payload",
+            '{"to": "tom@example.com", "subject": "Hi", "body": "Ping"}',
+            "--json",
+        )
         assert queued.returncode == 0 and json.loads(queued.stdout)["created"]
 
     after = json.loads((await run(settings, "inbox", "queue", "--user", user, "--json")).stdout)

@@ -10,8 +10,13 @@ from db.models.signals import DEFAULT_GATE_CONFIG
 
 def test_a_meeting_request_without_a_date_is_proposed_for_the_day_after_now() -> None:
     rules = UserRules(mailbox="alice@example.com", config=GateConfig.model_validate(DEFAULT_GATE_CONFIG))
-    signal = Signal(source="gmail", source_id="m1", actor="Tom Reyes <tom@example.com>",
-                    title="Can we schedule a call?", body="Any time works.")  # no occurred_at
+    signal = Signal(
+        source="gmail",
+        source_id="m1",
+        actor="Tom Reyes <tom@example.com>",
+        title="Can we schedule a call?",
+        body="Any time works.",
+    )  # no occurred_at
     now = datetime(2021, 3, 4, 9, 30, tzinfo=UTC)
 
     assessment = assess(signal, rules, now)

@@ -61,7 +61,11 @@ async def ingest(client: Client, task_queue: str, user_id: str) -> IngestSignals
 
 
 async def test_actionable_mail_and_events_become_work_items_with_gates_and_an_action(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession], user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    user: str,
 ) -> None:
     async with make_worker():
         handle = await start_ingestion(client, user, task_queue=task_queue, force=True)
@@ -80,8 +84,9 @@ async def test_actionable_mail_and_events_become_work_items_with_gates_and_an_ac
         assert intents["Refund request for order #4411"] == "refund_request"
         assert "Your weekly digest" not in intents
         decision = by_summary["Decision needed: analytics contract renewal"]
-        gates = {g.gate: g for g in await Repository(GateEvaluation).find_many(
-            session=session, work_item_id=decision.id)}
+        gates = {
+            g.gate: g for g in await Repository(GateEvaluation).find_many(session=session, work_item_id=decision.id)
+        }
         assert set(gates) == {"decision", "time", "relationship", "impact", "watch"}
         assert gates["decision"].passed and gates["relationship"].passed and gates["impact"].passed
         assert all(0 <= g.score <= 10 and g.reason for g in gates.values())
@@ -91,8 +96,12 @@ async def test_actionable_mail_and_events_become_work_items_with_gates_and_an_ac
         assert all(a.status == "pending" for a in actions)
     # One run log (three events) and one audit entry per stored signal.
     assert await counts(sessions) == {
-        "work_items": len(items), "gate_evaluations": 5 * len(items), "proposed_actions": len(items),
-        "workflow_runs": len(items), "workflow_events": 3 * len(items), "audit_logs": len(items),
+        "work_items": len(items),
+        "gate_evaluations": 5 * len(items),
+        "proposed_actions": len(items),
+        "workflow_runs": len(items),
+        "workflow_events": 3 * len(items),
+        "audit_logs": len(items),
     }
     state = await state_of(sessions, user)
     assert state.gmail_cursor == gmail.cursor and state.calendar_cursor == calendar.cursor
@@ -102,8 +111,12 @@ async def test_actionable_mail_and_events_become_work_items_with_gates_and_an_ac
 
 
 async def test_a_new_run_fetches_only_what_arrived_and_re_ingesting_changes_no_counts(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     async with make_worker():
         await ingest(client, task_queue, user)
@@ -112,8 +125,12 @@ async def test_a_new_run_fetches_only_what_arrived_and_re_ingesting_changes_no_c
         assert [s.fetched for s in again.sources] == [0, 0]
         assert await counts(sessions) == before
 
-        await sandbox.deliver_mail(MAILBOX, sender="Priya Shah <priya@vendor.example>",
-                                   subject="Can you approve the budget today?", body="We need it today.")
+        await sandbox.deliver_mail(
+            MAILBOX,
+            sender="Priya Shah <priya@vendor.example>",
+            subject="Can you approve the budget today?",
+            body="We need it today.",
+        )
         third = await ingest(client, task_queue, user)
     assert third.sources[0].fetched == third.sources[0].stored == 1
     after = await counts(sessions)
@@ -122,16 +139,24 @@ async def test_a_new_run_fetches_only_what_arrived_and_re_ingesting_changes_no_c
 
 
 async def test_expired_cursors_trigger_a_full_resync_without_duplicates(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     async with make_worker():
         first = await ingest(client, task_queue, user)
         before = await counts(sessions)
         await sandbox.expire_gmail_history(MAILBOX)
         await sandbox.expire_calendar_sync_tokens(MAILBOX)
-        await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
-                                   subject="Should we ship on Friday?", body="Decide by tomorrow please.")
+        await sandbox.deliver_mail(
+            MAILBOX,
+            sender="Tom Reyes <tom@example.com>",
+            subject="Should we ship on Friday?",
+            body="Decide by tomorrow please.",
+        )
         second = await ingest(client, task_queue, user)
 
     gmail, calendar = second.sources
@@ -139,15 +164,21 @@ async def test_expired_cursors_trigger_a_full_resync_without_duplicates(
     assert gmail.fetched == 5 and gmail.stored == 1 and gmail.unchanged == first.sources[0].stored
     assert calendar.stored == 0 and calendar.unchanged == first.sources[1].stored
     after = await counts(sessions)
-    assert after == {table: count + (5 if table == "gate_evaluations" else 3 if table == "workflow_events" else 1)
-                     for table, count in before.items()}
+    assert after == {
+        table: count + (5 if table == "gate_evaluations" else 3 if table == "workflow_events" else 1)
+        for table, count in before.items()
+    }
     state = await state_of(sessions, user)
     assert state.gmail_cursor == gmail.cursor != first.sources[0].cursor
     assert state.calendar_cursor == calendar.cursor
 
 
 async def test_after_a_resync_the_next_run_is_incremental_from_the_cursor_it_returned(
-    client: Client, make_worker, task_queue: str, sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     async with make_worker():
         await ingest(client, task_queue, user)
@@ -157,8 +188,12 @@ async def test_after_a_resync_the_next_run_is_incremental_from_the_cursor_it_ret
         assert [s.full_resync for s in resync.sources] == [True, True]
         full_lists = await sandbox.call_count("gmail", "users.messages.list")
         quiet = await ingest(client, task_queue, user)
-        await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
-                                   subject="Should we ship on Friday?", body="Decide by tomorrow please.")
+        await sandbox.deliver_mail(
+            MAILBOX,
+            sender="Tom Reyes <tom@example.com>",
+            subject="Should we ship on Friday?",
+            body="Decide by tomorrow please.",
+        )
         later = await ingest(client, task_queue, user)
 
     # The cursors the resync handed out are accepted: no 404/410, no second full listing.
@@ -173,18 +208,31 @@ async def test_after_a_resync_the_next_run_is_incremental_from_the_cursor_it_ret
 
 
 async def test_a_failed_fetch_records_last_error_and_leaves_the_cursors(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     async with make_worker():
         first = await ingest(client, task_queue, user)
         before = await counts(sessions)
-        await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
-                                   subject="Can you confirm the venue?", body="Need a decision today.")
-        await sandbox.add_calendar_event(MAILBOX, {
-            "summary": "Board prep: can you confirm the agenda?", "attendees": [{"email": "tom@example.com"}],
-            "start": {"dateTime": "2030-07-02T10:00:00Z"}, "end": {"dateTime": "2030-07-02T11:00:00Z"},
-        })
+        await sandbox.deliver_mail(
+            MAILBOX,
+            sender="Tom Reyes <tom@example.com>",
+            subject="Can you confirm the venue?",
+            body="Need a decision today.",
+        )
+        await sandbox.add_calendar_event(
+            MAILBOX,
+            {
+                "summary": "Board prep: can you confirm the agenda?",
+                "attendees": [{"email": "tom@example.com"}],
+                "start": {"dateTime": "2030-07-02T10:00:00Z"},
+                "end": {"dateTime": "2030-07-02T11:00:00Z"},
+            },
+        )
         await sandbox.set_fault("gmail", "users.history.list", reject_rate=1.0)
         with pytest.raises(WorkflowFailureError) as failed:
             await ingest(client, task_queue, user)
@@ -199,10 +247,12 @@ async def test_a_failed_fetch_records_last_error_and_leaves_the_cursors(
         assert state.last_synced_at == first.synced_at
         assert await counts(sessions) == {
             table: count + (5 if table == "gate_evaluations" else 3 if table == "workflow_events" else 1)
-            for table, count in before.items()}
+            for table, count in before.items()
+        }
         async with sessions() as session:
-            [added] = await Repository(WorkItem).find_many(session=session, user_id=user,
-                                                           summary="Board prep: can you confirm the agenda?")
+            [added] = await Repository(WorkItem).find_many(
+                session=session, user_id=user, summary="Board prep: can you confirm the agenda?"
+            )
         assert added.source == "calendar"
 
         # The next run resumes from the last good cursor and picks the mail up.
@@ -217,15 +267,19 @@ async def test_a_failed_fetch_records_last_error_and_leaves_the_cursors(
 async def failing_refund_audit(engine: AsyncEngine) -> AsyncIterator[None]:
     """A fault in the database itself: the audit insert (the last of a signal's writes) fails for refunds."""
     async with engine.begin() as conn:
-        await conn.execute(text(
-            "CREATE FUNCTION test_fail_refund_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "IF NEW.payload->>'intent' = 'refund_request' THEN RAISE EXCEPTION 'injected audit failure'; END IF; "
-            "RETURN NEW; END $$"
-        ))
-        await conn.execute(text(
-            "CREATE TRIGGER test_fail_refund_audit BEFORE INSERT ON audit_logs FOR EACH ROW "
-            "EXECUTE FUNCTION test_fail_refund_audit()"
-        ))
+        await conn.execute(
+            text(
+                "CREATE FUNCTION test_fail_refund_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "IF NEW.payload->>'intent' = 'refund_request' THEN RAISE EXCEPTION 'injected audit failure'; END IF; "
+                "RETURN NEW; END $$"
+            )
+        )
+        await conn.execute(
+            text(
+                "CREATE TRIGGER test_fail_refund_audit BEFORE INSERT ON audit_logs FOR EACH ROW "
+                "EXECUTE FUNCTION test_fail_refund_audit()"
+            )
+        )
     try:
         yield
     finally:
@@ -235,7 +289,11 @@ async def failing_refund_audit(engine: AsyncEngine) -> AsyncIterator[None]:
 
 
 async def test_a_signals_five_writes_commit_together_or_not_at_all(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession], user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    user: str,
     failing_refund_audit: None,
 ) -> None:
     async with make_worker():
@@ -258,7 +316,10 @@ async def test_a_signals_five_writes_commit_together_or_not_at_all(
 
 
 async def test_app_open_is_stale_gated_unless_forced(
-    client: Client, make_worker, task_queue: str, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    user: str,
 ) -> None:
     async with make_worker():
         await ingest(client, task_queue, user)
@@ -271,15 +332,27 @@ async def test_app_open_is_stale_gated_unless_forced(
 
 
 async def test_a_message_deleted_before_it_is_fetched_is_skipped_and_the_cursor_moves(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     async with make_worker():
         first = await ingest(client, task_queue, user)
-        gone = await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
-                                          subject="Can you confirm the venue?", body="Need a decision today.")
-        await sandbox.deliver_mail(MAILBOX, sender="Priya Shah <priya@vendor.example>",
-                                   subject="Can you approve the budget today?", body="We need it today.")
+        gone = await sandbox.deliver_mail(
+            MAILBOX,
+            sender="Tom Reyes <tom@example.com>",
+            subject="Can you confirm the venue?",
+            body="Need a decision today.",
+        )
+        await sandbox.deliver_mail(
+            MAILBOX,
+            sender="Priya Shah <priya@vendor.example>",
+            subject="Can you approve the budget today?",
+            body="We need it today.",
+        )
         await sandbox.delete_mail(MAILBOX, gone["id"])  # history still lists it; fetching it is a 404
         second = await ingest(client, task_queue, user)
 
@@ -293,15 +366,24 @@ async def test_a_message_deleted_before_it_is_fetched_is_skipped_and_the_cursor_
 
 
 async def test_an_overlapping_slower_run_never_moves_the_cursor_backwards(
-    client: Client, make_worker, task_queue: str, deps: Deps, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, user: str,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    user: str,
 ) -> None:
     async with make_worker():
         first = await ingest(client, task_queue, user)
     read = first.sources[0].cursor  # both runs below start from it
     activities = SignalActivities(deps)
-    await sandbox.deliver_mail(MAILBOX, sender="Tom Reyes <tom@example.com>",
-                               subject="Can you confirm the venue?", body="Need a decision today.")
+    await sandbox.deliver_mail(
+        MAILBOX,
+        sender="Tom Reyes <tom@example.com>",
+        subject="Can you confirm the venue?",
+        body="Need a decision today.",
+    )
 
     # The slow run lists the history (its cursor is fixed then) and heartbeats while its fetches hang.
     fetching = asyncio.Event()
@@ -314,8 +396,12 @@ async def test_an_overlapping_slower_run_never_moves_the_cursor_backwards(
     await sandbox.clear_faults()
 
     # Meanwhile more mail arrives and a faster run goes through and moves the cursor past it.
-    await sandbox.deliver_mail(MAILBOX, sender="Priya Shah <priya@vendor.example>",
-                               subject="Can you approve the budget today?", body="We need it today.")
+    await sandbox.deliver_mail(
+        MAILBOX,
+        sender="Priya Shah <priya@vendor.example>",
+        subject="Can you approve the budget today?",
+        body="We need it today.",
+    )
     fast = await ActivityEnvironment().run(activities.ingest_gmail, IngestSourceInput(user_id=user, cursor=read))
     assert not slow.done(), "the slow run must finish last for this test to mean anything"
     slower = await slow
@@ -328,18 +414,29 @@ async def test_re_registering_a_user_updates_only_what_is_given_and_bad_rules_ar
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     user_id = f"user-{uuid.uuid4().hex[:8]}"
-    await register_user(sessions, user_id=user_id, mailbox=MAILBOX, calendar_id="team@example.com",
-                        watch_keywords=["roadmap"], sender_scores={"@vendor.example": 0.8})
+    await register_user(
+        sessions,
+        user_id=user_id,
+        mailbox=MAILBOX,
+        calendar_id="team@example.com",
+        watch_keywords=["roadmap"],
+        sender_scores={"@vendor.example": 0.8},
+    )
     again = await register_user(sessions, user_id=user_id, mailbox=MAILBOX)  # `intake ingest user-add` re-run
     assert (again.calendar_id, again.watch_keywords, again.sender_scores) == (
-        "team@example.com", ["roadmap"], {"@vendor.example": 0.8})
+        "team@example.com",
+        ["roadmap"],
+        {"@vendor.example": 0.8},
+    )
     changed = await register_user(sessions, user_id=user_id, mailbox=MAILBOX, watch_keywords=["outage"])
     assert (changed.watch_keywords, changed.sender_scores) == (["outage"], {"@vendor.example": 0.8})
 
-    refused: list[tuple[dict[str, Any], str]] = [({"sender_scores": {"@vendor.example": 1.5}}, "from 0 to 1"),
-                                                 ({"sender_scores": {"tom@example.com": -0.1}}, "from 0 to 1"),
-                                                 ({"watch_keywords": ["roadmap", "  "]}, "must not be empty"),
-                                                 ({"mailbox": "alice"}, "not an email address")]
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({"sender_scores": {"@vendor.example": 1.5}}, "from 0 to 1"),
+        ({"sender_scores": {"tom@example.com": -0.1}}, "from 0 to 1"),
+        ({"watch_keywords": ["roadmap", "  "]}, "must not be empty"),
+        ({"mailbox": "alice"}, "not an email address"),
+    ]
     for bad, message in refused:
         with pytest.raises(InvalidInputError, match=message):
             await register_user(sessions, **{"user_id": user_id, "mailbox": MAILBOX, **bad})
@@ -347,4 +444,7 @@ async def test_re_registering_a_user_updates_only_what_is_given_and_bad_rules_ar
         user = await Repository(SignalUser).find_by_id(user_id, session=session)
     assert user is not None
     assert (user.mailbox, user.watch_keywords, user.sender_scores) == (
-        MAILBOX, ["outage"], {"@vendor.example": 0.8})  # nothing half written
+        MAILBOX,
+        ["outage"],
+        {"@vendor.example": 0.8},
+    )  # nothing half written

@@ -18,7 +18,10 @@ from workflows.search_attributes import USER_ID
 
 
 async def test_apply_makes_one_ingestion_schedule_per_active_user_and_it_ingests(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl,
 ) -> None:
     alice, bob, gone = (f"{name}-{uuid.uuid4().hex[:8]}" for name in ("alice", "bob", "gone"))

@@ -48,8 +48,9 @@ def slug() -> str:
 
 async def ingest(client: Client, path: Path, workspace: str, task_queue: str, kind: DocumentKind = "workorder"):
     spec = WorkspaceSpec(slug=workspace, spreadsheet_id=SPREADSHEET_ID)
-    handle = await start_file_ingest(client, path, workspace=spec, kind=kind, task_queue=task_queue,
-                                     drain_exports=False)
+    handle = await start_file_ingest(
+        client, path, workspace=spec, kind=kind, task_queue=task_queue, drain_exports=False
+    )
     [document] = (await handle.result()).documents
     return document
 
@@ -62,14 +63,31 @@ async def one(sessions: async_sessionmaker[AsyncSession], model: type[ModelT], *
 
 
 async def test_a_month_first_profile_stores_04_07_2024_as_7_april(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, tmp_path: Path,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
 ) -> None:
     ws = slug()
-    await set_fm_profile(sessions, workspace=ws, fm_key="usfm", display_name="US Facilities",
-                         text_markers=["US Facilities Inc"], date_order="month_first", spreadsheet_id=SPREADSHEET_ID)
-    us = pdf(tmp_path / "us.pdf", "WORK ORDER", "Work Order Number: WO-7001", "Facility Manager: US Facilities Inc",
-             "Date: 04/07/2024", "Amount: 120.00")
+    await set_fm_profile(
+        sessions,
+        workspace=ws,
+        fm_key="usfm",
+        display_name="US Facilities",
+        text_markers=["US Facilities Inc"],
+        date_order="month_first",
+        spreadsheet_id=SPREADSHEET_ID,
+    )
+    us = pdf(
+        tmp_path / "us.pdf",
+        "WORK ORDER",
+        "Work Order Number: WO-7001",
+        "Facility Manager: US Facilities Inc",
+        "Date: 04/07/2024",
+        "Amount: 120.00",
+    )
     # The same date from a sender whose profile sets no order: the deployment's default (day first).
     other = pdf(tmp_path / "other.pdf", "WORK ORDER", "Work Order Number: WO-7002", "Date: 04/07/2024")
     async with make_worker():
@@ -86,16 +104,26 @@ async def test_a_month_first_profile_stores_04_07_2024_as_7_april(
 
 
 async def test_an_ambiguous_date_with_no_order_anywhere_is_stored_empty_with_a_warning(
-    client: Client, deps: Deps, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, tmp_path: Path,
+    client: Client,
+    deps: Deps,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
 ) -> None:
     """INTAKE_DATE_ORDER=none and a profile without an order: no guess, the run says what was not read."""
     no_default = dataclasses.replace(deps, settings=deps.settings.model_copy(update={"date_order_setting": "none"}))
     ws = slug()
-    order_pdf = pdf(tmp_path / "wo.pdf", "WORK ORDER", "Work Order Number: WO-8001", "Date: 04/07/2024",
-                    "Amount: 95.00")
-    signed_pdf = pdf(tmp_path / "signed.pdf", "SIGNED WORK ORDER", "Work Order Number: WO-8001",
-                     "Signed by: Ann Bo", "Signed date: 03/02/2024")
+    order_pdf = pdf(
+        tmp_path / "wo.pdf", "WORK ORDER", "Work Order Number: WO-8001", "Date: 04/07/2024", "Amount: 95.00"
+    )
+    signed_pdf = pdf(
+        tmp_path / "signed.pdf",
+        "SIGNED WORK ORDER",
+        "Work Order Number: WO-8001",
+        "Signed by: Ann Bo",
+        "Signed date: 03/02/2024",
+    )
     dated_pdf = pdf(tmp_path / "dated.pdf", "WORK ORDER", "Work Order Number: WO-8002", "Date: 25/07/2024")
     async with build_worker(client, no_default, task_queue=task_queue):
         created = await ingest(client, order_pdf, ws, task_queue)
@@ -133,41 +161,62 @@ async def test_a_worker_with_a_bad_intake_date_order_does_not_start(deps: Deps) 
 
 
 async def test_the_cli_sets_a_profiles_date_order_and_refuses_a_bad_one(
-    settings: Settings, sessions: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     ws = slug()
     refused = await intake_cli(settings, "workorder", "profile", "set", "usfm", "-w", ws, "--date-order", "mdy")
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [
-        "error: date order 'mdy' is not one of day_first, month_first or 'none'"]
+        "error: date order 'mdy' is not one of day_first, month_first or 'none'"
+    ]
     assert "Traceback" not in refused.stderr
     async with sessions() as session:  # nothing half written: not even the workspace
         assert await Repository(Workspace).count(session=session, slug=ws) == 0
 
-    made = await intake_cli(settings, "workorder", "profile", "set", "usfm", "-w", ws, "--name", "US Facilities",
-                            "--sender-domain", "usfm.example", "--date-order", "month-first", "--json")
+    made = await intake_cli(
+        settings,
+        "workorder",
+        "profile",
+        "set",
+        "usfm",
+        "-w",
+        ws,
+        "--name",
+        "US Facilities",
+        "--sender-domain",
+        "usfm.example",
+        "--date-order",
+        "month-first",
+        "--json",
+    )
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout)["date_order"] == "month_first"
     # Updating one thing keeps the others; `none` unsets the order (INTAKE_DATE_ORDER decides again).
     renamed = await intake_cli(settings, "workorder", "profile", "set", "usfm", "-w", ws, "--name", "US FM")
     assert renamed.returncode == 0, renamed.stderr
     profile = await one(sessions, FmProfile, fm_key="usfm")
-    assert (profile.display_name, profile.sender_domains, profile.date_order) == ("US FM", ["usfm.example"],
-                                                                                   "month_first")
+    assert (profile.display_name, profile.sender_domains, profile.date_order) == (
+        "US FM",
+        ["usfm.example"],
+        "month_first",
+    )
     cleared = await intake_cli(settings, "workorder", "profile", "set", "usfm", "-w", ws, "--date-order", "none")
     assert cleared.returncode == 0, cleared.stderr
     listed = await intake_cli(settings, "workorder", "profile", "list", "-w", ws, "--json")
     assert listed.returncode == 0, listed.stderr
     orders = {row["fm_key"]: row["date_order"] for row in json.loads(listed.stdout)}
     assert orders == {"default": None, "acme": None, "northwind": None, "usfm": None}  # with the starter profiles
-    table = await intake_cli(settings, "workorder", "profile", "list", "-w", ws, INTAKE_DATE_ORDER="month_first",
-                             COLUMNS="200")
+    table = await intake_cli(
+        settings, "workorder", "profile", "list", "-w", ws, INTAKE_DATE_ORDER="month_first", COLUMNS="200"
+    )
     assert table.returncode == 0, table.stderr
     assert "usfm" in table.stdout and "(month_first)" in table.stdout  # an unset order shows the default
 
     bad_default = await intake_cli(settings, "workorder", "profile", "list", "-w", ws, INTAKE_DATE_ORDER="dd/mm")
     assert bad_default.returncode == 2
     assert bad_default.stderr.strip().splitlines() == [
-        "error: INTAKE_DATE_ORDER 'dd/mm' is not one of day_first, month_first or 'none'"]
+        "error: INTAKE_DATE_ORDER 'dd/mm' is not one of day_first, month_first or 'none'"
+    ]
     missing = await intake_cli(settings, "workorder", "profile", "list", "-w", "no-such-workspace")
     assert missing.returncode == 2 and "workspace 'no-such-workspace' does not exist" in missing.stderr

@@ -77,8 +77,7 @@ class DeletesOneAfterListing:
 
 
 def workspace(**values: str) -> WorkspaceSpec:
-    return WorkspaceSpec(slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID, owner_user_id="u1",
-                         **values)
+    return WorkspaceSpec(slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID, owner_user_id="u1", **values)
 
 
 def ensure(spec: WorkspaceSpec) -> EnsureWorkspaceInput:
@@ -98,16 +97,24 @@ async def count(sessions: async_sessionmaker[AsyncSession], model: type, **filte
 
 
 async def test_the_same_pdf_twice_is_one_work_order_one_source_one_export_job(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, tmp_path: Path,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
 ) -> None:
     pdf = write(tmp_path, "WO-10042.pdf", work_order_pdf(WORK_ORDERS[0]))
     ws = workspace()
     async with make_worker():
-        first = await (await start_file_ingest(client, pdf, workspace=ws, kind="workorder", task_queue=task_queue,
-                                               drain_exports=False)).result()
-        handle = await start_file_ingest(client, pdf, workspace=ws, kind="workorder", task_queue=task_queue,
-                                         drain_exports=False)
+        first = await (
+            await start_file_ingest(
+                client, pdf, workspace=ws, kind="workorder", task_queue=task_queue, drain_exports=False
+            )
+        ).result()
+        handle = await start_file_ingest(
+            client, pdf, workspace=ws, kind="workorder", task_queue=task_queue, drain_exports=False
+        )
         second = await handle.result()
         await record_history(handle, "work_order_ingest")
         described = await handle.describe()
@@ -125,18 +132,25 @@ async def test_the_same_pdf_twice_is_one_work_order_one_source_one_export_job(
         order = await WorkOrderRepository().find_by_id(uuid.UUID(created.work_order_id), session=session)
     assert order is not None and order.scheduled_date is not None
     assert (order.site, str(order.amount), order.scheduled_date.isoformat(), order.fm_key) == (
-        "12 Harbour Street, Dockside", "1250.00", "2024-06-10", "acme")  # by its text marker
+        "12 Harbour Street, Dockside",
+        "1250.00",
+        "2024-06-10",
+        "acme",
+    )  # by its text marker
 
 
 async def test_a_retried_ingest_activity_gets_its_first_attempts_result(
-    deps: Deps, sessions: async_sessionmaker[AsyncSession], tmp_path: Path,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
 ) -> None:
     """Attempt 2 of the same activity execution, after attempt 1 committed: the stored answer, not 'duplicate'."""
     activities = WorkOrderActivities(deps)
     ref = await ActivityEnvironment().run(activities.ensure_workspace, ensure(workspace()))
     pdf = write(tmp_path, "WO-10042.pdf", work_order_pdf(WORK_ORDERS[0]))
-    input = IngestDocumentInput(workspace_id=ref.workspace_id,
-                                source=DocumentSource(kind="file", path=str(pdf), filename=pdf.name))
+    input = IngestDocumentInput(
+        workspace_id=ref.workspace_id, source=DocumentSource(kind="file", path=str(pdf), filename=pdf.name)
+    )
     env = ActivityEnvironment()
     info = dataclasses.replace(env.info, workflow_id=f"wf-{uuid.uuid4()}", activity_id="1")
     env.info = info
@@ -154,17 +168,32 @@ async def test_a_retried_ingest_activity_gets_its_first_attempts_result(
 
 
 async def test_a_new_pdf_of_a_known_work_order_is_attached_to_it(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, tmp_path: Path,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
 ) -> None:
     order = WORK_ORDERS[0]
     revised = dataclasses.replace(order, description=order.description + " (revised)")
     ws = workspace()
     async with make_worker():
-        results = [(await (await start_file_ingest(client, write(tmp_path, name, data), workspace=ws,
-                                                   kind="workorder", task_queue=task_queue,
-                                                   drain_exports=False)).result()).documents[0]
-                   for name, data in (("wo.pdf", work_order_pdf(order)), ("wo-v2.pdf", work_order_pdf(revised)))]
+        results = [
+            (
+                await (
+                    await start_file_ingest(
+                        client,
+                        write(tmp_path, name, data),
+                        workspace=ws,
+                        kind="workorder",
+                        task_queue=task_queue,
+                        drain_exports=False,
+                    )
+                ).result()
+            ).documents[0]
+            for name, data in (("wo.pdf", work_order_pdf(order)), ("wo-v2.pdf", work_order_pdf(revised)))
+        ]
     created, attached = results
     assert (created.outcome, created.is_new, created.export_enqueued) == ("created", True, True)
     assert (attached.outcome, attached.is_new, attached.export_enqueued) == ("attached", False, False)
@@ -174,22 +203,35 @@ async def test_a_new_pdf_of_a_known_work_order_is_attached_to_it(
 
 
 async def test_the_same_pdf_belongs_to_two_workspaces_once_each(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, tmp_path: Path,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
 ) -> None:
     pdf = write(tmp_path, "wo.pdf", work_order_pdf(WORK_ORDERS[1]))
     async with make_worker():
-        results = [await (await start_file_ingest(client, pdf, workspace=ws, kind="workorder",
-                                                  task_queue=task_queue, drain_exports=False)).result()
-                   for ws in (workspace(), workspace())]
+        results = [
+            await (
+                await start_file_ingest(
+                    client, pdf, workspace=ws, kind="workorder", task_queue=task_queue, drain_exports=False
+                )
+            ).result()
+            for ws in (workspace(), workspace())
+        ]
     assert [r.documents[0].outcome for r in results] == ["created", "created"]
     assert results[0].workspace_id != results[1].workspace_id
     assert await count(sessions, WorkOrderSource) == 2 and await count(sessions, WorkOrder) == 2
 
 
 async def test_pdfs_without_a_work_order_number_are_recorded_failures(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, tmp_path: Path,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
 ) -> None:
     files = {
         "invoice.pdf": text_pdf(["INVOICE", "Total: 120.00"]),  # a PDF, but no work order number
@@ -198,9 +240,14 @@ async def test_pdfs_without_a_work_order_number_are_recorded_failures(
     }
     ws = workspace()
     async with make_worker():
-        results = [await (await start_file_ingest(client, write(tmp_path, name, data), workspace=ws,
-                                                  kind="workorder", task_queue=task_queue)).result()
-                   for name, data in files.items()]
+        results = [
+            await (
+                await start_file_ingest(
+                    client, write(tmp_path, name, data), workspace=ws, kind="workorder", task_queue=task_queue
+                )
+            ).result()
+            for name, data in files.items()
+        ]
     outcomes = {r.documents[0].filename: r.documents[0] for r in results}
     assert {name: doc.outcome for name, doc in outcomes.items()} == dict.fromkeys(files, "failed")
     assert "no work order number" in (outcomes["invoice.pdf"].error or "")
@@ -216,21 +263,35 @@ async def test_pdfs_without_a_work_order_number_are_recorded_failures(
 
 
 async def test_gmail_messages_become_work_orders_once_each(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl,
 ) -> None:
     """The ops mailbox: four work orders in three mails, and WO-10042 forwarded a second time."""
     ws = workspace()
     async with make_worker():
-        handle = await start_gmail_ingest(client, workspace=ws, kind="workorder", user=OPS,
-                                          query='has:attachment subject:"work order"', task_queue=task_queue,
-                                          drain_exports=False)
+        handle = await start_gmail_ingest(
+            client,
+            workspace=ws,
+            kind="workorder",
+            user=OPS,
+            query='has:attachment subject:"work order"',
+            task_queue=task_queue,
+            drain_exports=False,
+        )
         result = await handle.result()
         await record_history(handle, "work_order_ingest_gmail")
     # Oldest mail first: the forwarded copy of WO-10042, the last mail, is the duplicate.
     outcomes = [(d.work_order_number, d.outcome) for d in result.documents]
-    assert outcomes == [("WO-10042", "created"), ("WO-10043", "created"), ("WO-10044", "created"),
-                        ("WO-10045", "created"), ("WO-10042", "duplicate")]
+    assert outcomes == [
+        ("WO-10042", "created"),
+        ("WO-10043", "created"),
+        ("WO-10044", "created"),
+        ("WO-10045", "created"),
+        ("WO-10042", "duplicate"),
+    ]
     assert await count(sessions, WorkOrder) == 4 and await count(sessions, ExportJob) == 4
     async with sessions() as session:
         acme = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-10043")
@@ -240,35 +301,54 @@ async def test_gmail_messages_become_work_orders_once_each(
 
 
 async def test_a_mail_deleted_between_the_search_and_its_fetch_is_skipped(
-    client: Client, deps: Deps, task_queue: str, sessions: async_sessionmaker[AsyncSession],
+    client: Client,
+    deps: Deps,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
     sandbox: SandboxControl,
 ) -> None:
     services = dataclasses.replace(deps.services, gmail=DeletesOneAfterListing(deps.services.gmail, sandbox))
     deleting = dataclasses.replace(deps, services=services)
-    found = await ActivityEnvironment().run(WorkOrderActivities(deleting).find_gmail_pdfs,
-                                            FindGmailPdfsInput(user=OPS, query=WORK_ORDER_MAIL))
+    found = await ActivityEnvironment().run(
+        WorkOrderActivities(deleting).find_gmail_pdfs, FindGmailPdfsInput(user=OPS, query=WORK_ORDER_MAIL)
+    )
     assert [d.filename for d in found.documents] == ["WO-10042.pdf", "WO-10044.pdf", "WO-10045.pdf", "WO-10042.pdf"]
     assert len(found.skipped) == 1 and "deleted" in found.skipped[0]
 
     # Through the workflow: the rest of the mailbox is imported.
     await sandbox.reset(seed=0)
     async with build_worker(client, deleting, task_queue=task_queue):
-        result = await (await start_gmail_ingest(client, workspace=workspace(), kind="workorder", user=OPS,
-                                                 query=WORK_ORDER_MAIL, task_queue=task_queue,
-                                                 drain_exports=False)).result()
+        result = await (
+            await start_gmail_ingest(
+                client,
+                workspace=workspace(),
+                kind="workorder",
+                user=OPS,
+                query=WORK_ORDER_MAIL,
+                task_queue=task_queue,
+                drain_exports=False,
+            )
+        ).result()
     assert [(d.work_order_number, d.outcome) for d in result.documents] == [
-        ("WO-10042", "created"), ("WO-10044", "created"), ("WO-10045", "created"), ("WO-10042", "duplicate")]
+        ("WO-10042", "created"),
+        ("WO-10044", "created"),
+        ("WO-10045", "created"),
+        ("WO-10042", "duplicate"),
+    ]
     assert await count(sessions, WorkOrder) == 3
 
 
 async def test_gmail_attachments_over_the_size_limit_are_not_read(
-    deps: Deps, sessions: async_sessionmaker[AsyncSession], sandbox: SandboxControl,
+    deps: Deps,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(work_order_activities, "MAX_PDF_BYTES", 100)  # the seed PDFs are larger
     activities = WorkOrderActivities(deps)
-    found = await ActivityEnvironment().run(activities.find_gmail_pdfs,
-                                            FindGmailPdfsInput(user=OPS, query=WORK_ORDER_MAIL))
+    found = await ActivityEnvironment().run(
+        activities.find_gmail_pdfs, FindGmailPdfsInput(user=OPS, query=WORK_ORDER_MAIL)
+    )
     assert found.documents == [] and len(found.skipped) == 5
     assert all("over the 100-byte limit" in line for line in found.skipped)
     # A source that got past the listing (an older run's) is refused by the fetch itself.
@@ -277,14 +357,19 @@ async def test_gmail_attachments_over_the_size_limit_are_not_read(
     attachment = (await deps.services.gmail.get_message(OPS, message.id)).attachments[0]
     source = DocumentSource(kind="gmail", user=OPS, message_id=message.id, attachment_id=attachment.attachment_id)
     with pytest.raises(InvalidInputError, match="at most 100 are read"):
-        await ActivityEnvironment().run(activities.ingest_work_order,
-                                        IngestDocumentInput(workspace_id=ref.workspace_id, source=source))
+        await ActivityEnvironment().run(
+            activities.ingest_work_order, IngestDocumentInput(workspace_id=ref.workspace_id, source=source)
+        )
     assert await count(sessions, WorkOrderSource) == 0
 
 
 async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refused(
-    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession],
-    sandbox: SandboxControl, tmp_path: Path,
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
 ) -> None:
     order = WORK_ORDERS[0]
     ws = workspace()
@@ -292,14 +377,21 @@ async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refu
     other = write(tmp_path, "signed-again.pdf", signed_work_order_pdf(order, "Sam Poe", "2024-06-20"))
     early = write(tmp_path, "early.pdf", signed_work_order_pdf(WORK_ORDERS[1], "Ann Bo", "2024-06-15"))
     async with make_worker():
+
         async def ingest(path: Path, kind: DocumentKind):
-            return (await (await start_file_ingest(client, path, workspace=ws, kind=kind, task_queue=task_queue,
-                                                   drain_exports=False)).result()).documents[0]
+            return (
+                await (
+                    await start_file_ingest(
+                        client, path, workspace=ws, kind=kind, task_queue=task_queue, drain_exports=False
+                    )
+                ).result()
+            ).documents[0]
 
         unmatched = await ingest(early, "signed")  # before its work order
         await ingest(write(tmp_path, "wo.pdf", work_order_pdf(order)), "workorder")
-        signed_run = await start_file_ingest(client, signed, workspace=ws, kind="signed", task_queue=task_queue,
-                                             drain_exports=False)
+        signed_run = await start_file_ingest(
+            client, signed, workspace=ws, kind="signed", task_queue=task_queue, drain_exports=False
+        )
         [matched] = (await signed_run.result()).documents
         await record_history(signed_run, "signed_document_ingest")
         refused = await ingest(other, "signed")
@@ -312,8 +404,7 @@ async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refu
     assert (matched.outcome, matched.is_new, matched.export_enqueued) == ("matched", True, True)
     assert (refused.outcome, refused.is_new) == ("refused", True)
     assert f"already matched to signed document {matched.signed_document_id}" in (refused.reason or "")
-    assert (repeat.outcome, repeat.is_new, repeat.signed_document_id) == ("matched", False,
-                                                                            matched.signed_document_id)
+    assert (repeat.outcome, repeat.is_new, repeat.signed_document_id) == ("matched", False, matched.signed_document_id)
     assert (late_match.outcome, late_match.is_new) == ("matched", False)
     # The refusal is recorded, and the first link stands.
     async with sessions() as session:
@@ -334,11 +425,22 @@ async def test_signed_match_is_one_to_one_both_ways_in_the_database(
     """The constraints themselves: a work order has one signed document, a document one work order."""
     async with unit_of_work(sessions) as session:
         ws, _ = await WorkspaceRepository().get_or_create(session=session, slug="one-to-one")
-        orders = [(await WorkOrderRepository().get_or_create(session=session, workspace_id=ws.id,
-                                                             work_order_number=n))[0] for n in ("A-1", "A-2")]
-        docs = [await Repository(SignedDocument).create(
-            session=session, workspace_id=ws.id, file_hash=h, filename=h, source_type="FILE",
-            extracted_work_order_number="A-1", match_status="UNMATCHED") for h in ("h1", "h2")]
+        orders = [
+            (await WorkOrderRepository().get_or_create(session=session, workspace_id=ws.id, work_order_number=n))[0]
+            for n in ("A-1", "A-2")
+        ]
+        docs = [
+            await Repository(SignedDocument).create(
+                session=session,
+                workspace_id=ws.id,
+                file_hash=h,
+                filename=h,
+                source_type="FILE",
+                extracted_work_order_number="A-1",
+                match_status="UNMATCHED",
+            )
+            for h in ("h1", "h2")
+        ]
         first = await SignedMatchRepository().claim(orders[0].id, docs[0].id, session=session)
         # A second document for the same work order: the claim returns the first link, untouched.
         again = await SignedMatchRepository().claim(orders[0].id, docs[1].id, session=session)
@@ -346,8 +448,9 @@ async def test_signed_match_is_one_to_one_both_ways_in_the_database(
     # The same document for a second work order: refused by the unique key.
     with pytest.raises(ConflictError, match="signed_document_id"):
         async with unit_of_work(sessions) as session:
-            await Repository(SignedMatch).create(session=session, work_order_id=orders[1].id,
-                                                 signed_document_id=docs[0].id)
+            await Repository(SignedMatch).create(
+                session=session, work_order_id=orders[1].id, signed_document_id=docs[0].id
+            )
     async with sessions() as session:
         assert await ExportJobRepository().count(session=session) == 0
         assert await Repository(SignedMatch).count(session=session) == 1

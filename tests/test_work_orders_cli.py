@@ -88,7 +88,10 @@ async def test_a_file_too_big_is_a_failed_row_and_the_others_are_ingested(
 
 
 async def test_export_retry_of_a_bad_id_is_refused_and_a_bad_request_does_not_end_the_drain(
-    settings: Settings, client: Client, make_worker, task_queue: str,
+    settings: Settings,
+    client: Client,
+    make_worker,
+    task_queue: str,
 ) -> None:
     refused = await run(settings, "export", "retry", "not-a-uuid", "--no-wait")
     assert refused.returncode == 2 and "not an export job id" in refused.stderr
@@ -97,8 +100,12 @@ async def test_export_retry_of_a_bad_id_is_refused_and_a_bad_request_does_not_en
     # Past the client's check (an older client, a hand-made signal): the drain logs it and goes on.
     async with make_worker():
         handle = await client.start_workflow(
-            ExportDrainWorkflow.run, ExportDrainInput(), id=export_drain_workflow_id(task_queue), task_queue=task_queue,
-            start_signal="retry_failed", start_signal_args=[RequeueFailedInput(job_ids=["not-a-uuid"])],
+            ExportDrainWorkflow.run,
+            ExportDrainInput(),
+            id=export_drain_workflow_id(task_queue),
+            task_queue=task_queue,
+            start_signal="retry_failed",
+            start_signal_args=[RequeueFailedInput(job_ids=["not-a-uuid"])],
         )
         result = await asyncio.wait_for(handle.result(), 120)  # a bound, not a timing assert
     assert result.totals.exported == 0

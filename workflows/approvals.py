@@ -73,9 +73,13 @@ class ProposedActionWorkflow:
                 info = workflow.info()
                 return await workflow.execute_activity_method(
                     ApprovalActivities.complete_approval,
-                    CompleteApprovalInput(action_id=self._action_id, provider=provider,
-                                          approved_by=request.approved_by, workflow_id=info.workflow_id,
-                                          workflow_run_id=info.run_id),
+                    CompleteApprovalInput(
+                        action_id=self._action_id,
+                        provider=provider,
+                        approved_by=request.approved_by,
+                        workflow_id=info.workflow_id,
+                        workflow_run_id=info.run_id,
+                    ),
                     **DB_WRITE,
                 )
             finally:
@@ -88,9 +92,13 @@ class ProposedActionWorkflow:
                 info = workflow.info()
                 return await workflow.execute_activity_method(
                     ApprovalActivities.dismiss,
-                    DismissActionInput(action_id=self._action_id, note=request.note,
-                                       rejected_by=request.rejected_by, workflow_id=info.workflow_id,
-                                       workflow_run_id=info.run_id),
+                    DismissActionInput(
+                        action_id=self._action_id,
+                        note=request.note,
+                        rejected_by=request.rejected_by,
+                        workflow_id=info.workflow_id,
+                        workflow_run_id=info.run_id,
+                    ),
                     **DB_WRITE,
                 )
             finally:
@@ -103,8 +111,12 @@ class ProposedActionWorkflow:
                 info = workflow.info()
                 return await workflow.execute_activity_method(
                     ApprovalActivities.record_feedback,
-                    RecordFeedbackInput(action_id=self._action_id, **request.model_dump(),
-                                        workflow_id=info.workflow_id, workflow_run_id=info.run_id),
+                    RecordFeedbackInput(
+                        action_id=self._action_id,
+                        **request.model_dump(),
+                        workflow_id=info.workflow_id,
+                        workflow_run_id=info.run_id,
+                    ),
                     **DB_WRITE,
                 )
             finally:

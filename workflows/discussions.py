@@ -71,8 +71,13 @@ class DiscussionWorkflow:
         try:
             await workflow.execute_local_activity_method(
                 DiscussionActivities.open_discussion,
-                OpenDiscussionInput(job_id=job_id, workflow_id=info.workflow_id, workflow_run_id=info.run_id,
-                                    started_at=started, **input.model_dump()),
+                OpenDiscussionInput(
+                    job_id=job_id,
+                    workflow_id=info.workflow_id,
+                    workflow_run_id=info.run_id,
+                    started_at=started,
+                    **input.model_dump(),
+                ),
                 **DB_WRITE,
             )
 
@@ -86,15 +91,19 @@ class DiscussionWorkflow:
 
             self._stage = "ai_analysis"
             await workflow.execute_activity_method(
-                DiscussionActivities.analyze, AnalyzeThreadInput(discussion_id=discussion_id, job_id=job_id),
+                DiscussionActivities.analyze,
+                AnalyzeThreadInput(discussion_id=discussion_id, job_id=job_id),
                 **OUTSIDE_CALL,
             )
 
             self._stage = "task_creation"
-            tasks = (await workflow.execute_activity_method(
-                DiscussionActivities.create_tasks, CreateTasksInput(discussion_id=discussion_id, job_id=job_id),
-                **OUTSIDE_CALL,
-            )).tasks
+            tasks = (
+                await workflow.execute_activity_method(
+                    DiscussionActivities.create_tasks,
+                    CreateTasksInput(discussion_id=discussion_id, job_id=job_id),
+                    **OUTSIDE_CALL,
+                )
+            ).tasks
 
             self._stage = "notification"
             done = await workflow.execute_activity_method(
@@ -110,19 +119,28 @@ class DiscussionWorkflow:
             error = cause.message if isinstance(cause, FailureError) else str(cause)
             await workflow.execute_local_activity_method(
                 DiscussionActivities.fail,
-                FailDiscussionInput(job_id=job_id, discussion_id=discussion_id, stage=self._stage,
-                                    error=error, error_stack=_stack_of(cause)),
+                FailDiscussionInput(
+                    job_id=job_id,
+                    discussion_id=discussion_id,
+                    stage=self._stage,
+                    error=error,
+                    error_stack=_stack_of(cause),
+                ),
                 **DB_WRITE,
             )
             raise ApplicationError(
-                f"discussion failed at stage {self._stage}: {error}", type="DiscussionFailed",
+                f"discussion failed at stage {self._stage}: {error}",
+                type="DiscussionFailed",
                 non_retryable=True,
             ) from err
 
         return DiscussionResult(
-            job_id=job_id, discussion_id=discussion_id, task_ids=[task.task_id for task in tasks],
+            job_id=job_id,
+            discussion_id=discussion_id,
+            task_ids=[task.task_id for task in tasks],
             notion_page_urls=[task.notion_page_url for task in tasks if task.notion_page_url],
-            reply_id=done.reply_id, processing_ms=done.processing_ms,
+            reply_id=done.reply_id,
+            processing_ms=done.processing_ms,
         )
 
 

@@ -182,7 +182,9 @@ async def kick_export_drain(drain_id: str, input: ExportDrainInput | None = None
     """
     try:
         await workflow.start_child_workflow(
-            ExportDrainWorkflow.run, input or ExportDrainInput(), id=drain_id,
+            ExportDrainWorkflow.run,
+            input or ExportDrainInput(),
+            id=drain_id,
             parent_close_policy=ParentClosePolicy.ABANDON,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )

@@ -60,22 +60,29 @@ class IngestSignalsWorkflow:
         now = workflow.now()
         if not plan.active:
             return IngestSignalsResult(user_id=input.user_id, status="skipped", reason="user is not active")
-        if (input.min_interval_seconds is not None and plan.last_synced_at is not None
-                and now - plan.last_synced_at < timedelta(seconds=input.min_interval_seconds)):
-            return IngestSignalsResult(user_id=input.user_id, status="skipped",
-                                       reason=f"last synced at {plan.last_synced_at:%H:%M:%S}, "
-                                              f"less than {input.min_interval_seconds} s ago")
+        if (
+            input.min_interval_seconds is not None
+            and plan.last_synced_at is not None
+            and now - plan.last_synced_at < timedelta(seconds=input.min_interval_seconds)
+        ):
+            return IngestSignalsResult(
+                user_id=input.user_id,
+                status="skipped",
+                reason=f"last synced at {plan.last_synced_at:%H:%M:%S}, less than {input.min_interval_seconds} s ago",
+            )
         outcomes = await asyncio.gather(
             workflow.execute_activity_method(
                 SignalActivities.ingest_gmail,
-                IngestSourceInput(user_id=input.user_id, cursor=plan.gmail_cursor,
-                                  full_sync_limit=input.full_sync_limit),
+                IngestSourceInput(
+                    user_id=input.user_id, cursor=plan.gmail_cursor, full_sync_limit=input.full_sync_limit
+                ),
                 **SOURCE_SYNC,
             ),
             workflow.execute_activity_method(
                 SignalActivities.ingest_calendar,
-                IngestSourceInput(user_id=input.user_id, cursor=plan.calendar_cursor,
-                                  full_sync_limit=input.full_sync_limit),
+                IngestSourceInput(
+                    user_id=input.user_id, cursor=plan.calendar_cursor, full_sync_limit=input.full_sync_limit
+                ),
                 **SOURCE_SYNC,
             ),
             return_exceptions=True,
@@ -88,8 +95,9 @@ class IngestSignalsWorkflow:
             **DB_WRITE,
         )
         if errors:
-            raise ApplicationError(f"ingestion of {input.user_id} failed: {'; '.join(errors)}",
-                                   type="IngestionFailed", non_retryable=True)
+            raise ApplicationError(
+                f"ingestion of {input.user_id} failed: {'; '.join(errors)}", type="IngestionFailed", non_retryable=True
+            )
         sources = [o for o in outcomes if isinstance(o, IngestSourceResult)]
         return IngestSignalsResult(user_id=input.user_id, status="completed", sources=sources, synced_at=finished)
 
@@ -109,5 +117,4 @@ class PruneRunLogWorkflow:
         result = await workflow.execute_activity_method(
             SignalActivities.delete_old_runs, DeleteOldRunsInput(cutoff=cutoff), **DB_WRITE
         )
-        return PruneRunLogResult(cutoff=cutoff, events_deleted=result.events_deleted,
-                                  runs_deleted=result.runs_deleted)
+        return PruneRunLogResult(cutoff=cutoff, events_deleted=result.events_deleted, runs_deleted=result.runs_deleted)

@@ -44,9 +44,7 @@ INGEST_CALL: ActivityOptions = {**OUTSIDE_CALL, "start_to_close_timeout": timede
 class WorkOrderIngestWorkflow:
     @workflow.run
     async def run(self, input: IngestDocumentsInput) -> WorkOrderIngestResult:
-        workspace_id, documents = await _ingest(
-            input, WorkOrderActivities.ingest_work_order, WorkOrderIngestResult
-        )
+        workspace_id, documents = await _ingest(input, WorkOrderActivities.ingest_work_order, WorkOrderIngestResult)
         return WorkOrderIngestResult(workspace_id=workspace_id, documents=documents)
 
 
@@ -54,19 +52,19 @@ class WorkOrderIngestWorkflow:
 class SignedDocumentIngestWorkflow:
     @workflow.run
     async def run(self, input: IngestDocumentsInput) -> SignedIngestResult:
-        workspace_id, documents = await _ingest(
-            input, WorkOrderActivities.ingest_signed, SignedIngestResult
-        )
+        workspace_id, documents = await _ingest(input, WorkOrderActivities.ingest_signed, SignedIngestResult)
         return SignedIngestResult(workspace_id=workspace_id, documents=documents)
 
 
 async def _ingest(
-    input: IngestDocumentsInput, ingest_activity: Callable[..., Any],
+    input: IngestDocumentsInput,
+    ingest_activity: Callable[..., Any],
     result_type: type[WorkOrderIngestResult] | type[SignedIngestResult],
 ) -> tuple[str, list[Any]]:
     """What both workflows do: the workspace, then the document, or one child per Gmail PDF."""
     workspace = await workflow.execute_local_activity_method(
-        WorkOrderActivities.ensure_workspace, EnsureWorkspaceInput(**input.workspace.model_dump()),
+        WorkOrderActivities.ensure_workspace,
+        EnsureWorkspaceInput(**input.workspace.model_dump()),
         **DB_WRITE,
     )
     if input.document is not None:
@@ -80,9 +78,7 @@ async def _ingest(
         documents = [document]
     else:
         assert input.gmail is not None
-        found = await workflow.execute_activity_method(
-            WorkOrderActivities.find_gmail_pdfs, input.gmail, **INGEST_CALL
-        )
+        found = await workflow.execute_activity_method(WorkOrderActivities.find_gmail_pdfs, input.gmail, **INGEST_CALL)
         # One child at a time, oldest mail first: of two copies of a PDF, the first one is the new one.
         documents = []
         for source in found.documents:

@@ -42,8 +42,13 @@ class SourceConfig(AuthoredMixin, SoftDeleteMixin, TimestampMixin, Base):
     __tablename__ = "source_configs"
     __table_args__ = (
         CheckConstraint(one_of("source_type", SOURCE_TYPES), name="source_type"),
-        Index("uq_source_configs_team_source_live", "team_id", "source_type", unique=True,
-              postgresql_where=text("deleted_at IS NULL")),
+        Index(
+            "uq_source_configs_team_source_live",
+            "team_id",
+            "source_type",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -79,16 +84,12 @@ class Discussion(AuthoredMixin, TimestampMixin, Base):
     author_handle: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, nullable=False, server_default="pending")
     source_config_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("source_configs.id"))
-    sync_job_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("jobs.id", ondelete="SET NULL", use_alter=True)
-    )
+    sync_job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL", use_alter=True))
     thread_data: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     ai_summary: Mapped[str | None] = mapped_column(Text)
     ai_action_items: Mapped[list[str] | None] = mapped_column(JSONB)
     ai_analysis: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    notion_task_ids: Mapped[list[str]] = mapped_column(
-        JSONB, nullable=False, server_default=text("'[]'::jsonb")
-    )
+    notion_task_ids: Mapped[list[str]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -132,9 +133,7 @@ class Task(AuthoredMixin, TimestampMixin, Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     team_id: Mapped[str] = mapped_column(Text, nullable=False, index=True)
-    discussion_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("discussions.id", ondelete="CASCADE"), nullable=False
-    )
+    discussion_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("discussions.id", ondelete="CASCADE"), nullable=False)
     job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     notion_page_id: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
     notion_page_url: Mapped[str | None] = mapped_column(Text)

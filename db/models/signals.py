@@ -52,8 +52,16 @@ DEFAULT_GATE_CONFIG: dict[str, Any] = {
     "decision_phrases": ["can you confirm", "decision", "decide", "approve", "should we", "do we", "?"],
     "meeting_phrases": ["meet", "schedule", "call", "30 minutes", "calendar", "invite"],
     "refund_phrases": ["refund", "charged twice", "chargeback", "money back"],
-    "impact_terms": {"contract": 0.8, "refund": 0.75, "charged": 0.7, "outage": 0.9, "renew": 0.7,
-                     "customer": 0.5, "deadline": 0.6, "roadmap": 0.5},
+    "impact_terms": {
+        "contract": 0.8,
+        "refund": 0.75,
+        "charged": 0.7,
+        "outage": 0.9,
+        "renew": 0.7,
+        "customer": 0.5,
+        "deadline": 0.6,
+        "roadmap": 0.5,
+    },
 }
 
 
@@ -76,8 +84,7 @@ class SignalUser(TimestampMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     # Watched words (the watch gate) and sender scores 0-1 by address or "@domain" (relationship).
     watch_keywords: Mapped[list[str]] = mapped_column(JSONB, nullable=False, server_default=_jsonb_default("[]"))
-    sender_scores: Mapped[dict[str, float]] = mapped_column(JSONB, nullable=False,
-                                                            server_default=_jsonb_default("{}"))
+    sender_scores: Mapped[dict[str, float]] = mapped_column(JSONB, nullable=False, server_default=_jsonb_default("{}"))
     gate_config: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
 
 
@@ -86,9 +93,7 @@ class IngestionState(TimestampMixin, Base):
 
     __tablename__ = "ingestion_state"
 
-    user_id: Mapped[str] = mapped_column(
-        ForeignKey("signal_users.user_id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[str] = mapped_column(ForeignKey("signal_users.user_id", ondelete="CASCADE"), primary_key=True)
     gmail_cursor: Mapped[str | None] = mapped_column(Text)  # a Gmail historyId
     calendar_cursor: Mapped[str | None] = mapped_column(Text)  # a Calendar syncToken
     last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -62,14 +62,10 @@ class Workspace(TimestampMixin, Base):
 class WorkspaceMember(Base):
     __tablename__ = "workspace_members"
 
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
-    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[str] = mapped_column(Text, primary_key=True, index=True)
     role: Mapped[str] = mapped_column(Text, nullable=False, server_default="member")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
 class FmProfile(TimestampMixin, Base):
@@ -89,9 +85,7 @@ class FmProfile(TimestampMixin, Base):
     # Text that marks a PDF as this FM's when the sender is unknown (a local file).
     text_markers: Mapped[list[str]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
     # field -> regular expression with one group; fields left out use the default patterns.
-    field_patterns: Mapped[dict[str, str]] = mapped_column(
-        JSONB, nullable=False, server_default=text("'{}'::jsonb")
-    )
+    field_patterns: Mapped[dict[str, str]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     # How this FM writes an ambiguous numeric date (04/07/2024): day_first or month_first;
     # NULL leaves it to the deployment's INTAKE_DATE_ORDER.
@@ -109,9 +103,7 @@ class WorkOrder(TimestampMixin, Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
-    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
     work_order_number: Mapped[str] = mapped_column(Text, nullable=False)
     fm_key: Mapped[str | None] = mapped_column(Text)
     facility_manager: Mapped[str | None] = mapped_column(Text)
@@ -134,21 +126,15 @@ class WorkOrderSource(Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
-    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
     work_order_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("work_orders.id", ondelete="CASCADE"), nullable=False, index=True
     )
     source_type: Mapped[str] = mapped_column(Text, nullable=False)
     file_hash: Mapped[str] = mapped_column(Text, nullable=False)
     filename: Mapped[str] = mapped_column(Text, nullable=False)
-    source_metadata: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, nullable=False, server_default=text("'{}'::jsonb")
-    )
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
-    )
+    source_metadata: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
 class SignedDocument(Base):
@@ -162,24 +148,18 @@ class SignedDocument(Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    workspace_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False
-    )
+    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), nullable=False)
     file_hash: Mapped[str] = mapped_column(Text, nullable=False)
     filename: Mapped[str] = mapped_column(Text, nullable=False)
     source_type: Mapped[str] = mapped_column(Text, nullable=False)
-    source_metadata: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, nullable=False, server_default=text("'{}'::jsonb")
-    )
+    source_metadata: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     fm_key: Mapped[str | None] = mapped_column(Text)
     extracted_work_order_number: Mapped[str] = mapped_column(Text, nullable=False)
     signed_by: Mapped[str | None] = mapped_column(Text)
     signed_on: Mapped[date | None] = mapped_column(Date)
     match_status: Mapped[str] = mapped_column(Text, nullable=False)
     match_reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
 class SignedMatch(Base):
@@ -187,15 +167,11 @@ class SignedMatch(Base):
 
     __tablename__ = "signed_match"
 
-    work_order_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("work_orders.id", ondelete="CASCADE"), primary_key=True
-    )
+    work_order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("work_orders.id", ondelete="CASCADE"), primary_key=True)
     signed_document_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("signed_documents.id", ondelete="CASCADE"), nullable=False, unique=True
     )
-    matched_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
-    )
+    matched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
 class ExtractionRun(Base):
@@ -217,21 +193,15 @@ class ExtractionRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     fields: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     # What was read but not stored, one {"field", "text", "message"} each (an ambiguous or invalid date).
-    warnings: Mapped[list[dict[str, str]]] = mapped_column(
-        JSONB, nullable=False, server_default=text("'[]'::jsonb")
-    )
+    warnings: Mapped[list[dict[str, str]]] = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
     text_chars: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     duration_ms: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
     work_order_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("work_orders.id", ondelete="SET NULL"), index=True
     )
-    signed_document_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("signed_documents.id", ondelete="SET NULL")
-    )
+    signed_document_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("signed_documents.id", ondelete="SET NULL"))
     workflow_id: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
 class ExportJob(TimestampMixin, Base):

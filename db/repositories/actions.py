@@ -41,8 +41,18 @@ class ActionRepository(Repository[ProposedAction]):
         return None if row is None else (row[0], row[1], row[2])
 
     async def queue(
-        self, *, session: AsyncSession, user_id: str, call_id: str, summary: str, context: str,
-        action_type: str, payload: dict[str, Any], importance_tier: str, importance_score: int, content_hash: str,
+        self,
+        *,
+        session: AsyncSession,
+        user_id: str,
+        call_id: str,
+        summary: str,
+        context: str,
+        action_type: str,
+        payload: dict[str, Any],
+        importance_tier: str,
+        importance_score: int,
+        content_hash: str,
     ) -> tuple[uuid.UUID, uuid.UUID, bool]:
         """Insert a tool call's work item and its pending action; a repeated call id inserts nothing.
 
@@ -50,9 +60,19 @@ class ActionRepository(Repository[ProposedAction]):
         """
         item_id = await session.scalar(
             insert(WorkItem)
-            .values(user_id=user_id, source="tool", source_id=call_id, actor=user_id, summary=summary,
-                    context=context, preview=context[:200], intent=action_type, importance_tier=importance_tier,
-                    importance_score=importance_score, content_hash=content_hash)
+            .values(
+                user_id=user_id,
+                source="tool",
+                source_id=call_id,
+                actor=user_id,
+                summary=summary,
+                context=context,
+                preview=context[:200],
+                intent=action_type,
+                importance_tier=importance_tier,
+                importance_score=importance_score,
+                content_hash=content_hash,
+            )
             .on_conflict_do_nothing(index_elements=[WorkItem.user_id, WorkItem.source, WorkItem.source_id])
             .returning(WorkItem.id)
         )
@@ -77,12 +97,23 @@ class GmailDraftRepository(Repository[GmailDraft]):
     def __init__(self) -> None:
         super().__init__(GmailDraft)
 
-    async def upsert(self, *, session: AsyncSession, action_id: uuid.UUID, provider_draft_id: str,
-                     provider_message_id: str, thread_id: str | None) -> None:
-        values = {"provider_draft_id": provider_draft_id, "provider_message_id": provider_message_id,
-                  "thread_id": thread_id}
+    async def upsert(
+        self,
+        *,
+        session: AsyncSession,
+        action_id: uuid.UUID,
+        provider_draft_id: str,
+        provider_message_id: str,
+        thread_id: str | None,
+    ) -> None:
+        values = {
+            "provider_draft_id": provider_draft_id,
+            "provider_message_id": provider_message_id,
+            "thread_id": thread_id,
+        }
         await session.execute(
-            insert(GmailDraft).values(action_id=action_id, **values)
+            insert(GmailDraft)
+            .values(action_id=action_id, **values)
             .on_conflict_do_update(index_elements=[GmailDraft.action_id], set_={**values, "synced_at": func.now()})
         )
 
@@ -91,14 +122,28 @@ class CalendarEventRepository(Repository[CalendarEventRecord]):
     def __init__(self) -> None:
         super().__init__(CalendarEventRecord)
 
-    async def upsert(self, *, session: AsyncSession, action_id: uuid.UUID, provider_event_id: str,
-                     html_link: str | None, starts_at: datetime, ends_at: datetime) -> None:
-        values = {"provider_event_id": provider_event_id, "html_link": html_link, "starts_at": starts_at,
-                  "ends_at": ends_at}
+    async def upsert(
+        self,
+        *,
+        session: AsyncSession,
+        action_id: uuid.UUID,
+        provider_event_id: str,
+        html_link: str | None,
+        starts_at: datetime,
+        ends_at: datetime,
+    ) -> None:
+        values = {
+            "provider_event_id": provider_event_id,
+            "html_link": html_link,
+            "starts_at": starts_at,
+            "ends_at": ends_at,
+        }
         await session.execute(
-            insert(CalendarEventRecord).values(action_id=action_id, **values)
-            .on_conflict_do_update(index_elements=[CalendarEventRecord.action_id],
-                                   set_={**values, "synced_at": func.now()})
+            insert(CalendarEventRecord)
+            .values(action_id=action_id, **values)
+            .on_conflict_do_update(
+                index_elements=[CalendarEventRecord.action_id], set_={**values, "synced_at": func.now()}
+            )
         )
 
 
@@ -109,7 +154,10 @@ class FeedbackRepository(Repository[FeedbackEntry]):
     async def upsert(self, *, session: AsyncSession, work_item_id: uuid.UUID, rating: str, note: str | None) -> None:
         """The work item's one feedback entry: the latest verdict replaces an earlier one."""
         await session.execute(
-            insert(FeedbackEntry).values(work_item_id=work_item_id, rating=rating, note=note)
-            .on_conflict_do_update(index_elements=[FeedbackEntry.work_item_id],
-                                   set_={"rating": rating, "note": note, "updated_at": func.now()})
+            insert(FeedbackEntry)
+            .values(work_item_id=work_item_id, rating=rating, note=note)
+            .on_conflict_do_update(
+                index_elements=[FeedbackEntry.work_item_id],
+                set_={"rating": rating, "note": note, "updated_at": func.now()},
+            )
         )

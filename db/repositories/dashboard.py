@@ -16,9 +16,19 @@ from db.models.signals import CalendarEventRecord, GmailDraft, ProposedAction, W
 async def approval_queue(*, session: AsyncSession, user_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Work items awaiting approval with their pending action, most important first."""
     stmt = (
-        select(WorkItem.id, WorkItem.user_id, WorkItem.source, WorkItem.actor, WorkItem.summary,
-               WorkItem.importance_tier, WorkItem.importance_score, WorkItem.updated_at,
-               ProposedAction.id.label("action_id"), ProposedAction.action_type, ProposedAction.payload)
+        select(
+            WorkItem.id,
+            WorkItem.user_id,
+            WorkItem.source,
+            WorkItem.actor,
+            WorkItem.summary,
+            WorkItem.importance_tier,
+            WorkItem.importance_score,
+            WorkItem.updated_at,
+            ProposedAction.id.label("action_id"),
+            ProposedAction.action_type,
+            ProposedAction.payload,
+        )
         .join(ProposedAction, ProposedAction.work_item_id == WorkItem.id)
         .where(WorkItem.status == "awaiting_approval", ProposedAction.status == "pending")
         .order_by(WorkItem.importance_score.desc(), WorkItem.updated_at.desc(), WorkItem.id)
@@ -32,14 +42,22 @@ async def approval_queue(*, session: AsyncSession, user_id: str | None = None, l
 async def drafts(*, session: AsyncSession, user_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Gmail drafts and Calendar events that approvals made, newest first."""
     made = [
-        select(WorkItem.id.label("work_item_id"), WorkItem.user_id, WorkItem.summary,
-               ProposedAction.id.label("action_id"), ProposedAction.action_type,
-               provider_id.label("provider_id"), table.synced_at)
+        select(
+            WorkItem.id.label("work_item_id"),
+            WorkItem.user_id,
+            WorkItem.summary,
+            ProposedAction.id.label("action_id"),
+            ProposedAction.action_type,
+            provider_id.label("provider_id"),
+            table.synced_at,
+        )
         .join(ProposedAction, ProposedAction.id == table.action_id)
         .join(WorkItem, WorkItem.id == ProposedAction.work_item_id)
         .where(*([WorkItem.user_id == user_id] if user_id is not None else []))
-        for table, provider_id in ((GmailDraft, GmailDraft.provider_draft_id),
-                                   (CalendarEventRecord, CalendarEventRecord.provider_event_id))
+        for table, provider_id in (
+            (GmailDraft, GmailDraft.provider_draft_id),
+            (CalendarEventRecord, CalendarEventRecord.provider_event_id),
+        )
     ]
     both = union_all(*made).subquery()
     stmt = select(both).order_by(both.c.synced_at.desc(), both.c.action_id).limit(limit)
@@ -49,9 +67,17 @@ async def drafts(*, session: AsyncSession, user_id: str | None = None, limit: in
 async def processed(*, session: AsyncSession, user_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Work items the user decided (completed or dismissed), most recently decided first."""
     stmt = (
-        select(WorkItem.id, WorkItem.user_id, WorkItem.summary, WorkItem.status, WorkItem.completed_at,
-               WorkItem.updated_at, ProposedAction.id.label("action_id"), ProposedAction.action_type,
-               ProposedAction.status.label("action_status"))
+        select(
+            WorkItem.id,
+            WorkItem.user_id,
+            WorkItem.summary,
+            WorkItem.status,
+            WorkItem.completed_at,
+            WorkItem.updated_at,
+            ProposedAction.id.label("action_id"),
+            ProposedAction.action_type,
+            ProposedAction.status.label("action_status"),
+        )
         .outerjoin(ProposedAction, ProposedAction.work_item_id == WorkItem.id)
         .where(WorkItem.status.in_(("completed", "dismissed")))
         .order_by(WorkItem.completed_at.desc().nulls_last(), WorkItem.id)

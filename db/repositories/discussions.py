@@ -77,12 +77,14 @@ class JobRepository(Repository[Job]):
 
     async def delete_finished_before(self, cutoff: datetime, *, session: AsyncSession) -> list[uuid.UUID]:
         """Delete completed/failed jobs that finished before `cutoff`; returns their ids."""
-        return await self.delete(
-            Job.status.in_(FINISHED_JOB_STATUSES), Job.completed_at < cutoff, session=session
-        )
+        return await self.delete(Job.status.in_(FINISHED_JOB_STATUSES), Job.completed_at < cutoff, session=session)
 
     async def listing(
-        self, *, session: AsyncSession, status: str | None = None, team_id: str | None = None,
+        self,
+        *,
+        session: AsyncSession,
+        status: str | None = None,
+        team_id: str | None = None,
         limit: int = 50,
     ) -> list[Job]:
         where = [*([Job.status == status] if status else []), *([Job.team_id == team_id] if team_id else [])]
@@ -121,47 +123,79 @@ def _open_statement() -> Select[Any]:
     source) the thread's discussion taken over by that job, linked both ways."""
     config = (
         select(_configs.c.id)
-        .where(_configs.c.team_id == _TEAM_ID, _configs.c.source_type == _SOURCE_TYPE,
-               _configs.c.enabled, _configs.c.deleted_at.is_(None), _param("valid", Boolean))
+        .where(
+            _configs.c.team_id == _TEAM_ID,
+            _configs.c.source_type == _SOURCE_TYPE,
+            _configs.c.enabled,
+            _configs.c.deleted_at.is_(None),
+            _param("valid", Boolean),
+        )
         .cte("config")
     )
-    taking_over = {"status": literal("processing", Text), "sync_job_id": _JOB_ID,
-                   "source_config_id": config.c.id, "error": null(), "completed_at": null()}
-    thread = {"id": _DISCUSSION_ID, "team_id": _TEAM_ID, "source_type": _SOURCE_TYPE,
-              "source_thread_id": _param("source_thread_id"), "source_url": _param("source_url"),
-              "title": _param("title"), "content": _param("content"), "author_handle": _param("author_handle"),
-              "created_by": _SYSTEM, "updated_by": _SYSTEM}
+    taking_over = {
+        "status": literal("processing", Text),
+        "sync_job_id": _JOB_ID,
+        "source_config_id": config.c.id,
+        "error": null(),
+        "completed_at": null(),
+    }
+    thread = {
+        "id": _DISCUSSION_ID,
+        "team_id": _TEAM_ID,
+        "source_type": _SOURCE_TYPE,
+        "source_thread_id": _param("source_thread_id"),
+        "source_url": _param("source_url"),
+        "title": _param("title"),
+        "content": _param("content"),
+        "author_handle": _param("author_handle"),
+        "created_by": _SYSTEM,
+        "updated_by": _SYSTEM,
+    }
     new_discussion = insert(_discussions).from_select(
         [*thread, *taking_over], select(*thread.values(), *taking_over.values()).select_from(config)
     )
     discussion = (
         new_discussion.on_conflict_do_update(
             index_elements=[_discussions.c.team_id, _discussions.c.source_type, _discussions.c.source_thread_id],
-            set_={**{name: new_discussion.excluded[name] for name in taking_over},
-                  "updated_by": _SYSTEM, "updated_at": func.now()},
+            set_={
+                **{name: new_discussion.excluded[name] for name in taking_over},
+                "updated_by": _SYSTEM,
+                "updated_at": func.now(),
+            },
         )
         .returning(_discussions.c.id, _discussions.c.source_config_id)
         .cte("discussion")
     )
-    new_job = insert(_jobs).values({
-        _jobs.c.id: _JOB_ID, _jobs.c.team_id: _TEAM_ID, _jobs.c.source_type: _SOURCE_TYPE,
-        _jobs.c.status: "processing", _jobs.c.stage: "ingestion", _jobs.c.workflow_id: _param("workflow_id"),
-        _jobs.c.workflow_run_id: _param("workflow_run_id"), _jobs.c["metadata"]: _param("job_metadata", JSONB),
-        _jobs.c.discussion_id: select(discussion.c.id).scalar_subquery(),
-        _jobs.c.source_config_id: select(discussion.c.source_config_id).scalar_subquery(),
-        _jobs.c.created_by: _SYSTEM, _jobs.c.updated_by: _SYSTEM,
-    })
+    new_job = insert(_jobs).values(
+        {
+            _jobs.c.id: _JOB_ID,
+            _jobs.c.team_id: _TEAM_ID,
+            _jobs.c.source_type: _SOURCE_TYPE,
+            _jobs.c.status: "processing",
+            _jobs.c.stage: "ingestion",
+            _jobs.c.workflow_id: _param("workflow_id"),
+            _jobs.c.workflow_run_id: _param("workflow_run_id"),
+            _jobs.c["metadata"]: _param("job_metadata", JSONB),
+            _jobs.c.discussion_id: select(discussion.c.id).scalar_subquery(),
+            _jobs.c.source_config_id: select(discussion.c.source_config_id).scalar_subquery(),
+            _jobs.c.created_by: _SYSTEM,
+            _jobs.c.updated_by: _SYSTEM,
+        }
+    )
     job = (
         new_job.on_conflict_do_update(
             index_elements=[_jobs.c.workflow_run_id],
-            set_={"discussion_id": new_job.excluded.discussion_id,
-                  "source_config_id": new_job.excluded.source_config_id},
+            set_={
+                "discussion_id": new_job.excluded.discussion_id,
+                "source_config_id": new_job.excluded.source_config_id,
+            },
         )
         .returning(_jobs.c.id)
         .cte("job")
     )
     return select(
-        select(job.c.id).scalar_subquery(), select(discussion.c.id).scalar_subquery(),
+        select(job.c.id).scalar_subquery(),
+        select(discussion.c.id).scalar_subquery(),
         select(config.c.id).scalar_subquery(),
     )
 
@@ -175,11 +209,20 @@ def _view_statement(*, with_stage: bool) -> Select[Any]:
     earlier_jobs = func.coalesce(_discussions.c.created_at < job_created, true())
     view = (
         select(
-            _discussions.c.id, _discussions.c.team_id, _discussions.c.source_type,
-            _discussions.c.source_thread_id, _discussions.c.source_url, _discussions.c.title,
-            _discussions.c.content, _discussions.c.author_handle, _discussions.c.thread_data,
-            _discussions.c.ai_analysis, _configs.c.notion_database_id, _configs.c.notion_field_mapping,
-            _configs.c.reply_enabled, earlier_jobs,
+            _discussions.c.id,
+            _discussions.c.team_id,
+            _discussions.c.source_type,
+            _discussions.c.source_thread_id,
+            _discussions.c.source_url,
+            _discussions.c.title,
+            _discussions.c.content,
+            _discussions.c.author_handle,
+            _discussions.c.thread_data,
+            _discussions.c.ai_analysis,
+            _configs.c.notion_database_id,
+            _configs.c.notion_field_mapping,
+            _configs.c.reply_enabled,
+            earlier_jobs,
         )
         .select_from(_discussions.outerjoin(_configs, _configs.c.id == _discussions.c.source_config_id))
         .where(_discussions.c.id == _DISCUSSION_ID)
@@ -204,8 +247,7 @@ def _save_discussion_statement(*columns: str) -> Update:
     )
 
 
-_TASK_COLUMNS = ("task_index", "notion_page_id", "notion_page_url", "title", "description", "priority",
-                 "assignee")
+_TASK_COLUMNS = ("task_index", "notion_page_id", "notion_page_url", "title", "description", "priority", "assignee")
 
 
 def _save_tasks_statement() -> Select[Any]:
@@ -216,10 +258,17 @@ def _save_tasks_statement() -> Select[Any]:
         .table_valued(*(column(name, _tasks.c[name].type) for name in _TASK_COLUMNS))
         .render_derived(name="given", with_types=True)
     )
-    shared = {"discussion_id": _DISCUSSION_ID, "team_id": _TEAM_ID, "job_id": _JOB_ID,
-              "summary": _param("summary"), "source_url": _param("source_url"),
-              "is_multi_task_child": _param("is_multi_task_child", Boolean), "status": literal("open", Text),
-              "created_by": _SYSTEM, "updated_by": _SYSTEM}
+    shared = {
+        "discussion_id": _DISCUSSION_ID,
+        "team_id": _TEAM_ID,
+        "job_id": _JOB_ID,
+        "summary": _param("summary"),
+        "source_url": _param("source_url"),
+        "is_multi_task_child": _param("is_multi_task_child", Boolean),
+        "status": literal("open", Text),
+        "created_by": _SYSTEM,
+        "updated_by": _SYSTEM,
+    }
     rows = insert(_tasks).from_select(
         [*shared, *_TASK_COLUMNS], select(*shared.values(), *(given.c[name] for name in _TASK_COLUMNS))
     )
@@ -227,19 +276,19 @@ def _save_tasks_statement() -> Select[Any]:
     saved = (
         rows.on_conflict_do_update(
             index_elements=[_tasks.c.discussion_id, _tasks.c.task_index],
-            set_={**{name: rows.excluded[name] for name in refreshed}, "updated_by": _SYSTEM,
-                  "updated_at": func.now()},
+            set_={**{name: rows.excluded[name] for name in refreshed}, "updated_by": _SYSTEM, "updated_at": func.now()},
         )
-        .returning(_tasks.c.id, _tasks.c.task_index, _tasks.c.notion_page_id, _tasks.c.notion_page_url,
-                   _tasks.c.title)
+        .returning(_tasks.c.id, _tasks.c.task_index, _tasks.c.notion_page_id, _tasks.c.notion_page_url, _tasks.c.title)
         .cte("saved")
     )
     task_ids = func.jsonb_agg(aggregate_order_by(cast(saved.c.id, Text), saved.c.task_index))
     linked = (
         update(_discussions)
         .where(_discussions.c.id == _DISCUSSION_ID)
-        .values(notion_task_ids=select(func.coalesce(task_ids, literal_column("'[]'::jsonb"))).scalar_subquery(),
-                updated_by=_SYSTEM)
+        .values(
+            notion_task_ids=select(func.coalesce(task_ids, literal_column("'[]'::jsonb"))).scalar_subquery(),
+            updated_by=_SYSTEM,
+        )
         .cte("linked")
     )
     return select(saved).order_by(saved.c.task_index).add_cte(linked)
@@ -258,30 +307,44 @@ def _finish_statement(*, with_job: bool) -> Select[Any]:
     elapsed_ms = cast(func.floor(func.extract("epoch", func.now() - _jobs.c.created_at) * 1000), BigInteger)
     discussion = (
         update(_discussions)
-        .where(_discussions.c.id == _DISCUSSION_ID, _discussions.c.sync_job_id == _JOB_ID,
-               _discussions.c.status == "processing")
-        .values(status=status, error=error,
-                completed_at=case((status == literal("completed", Text), func.now())),
-                notion_task_ids=func.coalesce(_param("task_ids", JSONB(none_as_null=True)),
-                                              _discussions.c.notion_task_ids),
-                updated_by=_SYSTEM)
+        .where(
+            _discussions.c.id == _DISCUSSION_ID,
+            _discussions.c.sync_job_id == _JOB_ID,
+            _discussions.c.status == "processing",
+        )
+        .values(
+            status=status,
+            error=error,
+            completed_at=case((status == literal("completed", Text), func.now())),
+            notion_task_ids=func.coalesce(_param("task_ids", JSONB(none_as_null=True)), _discussions.c.notion_task_ids),
+            updated_by=_SYSTEM,
+        )
         .returning(_discussions.c.source_type, _discussions.c.source_thread_id)
         .cte("finished_discussion")
     )
     job_now = select(elapsed_ms).where(_jobs.c.id == _JOB_ID).scalar_subquery()
-    columns = [select(discussion.c.source_type).scalar_subquery(),
-               select(discussion.c.source_thread_id).scalar_subquery()]
+    columns = [
+        select(discussion.c.source_type).scalar_subquery(),
+        select(discussion.c.source_thread_id).scalar_subquery(),
+    ]
     if not with_job:
         return select(job_now, *columns)
     job = (
         update(_jobs)
         .where(_jobs.c.id == _JOB_ID, _jobs.c.status == "processing")
-        .values({
-            _jobs.c.status: status, _jobs.c.stage: _param("stage"), _jobs.c.completed_at: func.now(),
-            _jobs.c.error: error, _jobs.c.error_stack: _param("error_stack"), _jobs.c.updated_by: _SYSTEM,
-            _jobs.c["metadata"]: _jobs.c["metadata"].op("||")(_param("job_metadata", JSONB)).op("||")(
-                func.jsonb_build_object("processingTime", elapsed_ms)),
-        })
+        .values(
+            {
+                _jobs.c.status: status,
+                _jobs.c.stage: _param("stage"),
+                _jobs.c.completed_at: func.now(),
+                _jobs.c.error: error,
+                _jobs.c.error_stack: _param("error_stack"),
+                _jobs.c.updated_by: _SYSTEM,
+                _jobs.c["metadata"]: _jobs.c["metadata"]
+                .op("||")(_param("job_metadata", JSONB))
+                .op("||")(func.jsonb_build_object("processingTime", elapsed_ms)),
+            }
+        )
         .returning(_jobs.c["metadata"]["processingTime"].astext.label("processing_ms"))
         .cte("finished_job")
     )
@@ -349,21 +412,45 @@ class DiscussionStore:
         self._engine = engine
 
     async def open(
-        self, *, job_id: uuid.UUID, discussion_id: uuid.UUID, valid: bool, team_id: str, source_type: str,
-        source_thread_id: str, workflow_id: str, workflow_run_id: str, job_metadata: dict[str, Any],
-        title: str, content: str, source_url: str | None = None, author_handle: str | None = None,
+        self,
+        *,
+        job_id: uuid.UUID,
+        discussion_id: uuid.UUID,
+        valid: bool,
+        team_id: str,
+        source_type: str,
+        source_thread_id: str,
+        workflow_id: str,
+        workflow_run_id: str,
+        job_metadata: dict[str, Any],
+        title: str,
+        content: str,
+        source_url: str | None = None,
+        author_handle: str | None = None,
     ) -> OpenedJob:
         """Stages 1-2: the run's job (processing, at ingestion) and, when `valid` and the team has an
         enabled config for the source, the discussion taken over by the job, linked both ways.
 
         A repeat (an activity retry) finds the same job: it is keyed by `workflow_run_id`.
         """
-        row = await _OPEN.first_alone(self._engine, {
-            "job_id": job_id, "discussion_id": discussion_id, "valid": valid, "team_id": team_id,
-            "source_type": source_type, "source_thread_id": source_thread_id, "workflow_id": workflow_id,
-            "workflow_run_id": workflow_run_id, "job_metadata": job_metadata, "title": title,
-            "content": content, "source_url": source_url, "author_handle": author_handle,
-        })
+        row = await _OPEN.first_alone(
+            self._engine,
+            {
+                "job_id": job_id,
+                "discussion_id": discussion_id,
+                "valid": valid,
+                "team_id": team_id,
+                "source_type": source_type,
+                "source_thread_id": source_thread_id,
+                "workflow_id": workflow_id,
+                "workflow_run_id": workflow_run_id,
+                "job_metadata": job_metadata,
+                "title": title,
+                "content": content,
+                "source_url": source_url,
+                "author_handle": author_handle,
+            },
+        )
         return OpenedJob(*row)
 
     async def view(self, discussion_id: uuid.UUID, *, job_id: uuid.UUID, stage: str) -> DiscussionView | None:
@@ -383,50 +470,100 @@ class DiscussionStore:
             row = await _VIEW.first_alone(self._engine, values)
         return None if row is None else DiscussionView(*row)
 
-    async def save_thread(self, discussion_id: uuid.UUID, *, thread_data: dict[str, Any], title: str,
-                          content: str, author_handle: str | None) -> None:
-        await _SAVE_THREAD.first_alone(self._engine, {
-            "discussion_id": discussion_id, "thread_data": thread_data, "title": title, "content": content,
-            "author_handle": author_handle,
-        })
+    async def save_thread(
+        self,
+        discussion_id: uuid.UUID,
+        *,
+        thread_data: dict[str, Any],
+        title: str,
+        content: str,
+        author_handle: str | None,
+    ) -> None:
+        await _SAVE_THREAD.first_alone(
+            self._engine,
+            {
+                "discussion_id": discussion_id,
+                "thread_data": thread_data,
+                "title": title,
+                "content": content,
+                "author_handle": author_handle,
+            },
+        )
 
-    async def save_analysis(self, discussion_id: uuid.UUID, *, summary: str, action_items: list[str],
-                            analysis: dict[str, Any]) -> None:
-        await _SAVE_ANALYSIS.first_alone(self._engine, {
-            "discussion_id": discussion_id, "ai_summary": summary, "ai_action_items": action_items,
-            "ai_analysis": analysis,
-        })
+    async def save_analysis(
+        self, discussion_id: uuid.UUID, *, summary: str, action_items: list[str], analysis: dict[str, Any]
+    ) -> None:
+        await _SAVE_ANALYSIS.first_alone(
+            self._engine,
+            {
+                "discussion_id": discussion_id,
+                "ai_summary": summary,
+                "ai_action_items": action_items,
+                "ai_analysis": analysis,
+            },
+        )
 
     async def save_tasks(
-        self, discussion_id: uuid.UUID, *, team_id: str, job_id: uuid.UUID, summary: str | None,
-        source_url: str | None, tasks: list[dict[str, Any]],
+        self,
+        discussion_id: uuid.UUID,
+        *,
+        team_id: str,
+        job_id: uuid.UUID,
+        summary: str | None,
+        source_url: str | None,
+        tasks: list[dict[str, Any]],
     ) -> list[SavedTask]:
         """Stage 5's records: one per (discussion, task_index) (`tasks` are dicts of the task columns:
         task_index, notion_page_id, notion_page_url, title, description, priority, assignee), and
         the discussion's notion_task_ids. Returned in task_index order."""
-        rows = await _SAVE_TASKS.all_alone(self._engine, {
-            "discussion_id": discussion_id, "team_id": team_id, "job_id": job_id, "summary": summary,
-            "source_url": source_url, "is_multi_task_child": len(tasks) > 1, "tasks": tasks,
-        })
+        rows = await _SAVE_TASKS.all_alone(
+            self._engine,
+            {
+                "discussion_id": discussion_id,
+                "team_id": team_id,
+                "job_id": job_id,
+                "summary": summary,
+                "source_url": source_url,
+                "is_multi_task_child": len(tasks) > 1,
+                "tasks": tasks,
+            },
+        )
         return [SavedTask(*row) for row in rows]
 
     async def complete(self, discussion_id: uuid.UUID, *, job_id: uuid.UUID, task_ids: list[str]) -> int:
         """Stage 6: discussion completed with its task ids, job completed with the processing time
         and the task ids in its metadata. Returns the processing time (ms)."""
-        finished = await self._finish({
-            "discussion_id": discussion_id, "job_id": job_id, "status": "completed", "stage": "notification",
-            "error": None, "error_stack": None, "task_ids": task_ids, "job_metadata": {"taskIds": task_ids},
-        })
+        finished = await self._finish(
+            {
+                "discussion_id": discussion_id,
+                "job_id": job_id,
+                "status": "completed",
+                "stage": "notification",
+                "error": None,
+                "error_stack": None,
+                "task_ids": task_ids,
+                "job_metadata": {"taskIds": task_ids},
+            }
+        )
         return finished.processing_ms
 
-    async def fail(self, job_id: uuid.UUID, *, discussion_id: uuid.UUID | None, stage: str, error: str,
-                   error_stack: str) -> Finished:
+    async def fail(
+        self, job_id: uuid.UUID, *, discussion_id: uuid.UUID | None, stage: str, error: str, error_stack: str
+    ) -> Finished:
         """Job failed with the stage reached, the error and its stack; the discussion (when this job
         had taken it over) failed with the error."""
-        return await self._finish({
-            "discussion_id": discussion_id, "job_id": job_id, "status": "failed", "stage": stage,
-            "error": error, "error_stack": error_stack, "task_ids": None, "job_metadata": {},
-        })
+        return await self._finish(
+            {
+                "discussion_id": discussion_id,
+                "job_id": job_id,
+                "status": "failed",
+                "stage": stage,
+                "error": error,
+                "error_stack": error_stack,
+                "task_ids": None,
+                "job_metadata": {},
+            }
+        )
 
     async def _finish(self, values: dict[str, Any]) -> Finished:
         """Job and discussion in one statement; if the database refuses it, the discussion alone (job
@@ -444,5 +581,6 @@ class DiscussionStore:
             log.warning("job %s: could not finish it (%s): %s", values["job_id"], values["status"], err.orig)
             row = await _FINISH_DISCUSSION.first_alone(self._engine, values)
         processing_ms, source_type, source_thread_id = row
-        return Finished(processing_ms=processing_ms or 0,
-                        source=None if source_type is None else (source_type, source_thread_id))
+        return Finished(
+            processing_ms=processing_ms or 0, source=None if source_type is None else (source_type, source_thread_id)
+        )

@@ -50,14 +50,20 @@ class ExportJobRepository(Repository[ExportJob]):
         super().__init__(ExportJob)
 
     async def enqueue(
-        self, *, session: AsyncSession, workspace_id: uuid.UUID, kind: str,
-        work_order_id: uuid.UUID | None = None, signed_document_id: uuid.UUID | None = None,
+        self,
+        *,
+        session: AsyncSession,
+        workspace_id: uuid.UUID,
+        kind: str,
+        work_order_id: uuid.UUID | None = None,
+        signed_document_id: uuid.UUID | None = None,
     ) -> bool:
         """Queue the export of one work order or signed document, once; True when queued now."""
         created = await session.scalar(
             insert(ExportJob)
-            .values(workspace_id=workspace_id, kind=kind, work_order_id=work_order_id,
-                    signed_document_id=signed_document_id)
+            .values(
+                workspace_id=workspace_id, kind=kind, work_order_id=work_order_id, signed_document_id=signed_document_id
+            )
             .on_conflict_do_nothing()
             .returning(ExportJob.id)
         )
@@ -79,7 +85,12 @@ class ExportJobRepository(Repository[ExportJob]):
         return list((await session.scalars(stmt)).all())
 
     async def begin_attempt(
-        self, job_id: uuid.UUID, attempt: int, *, session: AsyncSession, lease: Lease | None = None,
+        self,
+        job_id: uuid.UUID,
+        attempt: int,
+        *,
+        session: AsyncSession,
+        lease: Lease | None = None,
         again: bool = False,
     ) -> BegunAttempt:
         """Mark an attempt as started (locking the row): the job, whether an earlier attempt ever
@@ -92,9 +103,9 @@ class ExportJobRepository(Repository[ExportJob]):
         up on it), or now, and last `lease.calls(tried_before)`. `again`: this attempt ran before
         and its calls are over, so a lease of the same attempt number is its own, not waited for.
         """
-        found = (await session.execute(
-            select(ExportJob, func.now()).where(ExportJob.id == job_id).with_for_update()
-        )).first()
+        found = (
+            await session.execute(select(ExportJob, func.now()).where(ExportJob.id == job_id).with_for_update())
+        ).first()
         if found is None:
             raise LookupError(f"export job {job_id} does not exist")
         job, now = found
@@ -114,14 +125,22 @@ class ExportJobRepository(Repository[ExportJob]):
         """Attempt `attempt` wrote the row: DONE. False when a later attempt has begun since (it owns the
         job now and finds the row itself) or the job is DONE already."""
         rows = await self.update(
-            ExportJob.id == job_id, ExportJob.attempts == attempt, ExportJob.status != "DONE",
+            ExportJob.id == job_id,
+            ExportJob.attempts == attempt,
+            ExportJob.status != "DONE",
             values={"status": "DONE", "sheet_row": sheet_row, "last_error": None, "completed_at": func.now()},
             session=session,
         )
         return bool(rows)
 
     async def record_failure(
-        self, job_id: uuid.UUID, error: str, *, session: AsyncSession, final: bool, retry_in: timedelta | None = None,
+        self,
+        job_id: uuid.UUID,
+        error: str,
+        *,
+        session: AsyncSession,
+        final: bool,
+        retry_in: timedelta | None = None,
         attempt: int | None = None,
     ) -> bool:
         """An attempt failed: FAILED when it was the last one, else PENDING until the next attempt.
@@ -135,8 +154,9 @@ class ExportJobRepository(Repository[ExportJob]):
         if attempt is not None:
             # The attempt's own failure, after its Sheets calls ended: its lease is over (a job still
             # PROCESSING has had no quota hold since the attempt began).
-            retry_at = case((ExportJob.status == "PROCESSING", retry_at),
-                            else_=func.greatest(ExportJob.next_attempt_at, retry_at))
+            retry_at = case(
+                (ExportJob.status == "PROCESSING", retry_at), else_=func.greatest(ExportJob.next_attempt_at, retry_at)
+            )
         else:
             retry_at = func.greatest(ExportJob.next_attempt_at, retry_at)
         if final:
@@ -168,8 +188,12 @@ class ExportJobRepository(Repository[ExportJob]):
             *where,
             # Not before the lease of an attempt that may still be calling Sheets (one the workflow
             # gave up on, marked FAILED by `export_mark_failed`).
-            values={"status": "PENDING", "attempts": 0, "completed_at": None,
-                    "next_attempt_at": func.greatest(ExportJob.next_attempt_at, func.now())},
+            values={
+                "status": "PENDING",
+                "attempts": 0,
+                "completed_at": None,
+                "next_attempt_at": func.greatest(ExportJob.next_attempt_at, func.now()),
+            },
             session=session,
         )
         return [row.id for row in rows]
@@ -181,9 +205,7 @@ class ExportJobRepository(Repository[ExportJob]):
     async def held_until(self, *, session: AsyncSession) -> datetime | None:
         """When the latest-held waiting job becomes due, if that is in the future (a quota pause;
         a PROCESSING job's next_attempt_at is its attempt's lease, not a hold)."""
-        latest = await session.scalar(
-            select(func.max(ExportJob.next_attempt_at)).where(ExportJob.status == "PENDING")
-        )
+        latest = await session.scalar(select(func.max(ExportJob.next_attempt_at)).where(ExportJob.status == "PENDING"))
         now = await session.scalar(select(func.now()))
         return latest if latest is not None and now is not None and latest > now else None
 

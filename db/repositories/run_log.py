@@ -23,15 +23,19 @@ class RunLogRepository(Repository[WorkflowRun]):
         super().__init__(WorkflowRun)
 
     async def record(
-        self, *, session: AsyncSession, work_item_id: uuid.UUID, phase: str,
-        events: Sequence[tuple[str, dict[str, Any]]], workflow_id: str | None = None,
+        self,
+        *,
+        session: AsyncSession,
+        work_item_id: uuid.UUID,
+        phase: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        workflow_id: str | None = None,
         workflow_run_id: str | None = None,
     ) -> uuid.UUID:
         """One completed run of `phase` on a work item, with its events in order; returns the run id."""
         run_id = await session.scalar(
             insert(WorkflowRun)
-            .values(work_item_id=work_item_id, phase=phase, workflow_id=workflow_id,
-                    workflow_run_id=workflow_run_id)
+            .values(work_item_id=work_item_id, phase=phase, workflow_id=workflow_id, workflow_run_id=workflow_run_id)
             .returning(WorkflowRun.id)
         )
         assert run_id is not None
@@ -44,20 +48,36 @@ class RunLogRepository(Repository[WorkflowRun]):
 
     async def timeline(self, work_item_id: uuid.UUID, *, session: AsyncSession) -> list[dict[str, Any]]:
         """Every run of a work item, oldest first, each with its events."""
-        runs = await self.find_many(session=session, work_item_id=work_item_id,
-                                    order_by=[WorkflowRun.created_at, WorkflowRun.id])
-        events = (await session.scalars(
-            select(WorkflowEvent)
-            .where(WorkflowEvent.run_id.in_([run.id for run in runs]))
-            .order_by(WorkflowEvent.id)
-        )).all() if runs else []
+        runs = await self.find_many(
+            session=session, work_item_id=work_item_id, order_by=[WorkflowRun.created_at, WorkflowRun.id]
+        )
+        events = (
+            (
+                await session.scalars(
+                    select(WorkflowEvent)
+                    .where(WorkflowEvent.run_id.in_([run.id for run in runs]))
+                    .order_by(WorkflowEvent.id)
+                )
+            ).all()
+            if runs
+            else []
+        )
         by_run: dict[uuid.UUID, list[dict[str, Any]]] = {}
         for event in events:
             by_run.setdefault(event.run_id, []).append(
                 {"kind": event.kind, "payload": event.payload, "at": event.created_at}
             )
-        return [{"run_id": run.id, "phase": run.phase, "status": run.status, "workflow_id": run.workflow_id,
-                 "at": run.created_at, "events": by_run.get(run.id, [])} for run in runs]
+        return [
+            {
+                "run_id": run.id,
+                "phase": run.phase,
+                "status": run.status,
+                "workflow_id": run.workflow_id,
+                "at": run.created_at,
+                "events": by_run.get(run.id, []),
+            }
+            for run in runs
+        ]
 
     async def prune_before(self, cutoff: datetime, *, session: AsyncSession) -> tuple[int, int]:
         """Delete events, then runs, older than `cutoff`; returns (events, runs) deleted.
@@ -73,8 +93,9 @@ class RunLogRepository(Repository[WorkflowRun]):
             .returning(WorkflowEvent.id)
         )
         events_deleted = len(events.all())
-        runs = await session.execute(delete(WorkflowRun).where(WorkflowRun.created_at < cutoff)
-                                     .returning(WorkflowRun.id))
+        runs = await session.execute(
+            delete(WorkflowRun).where(WorkflowRun.created_at < cutoff).returning(WorkflowRun.id)
+        )
         return events_deleted, len(runs.all())
 
 
@@ -83,17 +104,35 @@ class AuditLogRepository(Repository[AuditLog]):
         super().__init__(AuditLog)
 
     async def record(
-        self, *, session: AsyncSession, user_id: str | None, action: str, target_type: str, target_id: str,
+        self,
+        *,
+        session: AsyncSession,
+        user_id: str | None,
+        action: str,
+        target_type: str,
+        target_id: str,
         payload: dict[str, Any] | None = None,
     ) -> None:
-        await session.execute(insert(AuditLog).values(
-            user_id=user_id, action=action, target_type=target_type, target_id=target_id, payload=payload or {},
-        ))
+        await session.execute(
+            insert(AuditLog).values(
+                user_id=user_id,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                payload=payload or {},
+            )
+        )
 
-    async def by_target(self, target_type: str, target_id: str, *, session: AsyncSession,
-                        limit: int = 100) -> list[AuditLog]:
-        return await self.find_many(session=session, target_type=target_type, target_id=target_id,
-                                    order_by=[AuditLog.created_at, AuditLog.id], limit=limit)
+    async def by_target(
+        self, target_type: str, target_id: str, *, session: AsyncSession, limit: int = 100
+    ) -> list[AuditLog]:
+        return await self.find_many(
+            session=session,
+            target_type=target_type,
+            target_id=target_id,
+            order_by=[AuditLog.created_at, AuditLog.id],
+            limit=limit,
+        )
 
     async def listing(self, *, session: AsyncSession, user_id: str | None = None, limit: int = 100) -> list[AuditLog]:
         where = [AuditLog.user_id == user_id] if user_id is not None else []

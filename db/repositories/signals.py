@@ -62,8 +62,18 @@ from db.models.signals import (
 from db.repository import Repository
 
 # Work item columns a re-ingested, changed signal overwrites (status and timestamps stay).
-_CONTENT_COLUMNS = ("thread_id", "actor", "summary", "context", "preview", "intent", "importance_tier",
-                    "importance_score", "occurred_at", "content_hash")
+_CONTENT_COLUMNS = (
+    "thread_id",
+    "actor",
+    "summary",
+    "context",
+    "preview",
+    "intent",
+    "importance_tier",
+    "importance_score",
+    "occurred_at",
+    "content_hash",
+)
 
 
 @dataclass(frozen=True)
@@ -119,15 +129,21 @@ def _persist_statement() -> Select[Any]:
     old_gates = delete(gate_rows).where(gate_rows.c.work_item_id.in_(select(item.c.id))).cte("old_gates")
     gates = (
         func.jsonb_to_recordset(bindparam("gates", type_=JSONB))
-        .table_valued(column("gate", Text), column("passed", Boolean), column("score", SmallInteger),
-                      column("reason", Text))
+        .table_valued(
+            column("gate", Text), column("passed", Boolean), column("score", SmallInteger), column("reason", Text)
+        )
         .render_derived(name="g", with_types=True)
     )
-    new_gates = insert(gate_rows).from_select(
-        ["work_item_id", "gate", "passed", "score", "reason"],
-        select(item.c.id, gates.c.gate, gates.c.passed, gates.c.score, gates.c.reason)
-        .select_from(item.join(gates, true())),
-    ).cte("new_gates")
+    new_gates = (
+        insert(gate_rows)
+        .from_select(
+            ["work_item_id", "gate", "passed", "score", "reason"],
+            select(item.c.id, gates.c.gate, gates.c.passed, gates.c.score, gates.c.reason).select_from(
+                item.join(gates, true())
+            ),
+        )
+        .cte("new_gates")
+    )
     action_insert = insert(actions).from_select(
         ["work_item_id", "action_type", "payload"],
         select(item.c.id, bindparam("action_type", type_=Text), bindparam("action_payload", type_=JSONB)),
@@ -135,8 +151,11 @@ def _persist_statement() -> Select[Any]:
     action = (
         action_insert.on_conflict_do_update(
             index_elements=[actions.c.work_item_id],
-            set_={"action_type": action_insert.excluded.action_type,
-                  "payload": action_insert.excluded.payload, "updated_at": func.now()},
+            set_={
+                "action_type": action_insert.excluded.action_type,
+                "payload": action_insert.excluded.payload,
+                "updated_at": func.now(),
+            },
             where=actions.c.status == "pending",
         )
         .returning(actions.c.id)
@@ -144,9 +163,15 @@ def _persist_statement() -> Select[Any]:
     )
     run = (
         insert(runs)
-        .from_select(["work_item_id", "phase", "workflow_id", "workflow_run_id"],
-                     select(item.c.id, literal("ingest"), bindparam("workflow_id", type_=Text),
-                            bindparam("workflow_run_id", type_=Text)))
+        .from_select(
+            ["work_item_id", "phase", "workflow_id", "workflow_run_id"],
+            select(
+                item.c.id,
+                literal("ingest"),
+                bindparam("workflow_id", type_=Text),
+                bindparam("workflow_run_id", type_=Text),
+            ),
+        )
         .returning(runs.c.id)
         .cte("run")
     )
@@ -155,20 +180,28 @@ def _persist_statement() -> Select[Any]:
         .table_valued(column("kind", Text), column("payload", JSONB))
         .render_derived(name="e", with_types=True)
     )
-    run_events = insert(run_events_table).from_select(
-        ["run_id", "kind", "payload"],
-        select(run.c.id, events.c.kind, events.c.payload).select_from(run.join(events, true())),
-    ).cte("run_events")
-    audit = insert(audit_logs).from_select(
-        ["user_id", "action", "target_type", "target_id", "payload"],
-        select(
-            bindparam("user_id", type_=Text),
-            case((item.c.created, "work_item.ingested"), else_="work_item.updated"),
-            literal("work_item"),
-            cast(item.c.id, Text),
-            bindparam("audit_payload", type_=JSONB),
-        ),
-    ).cte("audit")
+    run_events = (
+        insert(run_events_table)
+        .from_select(
+            ["run_id", "kind", "payload"],
+            select(run.c.id, events.c.kind, events.c.payload).select_from(run.join(events, true())),
+        )
+        .cte("run_events")
+    )
+    audit = (
+        insert(audit_logs)
+        .from_select(
+            ["user_id", "action", "target_type", "target_id", "payload"],
+            select(
+                bindparam("user_id", type_=Text),
+                case((item.c.created, "work_item.ingested"), else_="work_item.updated"),
+                literal("work_item"),
+                cast(item.c.id, Text),
+                bindparam("audit_payload", type_=JSONB),
+            ),
+        )
+        .cte("audit")
+    )
     return (
         select(item.c.id, item.c.created, action.c.id.label("action_id"))
         .select_from(item.outerjoin(action, true()))
@@ -184,8 +217,13 @@ class SignalStore:
     """The per-signal writes of ingestion (and of the benchmark)."""
 
     async def persist_all(
-        self, engine: AsyncEngine, records: Sequence[SignalRecord], *,
-        workflow_id: str | None = None, workflow_run_id: str | None = None, with_last: Executable | None = None,
+        self,
+        engine: AsyncEngine,
+        records: Sequence[SignalRecord],
+        *,
+        workflow_id: str | None = None,
+        workflow_run_id: str | None = None,
+        with_last: Executable | None = None,
     ) -> list[StoredSignal | None]:
         """Store each record in a transaction of its own; None for a record stored unchanged already.
 
@@ -196,13 +234,15 @@ class SignalStore:
         statement would cost more than the statement itself (see bench/ingest.py).
         """
         async with engine.connect() as connection:
-            return await connection.run_sync(
-                self._persist_all, records, workflow_id, workflow_run_id, with_last
-            )
+            return await connection.run_sync(self._persist_all, records, workflow_id, workflow_run_id, with_last)
 
     def _persist_all(
-        self, connection: Connection, records: Sequence[SignalRecord], workflow_id: str | None,
-        workflow_run_id: str | None, with_last: Executable | None,
+        self,
+        connection: Connection,
+        records: Sequence[SignalRecord],
+        workflow_id: str | None,
+        workflow_run_id: str | None,
+        with_last: Executable | None,
     ) -> list[StoredSignal | None]:
         stored: list[StoredSignal | None] = []
         for index, record in enumerate(records):
@@ -224,10 +264,18 @@ class SignalStore:
     def _params(record: SignalRecord, workflow_id: str | None, workflow_run_id: str | None) -> dict[str, Any]:
         params = {name: getattr(record, name) for name in ("user_id", "source", "source_id", *_CONTENT_COLUMNS)}
         params |= {
-            "gates": record.gates, "action_type": record.action_type, "action_payload": record.action_payload,
-            "workflow_id": workflow_id, "workflow_run_id": workflow_run_id, "events": record.events,
-            "audit_payload": {"source": record.source, "source_id": record.source_id,
-                              "intent": record.intent, "importance_tier": record.importance_tier},
+            "gates": record.gates,
+            "action_type": record.action_type,
+            "action_payload": record.action_payload,
+            "workflow_id": workflow_id,
+            "workflow_run_id": workflow_run_id,
+            "events": record.events,
+            "audit_payload": {
+                "source": record.source,
+                "source_id": record.source_id,
+                "intent": record.intent,
+                "importance_tier": record.importance_tier,
+            },
         }
         return params
 
@@ -236,23 +284,43 @@ class SignalUserRepository(Repository[SignalUser]):
     def __init__(self) -> None:
         super().__init__(SignalUser)
 
-    async def ensure(self, *, session: AsyncSession, user_id: str, mailbox: str, gate_config: dict[str, Any],
-                     calendar_id: str | None = None, watch_keywords: list[str] | None = None,
-                     sender_scores: dict[str, float] | None = None, active: bool = True) -> SignalUser:
+    async def ensure(
+        self,
+        *,
+        session: AsyncSession,
+        user_id: str,
+        mailbox: str,
+        gate_config: dict[str, Any],
+        calendar_id: str | None = None,
+        watch_keywords: list[str] | None = None,
+        sender_scores: dict[str, float] | None = None,
+        active: bool = True,
+    ) -> SignalUser:
         """Register the user, or update what was given of their mailbox, calendar, watch list, scores
         and active flag (None: an existing user keeps theirs; a new user starts with the mailbox as
         calendar, no watched words and no scores).
 
         `gate_config` is what a new user starts with; an existing user's rules are kept.
         """
-        given: dict[str, Any] = {"mailbox": mailbox, "active": active, "calendar_id": calendar_id,
-                                 "watch_keywords": watch_keywords, "sender_scores": sender_scores}
+        given: dict[str, Any] = {
+            "mailbox": mailbox,
+            "active": active,
+            "calendar_id": calendar_id,
+            "watch_keywords": watch_keywords,
+            "sender_scores": sender_scores,
+        }
         updates = {name: value for name, value in given.items() if value is not None}
         stmt = (
             insert(SignalUser)
-            .values(user_id=user_id, gate_config=gate_config, mailbox=mailbox, active=active,
-                    calendar_id=calendar_id or mailbox, watch_keywords=watch_keywords or [],
-                    sender_scores=sender_scores or {})
+            .values(
+                user_id=user_id,
+                gate_config=gate_config,
+                mailbox=mailbox,
+                active=active,
+                calendar_id=calendar_id or mailbox,
+                watch_keywords=watch_keywords or [],
+                sender_scores=sender_scores or {},
+            )
             .on_conflict_do_update(index_elements=[SignalUser.user_id], set_={**updates, "updated_at": func.now()})
             .returning(SignalUser)
         )
@@ -268,7 +336,11 @@ class IngestionStateRepository(Repository[IngestionState]):
 
     @staticmethod
     def move_cursor(
-        user_id: str, source: Literal["gmail", "calendar"], *, cursor: str, read: str | None,
+        user_id: str,
+        source: Literal["gmail", "calendar"],
+        *,
+        cursor: str,
+        read: str | None,
         bootstrapped_at: datetime | None = None,
     ) -> Executable:
         """The statement that moves one source's cursor from `read` to `cursor` (compare-and-set).
@@ -287,7 +359,8 @@ class IngestionStateRepository(Repository[IngestionState]):
         if bootstrapped_at is not None:
             values["bootstrap_completed_at"] = func.coalesce(IngestionState.bootstrap_completed_at, bootstrapped_at)
         return stmt.on_conflict_do_update(
-            index_elements=[IngestionState.user_id], set_={**values, "updated_at": func.now()},
+            index_elements=[IngestionState.user_id],
+            set_={**values, "updated_at": func.now()},
             where=column.is_not_distinct_from(read),
         )
 
@@ -303,6 +376,5 @@ class IngestionStateRepository(Repository[IngestionState]):
         await session.execute(
             insert(IngestionState)
             .values(user_id=user_id, **values)
-            .on_conflict_do_update(index_elements=[IngestionState.user_id],
-                                   set_={**values, "updated_at": func.now()})
+            .on_conflict_do_update(index_elements=[IngestionState.user_id], set_={**values, "updated_at": func.now()})
         )

@@ -31,10 +31,18 @@ from db.repository import Repository
 # and a default that reads any "Label: value" work order. Data, not code: edit the rows.
 STARTER_PROFILES: list[dict[str, Any]] = [
     {"fm_key": "default", "display_name": "Any facility manager", "is_default": True},
-    {"fm_key": "acme", "display_name": "ACME Facilities", "sender_domains": ["acme-fm.example"],
-     "text_markers": ["ACME Facilities"]},
-    {"fm_key": "northwind", "display_name": "Northwind FM", "sender_domains": ["northwind-fm.example"],
-     "text_markers": ["Northwind FM"]},
+    {
+        "fm_key": "acme",
+        "display_name": "ACME Facilities",
+        "sender_domains": ["acme-fm.example"],
+        "text_markers": ["ACME Facilities"],
+    },
+    {
+        "fm_key": "northwind",
+        "display_name": "Northwind FM",
+        "sender_domains": ["northwind-fm.example"],
+        "text_markers": ["Northwind FM"],
+    },
 ]
 
 
@@ -43,7 +51,12 @@ class WorkspaceRepository(Repository[Workspace]):
         super().__init__(Workspace)
 
     async def get_or_create(
-        self, *, session: AsyncSession, slug: str, name: str | None = None, spreadsheet_id: str | None = None,
+        self,
+        *,
+        session: AsyncSession,
+        slug: str,
+        name: str | None = None,
+        spreadsheet_id: str | None = None,
         owner_user_id: str | None = None,
     ) -> tuple[Workspace, bool]:
         """The workspace with this slug, created (with its owner and starter FM profiles) if new."""
@@ -79,8 +92,9 @@ class FmProfileRepository(Repository[FmProfile]):
         stmt = (
             insert(FmProfile)
             .values(workspace_id=workspace_id, fm_key=fm_key, **{"display_name": fm_key, **changes})
-            .on_conflict_do_update(index_elements=[FmProfile.workspace_id, FmProfile.fm_key],
-                                   set_={**changes, "updated_at": func.now()})
+            .on_conflict_do_update(
+                index_elements=[FmProfile.workspace_id, FmProfile.fm_key], set_={**changes, "updated_at": func.now()}
+            )
             .returning(FmProfile)
         )
         return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
@@ -133,8 +147,10 @@ class WorkOrderRepository(Repository[WorkOrder]):
         if workspace_id is not None:
             stmt = stmt.where(WorkOrder.workspace_id == workspace_id)
         rows = (await session.execute(stmt)).all()
-        return [PreviewRow(work_order=wo, workspace_slug=slug, export_job=job, signed_document_id=signed)
-                for wo, slug, job, signed in rows]
+        return [
+            PreviewRow(work_order=wo, workspace_slug=slug, export_job=job, signed_document_id=signed)
+            for wo, slug, job, signed in rows
+        ]
 
 
 @dataclass(frozen=True)

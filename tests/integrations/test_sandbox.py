@@ -108,34 +108,51 @@ async def create_one_of_each(url: str) -> dict[str, list[str]]:
     sandbox creates, by kind, its ids (a Slack thread's ts in order, root first)."""
     auth = {"Authorization": "Bearer t"}
     async with httpx.AsyncClient(base_url=url, headers=auth) as http, SandboxControl(url) as control:
+
         async def ok(response: httpx.Response) -> dict:
             assert response.status_code == 200, response.text
             return response.json()
 
         fixtures = await control.fixtures()
-        page = await ok(await http.post("/notion/v1/pages", headers={"Notion-Version": "2025-09-03"}, json={
-            "parent": {"database_id": fixtures["notion"]["database_id"]},
-            "properties": {"Name": {"title": [{"text": {"content": "A task"}}]}},
-        }))
+        page = await ok(
+            await http.post(
+                "/notion/v1/pages",
+                headers={"Notion-Version": "2025-09-03"},
+                json={
+                    "parent": {"database_id": fixtures["notion"]["database_id"]},
+                    "properties": {"Name": {"title": [{"text": {"content": "A task"}}]}},
+                },
+            )
+        )
         posted = await control.post_slack_thread("C0PRODUCT", [("U0ALICE", "root"), ("U0BOB", "a reply")])
         root = posted.split(":")[1]
-        reply = await ok(await http.post("/slack/api/chat.postMessage", json={
-            "channel": "C0PRODUCT", "thread_ts": root, "text": "on it"}))
-        thread = await ok(await http.get("/slack/api/conversations.replies",
-                                         params={"channel": "C0PRODUCT", "ts": root}))
-        mail = await control.deliver_mail("alice@example.com", sender="x@y.z", subject="new",
-                                          attachments=[("wo.pdf", b"%PDF-1.4")])
-        [attachment] = (await ok(await http.get(
-            f"/gmail/gmail/v1/users/me/messages/{mail['id']}")))["payload"]["parts"][1:]
+        reply = await ok(
+            await http.post(
+                "/slack/api/chat.postMessage", json={"channel": "C0PRODUCT", "thread_ts": root, "text": "on it"}
+            )
+        )
+        thread = await ok(
+            await http.get("/slack/api/conversations.replies", params={"channel": "C0PRODUCT", "ts": root})
+        )
+        mail = await control.deliver_mail(
+            "alice@example.com", sender="x@y.z", subject="new", attachments=[("wo.pdf", b"%PDF-1.4")]
+        )
+        [attachment] = (await ok(await http.get(f"/gmail/gmail/v1/users/me/messages/{mail['id']}")))["payload"][
+            "parts"
+        ][1:]
         raw = base64.urlsafe_b64encode(b"To: tom@example.com\r\nSubject: Re\r\n\r\nYes").decode()
         draft = await ok(await http.post("/gmail/gmail/v1/users/me/drafts", json={"message": {"raw": raw}}))
         window = {"start": {"dateTime": "2030-07-02T10:00:00Z"}, "end": {"dateTime": "2030-07-02T11:00:00Z"}}
         event = await ok(await http.post("/calendar/calendar/v3/calendars/primary/events", json=window))
         foreign = await control.add_calendar_event("alice@example.com", dict(window))
-        comment = await ok(await http.post(f"/figma/v1/files/{fixtures['figma']['file_key']}/comments",
-                                           json={"message": "noted"}))
-        completion = await ok(await http.post("/openai/v1/chat/completions", json={
-            "model": "m", "messages": [{"role": "user", "content": "hello"}]}))
+        comment = await ok(
+            await http.post(f"/figma/v1/files/{fixtures['figma']['file_key']}/comments", json={"message": "noted"})
+        )
+        completion = await ok(
+            await http.post(
+                "/openai/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hello"}]}
+            )
+        )
     return {
         "notion pages": [page["id"]],
         "slack thread": [m["ts"] for m in thread["messages"]],
@@ -153,8 +170,10 @@ async def test_created_ids_never_repeat_across_instances_and_resets_while_seed_d
     def seed_ids(server: SandboxServer) -> dict[str, list[str]]:
         gmail, calendar = server.services["gmail"], server.services["calendar"]
         assert isinstance(gmail, GmailService) and isinstance(calendar, CalendarService)
-        return {"gmail": [m["id"] for box in gmail.mailboxes.values() for m in box.messages],
-                "calendar": sorted(e for c in calendar.calendars.values() for e in c.events)}
+        return {
+            "gmail": [m["id"] for box in gmail.mailboxes.values() for m in box.messages],
+            "calendar": sorted(e for c in calendar.calendars.values() for e in c.events),
+        }
 
     issued: list[dict[str, list[str]]] = []
     seeds = []
@@ -200,11 +219,11 @@ async def test_cursors_of_an_earlier_instance_ask_for_a_full_sync() -> None:
             async with httpx.AsyncClient(base_url=url, headers={"Authorization": "Bearer t"}) as http:
                 if tokens:
                     history_id, sync_token = tokens[-1]
-                    history = await http.get("/gmail/gmail/v1/users/me/history",
-                                             params={"startHistoryId": history_id})
+                    history = await http.get("/gmail/gmail/v1/users/me/history", params={"startHistoryId": history_id})
                     assert history.status_code == 404
-                    events = await http.get("/calendar/calendar/v3/calendars/primary/events",
-                                            params={"syncToken": sync_token})
+                    events = await http.get(
+                        "/calendar/calendar/v3/calendars/primary/events", params={"syncToken": sync_token}
+                    )
                     assert events.status_code == 410
                 async with SandboxControl(url) as control:
                     await control.deliver_mail("alice@example.com", sender="x@y.z", subject="new")

@@ -196,7 +196,9 @@ async def test_a_thread_posted_by_people_is_read_back_whole(slack: SlackClient, 
     channel, ts = thread_id.split(":")
     thread = await slack.fetch_thread(channel, ts)
     assert [(m.user, m.text) for m in thread.messages] == [
-        ("U0DANA", "The export button does nothing."), ("U0BOB", "Can you check the logs, Carol?")]
+        ("U0DANA", "The export button does nothing."),
+        ("U0BOB", "Can you check the logs, Carol?"),
+    ]
     assert thread.messages[0].ts == ts and thread.messages[1].thread_ts == ts
     other = await control.post_slack_thread("C0SUPPORT", [("U0ALICE", "Another thread.")])
     assert other != thread_id and len((await slack.fetch_thread(*other.split(":"))).messages) == 1
