@@ -51,7 +51,8 @@ from contracts.discussions import (
     thread_id_problem,
 )
 from core.errors import IntakeError, InvalidInputError, NotFoundError
-from db.repositories.discussions import DiscussionStore, DiscussionView, JobRepository
+from db.repositories.discussions import JobRepository
+from db.stores.discussions import DiscussionStore, DiscussionView
 from db.uow import unit_of_work
 from integrations.errors import PermanentIntegrationError
 from integrations.llm import ThreadAnalysis, ThreadLine

@@ -227,14 +227,13 @@ class ExportActivities:
         quota = isinstance(err, QuotaExceededError)  # not the job's fault: the drain pauses it
         final = not quota and (not retryable or info.attempt >= max_attempts)
         retry_in: timedelta | None = None
-        if retryable and policy is not None:
-            retry_in = (
-                timedelta(seconds=err.retry_after)
-                if err.retry_after  # type: ignore[attr-defined]
-                else _backoff(
+        if isinstance(err, RetryableIntegrationError) and policy is not None:
+            if err.retry_after:
+                retry_in = timedelta(seconds=err.retry_after)
+            else:
+                retry_in = _backoff(
                     policy.initial_interval, policy.backoff_coefficient, policy.maximum_interval, info.attempt
                 )
-            )
         async with unit_of_work(self._sessions) as session:
             await self._jobs.record_failure(
                 job_id, str(err), final=final, retry_in=retry_in, attempt=info.attempt, session=session

@@ -43,13 +43,8 @@ from contracts.signals import (
 from core.errors import NotFoundError
 from db.models.signals import SignalUser
 from db.repositories.run_log import RunLogRepository
-from db.repositories.signals import (
-    IngestionStateRepository,
-    SignalRecord,
-    SignalStore,
-    SignalUserRepository,
-    StoredSignal,
-)
+from db.repositories.signals import IngestionStateRepository, SignalUserRepository
+from db.stores.signals import SignalRecord, SignalStore, StoredSignal
 from db.uow import unit_of_work
 from integrations.calendar import CalendarEvent
 from integrations.errors import PermanentIntegrationError, SyncCursorExpiredError
@@ -67,11 +62,10 @@ CHUNK = 500
 class SignalActivities:
     def __init__(self, deps: Deps) -> None:
         self._sessions = deps.sessions
-        self._engine = deps.engine
         self._services = deps.services
         self._users = SignalUserRepository()
         self._state = IngestionStateRepository()
-        self._store = SignalStore()
+        self._store = SignalStore(deps.engine)
         self._runs = RunLogRepository()
 
     @activity.defn(name="signals_load_ingestion")
@@ -212,7 +206,6 @@ class SignalActivities:
         chunks = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)] or [[]]
         for number, chunk in enumerate(chunks, start=1):
             stored += await self._store.persist_all(
-                self._engine,
                 chunk,
                 workflow_id=info.workflow_id,
                 workflow_run_id=info.workflow_run_id,

@@ -7,7 +7,7 @@ migrates it, registers `--users` users, and makes N realistic signals spread ove
 gates run on each beforehand; that is not timed). Then it stores them, one transaction per
 signal, twice over distinct signals:
 
-- through `db.repositories.signals.SignalStore.persist_all`, in chunks: exactly the code the
+- through `db.stores.signals.SignalStore.persist_all`, in chunks: exactly the code the
   ingestion activity runs (SQLAlchemy Core, asyncpg underneath);
 - through a raw asyncpg loop: the same statement written by hand, in a transaction per
   signal on one connection: the limit we measure ourselves against.
@@ -35,8 +35,9 @@ from activities.signals import CHUNK, signal_record
 from db import admin
 from db.engine import create_engine, create_sessionmaker
 from db.models.signals import DEFAULT_GATE_CONFIG, WorkItem
-from db.repositories.signals import SignalRecord, SignalStore, SignalUserRepository
+from db.repositories.signals import SignalUserRepository
 from db.repository import Repository
+from db.stores.signals import SignalRecord, SignalStore
 from db.uow import unit_of_work
 from stack.postgres import EmbeddedPostgres
 
@@ -183,10 +184,10 @@ async def run(n: int, user_count: int) -> None:
             make_records(count, users, tag)
             for count, tag in ((n, "ours"), (n, "raw"), (warm, "warm-ours"), (warm, "warm-raw"))
         )
-        store = SignalStore()
+        store = SignalStore(engine)
 
         async def through_db_layer(records: list[SignalRecord]) -> None:
-            await store.persist_all(engine, records, workflow_id="bench", workflow_run_id="bench-run")
+            await store.persist_all(records, workflow_id="bench", workflow_run_id="bench-run")
 
         connection = await asyncpg.connect(url)
         for codec in ("json", "jsonb"):

@@ -100,7 +100,7 @@ class Repository(Generic[ModelT]):
         try:
             return list((await session.scalars(stmt)).all())
         except IntegrityError as err:
-            raise ConflictError(f"update {self.model.__tablename__}: {_reason(err)}") from err
+            raise ConflictError(f"update {self.model.__tablename__}: {integrity_reason(err)}") from err
 
     async def update_by_id(self, id_: Any, *, session: AsyncSession, **values: Any) -> ModelT | None:
         rows = await self.update(self._pk == id_, values=values, session=session)
@@ -141,10 +141,10 @@ class Repository(Generic[ModelT]):
         try:
             await session.flush()
         except IntegrityError as err:
-            raise ConflictError(f"{what}: {_reason(err)}") from err
+            raise ConflictError(f"{what}: {integrity_reason(err)}") from err
 
 
-def _reason(err: IntegrityError) -> str:
+def integrity_reason(err: IntegrityError) -> str:
     """The driver's one-line reason (e.g. which unique constraint), without the SQL."""
     orig = getattr(err, "orig", None)
     return str(orig).splitlines()[0] if orig is not None else str(err).splitlines()[0]

@@ -168,8 +168,8 @@ class LlmClient:
             base_url=base_url,
             timeout=timeout,
             max_retries=0,
-            http_client=async_http_client(timeout=timeout),
-        )  # type: ignore[arg-type]
+            http_client=async_http_client(timeout=timeout),  # type: ignore[arg-type]
+        )
         self._model = model
 
     @classmethod

@@ -31,7 +31,8 @@ from db import admin
 from db.availability import database_answers, is_lost_connection
 from db.engine import async_url, create_engine, create_sessionmaker
 from db.models.discussions import Job
-from db.repositories.discussions import DiscussionRepository, DiscussionStore, JobRepository, SourceConfigRepository
+from db.repositories.discussions import DiscussionRepository, JobRepository, SourceConfigRepository
+from db.stores.discussions import DiscussionStore
 from db.uow import unit_of_work
 from integrations.errors import RetryableIntegrationError
 from integrations.factory import build_clients

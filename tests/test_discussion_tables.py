@@ -13,13 +13,8 @@ from contracts.discussions import discussion_id_for
 from core.errors import ConflictError
 from db.base import SYSTEM_USER_ID
 from db.models.discussions import Job
-from db.repositories.discussions import (
-    DiscussionRepository,
-    DiscussionStore,
-    JobRepository,
-    SourceConfigRepository,
-    TaskRepository,
-)
+from db.repositories.discussions import DiscussionRepository, JobRepository, SourceConfigRepository, TaskRepository
+from db.stores.discussions import DiscussionStore
 from db.uow import unit_of_work
 
 configs, discussions, jobs, tasks = (
