@@ -1,10 +1,10 @@
 # The two commands a fresh machine needs: `make demo` and `make test`.
 # Both create .venv and install the project into it when missing or stale.
-# `make lint` runs ruff's checks and mypy, both configured in pyproject.toml.
+# `make lint` runs ruff (checks and format) and mypy, configured in pyproject.toml.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-SOURCES := worker.py core db activities workflows integrations client cli stack sandbox bench migrations
+SOURCES := worker.py core contracts db activities workflows integrations client cli stack sandbox bench migrations
 
 .PHONY: install demo test lint up down clean
 
@@ -28,6 +28,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 up: install
