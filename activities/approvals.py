@@ -27,11 +27,14 @@ from activities.deps import Deps
 from activities.gates import INTAKE_EVENT_MARKER
 from activities.keys import activity_key
 from contracts.approvals import (
+    DRAFT_ACTIONS,
     CompleteApprovalInput,
     CreateAtProviderInput,
     CreateAtProviderResult,
     DecideActionResult,
     DismissActionInput,
+    DraftPayload,
+    EventPayload,
     RecordFeedbackInput,
     RecordFeedbackResult,
     RecordToolCallInput,
@@ -52,25 +55,7 @@ from db.repositories.signals import SignalUserRepository
 from db.repository import Repository
 from db.uow import unit_of_work
 
-DRAFT_ACTIONS = ("draft_reply", "refund_request")
-
-
 # -- payloads ------------------------------------------------------------------------------
-
-
-class DraftPayload(BaseModel):
-    to: str
-    subject: str
-    body: str
-    thread_id: str | None = None
-
-
-class EventPayload(BaseModel):
-    summary: str
-    start: datetime
-    end: datetime
-    attendees: list[str] = []
-    description: str = ""
 
 
 # -- the activities -------------------------------------------------------------------------
@@ -351,4 +336,4 @@ def _validated(model: type[BaseModel], payload: dict[str, Any]) -> Any:
     try:
         return model.model_validate(payload)
     except ValidationError as err:
-        raise InvalidInputError(f"the action's payload is not a valid {model.__name__}: {err}") from err
+        raise InvalidInputError.from_validation(f"the action's payload is not a valid {model.__name__}", err) from err

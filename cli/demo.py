@@ -21,7 +21,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
-from cli.output import console, err_console, print_json, rule
+from cli.output import clip, console, err_console, print_json, rule
 from core.settings import Settings
 from core.state import read_state
 from core.temporal import connect, ui_link, ui_list_link
@@ -210,7 +210,7 @@ async def _discussions(demo: Demo) -> None:
     table = Table("job", "source", "status", "stage", "tasks", "ms", "retry")
     for job in jobs:
         table.add_row(
-            str(job.id)[:8],
+            str(job.id),
             job.source_type,
             job.status,
             job.stage,
@@ -220,7 +220,7 @@ async def _discussions(demo: Demo) -> None:
         )
     demo.out.print(table)
     for job in jobs:
-        demo.out.print(f"{str(job.id)[:8]}  {demo.link(job.workflow_id, job.workflow_run_id)}", soft_wrap=True)
+        demo.out.print(f"{job.id}  {demo.link(job.workflow_id, job.workflow_run_id)}", soft_wrap=True)
     table = Table("task", "priority", "assignee", "notion page")
     for task in tasks:
         table.add_row(task.title, task.priority or "", task.assignee or "", task.notion_page_url or "")
@@ -343,7 +343,7 @@ async def _work_orders(demo: Demo) -> None:
         preview.add_row(
             row["workspace"],
             row["work_order_number"],
-            (row["site"] or "")[:30],
+            clip(row["site"], 30, demo.out),
             row["amount"] or "",
             row["status"],
             row["export_status"] or "-",
@@ -403,7 +403,7 @@ async def _signals(demo: Demo) -> None:
         table = Table("action", "user", "tier", "score", "proposes", "about", title=title)
         for row in rows:
             table.add_row(
-                str(row["action_id"])[:8],
+                str(row["action_id"]),
                 row["user_id"],
                 row["importance_tier"],
                 str(row["importance_score"]),

@@ -27,6 +27,9 @@ app = typer.Typer(help="The discussion pipeline: Slack / Figma threads into Noti
 
 def _input_from(file: Path | None, team: str | None, slack: str | None, figma: str | None) -> DiscussionInput:
     if file is not None:
+        given = [name for name, value in (("--team", team), ("--slack", slack), ("--figma", figma)) if value]
+        if given:
+            fail(f"--file holds the whole discussion: give it alone, without {' '.join(given)}")
         return load_discussion_input(file)
     if team is None or (slack is None) == (figma is None):
         fail("give --team and exactly one of --slack CHANNEL:TS or --figma FILEKEY:COMMENT, or --file")

@@ -12,6 +12,11 @@ import traceback
 import typer
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
+try:  # Typer vendors Click (0.2x); earlier releases use Click itself
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
+
 from cli import db as db_commands
 from cli import discussions as discussion_commands
 from cli import fm_profiles as fm_profile_commands
@@ -166,7 +171,21 @@ def demo(
 def main() -> None:
     code = 0
     try:
-        app()
+        # Not standalone: Click's usage errors come back here and are said in one line, like ours.
+        code = _exit_code(app(standalone_mode=False, prog_name="intake"))
+    except NoArgsIsHelpError as err:
+        err.show()  # the group's help, as `intake GROUP` alone asks for
+        code = err.exit_code
+    except UsageError as err:
+        command = err.ctx.command_path if err.ctx is not None else "intake"
+        print_error(f"{' '.join(err.format_message().split())} (see `{command} --help`)")
+        code = 2
+    except typer.Abort:
+        print_error("aborted")
+        code = 1
+    except ClickException as err:
+        print_error(" ".join(err.format_message().split()))
+        code = err.exit_code
     except SystemExit as exit_:
         code = _exit_code(exit_.code)
     except (WorkflowFailureError, WorkflowUpdateFailedError) as err:

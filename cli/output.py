@@ -37,6 +37,15 @@ def rule(title: str, out: Console = console) -> None:
     out.print(Rule(title), width=RULE_WIDTH if out.width >= UNBOUNDED_WIDTH else None)
 
 
+def clip(text: str | None, width: int, out: Console = console) -> str:
+    """Free text (an error, an address) cut to `width` in a terminal's table; whole when the output
+    is not a terminal, where nothing is cut. Never for ids or links: those are always whole."""
+    text = text or ""
+    if out.width >= UNBOUNDED_WIDTH or len(text) <= width:
+        return text
+    return text[: width - 1] + "…"
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     import typer
 

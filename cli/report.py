@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from cli.output import console, print_json
+from cli.output import clip, console, print_json
 from cli.runtime import with_sessions
 from cli.signals import timeline
 from core.settings import Settings
@@ -54,14 +54,14 @@ def jobs(
     table = Table("job", "team", "source", "status", "stage", "ms", "retry", "error")
     for row in rows:
         table.add_row(
-            row["id"][:8],
+            row["id"],
             row["team_id"],
             row["source_type"],
             row["status"],
             row["stage"],
             str(row["processing_ms"] or ""),
             "yes" if row["is_retry"] else "",
-            (row["error"] or "")[:60],
+            clip(row["error"], 60),
         )
     console.print(table)
     console.print(f"{len(rows)} jobs")
@@ -84,13 +84,13 @@ def preview(
         table.add_row(
             row["workspace"],
             row["work_order_number"],
-            (row["site"] or "")[:32],
+            clip(row["site"], 32),
             row["scheduled_date"] or "",
             row["amount"] or "",
             row["status"],
             f"{row['export_status'] or '-'} ({row['export_attempts']})",
             str(row["sheet_row"] or ""),
-            (row["export_error"] or "")[:50],
+            clip(row["export_error"], 50),
         )
     console.print(table)
     console.print(f"{len(rows)} work orders")

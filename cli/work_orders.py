@@ -17,7 +17,7 @@ from rich.progress import (
 from rich.table import Table
 from temporalio.client import WorkflowFailureError
 
-from cli.output import console, fail, print_json
+from cli.output import clip, console, fail, print_json
 from cli.runtime import with_sessions
 from client.runs import failure_error
 from client.work_orders import (
@@ -215,7 +215,7 @@ def status(as_json: bool = typer.Option(False, "--json")) -> None:
     if data["failed"]:
         table = Table("failed job", "kind", "attempts", "last error")
         for job in data["failed"]:
-            table.add_row(job["job_id"], job["kind"], str(job["attempts"]), (job["last_error"] or "")[:100])
+            table.add_row(job["job_id"], job["kind"], str(job["attempts"]), clip(job["last_error"], 100))
         console.print(table)
         console.print("`intake export retry` puts them back in the queue")
 

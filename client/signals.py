@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
@@ -18,6 +20,7 @@ from contracts.approvals import (
     QueueToolCallResult,
     RecordFeedbackResult,
     RejectActionInput,
+    payload_model,
     proposed_action_workflow_id,
     tool_call_workflow_id,
 )
@@ -70,11 +73,18 @@ async def register_user(
         )
 
 
+# A user id names workflows and a schedule (`ingest-signals/<user>`): no spaces or slashes.
+USER_ID_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+
+
 def _check_user(
     user_id: str, mailbox: str, watch_keywords: list[str] | None, sender_scores: dict[str, float] | None
 ) -> None:
-    if not user_id.strip():
-        raise InvalidInputError("the user id is empty")
+    if not USER_ID_SHAPE.fullmatch(user_id):
+        raise InvalidInputError(
+            f"user id {user_id!r} is not valid: letters, digits and . _ @ - only, at most 64 "
+            "(it names the user's workflows and schedule)"
+        )
     if "@" not in mailbox:
         raise InvalidInputError(f"mailbox {mailbox!r} is not an email address")
     empty = [i for i, word in enumerate(watch_keywords or []) if not word.strip()]
@@ -239,6 +249,10 @@ async def queue_tool_call(
 
     With `sessions`, an unknown user is refused before anything starts.
     """
+    try:
+        payload_model(request.action_type).model_validate(request.payload)
+    except ValidationError as err:
+        raise InvalidInputError.from_validation(f"not a {request.action_type} payload", err) from None
     if sessions is not None:
         await require_user(sessions, request.user_id)
     return await client.execute_workflow(

@@ -10,10 +10,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 ActionType = Literal["draft_reply", "schedule_event", "refund_request"]
 Rating = Literal["positive", "negative"]
+DRAFT_ACTIONS = ("draft_reply", "refund_request")  # the others schedule an event
+
+
+class DraftPayload(BaseModel):
+    """What a draft reply (or refund request) action proposes: the Gmail draft to make."""
+
+    to: str = Field(min_length=3)
+    subject: str
+    body: str
+    thread_id: str | None = None
+
+
+class EventPayload(BaseModel):
+    """What a schedule-event action proposes: the Calendar event to make."""
+
+    summary: str = Field(min_length=1)
+    start: datetime
+    end: datetime
+    attendees: list[str] = []
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> EventPayload:
+        if self.end <= self.start:
+            raise ValueError(f"the event ends ({self.end.isoformat()}) before it starts ({self.start.isoformat()})")
+        return self
+
+
+def payload_model(action_type: str) -> type[DraftPayload] | type[EventPayload]:
+    """The payload an action of `action_type` carries."""
+    return DraftPayload if action_type in DRAFT_ACTIONS else EventPayload
 
 
 def proposed_action_workflow_id(action_id: str) -> str:
