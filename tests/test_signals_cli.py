@@ -66,6 +66,7 @@ async def test_ingest_approve_reject_and_read_the_dashboard_from_the_command_lin
     processed = json.loads((await run(settings, "inbox", "processed", "--user", user, "--json")).stdout)
     assert {p["status"] for p in processed} == {"completed", "dismissed"}
     timeline = await run(settings, "report", "timeline", outcome["work_item_id"], "--json")
+    assert timeline.returncode == 0, (timeline.returncode, timeline.stderr)
     assert [r["phase"] for r in json.loads(timeline.stdout)] == ["ingest", "approve"]
     audit = json.loads((await run(settings, "inbox", "audit", "--target", outcome["work_item_id"], "--json")).stdout)
     assert [e["action"] for e in audit["entries"]] == ["work_item.ingested", "action.approved"]
