@@ -28,6 +28,7 @@ from bench.stack import BenchStack, bench_stack
 from client.discussions import start_discussion
 from contracts.discussions import DiscussionInput
 from core.settings import Settings
+from db import compiled
 from db.admin import DEMO_NOTION_DATABASE_ID
 from db.engine import create_engine, create_sessionmaker
 from db.repositories.discussions import SourceConfigRepository
@@ -126,10 +127,13 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
                     with cpu_used(stack, cpu):
                         seconds += await measure(batch, concurrency, discussion, lat)
                 base_rate, rate = n / base_seconds, n / seconds
+                cache_entries = len(engine.sync_engine._compiled_cache or {})
         finally:
             await services.aclose()
             await engine.dispose()
 
+    print(f"statements via {compiled.RUN_VIA} (INTAKE_COMPILED_VIA); "
+          f"SQLAlchemy compiled cache: {cache_entries} entries")
     print(f"baseline (six no-op activities): {base_rate:.1f} workflows/s, "
           f"p50 {pct(base_lat, 50):.0f} ms, p95 {pct(base_lat, 95):.0f} ms")
     print(f"discussions: {n}, {concurrency} in flight, {rounds} rounds: {rate:.1f} discussions/s, "

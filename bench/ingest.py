@@ -32,7 +32,7 @@ import asyncpg
 
 from activities.gates import GateConfig, Signal, UserRules, assess
 from activities.signals import CHUNK, signal_record
-from db import admin
+from db import admin, compiled
 from db.engine import create_engine, create_sessionmaker
 from db.models.signals import DEFAULT_GATE_CONFIG, WorkItem
 from db.repositories.signals import SignalRecord, SignalStore, SignalUserRepository
@@ -152,7 +152,8 @@ async def run(n: int, user_count: int) -> None:
                 async with connection.transaction():
                     await connection.fetchrow(RAW_SQL, *raw_args(record))
 
-        print(f"{n} signals over {user_count} users, one transaction per signal; PostgreSQL at 127.0.0.1 (fsync off)")
+        print(f"{n} signals over {user_count} users, one transaction per signal; PostgreSQL at 127.0.0.1 (fsync off); "
+              f"statements via {compiled.RUN_VIA} (INTAKE_COMPILED_VIA)")
         await through_db_layer(warm_ours)
         await through_raw_asyncpg(warm_raw)
         # Chunk by chunk, alternating: both see the same table sizes and the same machine load.
@@ -173,6 +174,7 @@ async def run(n: int, user_count: int) -> None:
             rows = await Repository(WorkItem).count(session=session)
         assert rows == 2 * (n + warm), f"expected {2 * (n + warm)} work items, found {rows}"
         await connection.close()
+        print(f"SQLAlchemy compiled cache: {len(engine.sync_engine._compiled_cache or {})} entries")
         await engine.dispose()
         print(f"ratio={our_rate / raw_rate:.2f}")
     finally:
