@@ -15,6 +15,12 @@ transaction stays SQLAlchemy's: the cursor runs on the connection `Connection.be
 or rolls back, exactly as `connection.execute` would. A driver error is raised as SQLAlchemy
 wraps it (`DBAPIError` subclasses), and a lost connection is invalidated.
 
+Against SQLAlchemy's own path (bench/sqlalchemy_path.py: `--via execute`, `connection.execute` with
+its compiled cache hit; `--via lambda`, a `lambda_stmt`), 6 alternating runs of bench/ingest.py
+--n 10000 give ratio 0.84 (0.79-0.90) on this cursor, 0.705 (0.68-0.73) execute, 0.73 (0.71-0.82)
+lambda (median, range). bench/discussions.py --n 500 cannot tell the three apart (3 runs each:
+ratio 0.75-0.88, CPU ratio 0.79-0.85): there Temporal's cost hides that of a few statements.
+
 Rows come back as the driver returns them: values in the statement's column order.
 
     FIND = CompiledStatement(select(t.c.id, t.c.name).where(t.c.id == bindparam("id")))
@@ -26,26 +32,16 @@ Rows come back as the driver returns them: values in the statement's column orde
 
 from __future__ import annotations
 
-import itertools
-import os
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import BindParameter, bindparam, lambda_stmt
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.sql import visitors
 from sqlalchemy.sql.expression import Executable
 
 T = TypeVar("T")
-
-# How `first`/`all` run, for measuring this layer against SQLAlchemy's own machinery: "cursor"
-# (the compiled SQL on the DBAPI cursor), "execute" or "lambda" (`_ThroughSQLAlchemy`). Read
-# when a statement is built (at import).
-RUN_VIA = os.environ.get("INTAKE_COMPILED_VIA", "cursor")
-_TOKENS = itertools.count()
 
 
 class _Compiled:
@@ -96,44 +92,12 @@ class _Compiled:
             cursor.close()
 
 
-class _ThroughSQLAlchemy:
-    """The statement run by `connection.execute` (the engine's compiled cache), or through a
-    `lambda_stmt` whose cache key is the lambda's code and a token, not a walk of the tree.
-
-    `connection.execute(statement, values)` compiles INSERT and UPDATE (also inside CTEs) with
-    the keys of `values` as column keys: a key naming a column of the written table adds that
-    column to the SET / VALUES clause (`discussion_id` would be set on `jobs` in the finish
-    statement). So the bind parameters are renamed here (`_` + name) and the values passed
-    under those names only; the SQL is then exactly the hand-compiled one.
-    """
-
-    def __init__(self, statement: Executable) -> None:
-        self.names: dict[str, str] = {}
-
-        def rename(element: Any, **_: Any) -> Any:
-            if isinstance(element, BindParameter) and element.required:
-                assert not element.unique and not element.expanding, element
-                self.names[element.key] = "_" + element.key
-                return bindparam("_" + element.key, type_=element.type)
-            return None
-
-        self.statement = visitors.replacement_traverse(statement, {}, rename)
-        self.via_lambda = lambda_stmt(lambda: self.statement, track_closure_variables=False,
-                                      track_on=[next(_TOKENS)])
-
-    def execute(self, connection: Connection, values: dict[str, Any]) -> Any:
-        statement = self.statement if RUN_VIA == "execute" else self.via_lambda
-        return connection.execute(statement, {self.names[key]: value for key, value in values.items()
-                                              if key in self.names})
-
-
 class CompiledStatement:
     """A Core statement with `bindparam`s, compiled once for each dialect it runs on."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._by_dialect: weakref.WeakKeyDictionary[Dialect, _Compiled] = weakref.WeakKeyDictionary()
-        self._sqlalchemy = _ThroughSQLAlchemy(statement) if RUN_VIA != "cursor" else None
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         compiled = self._by_dialect.get(dialect)
@@ -145,17 +109,10 @@ class CompiledStatement:
 
     def first(self, connection: Connection, values: dict[str, Any]) -> Any:
         """The first row, or None."""
-        if self._sqlalchemy is not None:
-            result = self._sqlalchemy.execute(connection, values)
-            row = result.first() if result.returns_rows else None
-            return None if row is None else tuple(row)
         found = self.compiled(connection.dialect).run(connection, values, rows=1)
         return found[0] if found else None
 
     def all(self, connection: Connection, values: dict[str, Any]) -> Sequence[Any]:
-        if self._sqlalchemy is not None:
-            result = self._sqlalchemy.execute(connection, values)
-            return [tuple(row) for row in result] if result.returns_rows else ()
         return self.compiled(connection.dialect).run(connection, values, rows=None)
 
     # One statement on its own: atomic by itself, so no BEGIN / COMMIT round trips.
