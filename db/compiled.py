@@ -16,8 +16,8 @@ or rolls back, exactly as `connection.execute` would. A driver error is raised a
 wraps it (`DBAPIError` subclasses), and a lost connection is invalidated.
 
 Against SQLAlchemy's own path (bench/sqlalchemy_path.py: `--via execute`, `connection.execute` with
-its compiled cache hit; `--via lambda`, a `lambda_stmt`), 6 alternating runs of bench/ingest.py
---n 10000 give ratio 0.84 (0.79-0.90) on this cursor, 0.705 (0.68-0.73) execute, 0.73 (0.71-0.82)
+its compiled cache hit; `--via lambda`, a `lambda_stmt`), 9 alternating runs of bench/ingest.py
+--n 10000 give ratio 0.86 (0.79-0.90) on this cursor, 0.72 (0.68-0.76) execute, 0.74 (0.71-0.82)
 lambda (median, range). bench/discussions.py --n 500 cannot tell the three apart (3 runs each:
 ratio 0.75-0.88, CPU ratio 0.79-0.85): there Temporal's cost hides that of a few statements.
 
