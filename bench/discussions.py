@@ -1,12 +1,13 @@
 """Benchmark: N discussions through DiscussionWorkflow against the sandbox (no added latency),
 compared with a plain six-activity no-op workflow on the same stack, in the same process.
 
-    .venv/bin/python -m bench.discussions --n 500 --concurrency 50 --rounds 5
+    .venv/bin/python -m bench.discussions --n 500 --concurrency 50 --rounds 5 [--via execute|lambda]
 
 The two alternate in rounds so the machine's changing load hits both alike. Prints discussions/s,
 p50/p95 latency, the baseline's workflows/s, and last `ratio=<x>`
 (discussions/s divided by baseline workflows/s: 1.0 means the real pipeline runs as fast
-as an empty one of the same shape).
+as an empty one of the same shape). `--via` runs db/compiled.py's statements through
+SQLAlchemy's own path instead (bench/sqlalchemy_path.py), to compare.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.deps import Deps
+from bench import sqlalchemy_path
 from bench.noop import SixNoOpsWorkflow, noop
 from bench.stack import BenchStack, bench_stack
 from client.discussions import start_discussion
@@ -84,7 +86,8 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] * 1000 if len(values) > 1 else values[0] * 1000
 
 
-async def main(n: int, concurrency: int, rounds: int) -> None:
+async def main(n: int, concurrency: int, rounds: int, via: str) -> None:
+    sqlalchemy_path.use(via)
     async with bench_stack() as stack:
         client: Client = stack.client
         settings = Settings(
@@ -140,10 +143,12 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
                     with cpu_used(stack, cpu):
                         seconds += await measure(batch, concurrency, discussion, lat)
                 base_rate, rate = n / base_seconds, n / seconds
+                cache_entries = len(engine.sync_engine._compiled_cache or {})
         finally:
             await services.aclose()
             await engine.dispose()
 
+    print(f"statements via {via}; SQLAlchemy compiled cache: {cache_entries} entries")
     print(
         f"baseline (six no-op activities): {base_rate:.1f} workflows/s, "
         f"p50 {pct(base_lat, 50):.0f} ms, p95 {pct(base_lat, 95):.0f} ms"
@@ -166,5 +171,11 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=500, help="discussions (and baseline workflows) to run")
     parser.add_argument("--concurrency", type=int, default=50, help="runs in flight at once")
     parser.add_argument("--rounds", type=int, default=5, help="alternating baseline/pipeline rounds")
+    parser.add_argument(
+        "--via",
+        choices=sqlalchemy_path.VIAS,
+        default="cursor",
+        help="how db/compiled.py's statements run (default: as they are)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.concurrency, args.rounds))
+    asyncio.run(main(args.n, args.concurrency, args.rounds, args.via))

@@ -1,6 +1,6 @@
 """Benchmark: the per-signal write of ingestion against a raw asyncpg loop doing the same.
 
-    .venv/bin/python -m bench.ingest --n 10000
+    .venv/bin/python -m bench.ingest --n 10000 [--via execute|lambda]
 
 Starts its own embedded PostgreSQL (fast settings, 127.0.0.1, deleted at the end) and
 migrates it, registers `--users` users, and makes N realistic signals spread over them (the
@@ -14,7 +14,8 @@ signal, twice over distinct signals:
 
 The two run chunk by chunk, alternating, so both meet the same table sizes and machine load.
 Prints signals/s for both, the same figure for re-ingesting unchanged signals (which write
-nothing), and last `ratio=<ours / raw>`.
+nothing), and last `ratio=<ours / raw>`. `--via` runs db/compiled.py's statements through
+SQLAlchemy's own path instead (bench/sqlalchemy_path.py), to compare.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import asyncpg
 
 from activities.gates import GateConfig, Signal, UserRules, assess
 from activities.signals import CHUNK, signal_record
+from bench import sqlalchemy_path
 from db import admin
 from db.engine import create_engine, create_sessionmaker
 from db.models.signals import DEFAULT_GATE_CONFIG, WorkItem
@@ -161,7 +163,8 @@ def report(label: str, count: int, seconds: float) -> None:
     print(f"{label:<44} {count:>7} signals in {seconds:7.2f} s = {count / seconds:9.0f} signals/s", flush=True)
 
 
-async def run(n: int, user_count: int) -> None:
+async def run(n: int, user_count: int, via: str) -> None:
+    sqlalchemy_path.use(via)
     root = Path(tempfile.mkdtemp(prefix="intake-bench-ingest-"))
     postgres = EmbeddedPostgres(root / "pg", fast=True)
     try:
@@ -198,7 +201,10 @@ async def run(n: int, user_count: int) -> None:
                 async with connection.transaction():
                     await connection.fetchrow(RAW_SQL, *raw_args(record))
 
-        print(f"{n} signals over {user_count} users, one transaction per signal; PostgreSQL at 127.0.0.1 (fsync off)")
+        print(
+            f"{n} signals over {user_count} users, one transaction per signal; PostgreSQL at 127.0.0.1 (fsync off); "
+            f"statements via {via}"
+        )
         await through_db_layer(warm_ours)
         await through_raw_asyncpg(warm_raw)
         # Chunk by chunk, alternating: both see the same table sizes and the same machine load.
@@ -219,6 +225,7 @@ async def run(n: int, user_count: int) -> None:
             rows = await Repository(WorkItem).count(session=session)
         assert rows == 2 * (n + warm), f"expected {2 * (n + warm)} work items, found {rows}"
         await connection.close()
+        print(f"SQLAlchemy compiled cache: {len(engine.sync_engine._compiled_cache or {})} entries")
         await engine.dispose()
         print(f"ratio={our_rate / raw_rate:.2f}")
     finally:
@@ -230,8 +237,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="signals to store (default 10,000)")
     parser.add_argument("--users", type=int, default=20, help="users they are spread over (default 20)")
+    parser.add_argument(
+        "--via",
+        choices=sqlalchemy_path.VIAS,
+        default="cursor",
+        help="how db/compiled.py's statements run (default: as they are)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.n, args.users))
+    asyncio.run(run(args.n, args.users, args.via))
 
 
 if __name__ == "__main__":
