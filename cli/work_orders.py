@@ -22,6 +22,7 @@ from cli.runtime import with_sessions
 from client.runs import failure_error
 from client.work_orders import (
     DocumentKind,
+    check_local_files,
     load_export_status,
     retry_failed_exports,
     start_export_drain,
@@ -94,6 +95,7 @@ def _ingest(
         fail("give PDF paths, or --gmail MAILBOX with --query or --message")
     if gmail and (query is None) == (message is None):
         fail("with --gmail give exactly one of --query or --message")
+    check_local_files(paths or [])  # every path, before any run starts
     settings = Settings()
     spec = WorkspaceSpec(slug=workspace, spreadsheet_id=spreadsheet)
 

@@ -53,11 +53,29 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def check_local_files(paths: list[Path]) -> list[Path]:
+    """The absolute paths of local files to ingest, every one checked before any run starts.
+
+    A path that does not exist, a directory or anything else that is not a regular file
+    is refused (InvalidInputError naming it), so a typo starts nothing and writes nothing.
+    Whether a file is a readable PDF stays for its run to find out (a "failed" outcome).
+    """
+    checked = []
+    for given in paths:
+        path = given.expanduser().resolve()
+        if not path.exists():
+            raise InvalidInputError(f"{given}: no such file")
+        if path.is_dir():
+            raise InvalidInputError(f"{given} is a directory, not a PDF file")
+        if not path.is_file():
+            raise InvalidInputError(f"{given} is not a regular file")
+        checked.append(path)
+    return checked
+
+
 def _local_file(path: Path) -> tuple[Path, str]:
     """The absolute path of a local file to ingest, and its sha256."""
-    path = path.expanduser().resolve()
-    if not path.is_file():
-        raise InvalidInputError(f"{path} is not a file")
+    [path] = check_local_files([path])
     return path, file_digest(path)
 
 
