@@ -82,7 +82,19 @@ class WorkOrderActivities:
 
     @activity.defn(name="work_order_ensure_workspace")
     async def ensure_workspace(self, input: EnsureWorkspaceInput) -> EnsureWorkspaceResult:
-        """Get the workspace by slug, or create it with its owner and starter FM profiles."""
+        """Get the workspace by slug, or create it with its owner and starter FM profiles.
+
+        With `create` false (signed documents, which only match work orders of an existing
+        workspace) a workspace that does not exist is a NotFoundError and nothing is written.
+        """
+        if not input.create:
+            async with self._sessions() as session:
+                found = await self._workspaces.find_one(session=session, slug=input.slug)
+            if found is None:
+                raise NotFoundError(
+                    f"no workspace {input.slug!r}: signed documents match work orders of an existing workspace"
+                )
+            return EnsureWorkspaceResult(workspace_id=str(found.id), slug=found.slug, created=False)
         async with unit_of_work(self._sessions) as session:
             workspace, created = await self._workspaces.get_or_create(
                 session=session,

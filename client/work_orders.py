@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -35,7 +36,7 @@ from contracts.work_orders import (
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.ids import parse_uuid
 from db.repositories.exports import ExportJobRepository
-from db.repositories.work_orders import WorkOrderRepository
+from db.repositories.work_orders import WorkOrderRepository, WorkspaceRepository
 from workflows.exports import ExportDrainWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
@@ -51,6 +52,33 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def workspace_spec(slug: str, *, spreadsheet_id: str | None = None) -> WorkspaceSpec:
+    """The workspace to ingest into, or InvalidInputError saying what is wrong with the slug."""
+    try:
+        return WorkspaceSpec(slug=slug, spreadsheet_id=spreadsheet_id)
+    except ValidationError as err:
+        raise InvalidInputError.from_validation("workspace", err) from err
+
+
+async def check_workspace_for(
+    sessions: async_sessionmaker[AsyncSession], kind: DocumentKind, workspace: WorkspaceSpec
+) -> None:
+    """Refuse (NotFoundError) signed ingestion into a workspace that does not exist.
+
+    A signed document can only match a work order of its workspace, so a workspace it names
+    must hold work orders already; only work-order ingestion creates a workspace.
+    """
+    if kind != "signed":
+        return
+    async with sessions() as session:
+        found = await WorkspaceRepository().find_one(session=session, slug=workspace.slug)
+    if found is None:
+        raise NotFoundError(
+            f"no workspace {workspace.slug!r}: a signed document matches a work order of an existing "
+            f"workspace; `intake workorder ingest PDF... -w {workspace.slug}` makes one"
+        )
 
 
 def check_local_files(paths: list[Path]) -> list[Path]:

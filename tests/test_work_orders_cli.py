@@ -142,3 +142,31 @@ async def test_ingest_refuses_a_path_that_is_not_a_file_before_any_run_starts(
         line = await refused(settings, engine, kind, "ingest", str(good), str(tmp_path / bad), "-w", workspace)
     assert line.startswith("error:") and reason in line and bad in line
     assert await never_started(client, file_ingest_workflow_id(kind, workspace, file_digest(good)))
+
+
+@pytest.mark.parametrize("kind", ["workorder", "signed"])
+@pytest.mark.parametrize("slug", ["", "Bad Slug!", "-leading-dash", "x" * 64])
+async def test_ingest_refuses_a_workspace_slug_of_the_wrong_shape(
+    settings: Settings, engine: AsyncEngine, client: Client, make_worker, tmp_path: Path, kind: str, slug: str
+) -> None:
+    pdf = tmp_path / "WO-10042.pdf"
+    pdf.write_bytes(work_order_pdf(WORK_ORDERS[0]))
+    async with make_worker():
+        line = await refused(settings, engine, kind, "ingest", str(pdf), "-w", slug)
+    assert line.startswith("error: workspace: slug:") and "is not a workspace slug" in line
+
+
+async def test_signed_ingest_refuses_a_workspace_that_does_not_exist(
+    settings: Settings, engine: AsyncEngine, client: Client, make_worker, tmp_path: Path
+) -> None:
+    signed = tmp_path / "signed.pdf"
+    signed.write_bytes(signed_work_order_pdf(WORK_ORDERS[0], "Jordan Lee", "2024-06-14"))
+    workspace = f"nosuchws-{uuid.uuid4().hex[:8]}"
+    async with make_worker():
+        line = await refused(settings, engine, "signed", "ingest", str(signed), "-w", workspace)
+        gmail = await refused(
+            settings, engine, "signed", "ingest", "--gmail", "ops@example.com", "--message", "m1", "-w", workspace
+        )
+    for said in (line, gmail):
+        assert f"no workspace {workspace!r}" in said and f"`intake workorder ingest PDF... -w {workspace}`" in said
+    assert await never_started(client, file_ingest_workflow_id("signed", workspace, file_digest(signed)))
