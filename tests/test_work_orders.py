@@ -479,3 +479,42 @@ async def test_a_signed_document_never_creates_its_workspace(
     assert isinstance(refusal, NotFoundError) and f"no workspace {ws.slug!r}" in str(refusal)
     assert await count(sessions, Workspace, slug=ws.slug) == 0
     assert await count(sessions, SignedDocument) == await count(sessions, ExtractionRun) == 0
+
+
+async def test_an_unsigned_work_order_is_not_accepted_as_its_signed_document(
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
+) -> None:
+    ws = workspace()
+    pdf = write(tmp_path, "WO-10042.pdf", work_order_pdf(WORK_ORDERS[0]))
+    async with make_worker():
+        [created] = (
+            await (
+                await start_file_ingest(
+                    client, pdf, workspace=ws, kind="workorder", task_queue=task_queue, drain_exports=False
+                )
+            ).result()
+        ).documents
+        # The work order's own, unsigned PDF given as its signed document.
+        [unsigned] = (
+            await (
+                await start_file_ingest(
+                    client, pdf, workspace=ws, kind="signed", task_queue=task_queue, drain_exports=False
+                )
+            ).result()
+        ).documents
+
+    assert (unsigned.outcome, unsigned.is_new, unsigned.signed_document_id) == ("refused", False, None)
+    assert "no signature found" in (unsigned.reason or "")
+    assert await count(sessions, SignedDocument) == await count(sessions, SignedMatch) == 0
+    async with sessions() as session:
+        work_order = await WorkOrderRepository().find_by_id(uuid.UUID(created.work_order_id or ""), session=session)
+        runs = await Repository(ExtractionRun).find_many(session=session, kind="SIGNED_DOCUMENT")
+    assert work_order is not None and work_order.status != "SIGNED" and work_order.signed_at is None
+    assert await count(sessions, ExportJob, kind="SIGNED_DOCUMENT") == 0
+    assert [(run.outcome, run.signed_document_id) for run in runs] == [("FAILED", None)]
+    assert "no signature found" in (runs[0].error or "")
