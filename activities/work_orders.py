@@ -82,7 +82,19 @@ class WorkOrderActivities:
 
     @activity.defn(name="work_order_ensure_workspace")
     async def ensure_workspace(self, input: EnsureWorkspaceInput) -> EnsureWorkspaceResult:
-        """Get the workspace by slug, or create it with its owner and starter FM profiles."""
+        """Get the workspace by slug, or create it with its owner and starter FM profiles.
+
+        With `create` false (signed documents, which only match work orders of an existing
+        workspace) a workspace that does not exist is a NotFoundError and nothing is written.
+        """
+        if not input.create:
+            async with self._sessions() as session:
+                found = await self._workspaces.find_one(session=session, slug=input.slug)
+            if found is None:
+                raise NotFoundError(
+                    f"no workspace {input.slug!r}: signed documents match work orders of an existing workspace"
+                )
+            return EnsureWorkspaceResult(workspace_id=str(found.id), slug=found.slug, created=False)
         async with unit_of_work(self._sessions) as session:
             workspace, created = await self._workspaces.get_or_create(
                 session=session,
@@ -234,6 +246,9 @@ class WorkOrderActivities:
     async def ingest_signed(self, input: IngestDocumentInput) -> IngestSignedResult:
         """Store one signed PDF and match it 1:1 to its work order by number.
 
+        A PDF without signature evidence (neither a signer nor a signing date read) is not
+        a signed document: it is refused with only its FAILED extraction run written.
+
         A work order that already has a signed document keeps it: the newcomer is
         stored as REFUSED with the reason. One without its work order (not yet
         ingested) is stored as UNMATCHED and matched when it is ingested again.
@@ -273,6 +288,31 @@ class WorkOrderActivities:
                     filename=name, file_hash=file_hash, outcome="failed", is_new=False, reason=error
                 )
             fields = extraction.fields
+            if not fields.signed_by and not fields.signed_on:
+                # No signer and no signing date: an unsigned work order, say, not its signed
+                # copy. Only the (failed) extraction run is written; the work order stays as it is.
+                reason = (
+                    f"no signature found: {name} has no 'Signed by' or 'Signed date' line, "
+                    "so it is not a signed document"
+                )
+                await self._runs.create(
+                    session=session,
+                    outcome="FAILED",
+                    error=reason,
+                    fm_key=extraction.fm_key,
+                    fields=fields.model_dump(mode="json"),
+                    text_chars=extraction.text_chars,
+                    warnings=[warning.model_dump() for warning in extraction.warnings],
+                    **run,
+                )
+                return IngestSignedResult(
+                    filename=name,
+                    file_hash=file_hash,
+                    outcome="refused",
+                    is_new=False,
+                    work_order_number=fields.work_order_number,
+                    reason=reason,
+                )
             document = await self._signed.create(
                 session=session,
                 workspace_id=workspace_id,

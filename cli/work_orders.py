@@ -22,14 +22,16 @@ from cli.runtime import with_sessions
 from client.runs import failure_error
 from client.work_orders import (
     DocumentKind,
+    check_local_files,
+    check_workspace_for,
     load_export_status,
     retry_failed_exports,
     start_export_drain,
     start_file_ingest,
     start_gmail_ingest,
+    workspace_spec,
 )
 from contracts.exports import ExportDrainInput
-from contracts.work_orders import WorkspaceSpec
 from core.errors import IntakeError
 from core.settings import Settings
 from core.temporal import connect
@@ -40,6 +42,9 @@ signed_app = typer.Typer(help="Signed work-order PDFs, matched 1:1 to their work
 export_app = typer.Typer(help="The Sheets export queue.", no_args_is_help=True)
 
 WORKSPACE = typer.Option("default", "--workspace", "-w", help="Workspace slug; created on first use.")
+SIGNED_WORKSPACE = typer.Option(
+    "default", "--workspace", "-w", help="Slug of the workspace holding the work orders (it must exist)."
+)
 SPREADSHEET = typer.Option(
     None, envvar="INTAKE_SPREADSHEET_ID", help="Spreadsheet a NEW workspace exports to (none: no export)."
 )
@@ -67,7 +72,7 @@ def ingest_work_orders(
 @signed_app.command("ingest")
 def ingest_signed(
     paths: list[Path] = typer.Argument(None, help="Signed PDF files."),
-    workspace: str = WORKSPACE,
+    workspace: str = SIGNED_WORKSPACE,
     spreadsheet: str = SPREADSHEET,
     gmail: str = GMAIL,
     query: str = QUERY,
@@ -94,8 +99,10 @@ def _ingest(
         fail("give PDF paths, or --gmail MAILBOX with --query or --message")
     if gmail and (query is None) == (message is None):
         fail("with --gmail give exactly one of --query or --message")
+    check_local_files(paths or [])  # every path, before any run starts
+    spec = workspace_spec(workspace, spreadsheet_id=spreadsheet)
     settings = Settings()
-    spec = WorkspaceSpec(slug=workspace, spreadsheet_id=spreadsheet)
+    with_sessions(settings, lambda sessions: check_workspace_for(sessions, kind, spec))
 
     async def run() -> list[dict[str, Any]]:
         client = await connect(settings)

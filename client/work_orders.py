@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -35,7 +36,7 @@ from contracts.work_orders import (
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.ids import parse_uuid
 from db.repositories.exports import ExportJobRepository
-from db.repositories.work_orders import WorkOrderRepository
+from db.repositories.work_orders import WorkOrderRepository, WorkspaceRepository
 from workflows.exports import ExportDrainWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
@@ -53,11 +54,56 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def workspace_spec(slug: str, *, spreadsheet_id: str | None = None) -> WorkspaceSpec:
+    """The workspace to ingest into, or InvalidInputError saying what is wrong with the slug."""
+    try:
+        return WorkspaceSpec(slug=slug, spreadsheet_id=spreadsheet_id)
+    except ValidationError as err:
+        raise InvalidInputError.from_validation("workspace", err) from err
+
+
+async def check_workspace_for(
+    sessions: async_sessionmaker[AsyncSession], kind: DocumentKind, workspace: WorkspaceSpec
+) -> None:
+    """Refuse (NotFoundError) signed ingestion into a workspace that does not exist.
+
+    A signed document can only match a work order of its workspace, so a workspace it names
+    must hold work orders already; only work-order ingestion creates a workspace.
+    """
+    if kind != "signed":
+        return
+    async with sessions() as session:
+        found = await WorkspaceRepository().find_one(session=session, slug=workspace.slug)
+    if found is None:
+        raise NotFoundError(
+            f"no workspace {workspace.slug!r}: a signed document matches a work order of an existing "
+            f"workspace; `intake workorder ingest PDF... -w {workspace.slug}` makes one"
+        )
+
+
+def check_local_files(paths: list[Path]) -> list[Path]:
+    """The absolute paths of local files to ingest, every one checked before any run starts.
+
+    A path that does not exist, a directory or anything else that is not a regular file
+    is refused (InvalidInputError naming it), so a typo starts nothing and writes nothing.
+    Whether a file is a readable PDF stays for its run to find out (a "failed" outcome).
+    """
+    checked = []
+    for given in paths:
+        path = given.expanduser().resolve()
+        if not path.exists():
+            raise InvalidInputError(f"{given}: no such file")
+        if path.is_dir():
+            raise InvalidInputError(f"{given} is a directory, not a PDF file")
+        if not path.is_file():
+            raise InvalidInputError(f"{given} is not a regular file")
+        checked.append(path)
+    return checked
+
+
 def _local_file(path: Path) -> tuple[Path, str]:
     """The absolute path of a local file to ingest, and its sha256."""
-    path = path.expanduser().resolve()
-    if not path.is_file():
-        raise InvalidInputError(f"{path} is not a file")
+    [path] = check_local_files([path])
     return path, file_digest(path)
 
 

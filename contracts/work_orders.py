@@ -7,12 +7,18 @@ one document, or the PDFs of Gmail messages, each of which becomes a child run
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, field_validator, model_validator
 
 # -- parts ----------------------------------------------------------------------------------
+
+
+# A workspace slug: 1-63 lower-case letters, digits and '-', starting with a letter or digit. It is
+# part of workflow ids and typed at the command line, so a typo is refused rather than made a workspace.
+SLUG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 class WorkspaceSpec(BaseModel):
@@ -22,6 +28,16 @@ class WorkspaceSpec(BaseModel):
     name: str | None = None
     spreadsheet_id: str | None = None
     owner_user_id: str | None = None
+
+    @field_validator("slug")
+    @classmethod
+    def _slug_shape(cls, slug: str) -> str:
+        if not SLUG_PATTERN.fullmatch(slug):
+            raise ValueError(
+                f"{slug!r} is not a workspace slug: 1-63 lower-case letters, digits and '-', "
+                "starting with a letter or digit"
+            )
+        return slug
 
 
 class DocumentSource(BaseModel):
@@ -77,7 +93,9 @@ def document_child_workflow_id(prefix: str, source: DocumentSource) -> str:
 
 
 class EnsureWorkspaceInput(WorkspaceSpec):
-    """The workspace to find, or create from these values."""
+    """The workspace to find, or create from these values (with `create` false: only find it)."""
+
+    create: bool = True
 
 
 class EnsureWorkspaceResult(BaseModel):

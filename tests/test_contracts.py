@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+from pydantic import ValidationError
+
 from contracts.approvals import proposed_action_workflow_id, tool_call_workflow_id
 from contracts.discussions import discussion_id_for, discussion_workflow_id, thread_id_problem
 from contracts.exports import export_drain_workflow_id
@@ -11,6 +14,7 @@ from contracts.health import health_check_workflow_id
 from contracts.signals import ingest_signals_schedule_id, ingest_signals_workflow_id, scheduled_ingest_workflow_id
 from contracts.work_orders import (
     DocumentSource,
+    WorkspaceSpec,
     document_child_workflow_id,
     file_ingest_workflow_id,
     gmail_ingest_workflow_id,
@@ -65,3 +69,12 @@ def test_workflow_ids_of_the_other_pipelines() -> None:
     )
     source = DocumentSource(kind="gmail", user="ops@x.com", message_id="m1", attachment_id="a2")
     assert document_child_workflow_id("parent", source) == "parent/m1/a2"
+
+
+def test_a_workspace_slug_is_lower_case_letters_digits_and_dashes() -> None:
+    # The slugs the CLI's default, the demo, the bench and the tests use.
+    for slug in ("default", "bench", "ops-1a2b3c", "ws-1a2b3c4d", "one-to-one", "9lives", "a" * 63):
+        assert WorkspaceSpec(slug=slug).slug == slug
+    for slug in ("", "Bad Slug!", "Acme", "-acme", "acme_ops", "a" * 64, "acme\n"):
+        with pytest.raises(ValidationError, match="is not a workspace slug"):
+            WorkspaceSpec(slug=slug)

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import ActivityEnvironment
 
 import activities.work_orders as work_order_activities
 from activities.deps import Deps
 from activities.work_orders import WorkOrderActivities
+from client.runs import failure_error
 from client.work_orders import start_file_ingest, start_gmail_ingest
 from contracts.work_orders import (
     DocumentKind,
@@ -24,7 +25,7 @@ from contracts.work_orders import (
     IngestDocumentInput,
     WorkspaceSpec,
 )
-from core.errors import ConflictError, InvalidInputError
+from core.errors import ConflictError, InvalidInputError, NotFoundError
 from db.models.work_orders import (
     ExportJob,
     ExtractionRun,
@@ -32,6 +33,7 @@ from db.models.work_orders import (
     SignedMatch,
     WorkOrder,
     WorkOrderSource,
+    Workspace,
 )
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import (
@@ -376,6 +378,8 @@ async def test_a_signed_document_matches_its_work_order_and_a_second_one_is_refu
     signed = write(tmp_path, "signed.pdf", signed_work_order_pdf(order, "Jordan Lee", "2024-06-14"))
     other = write(tmp_path, "signed-again.pdf", signed_work_order_pdf(order, "Sam Poe", "2024-06-20"))
     early = write(tmp_path, "early.pdf", signed_work_order_pdf(WORK_ORDERS[1], "Ann Bo", "2024-06-15"))
+    async with unit_of_work(sessions) as session:  # signed documents need an existing workspace
+        await WorkspaceRepository().get_or_create(session=session, slug=ws.slug, spreadsheet_id=ws.spreadsheet_id)
     async with make_worker():
 
         async def ingest(path: Path, kind: DocumentKind):
@@ -454,3 +458,63 @@ async def test_signed_match_is_one_to_one_both_ways_in_the_database(
     async with sessions() as session:
         assert await ExportJobRepository().count(session=session) == 0
         assert await Repository(SignedMatch).count(session=session) == 1
+
+
+async def test_a_signed_document_never_creates_its_workspace(
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
+) -> None:
+    """Started without the client's check (an older client, the API): the run fails, nothing is written."""
+    ws = workspace()
+    signed = write(tmp_path, "signed.pdf", signed_work_order_pdf(WORK_ORDERS[0], "Jordan Lee", "2024-06-14"))
+    async with make_worker():
+        run = await start_file_ingest(client, signed, workspace=ws, kind="signed", task_queue=task_queue)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await run.result()
+    refusal = failure_error(failed.value)
+    assert isinstance(refusal, NotFoundError) and f"no workspace {ws.slug!r}" in str(refusal)
+    assert await count(sessions, Workspace, slug=ws.slug) == 0
+    assert await count(sessions, SignedDocument) == await count(sessions, ExtractionRun) == 0
+
+
+async def test_an_unsigned_work_order_is_not_accepted_as_its_signed_document(
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
+) -> None:
+    ws = workspace()
+    pdf = write(tmp_path, "WO-10042.pdf", work_order_pdf(WORK_ORDERS[0]))
+    async with make_worker():
+        [created] = (
+            await (
+                await start_file_ingest(
+                    client, pdf, workspace=ws, kind="workorder", task_queue=task_queue, drain_exports=False
+                )
+            ).result()
+        ).documents
+        # The work order's own, unsigned PDF given as its signed document.
+        [unsigned] = (
+            await (
+                await start_file_ingest(
+                    client, pdf, workspace=ws, kind="signed", task_queue=task_queue, drain_exports=False
+                )
+            ).result()
+        ).documents
+
+    assert (unsigned.outcome, unsigned.is_new, unsigned.signed_document_id) == ("refused", False, None)
+    assert "no signature found" in (unsigned.reason or "")
+    assert await count(sessions, SignedDocument) == await count(sessions, SignedMatch) == 0
+    async with sessions() as session:
+        work_order = await WorkOrderRepository().find_by_id(uuid.UUID(created.work_order_id or ""), session=session)
+        runs = await Repository(ExtractionRun).find_many(session=session, kind="SIGNED_DOCUMENT")
+    assert work_order is not None and work_order.status != "SIGNED" and work_order.signed_at is None
+    assert await count(sessions, ExportJob, kind="SIGNED_DOCUMENT") == 0
+    assert [(run.outcome, run.signed_document_id) for run in runs] == [("FAILED", None)]
+    assert "no signature found" in (runs[0].error or "")

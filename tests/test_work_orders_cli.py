@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from pathlib import Path
 
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from activities.work_orders import MAX_PDF_BYTES
+from client.work_orders import file_digest
 from contracts.exports import ExportDrainInput, RequeueFailedInput, export_drain_workflow_id
+from contracts.work_orders import DocumentKind, file_ingest_workflow_id
 from core.settings import Settings
 from sandbox.control import SandboxControl
 from sandbox.seed_mail import (
@@ -20,6 +25,7 @@ from sandbox.seed_mail import (
     work_order_pdf,
 )
 from tests.helpers import intake_cli
+from tests.test_cli_bad_input import never_started, refused
 from workflows.exports import ExportDrainWorkflow
 
 
@@ -109,3 +115,58 @@ async def test_export_retry_of_a_bad_id_is_refused_and_a_bad_request_does_not_en
         )
         result = await asyncio.wait_for(handle.result(), 120)  # a bound, not a timing assert
     assert result.totals.exported == 0
+
+
+@pytest.mark.parametrize("kind", ["workorder", "signed"])
+@pytest.mark.parametrize(
+    "case, reason",
+    [("missing", "missing.pdf: no such file"), ("directory", "is a directory"), ("fifo", "is not a regular file")],
+)
+async def test_ingest_refuses_a_path_that_is_not_a_file_before_any_run_starts(
+    settings: Settings,
+    engine: AsyncEngine,
+    client: Client,
+    make_worker,
+    tmp_path: Path,
+    kind: DocumentKind,
+    case: str,
+    reason: str,
+) -> None:
+    good = tmp_path / "WO-10042.pdf"
+    good.write_bytes(work_order_pdf(WORK_ORDERS[0]))
+    (tmp_path / "a-directory").mkdir()
+    os.mkfifo(tmp_path / "fifo.pdf")
+    bad = {"missing": "missing.pdf", "directory": "a-directory", "fifo": "fifo.pdf"}[case]
+    workspace = f"ws-{uuid.uuid4().hex[:8]}"
+    async with make_worker():  # were a run started, it would run rather than hang
+        line = await refused(settings, engine, kind, "ingest", str(good), str(tmp_path / bad), "-w", workspace)
+    assert line.startswith("error:") and reason in line and bad in line
+    assert await never_started(client, file_ingest_workflow_id(kind, workspace, file_digest(good)))
+
+
+@pytest.mark.parametrize("kind", ["workorder", "signed"])
+@pytest.mark.parametrize("slug", ["", "Bad Slug!", "-leading-dash", "x" * 64])
+async def test_ingest_refuses_a_workspace_slug_of_the_wrong_shape(
+    settings: Settings, engine: AsyncEngine, client: Client, make_worker, tmp_path: Path, kind: str, slug: str
+) -> None:
+    pdf = tmp_path / "WO-10042.pdf"
+    pdf.write_bytes(work_order_pdf(WORK_ORDERS[0]))
+    async with make_worker():
+        line = await refused(settings, engine, kind, "ingest", str(pdf), "-w", slug)
+    assert line.startswith("error: workspace: slug:") and "is not a workspace slug" in line
+
+
+async def test_signed_ingest_refuses_a_workspace_that_does_not_exist(
+    settings: Settings, engine: AsyncEngine, client: Client, make_worker, tmp_path: Path
+) -> None:
+    signed = tmp_path / "signed.pdf"
+    signed.write_bytes(signed_work_order_pdf(WORK_ORDERS[0], "Jordan Lee", "2024-06-14"))
+    workspace = f"nosuchws-{uuid.uuid4().hex[:8]}"
+    async with make_worker():
+        line = await refused(settings, engine, "signed", "ingest", str(signed), "-w", workspace)
+        gmail = await refused(
+            settings, engine, "signed", "ingest", "--gmail", "ops@example.com", "--message", "m1", "-w", workspace
+        )
+    for said in (line, gmail):
+        assert f"no workspace {workspace!r}" in said and f"`intake workorder ingest PDF... -w {workspace}`" in said
+    assert await never_started(client, file_ingest_workflow_id("signed", workspace, file_digest(signed)))

@@ -1,8 +1,9 @@
 """WorkOrderIngestWorkflow and SignedDocumentIngestWorkflow: PDFs into work orders and signed matches.
 
-Both take a workspace (created on first use) and a source: one document (a
-local file or one Gmail attachment), or Gmail (one message, or a search) whose
-PDF attachments become one child run each. A run over one document carries its
+Both take a workspace (work orders create it on first use; signed documents
+need an existing one) and a source: one document (a local file or one Gmail
+attachment), or Gmail (one message, or a search) whose PDF attachments become
+one child run each. A run over one document carries its
 work order number as the `IntakeWorkOrderId` search attribute, so every PDF of
 a work order is findable in the Temporal UI.
 
@@ -44,7 +45,9 @@ INGEST_CALL: ActivityOptions = {**OUTSIDE_CALL, "start_to_close_timeout": timede
 class WorkOrderIngestWorkflow:
     @workflow.run
     async def run(self, input: IngestDocumentsInput) -> WorkOrderIngestResult:
-        workspace_id, documents = await _ingest(input, WorkOrderActivities.ingest_work_order, WorkOrderIngestResult)
+        workspace_id, documents = await _ingest(
+            input, WorkOrderActivities.ingest_work_order, WorkOrderIngestResult, create_workspace=True
+        )
         return WorkOrderIngestResult(workspace_id=workspace_id, documents=documents)
 
 
@@ -52,7 +55,10 @@ class WorkOrderIngestWorkflow:
 class SignedDocumentIngestWorkflow:
     @workflow.run
     async def run(self, input: IngestDocumentsInput) -> SignedIngestResult:
-        workspace_id, documents = await _ingest(input, WorkOrderActivities.ingest_signed, SignedIngestResult)
+        # A signed document matches a work order of an existing workspace: it never creates one.
+        workspace_id, documents = await _ingest(
+            input, WorkOrderActivities.ingest_signed, SignedIngestResult, create_workspace=False
+        )
         return SignedIngestResult(workspace_id=workspace_id, documents=documents)
 
 
@@ -60,11 +66,13 @@ async def _ingest(
     input: IngestDocumentsInput,
     ingest_activity: Callable[..., Any],
     result_type: type[WorkOrderIngestResult] | type[SignedIngestResult],
+    *,
+    create_workspace: bool,
 ) -> tuple[str, list[Any]]:
     """What both workflows do: the workspace, then the document, or one child per Gmail PDF."""
     workspace = await workflow.execute_local_activity_method(
         WorkOrderActivities.ensure_workspace,
-        EnsureWorkspaceInput(**input.workspace.model_dump()),
+        EnsureWorkspaceInput(**input.workspace.model_dump(), create=create_workspace),
         **DB_WRITE,
     )
     if input.document is not None:
