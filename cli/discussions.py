@@ -111,6 +111,8 @@ def retry(
         finally:
             await engine.dispose()
         console.print(f"retrying as {handle.id}")
+        if link := ui_link(settings, handle.id, handle.result_run_id):
+            console.print(f"run: {link}")
         if wait:
             result = await handle.result()
             console.print(f"[green]completed[/] with {len(result.task_ids)} tasks (job {result.job_id})")

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from client.work_orders import workspace_spec
 from core.dates import parse_date_order
 from core.errors import InvalidInputError, NotFoundError
 from db.models.work_orders import FmProfile
@@ -41,6 +42,7 @@ async def set_fm_profile(
     `date_order` is the text a user gave: `day_first`, `month_first`, or `none`
     to unset it. `field_patterns` are merged into the stored ones.
     """
+    workspace = workspace_spec(workspace, spreadsheet_id=spreadsheet_id).slug  # refuses a malformed slug
     fm_key = fm_key.strip()
     changes = _checked_changes(fm_key, display_name, sender_domains, text_markers, field_patterns, date_order)
     async with unit_of_work(sessions) as session:

@@ -80,3 +80,10 @@ async def test_piped_job_ids_are_whole(settings: Settings, sessions: async_sessi
     done = await intake_cli(settings, "report", "jobs", "--team", job.team_id)
     assert done.returncode == 0, done.stderr
     assert str(job.id) in done.stdout and "x" * 300 in done.stdout  # nothing cut when piped
+
+
+async def test_a_profile_is_set_only_in_a_workspace_with_a_well_formed_slug(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    line = await refused(settings, engine, "workorder", "profile", "set", "usfm", "-w", "Bad Slug!", "--name", "US")
+    assert "workspace" in line and "slug" in line, line
