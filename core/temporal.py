@@ -10,12 +10,17 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from core.settings import Settings
 
 
-async def connect(settings: Settings) -> Client:
-    """A client for TEMPORAL_ADDRESS (or the embedded stack) that speaks pydantic models."""
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """A client for TEMPORAL_ADDRESS (or the embedded stack) that speaks pydantic models.
+
+    `lazy`: connect on first use instead of now (a server that answers requests while
+    Temporal is away, and says so in its readiness, is built on one).
+    """
     return await Client.connect(
         settings.require_temporal_address(),
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        lazy=lazy,
     )
 
 
