@@ -1,6 +1,7 @@
 """Every model, imported here so `Base.metadata` (and Alembic) sees all tables."""
 
 from db.models.discussions import Discussion, Job, SourceConfig, Task
+from db.models.graphs import GraphExecution, GraphStep, WorkflowDefinition
 from db.models.health import HealthCheck
 from db.models.idempotency import IdempotencyKey
 from db.models.signals import (
@@ -38,6 +39,8 @@ __all__ = [
     "FmProfile",
     "GateEvaluation",
     "GmailDraft",
+    "GraphExecution",
+    "GraphStep",
     "HealthCheck",
     "IdempotencyKey",
     "IngestionState",
@@ -51,6 +54,7 @@ __all__ = [
     "WorkItem",
     "WorkOrder",
     "WorkOrderSource",
+    "WorkflowDefinition",
     "WorkflowEvent",
     "WorkflowRun",
     "Workspace",
