@@ -152,7 +152,6 @@ class GraphActivities:
         self._definitions = DefinitionRepository()
         self._executions = GraphExecutionRepository()
         self._steps = GraphStepRepository()
-        self._http: httpx.AsyncClient | None = None
 
     # -- recording ------------------------------------------------------------------------
 
@@ -410,17 +409,17 @@ class GraphActivities:
     async def http(self, input: NodeInput) -> NodeResult:
         params, rendered = self._rendered(input)
         assert isinstance(params, HttpParams)
-        if self._http is None:
-            self._http = async_http_client()
         headers = {"Idempotency-Key": outside_key(input.root_execution_id, input.node.id), **params.headers}
         try:
-            response = await self._http.request(
-                params.method,
-                params.url,
-                headers=headers,
-                json=params.json_body,
-                timeout=params.timeout_seconds,
-            )
+            # A client per request: an HTTP node's targets vary, and nothing stays open after it.
+            async with async_http_client() as http:
+                response = await http.request(
+                    params.method,
+                    params.url,
+                    headers=headers,
+                    json=params.json_body,
+                    timeout=params.timeout_seconds,
+                )
         except httpx.HTTPError as err:
             raise RetryableIntegrationError(
                 f"node {input.node.id} (http): {params.method} {params.url}: {type(err).__name__}: {err}",

@@ -499,3 +499,115 @@ async def test_cli_apply_run_and_status(
     assert json.loads(shown.stdout)["status"] == "completed"
     bad = await intake_cli(settings, "graph", "run", "ok", "--input", "[1]")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --input must be a JSON object"), bad.stderr
+
+
+# -- the examples ---------------------------------------------------------------------------
+
+
+async def test_example_slack_mention_to_discussion_approval_and_sheets_row(
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+) -> None:
+    await apply(sessions, graphs.validate_file(EXAMPLES / "slack-mention-to-sheet.yaml"))
+    run_input = {
+        "team_id": team,
+        "channel": "C0PRODUCT",
+        "thread_ts": "1718010000.000100",
+        "spreadsheet_id": SPREADSHEET_ID,
+        "sheet": "Signed",
+    }
+    async with make_worker():
+        execution_id, handle = await graphs.start_run(
+            client, sessions, "slack-mention-to-sheet", run_input, task_queue=task_queue
+        )
+        await wait_for_approval(client, execution_id, "review")
+        await graphs.decide(client, execution_id, "review", approve=True, by="lead")
+        result = await handle.result()
+        await record_history(handle, "graph_slack_to_sheet")
+    steps = await steps_of(sessions, execution_id)
+    discussion = steps["discuss"].output or {}
+    assert result.output["discussion_id"] == discussion["discussion_id"]
+    assert result.output["tasks"] == len(discussion["task_ids"]) > 0
+    rows = [r["values"] for r in await sandbox.created("sheets", "rows")]
+    assert rows == [
+        [
+            "C0PRODUCT:1718010000.000100",
+            discussion["discussion_id"],
+            len(discussion["task_ids"]),
+            "lead",
+            f"graph:{execution_id}:log",
+        ]
+    ]
+
+
+async def test_example_daily_digest_posts_only_when_the_feed_has_items(
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+) -> None:
+    from aiohttp import web
+
+    feeds = {"/busy": {"items": [{"title": "a"}, {"title": "b"}]}, "/quiet": {"items": []}}
+
+    async def feed(request: web.Request) -> web.Response:
+        return web.json_response(feeds[request.path])
+
+    app = web.Application()
+    app.router.add_get("/{name}", feed)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        await apply(sessions, graphs.validate_file(EXAMPLES / "daily-digest.yaml"))
+        async with make_worker():
+            outputs = {}
+            for name in feeds:
+                run_input = {
+                    "feed_url": f"http://127.0.0.1:{port}{name}",
+                    "channel": "C0PRODUCT",
+                    "thread_ts": "1718020000.000100",
+                }
+                execution_id, handle = await graphs.start_run(
+                    client, sessions, "daily-digest", run_input, task_queue=task_queue
+                )
+                outputs[name] = ((await handle.result()).output, await steps_of(sessions, execution_id))
+    finally:
+        await runner.cleanup()
+    assert outputs["/busy"][0] == {"count": 2} and outputs["/quiet"][0] == {"count": 0}
+    assert outputs["/busy"][1]["quiet"].status == "skipped" and outputs["/quiet"][1]["post"].status == "skipped"
+    posted = [m["text"] for m in await sandbox.created("slack", "messages")]
+    assert posted == ["Today's digest: 2 new (a, b)"]
+
+
+async def test_example_parallel_notify_writes_each_once_and_joins(
+    client: Client,
+    make_worker,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+) -> None:
+    await apply(sessions, graphs.validate_file(EXAMPLES / "parallel-notify.yaml"))
+    run_input = {
+        "title": "Fix the door",
+        "database_id": NOTION_DATABASE,
+        "channel": "C0PRODUCT",
+        "thread_ts": "1718010000.000100",
+        "spreadsheet_id": SPREADSHEET_ID,
+        "sheet": "Signed",
+    }
+    async with make_worker():
+        _, handle = await graphs.start_run(client, sessions, "parallel-notify", run_input, task_queue=task_queue)
+        result = await handle.result()
+    summary = result.output["summary"]
+    assert summary["page_url"] and summary["message_ts"] and summary["sheet_row"] >= 2
+    assert len(await sandbox.created("notion", "pages")) == 1
+    assert len(await sandbox.created("slack", "messages")) == 1
+    assert len(await sandbox.created("sheets", "rows")) == 1

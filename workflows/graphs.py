@@ -55,6 +55,7 @@ from contracts.graphs import (
     SkippedNode,
     StartGraphInput,
     StartGraphResult,
+    graph_workflow_id,
 )
 from workflows.policies import ActivityOptions, LocalActivityOptions, graph_node_options
 
@@ -384,7 +385,8 @@ class GraphWorkflow:
         result = await workflow.execute_child_workflow(
             CHILD_WORKFLOWS[params["pipeline"]],
             params["input"],
-            id=f"{workflow.info().workflow_id}/{node.id}",
+            # From the input, not workflow.info(): a replay elsewhere keeps the same id.
+            id=f"{graph_workflow_id(self._execution_id)}/{node.id}",
         )
         return result if isinstance(result, dict) else {"result": result}
 
