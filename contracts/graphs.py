@@ -67,7 +67,8 @@ class ConditionParams(_Params):
 
 class TransformParams(_Params):
     """Builds a dict: a copy of `source` (an expression giving a dict; none: empty), its keys
-    renamed by `rename`, then `set` (values, templates allowed) and `compute` (expressions)."""
+    renamed by `rename`, then `set` (values, templates allowed) and `compute` (expressions, which
+    may also read the dict built so far as `out`)."""
 
     source: str | None = None
     rename: dict[str, str] = {}
