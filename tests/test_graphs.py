@@ -495,8 +495,12 @@ async def test_cli_apply_run_and_status(
         assert ran.returncode == 0, ran.stderr
         execution_id = json.loads(ran.stdout)["execution_id"]
         shown = await intake_cli(settings, "graph", "status", execution_id, "--json")
+        retried = await intake_cli(settings, "graph", "retry", execution_id)
+        cancelled = await intake_cli(settings, "graph", "cancel", "not-an-id")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["status"] == "completed"
+    assert retried.returncode == 2 and "only a failed one can be retried" in retried.stderr, retried.stderr
+    assert cancelled.returncode == 2 and cancelled.stderr.startswith("error: 'not-an-id' is not an execution id")
     bad = await intake_cli(settings, "graph", "run", "ok", "--input", "[1]")
     assert bad.returncode == 2 and bad.stderr.startswith("error: --input must be a JSON object"), bad.stderr
 
