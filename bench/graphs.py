@@ -4,9 +4,10 @@ GraphWorkflow, against a hand-written workflow calling the same six activities
 
     .venv/bin/python -m bench.graphs --n 300 --concurrency 20 --rounds 5
 
-Prints runs/s and p50/p95 latency of each, and of the plain six-no-op-activity workflow
-(bench/noop.py: no step records at all) for reference, then `ratio=<x>`: graph runs/s divided
-by hand-written runs/s (1.0: interpreting the graph costs nothing beyond its activities).
+Prints runs/s, p50/p95 latency and the CPU each process of the stack spent per run, for each
+and for the plain six-no-op-activity workflow (bench/noop.py: no step records at all) for
+reference, then `ratio=<x>`: graph runs/s divided by hand-written runs/s (1.0: interpreting the
+graph costs nothing beyond its activities). On a loaded machine the CPU ratio is the steadier.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import uuid
 from temporalio.worker import Worker
 
 from activities.deps import Deps
-from bench.discussions import measure, pct
+from bench.discussions import cpu_line, cpu_used, measure, pct
 from bench.graph_baseline import HandWrittenSixNodesWorkflow
 from bench.noop import SixNoOpsWorkflow, noop
 from bench.stack import bench_stack
@@ -114,11 +115,13 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
                     await measure(range(min(20, n)), concurrency, warm, [])
                 lat: dict[str, list[float]] = {"graph": [], "hand": [], "plain": []}
                 seconds = dict.fromkeys(lat, 0.0)
+                cpu: dict[str, dict[str, float]] = {name: {} for name in lat}
                 size = -(-n // rounds)
                 for start in range(0, n, size):
                     batch = range(start, min(n, start + size))
                     for name, run_one in (("hand", hand), ("graph", graph), ("plain", plain)):
-                        seconds[name] += await measure(batch, concurrency, run_one, lat[name])
+                        with cpu_used(stack, cpu[name]):
+                            seconds[name] += await measure(batch, concurrency, run_one, lat[name])
         finally:
             await services.aclose()
             await engine.dispose()
@@ -133,6 +136,10 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
     for name in ("plain", "hand", "graph"):
         latency = f"p50 {pct(lat[name], 50):.0f} ms, p95 {pct(lat[name], 95):.0f} ms"
         print(f"{labels[name]}: {rates[name]:.1f} runs/s, {latency}")
+    for name in ("plain", "hand", "graph"):
+        print(f"CPU per run, {name}: {cpu_line(cpu[name], n)}")
+    total = {name: sum(parts.values()) for name, parts in cpu.items()}
+    print(f"CPU ratio (hand-written CPU per run / graph CPU per run): {total['hand'] / total['graph']:.2f}")
     print(f"graph / plain six no-ops: {rates['graph'] / rates['plain']:.2f}")
     print(f"ratio={rates['graph'] / rates['hand']:.2f}")
 

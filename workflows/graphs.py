@@ -172,7 +172,7 @@ class GraphWorkflow:
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
-                self._done(start, opened.start_output, opened.start_routes)
+                self._spawn(self._done(start, opened.start_output, opened.start_routes))
             self._group = None
             output = await self._finish()
         except asyncio.CancelledError:
@@ -248,15 +248,18 @@ class GraphWorkflow:
 
     # -- scheduling -----------------------------------------------------------------------
 
-    def _done(self, node: Node, output: dict[str, Any], routes: list[bool]) -> None:
+    def _done(self, node: Node, output: dict[str, Any], routes: list[bool]) -> list[Node]:
+        """Record a finished node; returns the successors that may run now."""
         self._state[node.id] = "done"
         self._context.nodes[node.id] = output
         for edge, taken in zip(self._graph.outgoing(node.id), routes, strict=False):
             self._taken[(edge.source, edge.target)] = taken
-        self._settle(node.id)
+        return self._settle(node.id)
 
-    def _settle(self, node_id: str) -> None:
-        """After `node_id` settled: start, skip or reuse each successor whose inputs all settled."""
+    def _settle(self, node_id: str) -> list[Node]:
+        """After `node_id` settled: skip or reuse each successor whose inputs all settled, and
+        return those to run."""
+        ready: list[Node] = []
         for edge in self._graph.outgoing(node_id):
             target = self._graph.node(edge.target)
             if target.id in self._state:
@@ -267,35 +270,46 @@ class GraphWorkflow:
             if not any(self._taken.get((e.source, e.target), False) for e in incoming):
                 self._state[target.id] = "skipped"
                 self._skipped.append(SkippedNode(node_id=target.id, node_type=target.type))
-                self._settle(target.id)
+                ready.extend(self._settle(target.id))
             elif target.type == "end":
                 self._state[target.id] = "end_ready"
             elif target.id in self._reused:
                 output, routes = self._reused[target.id]
-                self._done(target, output, routes)
+                ready.extend(self._done(target, output, routes))
             else:
                 self._state[target.id] = "running"
-                assert self._group is not None
-                self._group.create_task(self._run_node(target), name=f"node {target.id}")
+                ready.append(target)
+        return ready
 
-    async def _run_node(self, node: Node) -> None:
-        self._running[node.id] = node.type
-        try:
-            result = await self._execute(node)
-        except asyncio.CancelledError:
-            raise  # still listed as running: recorded as cancelled by the failure
-        except NodeFailed:
+    def _spawn(self, nodes: list[Node]) -> None:
+        assert self._group is not None
+        for node in nodes:
+            self._group.create_task(self._run_node(node), name=f"node {node.id}")
+
+    async def _run_node(self, first: Node) -> None:
+        """Run `first`, then, in this same task, the first of the nodes it makes ready (a chain
+        runs in one task); the others start as tasks of their own (branches)."""
+        node: Node | None = first
+        while node is not None:
+            self._running[node.id] = node.type
+            try:
+                result = await self._execute(node)
+            except asyncio.CancelledError:
+                raise  # still listed as running: recorded as cancelled by the failure
+            except NodeFailed:
+                del self._running[node.id]
+                raise
+            except (ActivityError, ChildWorkflowError, ApplicationError) as err:
+                if isinstance(err.cause, CancelledError):
+                    raise  # cancelled by a sibling's failure or the run's: still listed as running
+                del self._running[node.id]
+                message, retry_state = _reason(err)
+                raise NodeFailed(node, message, retry_state) from err
             del self._running[node.id]
-            raise
-        except (ActivityError, ChildWorkflowError, ApplicationError) as err:
-            if isinstance(err.cause, CancelledError):
-                raise  # cancelled by a sibling's failure or the run's: still listed as running
-            del self._running[node.id]
-            message, retry_state = _reason(err)
-            raise NodeFailed(node, message, retry_state) from err
-        del self._running[node.id]
-        self._ran.append(node.id)
-        self._done(node, result.output, result.routes)
+            self._ran.append(node.id)
+            ready = self._done(node, result.output, result.routes)
+            self._spawn(ready[1:])
+            node = ready[0] if ready else None
 
     def _node_input(self, node: Node, **extra: Any) -> NodeInput:
         return NodeInput(
