@@ -186,9 +186,13 @@ class GraphActivities:
         info = activity.info()
         execution_id = uuid.UUID(input.execution_id)
         async with unit_of_work(self._sessions) as session:
-            row = await self._definitions.version(input.definition_name, input.definition_version, session=session)
+            if input.definition_version is None:
+                row = await self._definitions.latest(input.definition_name, session=session)
+            else:
+                row = await self._definitions.version(input.definition_name, input.definition_version, session=session)
             if row is None:
-                raise NotFoundError(f"no workflow definition {input.definition_name} v{input.definition_version}")
+                which = f" v{input.definition_version}" if input.definition_version is not None else ""
+                raise NotFoundError(f"no workflow definition {input.definition_name}{which}")
             graph = GraphDefinition.model_validate(row.graph)
             start = graph.start_node()
             params = _params(start.type, start.parameters, start.id)

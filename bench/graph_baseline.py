@@ -24,10 +24,11 @@ class HandWrittenSixNodesWorkflow:
     @workflow.run
     async def run(self, input: GraphRunInput) -> dict:
         info = workflow.info()
+        execution_id = input.execution_id or str(workflow.uuid4())
         opened = await workflow.execute_local_activity_method(
             GraphActivities.start,
             StartGraphInput(
-                execution_id=input.execution_id,
+                execution_id=execution_id,
                 workflow_id=info.workflow_id,
                 run_id=info.run_id,
                 definition_name=input.definition_name,
@@ -44,7 +45,7 @@ class HandWrittenSixNodesWorkflow:
             result = await workflow.execute_local_activity_method(
                 GraphActivities.noop,
                 NodeInput(
-                    execution_id=input.execution_id,
+                    execution_id=execution_id,
                     root_execution_id=opened.root_execution_id,
                     node=node,
                     context=context,
@@ -58,7 +59,7 @@ class HandWrittenSixNodesWorkflow:
         end = await workflow.execute_local_activity_method(
             GraphActivities.end,
             NodeInput(
-                execution_id=input.execution_id,
+                execution_id=execution_id,
                 root_execution_id=opened.root_execution_id,
                 node=graph.nodes[-1],
                 context=context,

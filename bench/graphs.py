@@ -84,25 +84,28 @@ async def main(n: int, concurrency: int, rounds: int) -> None:
                 ),
             ):
 
-                def run_input() -> GraphRunInput:
+                def run_input(execution_id: str) -> GraphRunInput:
                     return GraphRunInput(
-                        execution_id=str(uuid.uuid4()),
+                        execution_id=execution_id,
                         definition_name=definition.name,
                         definition_version=definition.version,
                     )
 
                 async def graph(i: int) -> None:
-                    data = run_input()
+                    execution_id = str(uuid.uuid4())
                     await client.execute_workflow(
-                        GraphWorkflow.run, data, id=graph_workflow_id(data.execution_id), task_queue=queue
+                        GraphWorkflow.run,
+                        run_input(execution_id),
+                        id=graph_workflow_id(execution_id),
+                        task_queue=queue,
                     )
 
                 async def hand(i: int) -> None:
-                    data = run_input()
+                    execution_id = str(uuid.uuid4())
                     await client.execute_workflow(
                         HandWrittenSixNodesWorkflow.run,
-                        data,
-                        id=f"hand/{data.execution_id}",
+                        run_input(execution_id),
+                        id=f"hand/{execution_id}",
                         task_queue=f"{queue}-hand",
                     )
 

@@ -8,12 +8,15 @@ intake graph status EXECUTION              the execution and its steps
 intake graph approve EXECUTION NODE        decide a waiting approval node [--reject --note ...]
 intake graph cancel EXECUTION              cancel a running execution
 intake graph retry EXECUTION               a failed execution again, from its failed node
+intake graph runs NAME                     the latest executions of a definition
+intake graph schedule NAME --every 86400   run it on a Temporal Schedule (unschedule NAME stops it)
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -187,3 +190,47 @@ def retry(
         console.print(f"[green]completed[/]: {out['result']['output']}")
     if out["ui"]:
         console.print(f"run: {out['ui']}")
+
+
+@app.command()
+def runs(name: str, limit: int = typer.Option(20, min=1), as_json: bool = typer.Option(False, "--json")) -> None:
+    """The latest executions of the definition NAME, newest first."""
+    data = with_sessions(Settings(), lambda sessions: graphs.executions_of(sessions, name, limit))
+    if as_json:
+        print_json(data)
+        return
+    table = Table("execution", "version", "status", "started", "error")
+    for item in data:
+        table.add_row(
+            str(item["execution_id"]),
+            str(item["version"]),
+            str(item["status"]),
+            str(item["started_at"]),
+            clip(item["error"], 60),
+        )
+    console.print(table)
+
+
+@app.command()
+def schedule(
+    name: str,
+    every: float = typer.Option(..., help="Seconds between runs (86400: daily)."),
+    input: str = typer.Option(None, "--input", help="Every run's input: a JSON object."),
+) -> None:
+    """Run NAME on a Temporal Schedule (each run on the latest version then; overlaps skip)."""
+    settings = Settings()
+    data = graphs.parse_input(input)
+    handle = _with_client(
+        settings,
+        lambda client, sessions: graphs.schedule_runs(
+            client, sessions, name, data, every=timedelta(seconds=every), task_queue=settings.task_queue
+        ),
+    )
+    console.print(f"schedule {handle.id}: {name} every {every:g} s")
+
+
+@app.command()
+def unschedule(name: str) -> None:
+    """Delete the schedule of NAME."""
+    _with_client(Settings(), lambda client, _sessions: graphs.unschedule_runs(client, name))
+    console.print(f"{name}: schedule deleted")

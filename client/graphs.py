@@ -8,13 +8,27 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleHandle,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+    WorkflowHandle,
+)
 from temporalio.service import RPCError
 
 from contracts.graphs import (
@@ -26,6 +40,7 @@ from contracts.graphs import (
     Node,
     StartParams,
     graph_problems,
+    graph_schedule_id,
     graph_workflow_id,
 )
 from core.errors import ConflictError, InvalidInputError, NotFoundError
@@ -290,3 +305,71 @@ def _step(step: GraphStep) -> dict[str, Any]:
         "started_at": step.started_at.isoformat() if step.started_at else None,
         "finished_at": step.finished_at.isoformat() if step.finished_at else None,
     }
+
+
+async def schedule_runs(
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    name: str,
+    input: dict[str, Any],
+    *,
+    every: timedelta,
+    task_queue: str,
+) -> ScheduleHandle:
+    """Run `name` every `every` (a daily digest: one day) on a Temporal Schedule, each run on the
+    latest version of the definition then; a run still going when the next is due makes the next
+    one skip. Creates the schedule, or updates the one `name` has."""
+    if every < timedelta(seconds=1):
+        raise InvalidInputError("--every must be at least one second")
+    async with sessions() as session:
+        definition = await DefinitionRepository().latest(name, session=session)
+    if definition is None:
+        raise NotFoundError(f"no workflow definition {name} (store one with `intake graph apply FILE`)")
+    _check_input(definition, input)
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            GraphWorkflow.run,
+            GraphRunInput(definition_name=name, input=input),
+            id=f"graph-scheduled/{name}",
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    schedule_id = graph_schedule_id(name)
+    try:
+        return await client.create_schedule(schedule_id, schedule)
+    except ScheduleAlreadyRunningError:
+        handle = client.get_schedule_handle(schedule_id)
+
+        async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(replace)
+        return handle
+
+
+async def unschedule_runs(client: Client, name: str) -> None:
+    """Delete the schedule of `name` (runs already started go on)."""
+    try:
+        await client.get_schedule_handle(graph_schedule_id(name)).delete()
+    except RPCError as err:
+        raise NotFoundError(f"{name} has no schedule: {err.message}") from None
+
+
+async def executions_of(sessions: async_sessionmaker[AsyncSession], name: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest executions of the definition `name`, newest first."""
+    async with sessions() as session:
+        rows = await GraphExecutionRepository().find_many(
+            session=session, definition_name=name, order_by=GraphExecution.started_at.desc(), limit=limit
+        )
+    return [
+        {
+            "execution_id": str(r.id),
+            "version": r.definition_version,
+            "status": r.status,
+            "started_at": r.started_at.isoformat(),
+            "error": r.error,
+        }
+        for r in rows
+    ]

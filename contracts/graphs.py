@@ -343,6 +343,11 @@ def _reachable(start: str, edges: list[Edge]) -> set[str]:
     return reached
 
 
+def graph_schedule_id(name: str) -> str:
+    """The Temporal Schedule that runs the definition `name` (`intake graph schedule`)."""
+    return f"graph-schedule/{name}"
+
+
 def graph_workflow_id(execution_id: str) -> str:
     """One workflow id per execution (a retry is a new execution, so a new id)."""
     return f"graph/{execution_id}"
@@ -358,10 +363,12 @@ def outside_key(root_execution_id: str, node_id: str) -> str:
 
 
 class GraphRunInput(BaseModel):
-    execution_id: str
+    # Chosen by the client; a scheduled run (one input for every run) leaves it to the workflow.
+    execution_id: str | None = None
     definition_name: str
-    # Pinned by the client when the run starts: later versions never change a running one.
-    definition_version: int
+    # Pinned when the run starts (by the client, or for a scheduled run by its first activity,
+    # to the latest version then): later versions never change a running execution.
+    definition_version: int | None = None
     input: dict[str, Any] = {}
     # A retry: the failed execution whose completed steps are reused.
     retried_from: str | None = None
@@ -406,7 +413,7 @@ class StartGraphInput(BaseModel):
     workflow_id: str
     run_id: str
     definition_name: str
-    definition_version: int
+    definition_version: int | None  # None: the latest live version
     input: dict[str, Any]
     retried_from: str | None = None
     started_at: datetime | None = None  # workflow.now(): a replay gives the same

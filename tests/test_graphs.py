@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -615,3 +616,26 @@ async def test_example_parallel_notify_writes_each_once_and_joins(
     assert len(await sandbox.created("notion", "pages")) == 1
     assert len(await sandbox.created("slack", "messages")) == 1
     assert len(await sandbox.created("sheets", "rows")) == 1
+
+
+async def test_a_schedule_runs_the_latest_version(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    name = f"scheduled-{uuid.uuid4().hex[:6]}"
+    await apply(sessions, GraphDefinition.model_validate({**LINEAR, "name": name}))
+    handle = await graphs.schedule_runs(
+        client, sessions, name, {"x": 1}, every=timedelta(days=1), task_queue=task_queue
+    )
+    try:
+        async with make_worker():
+            await handle.trigger()
+            for _ in range(200):
+                runs = await graphs.executions_of(sessions, name)
+                if runs and runs[0]["status"] == "completed":
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await graphs.unschedule_runs(client, name)
+    assert [(r["version"], r["status"]) for r in runs] == [(1, "completed")]
+    status = await graphs.run_status(sessions, runs[0]["execution_id"])
+    assert status["input"] == {"x": 1} and status["workflow_id"].startswith(f"graph-scheduled/{name}")

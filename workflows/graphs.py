@@ -148,12 +148,13 @@ class GraphWorkflow:
     @workflow.run
     async def run(self, input: GraphRunInput) -> GraphRunResult:
         info = workflow.info()
-        self._execution_id = input.execution_id
+        # A scheduled run gets its id here (workflow.uuid4 is the same on replay).
+        self._execution_id = input.execution_id or str(workflow.uuid4())
         self._input = input
         opened: StartGraphResult = await workflow.execute_local_activity_method(
             GraphActivities.start,
             StartGraphInput(
-                execution_id=input.execution_id,
+                execution_id=self._execution_id,
                 workflow_id=info.workflow_id,
                 run_id=info.run_id,
                 definition_name=input.definition_name,
@@ -186,7 +187,7 @@ class GraphWorkflow:
                 raise
             raise await self._failed(first) from None
         return GraphRunResult(
-            execution_id=input.execution_id,
+            execution_id=self._execution_id,
             status="completed",
             output=output,
             nodes_run=self._ran,
