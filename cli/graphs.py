@@ -153,7 +153,9 @@ def approve(
     settings = Settings()
     result = _with_client(
         settings,
-        lambda client, _sessions: graphs.decide(client, execution_id, node_id, approve=not reject, by=by, note=note),
+        lambda client, sessions: graphs.decide(
+            client, sessions, execution_id, node_id, approve=not reject, by=by, note=note
+        ),
     )
     console.print(f"{result.node_id}: {result.decision}")
 

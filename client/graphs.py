@@ -258,10 +258,21 @@ async def cancel_run(client: Client, sessions: async_sessionmaker[AsyncSession],
 
 
 async def decide(
-    client: Client, execution_id: str, node_id: str, *, approve: bool, by: str = "user", note: str | None = None
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    execution_id: str,
+    node_id: str,
+    *,
+    approve: bool,
+    by: str = "user",
+    note: str | None = None,
 ) -> GraphDecisionResult:
     """Approve or reject a waiting approval node (refused by the workflow when it is not waiting)."""
-    handle = client.get_workflow_handle_for(GraphWorkflow.run, graph_workflow_id(str(_execution_uuid(execution_id))))
+    async with sessions() as session:
+        row = await GraphExecutionRepository().find_by_id(_execution_uuid(execution_id), session=session)
+    # A scheduled run's workflow id is the schedule's; a run that just started has no row yet.
+    workflow_id = row.workflow_id if row is not None else graph_workflow_id(execution_id)
+    handle = client.get_workflow_handle_for(GraphWorkflow.run, workflow_id)
     try:
         return await handle.execute_update(
             GraphWorkflow.decide, GraphDecisionInput(node_id=node_id, approve=approve, by=by, note=note)

@@ -291,11 +291,11 @@ async def test_approval_by_update_after_a_delay(
         execution_id, handle = await graphs.start_run(client, sessions, "approval", {}, task_queue=task_queue)
         # The validator refuses a decision for a node that is not waiting.
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await graphs.decide(client, execution_id, "pause", approve=True)
+            await graphs.decide(client, sessions, execution_id, "pause", approve=True)
         assert "node pause is not waiting for approval" in str(refused.value.cause)
         await wait_for_approval(client, execution_id, "ask")
         assert (await steps_of(sessions, execution_id))["ask"].status == "running"
-        decided = await graphs.decide(client, execution_id, "ask", approve=True, by="dana")
+        decided = await graphs.decide(client, sessions, execution_id, "ask", approve=True, by="dana")
         result = await handle.result()
         await record_history(handle, "graph_approval")
     assert decided.decision == "approved"
@@ -310,7 +310,7 @@ async def test_a_rejection_fails_the_approval_node(
     async with make_worker():
         execution_id, handle = await graphs.start_run(client, sessions, "approval", {}, task_queue=task_queue)
         await wait_for_approval(client, execution_id, "ask")
-        await graphs.decide(client, execution_id, "ask", approve=False, by="dana", note="not yet")
+        await graphs.decide(client, sessions, execution_id, "ask", approve=False, by="dana", note="not yet")
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
     assert "node ask (approval) failed: rejected by dana: not yet" in str(failure.value.cause)
@@ -530,7 +530,7 @@ async def test_example_slack_mention_to_discussion_approval_and_sheets_row(
             client, sessions, "slack-mention-to-sheet", run_input, task_queue=task_queue
         )
         await wait_for_approval(client, execution_id, "review")
-        await graphs.decide(client, execution_id, "review", approve=True, by="lead")
+        await graphs.decide(client, sessions, execution_id, "review", approve=True, by="lead")
         result = await handle.result()
         await record_history(handle, "graph_slack_to_sheet")
     steps = await steps_of(sessions, execution_id)
