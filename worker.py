@@ -26,6 +26,7 @@ from activities.approvals import ApprovalActivities
 from activities.deps import Deps
 from activities.discussions import DiscussionActivities
 from activities.exports import ExportActivities
+from activities.graphs import GraphActivities
 from activities.health import HealthActivities
 from activities.interceptors import ResilientActivities
 from activities.signals import SignalActivities
@@ -37,6 +38,7 @@ from integrations.factory import build_clients
 from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
 from workflows.discussions import CleanupJobsWorkflow, DiscussionWorkflow
 from workflows.exports import ExportDrainWorkflow
+from workflows.graphs import GraphWorkflow
 from workflows.health import HealthCheckWorkflow
 from workflows.signals import IngestSignalsWorkflow, PruneRunLogWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
@@ -62,6 +64,7 @@ PIPELINES: list[Pipeline] = [
     Pipeline("exports", workflows=[ExportDrainWorkflow], activities=[ExportActivities]),
     Pipeline("signals", workflows=[IngestSignalsWorkflow, PruneRunLogWorkflow], activities=[SignalActivities]),
     Pipeline("approvals", workflows=[ProposedActionWorkflow, QueueToolCallWorkflow], activities=[ApprovalActivities]),
+    Pipeline("graphs", workflows=[GraphWorkflow], activities=[GraphActivities]),
 ]
 
 

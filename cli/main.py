@@ -21,6 +21,7 @@ from cli import api as api_commands
 from cli import db as db_commands
 from cli import discussions as discussion_commands
 from cli import fm_profiles as fm_profile_commands
+from cli import graphs as graph_commands
 from cli import report as report_commands
 from cli import schedules as schedule_commands
 from cli import signals as signal_commands
@@ -49,6 +50,7 @@ for group, name in (
     (work_order_commands.export_app, "export"),
     (report_commands.app, "report"),
     (api_commands.app, "api"),
+    (graph_commands.app, "graph"),
 ):
     app.add_typer(group, name=name)
 

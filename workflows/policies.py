@@ -58,3 +58,37 @@ OUTSIDE_CALL: ActivityOptions = {
         maximum_attempts=6,
     ),
 }
+
+# Graph nodes (workflows/graphs.py): each node type names one of these (contracts/graphs.py
+# NODE_TYPES), and a node may bound its own attempts (`retry.maximum_attempts`).
+GRAPH_POLICIES: dict[str, ActivityOptions] = {
+    # Pure nodes and step records: local activities, one short transaction each.
+    "graph_local": {**DB_WRITE},
+    # Slack, Notion, Sheets: as every outside call.
+    "graph_outside": {**OUTSIDE_CALL},
+    # An HTTP request: its own timeout (at most 60 s) bounds each attempt; three attempts.
+    "graph_http": {
+        "start_to_close_timeout": timedelta(seconds=70) + DB_OUTAGE_ALLOWANCE,
+        "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+        "retry_policy": RetryPolicy(
+            initial_interval=timedelta(seconds=1),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=10),
+            maximum_attempts=3,
+        ),
+    },
+}
+
+
+def graph_node_options(policy: str, maximum_attempts: int | None = None) -> ActivityOptions:
+    """The options of a graph node's activity: its type's policy, its own attempt bound if any."""
+    options: ActivityOptions = {**GRAPH_POLICIES[policy]}
+    if maximum_attempts is not None:
+        base = options["retry_policy"]
+        options["retry_policy"] = RetryPolicy(
+            initial_interval=base.initial_interval,
+            backoff_coefficient=base.backoff_coefficient,
+            maximum_interval=base.maximum_interval,
+            maximum_attempts=maximum_attempts,
+        )
+    return options

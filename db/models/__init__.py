@@ -2,6 +2,7 @@
 
 from db.models.api import ApiToken
 from db.models.discussions import Discussion, Job, SourceConfig, Task
+from db.models.graphs import GraphExecution, GraphStep, WorkflowDefinition
 from db.models.health import HealthCheck
 from db.models.idempotency import IdempotencyKey
 from db.models.signals import (
@@ -40,6 +41,8 @@ __all__ = [
     "FmProfile",
     "GateEvaluation",
     "GmailDraft",
+    "GraphExecution",
+    "GraphStep",
     "HealthCheck",
     "IdempotencyKey",
     "IngestionState",
@@ -53,6 +56,7 @@ __all__ = [
     "WorkItem",
     "WorkOrder",
     "WorkOrderSource",
+    "WorkflowDefinition",
     "WorkflowEvent",
     "WorkflowRun",
     "Workspace",
