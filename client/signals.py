@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
+from client.api_tokens import check_team_id
 from contracts.approvals import (
     ApproveActionInput,
     DecideActionResult,
@@ -53,13 +54,17 @@ async def register_user(
     watch_keywords: list[str] | None = None,
     sender_scores: dict[str, float] | None = None,
     active: bool = True,
+    team_id: str | None = None,
 ) -> SignalUser:
     """Add (or update) a user whose mailbox and calendar are ingested; new users get the default rules.
 
-    Re-running it updates only what is given: a calendar, watch list or sender scores left out
-    (None) stay as they were. Invalid rules raise InvalidInputError and write nothing.
+    Re-running it updates only what is given: a calendar, watch list, sender scores or team left
+    out (None) stay as they were. `team_id` is the team whose API tokens see the user's work
+    items. Invalid rules raise InvalidInputError and write nothing.
     """
     _check_user(user_id, mailbox, watch_keywords, sender_scores)
+    if team_id is not None:
+        check_team_id(team_id)
     async with unit_of_work(sessions) as session:
         return await SignalUserRepository().ensure(
             session=session,
@@ -70,6 +75,7 @@ async def register_user(
             watch_keywords=watch_keywords,
             sender_scores=sender_scores,
             active=active,
+            team_id=team_id,
         )
 
 
