@@ -153,12 +153,28 @@ async def start_ingestion(
     )
 
 
-async def _action_user(sessions: async_sessionmaker[AsyncSession], action_id: str) -> str:
+async def _action_user(
+    sessions: async_sessionmaker[AsyncSession],
+    action_id: str,
+    *,
+    team_id: str | None = None,
+    payload_override: dict[str, Any] | None = None,
+) -> str:
+    """The user of the action (NotFoundError for an unknown one, or with `team_id` for one of
+    another team, alike); a payload override naming a field the action's payload lacks is refused."""
     parsed = parse_uuid(action_id, "an action id")
     async with sessions() as session:
         found = await ActionRepository().with_item(parsed, session=session)
-    if found is None:
+    if found is None or (team_id is not None and found[2].team_id != team_id):
         raise NotFoundError(f"no proposed action {action_id}")
+    if payload_override:
+        fields = payload_model(found[0].action_type).model_fields
+        unknown = sorted(set(payload_override) - set(fields))
+        if unknown:
+            raise InvalidInputError(
+                f"the payload override names {', '.join(map(repr, unknown))}, not fields of a "
+                f"{found[0].action_type} payload: {', '.join(fields)}"
+            )
     return found[1].user_id
 
 
@@ -170,9 +186,14 @@ async def _decide(
     request: Any,
     *,
     task_queue: str,
+    team_id: str | None = None,
+    payload_override: dict[str, Any] | None = None,
 ) -> Any:
-    """Send a decision Update to the action's workflow, starting the workflow when none runs."""
-    user_id = await _action_user(sessions, action_id)
+    """Send a decision Update to the action's workflow, starting the workflow when none runs.
+
+    With `team_id` (the API), an action of another team's work item is refused as unknown.
+    """
+    user_id = await _action_user(sessions, action_id, team_id=team_id, payload_override=payload_override)
     start = WithStartWorkflowOperation(
         ProposedActionWorkflow.run,
         ProposedActionInput(action_id=action_id, user_id=user_id),
@@ -192,6 +213,7 @@ async def approve_action(
     task_queue: str,
     payload_override: dict[str, Any] | None = None,
     approved_by: str = "user",
+    team_id: str | None = None,
 ) -> DecideActionResult:
     """Approve: the draft or event is made (once) and the result returned; again = the same result."""
     return await _decide(
@@ -201,6 +223,8 @@ async def approve_action(
         ProposedActionWorkflow.approve,
         ApproveActionInput(approved_by=approved_by, payload_override=payload_override),
         task_queue=task_queue,
+        team_id=team_id,
+        payload_override=payload_override,
     )
 
 
@@ -212,6 +236,7 @@ async def reject_action(
     task_queue: str,
     note: str | None = None,
     rejected_by: str = "user",
+    team_id: str | None = None,
 ) -> DecideActionResult:
     """Reject: the action and its work item are dismissed, with negative feedback and the note."""
     return await _decide(
@@ -221,6 +246,7 @@ async def reject_action(
         ProposedActionWorkflow.reject,
         RejectActionInput(rejected_by=rejected_by, note=note),
         task_queue=task_queue,
+        team_id=team_id,
     )
 
 
@@ -233,6 +259,7 @@ async def give_feedback(
     positive: bool,
     note: str | None = None,
     given_by: str = "user",
+    team_id: str | None = None,
 ) -> RecordFeedbackResult:
     return await _decide(
         client,
@@ -241,6 +268,7 @@ async def give_feedback(
         ProposedActionWorkflow.feedback,
         GiveFeedbackInput(rating="positive" if positive else "negative", note=note, given_by=given_by),
         task_queue=task_queue,
+        team_id=team_id,
     )
 
 
