@@ -1,0 +1,329 @@
+"""The live mirror feed (`intake mirror run`), the rebuild and the status, over Temporal's
+visibility API and history.
+
+How it is fed, and why this way. The mirror polls Temporal's visibility (`list_workflows`)
+from a process of its own, with its position persisted in Postgres (`mirror_positions`): runs
+closed after the position's close watermark are new; the history of each is fetched, projected
+(client/mirror_projection.py, the same projection the rebuild uses) and upserted, and then the
+watermark moves to the newest close it mirrored. The pipelines' own workflows are untouched
+(no extra activity, no extra history event), and the feed adds no work to their path but
+visibility reads and history reads, which the server answers from its own store. A feed that
+runs as a Temporal workflow of its own would put its polls, results and timers into history,
+and need continue-as-new to stay small: more server work per mirrored run for nothing a
+process of ours cannot do.
+
+- Each tick (every MIRROR_POLL_INTERVAL, 0.25 s): runs closed after the watermark. Cheap: a
+  query bounded by the watermark, so it lists only what is new.
+- Every `rescan_every` seconds, and first thing after a (re)start: runs closed within
+  `overlap` before the watermark, because visibility is written a little after a run closes
+  and a run may show up behind a newer one. Runs the mirror has final are skipped.
+- Every `open_every` seconds: the open runs (running or paused); one whose history grew (its
+  length in visibility) or whose status changed is projected again, so running steps, pauses
+  and waits show up while the run is open.
+
+Restarts: the watermark is written in the same transaction as the rows it covers, and the
+first tick after a start scans from the watermark minus the overlap; every write is an
+idempotent upsert, so a run seen twice is one row (no duplicates), and nothing closed after
+the stored watermark is missed (no gaps). The dev server keeps closed runs 24 hours: a feed
+down for less than that catches up on its first ticks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowExecution
+
+from client.mirror_projection import RecordedAttempt, RunRows, project
+from db.repositories.mirror import MirrorRepository, RunKey
+from db.uow import unit_of_work
+
+log = logging.getLogger("intake.mirror")
+
+LIVE = "live"  # the position's name
+# Runs mirrored per transaction.
+BATCH = 100
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _and(scope: str | None, query: str) -> str:
+    return f"({scope}) AND ({query})" if scope else query
+
+
+@dataclass
+class FeedStats:
+    ticks: int = 0
+    mirrored: int = 0
+    errors: int = 0
+
+
+@dataclass
+class MirrorFeed:
+    """Keeps the mirror current; `scope` (a visibility query) limits it to some runs."""
+
+    client: Client
+    sessions: async_sessionmaker[AsyncSession]
+    scope: str | None = None
+    name: str = LIVE
+    interval: float = 0.25
+    overlap: timedelta = timedelta(seconds=10)
+    rescan_every: float = 5.0
+    open_every: float = 1.0
+    concurrency: int = 8
+    stats: FeedStats = field(default_factory=FeedStats)
+    _repo: MirrorRepository = field(default_factory=MirrorRepository)
+    _next_rescan: float = 0.0
+    _next_open: float = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until `stop` is set; an error is logged and the next tick tries again."""
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception as err:  # the next tick starts over from the stored position
+                self.stats.errors += 1
+                log.warning("mirror tick failed (%s: %s); trying again", type(err).__name__, err)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.interval)
+            except TimeoutError:
+                pass
+
+    async def tick(self) -> int:
+        """One round; returns the runs mirrored."""
+        self.stats.ticks += 1
+        async with self.sessions() as session:
+            position = await self._repo.position(self.name, session=session)
+        watermark = position.close_watermark if position is not None else None
+        now = time.monotonic()
+        if watermark is None:
+            query = "CloseTime > '1970-01-01T00:00:00Z'"
+        elif now >= self._next_rescan:
+            query = f"CloseTime >= '{_iso(watermark - self.overlap)}'"
+            self._next_rescan = now + self.rescan_every
+        else:
+            query = f"CloseTime > '{_iso(watermark)}'"
+        closed = await self._list(query)
+        mirrored = 0
+        if closed:
+            async with self.sessions() as session:
+                final = await self._repo.final_runs(list(closed), session=session)
+            todo = [key for key in closed if key not in final]
+            mirrored += await self.mirror(todo, watermark=max(e.close_time for e in closed.values() if e.close_time))
+        if now >= self._next_open:
+            self._next_open = now + self.open_every
+            mirrored += await self._open_runs()
+        self.stats.mirrored += mirrored
+        return mirrored
+
+    async def _list(self, query: str) -> dict[RunKey, WorkflowExecution]:
+        found: dict[RunKey, WorkflowExecution] = {}
+        async for execution in self.client.list_workflows(_and(self.scope, query), page_size=1000):
+            found[(execution.id, execution.run_id)] = execution
+        return found
+
+    async def _open_runs(self) -> int:
+        listed = await self._list("ExecutionStatus = 'Running' OR ExecutionStatus = 'Paused'")
+        async with self.sessions() as session:
+            known = await self._repo.history_lengths(list(listed), session=session)
+            # Open here but not in the list: closed since, or never seen closing (a rescan
+            # after a long stop); project them again.
+            stale = [key for key in await self._repo.open_runs(session=session) if key not in listed]
+        changed = [
+            key
+            for key, execution in listed.items()
+            if key not in known
+            or known[key][0] != execution.history_length
+            or _paused(execution) != (known[key][1] == "paused")
+        ]
+        if self.scope is not None and stale:
+            stale = [key for key in stale if key in await self._scoped(stale)]
+        return await self.mirror([*changed, *stale])
+
+    async def _scoped(self, keys: Sequence[RunKey]) -> set[RunKey]:
+        """Which of `keys` (open in the mirror) are within the scope: asked of Temporal by id."""
+        found: set[RunKey] = set()
+        for workflow_id, run_id in keys:
+            quoted = workflow_id.replace("'", "\\'")
+            async for execution in self.client.list_workflows(_and(self.scope, f"WorkflowId = '{quoted}'")):
+                if execution.run_id == run_id:
+                    found.add((workflow_id, run_id))
+        return found
+
+    async def mirror(self, keys: Sequence[RunKey], *, watermark: datetime | None = None) -> int:
+        """Fetch, project and write `keys`, BATCH runs per transaction; the last one moves the
+        watermark to `watermark` (only when every run was written)."""
+        done = 0
+        for start in range(0, len(keys), BATCH) or [0]:
+            batch = list(keys[start : start + BATCH])
+            rows = await project_runs(self.client, self.sessions, batch, concurrency=self.concurrency)
+            last = start + BATCH >= len(keys)
+            async with unit_of_work(self.sessions) as session:
+                await write_runs(self._repo, rows, session=session)
+                if last and watermark is not None:
+                    await self._repo.advance(self.name, watermark=watermark, mirrored=len(rows), session=session)
+                elif rows:
+                    await self._repo.advance(self.name, watermark=None, mirrored=len(rows), session=session)
+            done += len(rows)
+        return done
+
+
+def _paused(execution: WorkflowExecution) -> bool:
+    return getattr(execution.status, "name", "") == "PAUSED"
+
+
+async def project_runs(
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    keys: Sequence[RunKey],
+    *,
+    concurrency: int = 8,
+) -> list[RunRows]:
+    """The projected rows of each run in `keys` (its history from Temporal, its attempts from here)."""
+    if not keys:
+        return []
+    async with sessions() as session:
+        recorded = await MirrorRepository().attempts_of(list(keys), session=session)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(key: RunKey) -> RunRows:
+        async with gate:
+            history = await client.get_workflow_handle(key[0], run_id=key[1]).fetch_history()
+        attempts = [
+            RecordedAttempt(a.activity_id, a.attempt, a.outcome, a.started_at, a.ended_at)
+            for a in recorded.get(key, [])
+        ]
+        return project(key[0], key[1], history.events, attempts)
+
+    return list(await asyncio.gather(*(one(key) for key in keys)))
+
+
+async def write_runs(repo: MirrorRepository, rows: Sequence[RunRows], *, session: AsyncSession) -> None:
+    await repo.upsert_runs(
+        session=session,
+        executions=[r.execution for r in rows],
+        steps=[s for r in rows for s in r.steps],
+        timers=[t for r in rows for t in r.timers],
+        history=[h for r in rows for h in r.history],
+    )
+    await repo.settle_attempts([(r.execution["workflow_id"], r.execution["run_id"]) for r in rows], session=session)
+
+
+# -- rebuild ----------------------------------------------------------------------------------
+
+
+@dataclass
+class TableDiff:
+    missing: int = 0  # rows the rebuild made that the live mirror lacked
+    extra: int = 0  # rows the live mirror had that history does not make
+    changed: int = 0  # rows whose values differed
+
+    @property
+    def total(self) -> int:
+        return self.missing + self.extra + self.changed
+
+
+@dataclass
+class RebuildResult:
+    runs: int
+    seconds: float
+    tables: dict[str, TableDiff]
+
+    @property
+    def differed(self) -> int:
+        return sum(diff.total for diff in self.tables.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "seconds": round(self.seconds, 3),
+            "runs_per_second": round(self.runs / self.seconds, 1) if self.seconds else None,
+            "differed": self.differed,
+            "tables": {name: vars(diff) for name, diff in self.tables.items()},
+        }
+
+
+async def rebuild(
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    since: datetime | None = None,
+    scope: str | None = None,
+    concurrency: int = 8,
+    progress: Callable[[int, int], None] | None = None,
+) -> RebuildResult:
+    """Recompute executions, steps, timers and history from Temporal (runs started since
+    `since`), replace them in the mirror, and say what differed from what it had. Attempts stay."""
+    started = time.perf_counter()
+    repo = MirrorRepository()
+    query = f"StartTime >= '{_iso(since)}'" if since is not None else ""
+    keys: list[RunKey] = []
+    listing = client.list_workflows(_and(scope, query) if query else scope, page_size=1000)
+    async for execution in listing:
+        keys.append((execution.id, execution.run_id))
+    if progress is not None:
+        progress(0, len(keys))
+    rows: list[RunRows] = []
+    for start in range(0, len(keys), BATCH):
+        rows += await project_runs(client, sessions, keys[start : start + BATCH], concurrency=concurrency)
+        if progress is not None:
+            progress(len(rows), len(keys))
+    async with unit_of_work(sessions) as session:
+        before = await repo.snapshot(session=session, since=since)
+        await repo.delete_projected(session=session, since=since)
+        for start in range(0, len(rows), BATCH):
+            await write_runs(repo, rows[start : start + BATCH], session=session)
+        after = await repo.snapshot(session=session, since=since)
+    tables: dict[str, TableDiff] = {}
+    for name, rebuilt in after.items():
+        live = before.get(name, {})
+        tables[name] = TableDiff(
+            missing=sum(1 for key in rebuilt if key not in live),
+            extra=sum(1 for key in live if key not in rebuilt),
+            changed=sum(1 for key, value in rebuilt.items() if key in live and live[key] != value),
+        )
+    return RebuildResult(runs=len(keys), seconds=time.perf_counter() - started, tables=tables)
+
+
+# -- status -----------------------------------------------------------------------------------
+
+
+async def status(
+    client: Client, sessions: async_sessionmaker[AsyncSession], *, scope: str | None = None
+) -> dict[str, Any]:
+    """Where the live feed is: its watermark, when it last moved, how many runs Temporal closed
+    after it, the lag of recently closed runs (p50 / p99 seconds), and the rows per table."""
+    repo = MirrorRepository()
+    now = datetime.now(UTC)
+    async with sessions() as session:
+        position = await repo.position(LIVE, session=session)
+        lags = sorted(await repo.lag_seconds(session=session, since=now - timedelta(minutes=10)))
+        counts = await repo.counts(session=session)
+    watermark = position.close_watermark if position is not None else None
+    behind_query = f"CloseTime > '{_iso(watermark)}'" if watermark else "CloseTime > '1970-01-01T00:00:00Z'"
+    behind = (await client.count_workflows(_and(scope, behind_query))).count
+    return {
+        "close_watermark": watermark.isoformat() if watermark else None,
+        "watermark_age_seconds": round((now - watermark).total_seconds(), 3) if watermark else None,
+        "position_updated_at": position.updated_at.isoformat() if position is not None else None,
+        "runs_mirrored": position.runs_mirrored if position is not None else 0,
+        "closed_runs_not_mirrored": behind,
+        "lag_p50_seconds": _quantile(lags, 0.50),
+        "lag_p99_seconds": _quantile(lags, 0.99),
+        "rows": counts,
+    }
+
+
+def _quantile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(q * len(values)))], 3)

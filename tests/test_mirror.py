@@ -1,0 +1,180 @@
+"""The engine mirror against real Temporal and Postgres: attempts from the worker, the rest
+projected from history by the feed, rebuildable, surviving replays and restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
+
+from client.discussions import start_discussion
+from client.mirror_feed import MirrorFeed, rebuild
+from contracts.discussions import DiscussionInput
+from db.models.mirror import Execution, ExecutionHistoryEvent, ExecutionStep, JobAttempt, Timer
+from db.repositories.mirror import MirrorRepository
+from db.uow import unit_of_work
+from sandbox.control import SandboxControl
+
+THREAD = "C0PRODUCT:1718010000.000100"
+
+
+def feed_for(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str) -> MirrorFeed:
+    """A feed scoped to this test's task queue (the session's Temporal server keeps other tests' runs)."""
+    return MirrorFeed(client, sessions, scope=f"TaskQueue = '{task_queue}'", rescan_every=0.5, open_every=0.5)
+
+
+async def until(check: Any, *, what: str, timeout: float = 30.0, feed: MirrorFeed | None = None) -> Any:
+    """Tick `feed` (when given) until `check()` returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if feed is not None:
+            await feed.tick()
+        found = await check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
+async def execution(sessions: async_sessionmaker[AsyncSession], handle: WorkflowHandle) -> Execution | None:
+    async with sessions() as session:
+        return await MirrorRepository().latest_run(handle.id, session=session)
+
+
+async def final_execution(
+    sessions: async_sessionmaker[AsyncSession], handle: WorkflowHandle, feed: MirrorFeed, status: str = "completed"
+) -> Execution:
+    async def check() -> Execution | None:
+        found = await execution(sessions, handle)
+        return found if found is not None and found.status == status else None
+
+    result: Execution = await until(check, what=f"{handle.id} {status} in the mirror", feed=feed)
+    return result
+
+
+async def rows_of(sessions: async_sessionmaker[AsyncSession], model: Any, workflow_id: str) -> list[Any]:
+    async with sessions() as session:
+        return list((await session.scalars(select(model).where(model.workflow_id == workflow_id))).all())
+
+
+async def attempts_settled(sessions: async_sessionmaker[AsyncSession], workflow_id: str) -> list[JobAttempt]:
+    """The run's attempt rows once there is one per attempt its steps made, none still running."""
+
+    async def check() -> list[JobAttempt] | None:
+        rows = await rows_of(sessions, JobAttempt, workflow_id)
+        steps = await rows_of(sessions, ExecutionStep, workflow_id)
+        made = sum(s.attempts for s in steps)
+        return rows if steps and len(rows) == made and all(r.outcome != "running" for r in rows) else None
+
+    found: list[JobAttempt] = await until(check, what=f"the attempts of {workflow_id}")
+    return found
+
+
+async def test_an_activity_failing_twice_then_succeeding_has_three_attempts_one_step_and_a_completed_run(
+    client: Client,
+    make_worker: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    task_queue: str,
+) -> None:
+    await sandbox.set_fault("slack", "conversations.replies", error_rate=1.0, times=2)
+    feed = feed_for(client, sessions, task_queue)
+    async with make_worker():
+        handle = await start_discussion(
+            client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=THREAD), task_queue=task_queue
+        )
+        await handle.result()
+        run = await final_execution(sessions, handle, feed)
+        rows = await attempts_settled(sessions, handle.id)
+
+    assert (run.workflow_type, run.team_id, run.task_queue) == ("DiscussionWorkflow", team, task_queue)
+    assert run.discussion_id is not None and run.close_time is not None
+    steps = await rows_of(sessions, ExecutionStep, handle.id)
+    thread = [s for s in steps if s.name == "discussion_build_thread"]
+    assert len(thread) == 1
+    assert (thread[0].status, thread[0].attempts) == ("completed", 3)
+    built = sorted((r for r in rows if r.activity_type == "discussion_build_thread"), key=lambda r: r.attempt)
+    assert [(r.attempt, r.outcome) for r in built] == [(1, "failed"), (2, "failed"), (3, "completed")]
+    assert all(r.error for r in built[:2]) and built[2].error is None
+    assert all(r.ended_at is not None and r.ended_at >= r.started_at for r in built)
+    # Every other step ran once, and each attempt is one row.
+    assert {(s.name, s.attempts) for s in steps if s.name != "discussion_build_thread"} == {
+        (r.activity_type, 1) for r in rows if r.activity_type != "discussion_build_thread"
+    }
+    # The two waits between the attempts are retry timers, fired when the next attempt started.
+    timers = sorted(await rows_of(sessions, Timer, handle.id), key=lambda t: t.started_at)
+    assert [(t.kind, t.activity_id, t.cancelled) for t in timers] == [("retry", thread[0].activity_id, False)] * 2
+    # (the worker's clock and the server's: the same machine's, within a second)
+    for timer, next_attempt in zip(timers, built[1:], strict=True):
+        assert timer.fired_at is not None and abs((timer.fired_at - next_attempt.started_at).total_seconds()) < 1
+    assert all(t.fire_at > t.started_at for t in timers)
+    history = await rows_of(sessions, ExecutionHistoryEvent, handle.id)
+    assert [h.event_id for h in sorted(history, key=lambda h: h.event_id)] == list(range(1, run.history_length + 1))
+
+
+async def test_replay_writes_nothing_twice_and_a_second_pass_changes_nothing(
+    client: Client,
+    make_worker: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    task_queue: str,
+) -> None:
+    """With no workflow cache every workflow task replays the run from the start; the mirror
+    still has one attempt per attempt, one step per activity, one line per event."""
+    feed = feed_for(client, sessions, task_queue)
+    async with make_worker(max_cached_workflows=0):
+        handle = await start_discussion(
+            client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=THREAD), task_queue=task_queue
+        )
+        await handle.result()
+        run = await final_execution(sessions, handle, feed)
+    steps = await rows_of(sessions, ExecutionStep, handle.id)
+    rows = await attempts_settled(sessions, handle.id)
+    assert sorted((r.activity_id, r.attempt) for r in rows) == sorted((s.activity_id, 1) for s in steps)
+    assert len(await rows_of(sessions, ExecutionHistoryEvent, handle.id)) == run.history_length
+
+    # The feed passing over the same runs again (a rescan, a restart) rewrites nothing.
+    await feed.mirror([(handle.id, run.run_id)])
+    again = await execution(sessions, handle)
+    assert again is not None and again.mirrored_at == run.mirrored_at
+
+
+async def test_rebuild_on_an_empty_mirror_equals_the_live_mirror_row_for_row(
+    client: Client,
+    make_worker: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    task_queue: str,
+) -> None:
+    await sandbox.set_fault("slack", "conversations.replies", error_rate=1.0, times=1)
+    feed = feed_for(client, sessions, task_queue)
+    async with make_worker():
+        handle = await start_discussion(
+            client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=THREAD), task_queue=task_queue
+        )
+        await handle.result()
+        await final_execution(sessions, handle, feed)
+        await attempts_settled(sessions, handle.id)
+    repo = MirrorRepository()
+    async with sessions() as session:
+        live = await repo.snapshot(session=session)
+        attempts_before = await session.scalar(select(func.count()).select_from(JobAttempt))
+
+    same = await rebuild(client, sessions, scope=feed.scope)
+    assert same.differed == 0, same.as_dict()
+
+    async with unit_of_work(sessions) as session:
+        await repo.delete_projected(session=session)
+    fresh = await rebuild(client, sessions, scope=feed.scope)
+    assert fresh.runs == 1
+    assert fresh.tables["executions"].missing == 1 and fresh.tables["execution_history"].missing > 10
+    async with sessions() as session:
+        assert await repo.snapshot(session=session) == live
+        assert await session.scalar(select(func.count()).select_from(JobAttempt)) == attempts_before
