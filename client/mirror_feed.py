@@ -39,7 +39,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
+from temporalio.client import Client
 
 from client.mirror_projection import RecordedAttempt, RunRows, project
 from db.repositories.mirror import MirrorRepository, RunKey
@@ -58,6 +60,46 @@ def _iso(moment: datetime) -> str:
 
 def _and(scope: str | None, query: str) -> str:
     return f"({scope}) AND ({query})" if scope else query
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A run as visibility lists it (read raw: the SDK's status enum may lack newer statuses,
+    such as paused)."""
+
+    workflow_id: str
+    run_id: str
+    status: int
+    close_time: datetime | None
+    history_length: int
+
+    @property
+    def paused(self) -> bool:
+        return self.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_PAUSED
+
+
+async def list_runs(client: Client, query: str | None, *, page_size: int = 1000) -> dict[RunKey, Listed]:
+    """Every run the visibility query matches, by (workflow id, run id)."""
+    found: dict[RunKey, Listed] = {}
+    token = b""
+    while True:
+        page = await client.workflow_service.list_workflow_executions(
+            ListWorkflowExecutionsRequest(
+                namespace=client.namespace, query=query or "", page_size=page_size, next_page_token=token
+            )
+        )
+        for info in page.executions:
+            key = (info.execution.workflow_id, info.execution.run_id)
+            found[key] = Listed(
+                workflow_id=key[0],
+                run_id=key[1],
+                status=info.status,
+                close_time=info.close_time.ToDatetime(tzinfo=UTC) if info.HasField("close_time") else None,
+                history_length=info.history_length,
+            )
+        token = page.next_page_token
+        if not token:
+            return found
 
 
 @dataclass
@@ -118,18 +160,17 @@ class MirrorFeed:
             async with self.sessions() as session:
                 final = await self._repo.final_runs(list(closed), session=session)
             todo = [key for key in closed if key not in final]
-            mirrored += await self.mirror(todo, watermark=max(e.close_time for e in closed.values() if e.close_time))
+            mirrored += await self.mirror(
+                todo, watermark=max(e.close_time for e in closed.values() if e.close_time is not None)
+            )
         if now >= self._next_open:
             self._next_open = now + self.open_every
             mirrored += await self._open_runs()
         self.stats.mirrored += mirrored
         return mirrored
 
-    async def _list(self, query: str) -> dict[RunKey, WorkflowExecution]:
-        found: dict[RunKey, WorkflowExecution] = {}
-        async for execution in self.client.list_workflows(_and(self.scope, query), page_size=1000):
-            found[(execution.id, execution.run_id)] = execution
-        return found
+    async def _list(self, query: str) -> dict[RunKey, Listed]:
+        return await list_runs(self.client, _and(self.scope, query))
 
     async def _open_runs(self) -> int:
         listed = await self._list("ExecutionStatus = 'Running' OR ExecutionStatus = 'Paused'")
@@ -143,10 +184,11 @@ class MirrorFeed:
             for key, execution in listed.items()
             if key not in known
             or known[key][0] != execution.history_length
-            or _paused(execution) != (known[key][1] == "paused")
+            or execution.paused != (known[key][1] == "paused")
         ]
         if self.scope is not None and stale:
-            stale = [key for key in stale if key in await self._scoped(stale)]
+            scoped = await self._scoped(stale)
+            stale = [key for key in stale if key in scoped]
         return await self.mirror([*changed, *stale])
 
     async def _scoped(self, keys: Sequence[RunKey]) -> set[RunKey]:
@@ -154,9 +196,8 @@ class MirrorFeed:
         found: set[RunKey] = set()
         for workflow_id, run_id in keys:
             quoted = workflow_id.replace("'", "\\'")
-            async for execution in self.client.list_workflows(_and(self.scope, f"WorkflowId = '{quoted}'")):
-                if execution.run_id == run_id:
-                    found.add((workflow_id, run_id))
+            if (workflow_id, run_id) in await self._list(f"WorkflowId = '{quoted}'"):
+                found.add((workflow_id, run_id))
         return found
 
     async def mirror(self, keys: Sequence[RunKey], *, watermark: datetime | None = None) -> int:
@@ -175,10 +216,6 @@ class MirrorFeed:
                     await self._repo.advance(self.name, watermark=None, mirrored=len(rows), session=session)
             done += len(rows)
         return done
-
-
-def _paused(execution: WorkflowExecution) -> bool:
-    return getattr(execution.status, "name", "") == "PAUSED"
 
 
 async def project_runs(
@@ -266,10 +303,7 @@ async def rebuild(
     started = time.perf_counter()
     repo = MirrorRepository()
     query = f"StartTime >= '{_iso(since)}'" if since is not None else ""
-    keys: list[RunKey] = []
-    listing = client.list_workflows(_and(scope, query) if query else scope, page_size=1000)
-    async for execution in listing:
-        keys.append((execution.id, execution.run_id))
+    keys = list(await list_runs(client, _and(scope, query) if query else scope))
     if progress is not None:
         progress(0, len(keys))
     rows: list[RunRows] = []

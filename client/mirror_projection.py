@@ -150,7 +150,7 @@ def project(
     policies: dict[str, RetryPolicy] = {}
     timers: dict[str, dict[str, Any]] = {}
     history: list[dict[str, Any]] = []
-    paused = False
+    paused = cancel_requested = False
     # Each event kind has its own attributes message; `a` is the one of the event at hand.
     a: Any
 
@@ -293,6 +293,7 @@ def project(
         elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             summary = f"update {event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name}"
         elif et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED:
+            cancel_requested = True
             summary = f"cancel requested: {event.workflow_execution_cancel_requested_event_attributes.cause}"
         elif et == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
             a2 = event.start_child_workflow_execution_initiated_event_attributes
@@ -310,6 +311,8 @@ def project(
 
     if execution["close_time"] is None and paused:
         execution["status"] = "paused"
+    if cancel_requested and execution["status"] == "failed":
+        execution["status"] = "cancelled"
     closed = execution["close_time"] is not None
     recorded: dict[str, list[RecordedAttempt]] = {}
     for attempt in attempts:

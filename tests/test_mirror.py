@@ -5,19 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
 
 from client.discussions import start_discussion
 from client.mirror_feed import MirrorFeed, rebuild
+from client.operations import cancel_workflow, pause_workflow, resume_workflow, start_batch, wait_for_batch
 from contracts.discussions import DiscussionInput
+from core.errors import ConflictError, NotFoundError
 from db.models.mirror import Execution, ExecutionHistoryEvent, ExecutionStep, JobAttempt, Timer
 from db.repositories.mirror import MirrorRepository
 from db.uow import unit_of_work
 from sandbox.control import SandboxControl
+from sandbox.slack import THREADS
 
 THREAD = "C0PRODUCT:1718010000.000100"
 
@@ -178,3 +186,92 @@ async def test_rebuild_on_an_empty_mirror_equals_the_live_mirror_row_for_row(
     async with sessions() as session:
         assert await repo.snapshot(session=session) == live
         assert await session.scalar(select(func.count()).select_from(JobAttempt)) == attempts_before
+
+
+async def until_status(
+    sessions: async_sessionmaker[AsyncSession], handle: WorkflowHandle, feed: MirrorFeed, status: str
+) -> Execution:
+    """The run's mirror row once it says `status` (the feed ticking meanwhile)."""
+    return await final_execution(sessions, handle, feed, status=status)
+
+
+async def test_a_paused_run_shows_paused_then_completes_once_resumed(
+    client: Client,
+    make_worker: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    task_queue: str,
+) -> None:
+    await sandbox.set_fault("llm", "chat.completions.create", latency_ms=1500)
+    feed = feed_for(client, sessions, task_queue)
+    async with make_worker():
+        handle = await start_discussion(
+            client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=THREAD), task_queue=task_queue
+        )
+        await until_status(sessions, handle, feed, "running")
+        await pause_workflow(client, handle.id)
+        paused = await until_status(sessions, handle, feed, "paused")
+        assert paused.close_time is None
+        described = await client.workflow_service.describe_workflow_execution(
+            DescribeWorkflowExecutionRequest(
+                namespace=client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
+            )
+        )
+        assert described.workflow_execution_info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_PAUSED
+        await resume_workflow(client, handle.id)
+        await handle.result()
+        done = await until_status(sessions, handle, feed, "completed")
+    kinds = [h.kind for h in await rows_of(sessions, ExecutionHistoryEvent, handle.id)]
+    assert "workflow_execution_paused" in kinds and "workflow_execution_unpaused" in kinds
+    assert done.close_time is not None
+
+
+async def test_pausing_a_closed_run_is_refused_in_our_words(
+    client: Client, make_worker: Any, sandbox: SandboxControl, team: str, task_queue: str
+) -> None:
+    async with make_worker():
+        handle = await start_discussion(
+            client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=THREAD), task_queue=task_queue
+        )
+        await handle.result()
+    with pytest.raises((ConflictError, NotFoundError)):
+        await pause_workflow(client, handle.id)
+    with pytest.raises(NotFoundError):
+        await cancel_workflow(client, f"no-such-run-{uuid.uuid4()}")
+
+
+async def test_cancel_by_query_cancels_every_matching_run_and_the_mirror_says_so(
+    client: Client,
+    make_worker: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    task_queue: str,
+) -> None:
+    await sandbox.set_fault("llm", "chat.completions.create", latency_ms=20_000)
+    threads = [await sandbox.post_slack_thread(channel, lines) for channel, _, lines in THREADS[:3]]
+    feed = feed_for(client, sessions, task_queue)
+    async with make_worker():
+        handles = [
+            await start_discussion(
+                client,
+                DiscussionInput(team_id=team, source_type="slack", source_thread_id=thread),
+                task_queue=task_queue,
+            )
+            for thread in threads
+        ]
+        for handle in handles:
+            await until_status(sessions, handle, feed, "running")
+        query = f"TaskQueue = '{task_queue}' AND IntakeTeamId = '{team}' AND ExecutionStatus = 'Running'"
+        job_id = await start_batch(client, "cancel", query, reason="test")
+        result = await wait_for_batch(client, job_id)
+        assert (result.state, result.total, result.completed, result.failed) == ("completed", 3, 3, 0)
+        closed = [await until_status(sessions, handle, feed, "cancelled") for handle in handles]
+    # DiscussionWorkflow records the cancelled stage as its job's failure, so Temporal closes it
+    # failed; the mirror says cancelled, as the operator asked.
+    assert {c.temporal_status for c in closed} <= {"cancelled", "failed"}
+    for handle in handles:
+        kinds = [h.kind for h in await rows_of(sessions, ExecutionHistoryEvent, handle.id)]
+        assert "workflow_execution_cancel_requested" in kinds
+    await sandbox.clear_faults()
