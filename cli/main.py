@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
 from cli import db as db_commands
 from cli import discussions as discussion_commands
 from cli import fm_profiles as fm_profile_commands
+from cli import mirror as mirror_commands
 from cli import report as report_commands
 from cli import schedules as schedule_commands
 from cli import signals as signal_commands
@@ -47,6 +48,9 @@ for group, name in (
     (work_order_commands.signed_app, "signed"),
     (work_order_commands.export_app, "export"),
     (report_commands.app, "report"),
+    (mirror_commands.workflow_app, "workflow"),
+    (mirror_commands.activity_app, "activity"),
+    (mirror_commands.mirror_app, "mirror"),
 ):
     app.add_typer(group, name=name)
 

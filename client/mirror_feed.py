@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,10 @@ from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import Client
 
 from client.mirror_projection import RecordedAttempt, RunRows, project
+from core.settings import Settings
+from core.temporal import connect
+from db.availability import database_answers
+from db.engine import create_sessionmaker, engine_from_settings, redact_url
 from db.repositories.mirror import MirrorRepository, RunKey
 from db.uow import unit_of_work
 
@@ -361,3 +366,81 @@ def _quantile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     return round(values[min(len(values) - 1, int(q * len(values)))], 3)
+
+
+# -- the process --------------------------------------------------------------------------------
+
+
+async def wait_for_dependencies(settings: Settings, stop: asyncio.Event, say: Callable[[str], None]) -> Client | None:
+    """Connect to Temporal and PostgreSQL (with the mirror's tables migrated), saying what it
+    waits for, every few seconds, until both answer; None when `stop` is set first."""
+    waited_for = ""
+    while not stop.is_set():
+        try:
+            address = settings.require_temporal_address()
+            database_url = settings.require_database_url()
+            engine = engine_from_settings(settings)
+            try:
+                if not await database_answers(engine):
+                    raise ConnectionError(f"PostgreSQL at {redact_url(database_url)} does not answer")
+                async with create_sessionmaker(engine)() as session:
+                    try:
+                        await MirrorRepository().position(LIVE, session=session)
+                    except Exception as err:
+                        raise ConnectionError(
+                            f"PostgreSQL has no mirror tables yet (run `intake db migrate`): {type(err).__name__}"
+                        ) from None
+            finally:
+                await engine.dispose()
+            try:
+                return await connect(settings)
+            except Exception as err:
+                raise ConnectionError(f"Temporal at {address} does not answer ({type(err).__name__})") from None
+        except Exception as err:
+            if str(err) != waited_for:
+                say(f"waiting: {err}")
+                waited_for = str(err)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=2.0)
+        except TimeoutError:
+            pass
+    return None
+
+
+async def serve(settings: Settings, stop: asyncio.Event, say: Callable[[str], None] = print) -> None:
+    """`intake mirror run`: wait for Temporal and PostgreSQL, then keep the mirror current
+    until `stop` is set."""
+    client = await wait_for_dependencies(settings, stop, say)
+    if client is None:
+        return
+    engine = engine_from_settings(settings)
+    try:
+        feed = MirrorFeed(
+            client, create_sessionmaker(engine), scope=settings.mirror_query, interval=settings.mirror_poll_interval
+        )
+        say(
+            f"mirroring Temporal {settings.require_temporal_address()} (namespace {settings.temporal_namespace}"
+            + (f", runs matching {settings.mirror_query}" if settings.mirror_query else "")
+            + f") into PostgreSQL every {feed.interval:g} s"
+        )
+        await feed.run(stop)
+        say(f"stopped after {feed.stats.ticks} ticks, {feed.stats.mirrored} runs mirrored")
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(Settings(), stop, say=log.info)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

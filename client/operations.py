@@ -212,6 +212,10 @@ async def start_batch(client: Client, kind: BatchKind, query: str, *, reason: st
             ResetOptions(last_workflow_task=Empty()) if to == "last" else ResetOptions(first_workflow_task=Empty())
         )
         operation = {"reset_operation": BatchOperationReset(identity=IDENTITY, options=options)}
+    # A malformed query, or one no run matches, is refused before any batch starts.
+    matching = await _call(f"{kind} by query {query!r}", client.count_workflows(query))
+    if matching.count == 0:
+        raise NotFoundError(f"{kind} by query: no run matches {query!r}")
     job_id = f"intake-{kind}-{uuid.uuid4()}"
     await _call(
         f"{kind} by query",

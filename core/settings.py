@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     mirror_attempts: bool = Field(True, validation_alias="MIRROR_ATTEMPTS")
     mirror_retention_days: int = Field(30, ge=1, validation_alias="MIRROR_RETENTION_DAYS")
     mirror_poll_interval: float = Field(0.25, gt=0, validation_alias="MIRROR_POLL_INTERVAL")
+    # A visibility query limiting the mirror to some runs (e.g. "TaskQueue = 'intake'"); all when unset.
+    mirror_query: str | None = Field(None, validation_alias="MIRROR_QUERY")
 
     # Temporal.
     temporal_address: str | None = Field(None, validation_alias="TEMPORAL_ADDRESS")

@@ -4,6 +4,7 @@ projected from history by the feed, rebuildable, surviving replays and restarts.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -21,11 +22,13 @@ from client.mirror_feed import MirrorFeed, rebuild
 from client.operations import cancel_workflow, pause_workflow, resume_workflow, start_batch, wait_for_batch
 from contracts.discussions import DiscussionInput
 from core.errors import ConflictError, NotFoundError
+from core.settings import Settings
 from db.models.mirror import Execution, ExecutionHistoryEvent, ExecutionStep, JobAttempt, Timer
 from db.repositories.mirror import MirrorRepository
 from db.uow import unit_of_work
 from sandbox.control import SandboxControl
 from sandbox.slack import THREADS
+from tests.helpers import intake_cli
 
 THREAD = "C0PRODUCT:1718010000.000100"
 
@@ -275,3 +278,78 @@ async def test_cancel_by_query_cancels_every_matching_run_and_the_mirror_says_so
         kinds = [h.kind for h in await rows_of(sessions, ExecutionHistoryEvent, handle.id)]
         assert "workflow_execution_cancel_requested" in kinds
     await sandbox.clear_faults()
+
+
+async def test_the_reports_and_mirror_commands_print_what_the_mirror_has(
+    client: Client,
+    make_worker: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    task_queue: str,
+    settings: Settings,
+) -> None:
+    await sandbox.set_fault("slack", "conversations.replies", error_rate=1.0, times=1)
+    feed = feed_for(client, sessions, task_queue)
+    async with make_worker():
+        handle = await start_discussion(
+            client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=THREAD), task_queue=task_queue
+        )
+        await handle.result()
+        await final_execution(sessions, handle, feed)
+        await attempts_settled(sessions, handle.id)
+
+    async def run(*args: str) -> str:
+        done = await intake_cli(settings, *args, MIRROR_QUERY=feed.scope or "")
+        assert done.returncode == 0, f"intake {' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    runs = json.loads(await run("report", "executions", "--team", team, "--since", "1h", "--json"))
+    assert [(r["workflow_id"], r["status"]) for r in runs] == [(handle.id, "completed")]
+    assert handle.id in (await run("report", "executions", "--team", team)).splitlines()[3]
+    steps = json.loads(await run("report", "steps", "--team", team, "--name", "discussion_build_thread", "--json"))
+    assert [(s["attempts"], s["status"]) for s in steps] == [(2, "completed")]
+    attempts = json.loads(await run("report", "attempts", "--workflow", handle.id, "--outcome", "failed", "--json"))
+    assert [(a["activity_type"], a["attempt"]) for a in attempts] == [("discussion_build_thread", 1)]
+    assert "internal_error" in attempts[0]["error"]
+    timers = json.loads(await run("report", "timers", "--team", team, "--kind", "retry", "--json"))
+    assert len(timers) == 1 and timers[0]["fired_at"] is not None
+    timeline = json.loads(await run("report", "run", handle.id, "--json"))
+    kinds = [item["kind"] for item in timeline["timeline"]]
+    assert kinds.count("step") == len(timeline["steps"]) and kinds.count("attempt") == len(timeline["attempts"])
+    assert kinds.count("timer") == 1
+    assert [item["at"] for item in timeline["timeline"]] == sorted(item["at"] for item in timeline["timeline"])
+    shown = await run("report", "run", handle.id)
+    assert any(handle.id in line and "completed" in line for line in shown.splitlines())
+    failures = json.loads(await run("report", "failures", "--json"))
+    assert failures["steps"] == []  # the step recovered: no failed step, one failed attempt
+    assert [(a["activity"], a["outcome"], a["attempts"]) for a in failures["attempts"]] == [
+        ("discussion_build_thread", "failed", 1)
+    ]
+    status = json.loads(await run("mirror", "status", "--json"))
+    assert status["rows"]["executions"] == 1 and status["close_watermark"] is not None
+    assert status["closed_runs_not_mirrored"] == 0
+    rebuilt = json.loads(await run("mirror", "rebuild", "--json"))
+    assert (rebuilt["runs"], rebuilt["differed"]) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("workflow", "cancel", "some-id", "--query", "IntakeTeamId='x'"), "give one WORKFLOW_ID or --query, not both"),
+        (("workflow", "reset"), "give a WORKFLOW_ID or --query"),
+        (("workflow", "pause", "no-such-workflow"), "pause no-such-workflow:"),
+        (("report", "executions", "--since", "yesterday"), "--since 'yesterday' is neither a duration"),
+        (("report", "executions", "--status", "done"), "--status 'done': one of pending, running, paused"),
+        (("report", "run", "no-such-workflow"), "the mirror has no run of workflow 'no-such-workflow'"),
+        (("workflow", "cancel", "--query", "NoSuchAttribute = 'x'"), "cancel by query \"NoSuchAttribute = 'x'\":"),
+        (("workflow", "terminate", "--query", "WorkflowId = 'no-such-workflow'"), "terminate by query: no run matches"),
+    ],
+)
+async def test_the_mirror_commands_refuse_bad_input_in_one_line(
+    settings: Settings, engine: Any, args: tuple[str, ...], says: str
+) -> None:
+    done = await intake_cli(settings, *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], done.stderr
