@@ -62,8 +62,9 @@ def up(
     ui_port: int = typer.Option(None, envvar="INTAKE_UI_PORT", help="Default: a free port."),
     sandbox_port: int = typer.Option(None, envvar="INTAKE_SANDBOX_PORT", help="Default: a free port."),
     worker: bool = typer.Option(True, help="Start the worker too."),
+    mirror: bool = typer.Option(True, help="Start the engine mirror's feed too (intake mirror run)."),
 ) -> None:
-    """Run the embedded stack (PostgreSQL, Temporal + UI, sandbox, worker) until Ctrl-C."""
+    """Run the embedded stack (PostgreSQL, Temporal + UI, sandbox, worker, mirror) until Ctrl-C."""
     from stack.embedded import EmbeddedStack, StackConfig
 
     settings = Settings()
@@ -77,6 +78,7 @@ def up(
             task_queue=settings.task_queue,
             namespace=settings.temporal_namespace,
             worker=worker,
+            mirror=mirror,
         ),
         say=console.print,
     )

@@ -330,7 +330,8 @@ def project(
             continue
         starts = {a.attempt: a.started_at for a in tries}
         for attempt in tries:
-            if attempt.outcome in ("completed", "running") or attempt.ended_at is None:
+            # A lost attempt's end is not known (its worker died): no wait is drawn after it.
+            if attempt.outcome in ("completed", "running", "lost") or attempt.ended_at is None:
                 continue
             # A failed attempt waits out its backoff before the next (if there is to be one).
             # History has the start of the step's last attempt; the workers' records the others'.

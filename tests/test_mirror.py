@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +24,7 @@ from temporalio.client import Client, WorkflowHandle
 from client.discussions import start_discussion
 from client.mirror_feed import MirrorFeed, rebuild
 from client.operations import cancel_workflow, pause_workflow, resume_workflow, start_batch, wait_for_batch
+from client.work_orders import start_export_drain
 from contracts.discussions import DiscussionInput
 from core.errors import ConflictError, NotFoundError
 from core.settings import Settings
@@ -28,7 +33,11 @@ from db.repositories.mirror import MirrorRepository
 from db.uow import unit_of_work
 from sandbox.control import SandboxControl
 from sandbox.slack import THREADS
+from stack.processes import free_port
 from tests.helpers import intake_cli
+from tests.test_dead_workers import APPEND, ROOT, kill, until_started
+from tests.test_dead_workers import doomed_worker as doomed_worker  # a fixture: `python -m worker`
+from tests.test_exports import queued_work_orders
 
 THREAD = "C0PRODUCT:1718010000.000100"
 
@@ -353,3 +362,153 @@ async def test_the_mirror_commands_refuse_bad_input_in_one_line(
     assert done.returncode == 2, (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], done.stderr
+
+
+async def test_an_export_retry_wait_shows_up_as_timers(
+    client: Client,
+    make_worker: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    task_queue: str,
+) -> None:
+    """The Sheets append fails twice: the export activity waits 1 s, then 2 s (its retry policy)
+    before the next attempts, and the mirror has both waits as retry timers."""
+    await queued_work_orders(sessions, 1)
+    await sandbox.set_fault("sheets", APPEND, error_rate=1.0, times=2)
+    feed = feed_for(client, sessions, task_queue)
+    async with make_worker():
+        handle = await start_export_drain(client, task_queue=task_queue)
+        await handle.result()
+        await final_execution(sessions, handle, feed)
+        await attempts_settled(sessions, handle.id)
+    exports = [s for s in await rows_of(sessions, ExecutionStep, handle.id) if s.attempts == 3]
+    assert len(exports) == 1 and exports[0].status == "completed"
+    timers = sorted(await rows_of(sessions, Timer, handle.id), key=lambda t: t.started_at)
+    assert [(t.kind, t.activity_id) for t in timers] == [("retry", exports[0].activity_id)] * 2
+    assert [round((t.fire_at - t.started_at).total_seconds()) for t in timers] == [1, 2]
+    assert all(t.fired_at is not None and t.fired_at >= t.started_at and not t.cancelled for t in timers)
+    shown = await rows_of(sessions, JobAttempt, handle.id)
+    assert sorted(a.outcome for a in shown if a.activity_id == exports[0].activity_id) == [
+        "completed",
+        "failed",
+        "failed",
+    ]
+
+
+async def test_a_worker_killed_mid_activity_leaves_its_attempt_lost_not_running(
+    client: Client,
+    make_worker: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    task_queue: str,
+    doomed_worker: subprocess.Popen[bytes],
+) -> None:
+    await sandbox.set_fault("llm", "chat.completions.create", latency_ms=2500)
+    feed = feed_for(client, sessions, task_queue)
+    handle = await start_discussion(
+        client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=THREAD), task_queue=task_queue
+    )
+    await until_started(handle, "discussion_analyze")
+
+    async def recorded_running() -> list[JobAttempt]:
+        rows = await rows_of(sessions, JobAttempt, handle.id)
+        return [r for r in rows if r.activity_type == "discussion_analyze" and r.outcome == "running"]
+
+    [lost] = await until(recorded_running, what="the doomed worker's attempt recorded")
+    kill(doomed_worker)
+    await sandbox.clear_faults()
+    async with make_worker():
+        await handle.result()
+        await final_execution(sessions, handle, feed)
+        rows = await attempts_settled(sessions, handle.id)
+    analyze = sorted((r for r in rows if r.activity_type == "discussion_analyze"), key=lambda r: r.attempt)
+    assert [(r.attempt, r.outcome) for r in analyze] == [(1, "lost"), (2, "completed")]
+    assert analyze[0].worker_identity == lost.worker_identity != analyze[1].worker_identity
+    assert analyze[0].ended_at is not None
+    [step] = [s for s in await rows_of(sessions, ExecutionStep, handle.id) if s.name == "discussion_analyze"]
+    assert (step.status, step.attempts) == ("completed", 2)
+    assert step.last_error is not None and "heartbeat" in step.last_error.lower()
+
+
+def mirror_process(settings: Settings, scope: str, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
+    """`python -m client.mirror_feed` (what `intake mirror run` runs) against the test's stack."""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": settings.require_database_url(),
+        "TEMPORAL_ADDRESS": settings.require_temporal_address(),
+        "INTAKE_STATE_DIR": str(settings.state_dir),
+        "MIRROR_QUERY": scope,
+        **env,
+    }
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "client.mirror_feed"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+async def test_a_mirror_process_killed_and_restarted_catches_up_with_no_gaps_or_duplicates(
+    client: Client,
+    make_worker: Any,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    task_queue: str,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    scope = f"TaskQueue = '{task_queue}'"
+    log_path = tmp_path / "mirror.log"
+    threads = [await sandbox.post_slack_thread(channel, lines) for channel, _, lines in THREADS[:4]]
+
+    async def discussions(batch: list[str]) -> list[WorkflowHandle]:
+        handles = [
+            await start_discussion(
+                client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=t), task_queue=task_queue
+            )
+            for t in batch
+        ]
+        await asyncio.gather(*(h.result() for h in handles))
+        return handles
+
+    async def all_final(handles: list[WorkflowHandle]) -> list[Execution] | None:
+        rows = [await execution(sessions, h) for h in handles]
+        return [r for r in rows if r is not None] if all(r and r.status == "completed" for r in rows) else None
+
+    # Started before Temporal answers, it waits and says so, and does not crash.
+    waiting = mirror_process(settings, scope, log_path, TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")
+    try:
+        await until(
+            lambda: asyncio.sleep(0, "waiting: Temporal at" in log_path.read_text()), what="the waiting message"
+        )
+        assert waiting.poll() is None
+    finally:
+        waiting.kill()
+        waiting.wait(timeout=30)
+
+    process = mirror_process(settings, scope, log_path)
+    try:
+        async with make_worker():
+            first = await discussions(threads[:2])
+            before = await until(lambda: all_final(first), what="the first runs mirrored")
+            process.kill()  # SIGKILL: no clean stop
+            process.wait(timeout=30)
+            second = await discussions(threads[2:])  # closed while no mirror runs
+            process = mirror_process(settings, scope, log_path)
+            after = await until(lambda: all_final(first + second), what="the runs closed meanwhile mirrored")
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+    async with sessions() as session:
+        runs = (await session.scalars(select(Execution))).all()
+        events = await session.scalar(select(func.count()).select_from(ExecutionHistoryEvent))
+    assert sorted(r.workflow_id for r in runs) == sorted(h.id for h in first + second)
+    assert events == sum(r.history_length for r in runs)
+    # The restart passed over the runs mirrored before it without writing them again.
+    assert [r.mirrored_at for r in after[:2]] == [r.mirrored_at for r in before]
