@@ -29,6 +29,7 @@ from activities.discussions import DiscussionActivities
 from activities.exports import ExportActivities
 from activities.health import HealthActivities
 from activities.interceptors import RecordAttempts, ResilientActivities
+from activities.mirror import MirrorActivities
 from activities.signals import SignalActivities
 from activities.work_orders import WorkOrderActivities
 from core.settings import Settings
@@ -39,6 +40,7 @@ from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
 from workflows.discussions import CleanupJobsWorkflow, DiscussionWorkflow
 from workflows.exports import ExportDrainWorkflow
 from workflows.health import HealthCheckWorkflow
+from workflows.mirror import PruneMirrorWorkflow
 from workflows.signals import IngestSignalsWorkflow, PruneRunLogWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
@@ -63,6 +65,7 @@ PIPELINES: list[Pipeline] = [
     Pipeline("exports", workflows=[ExportDrainWorkflow], activities=[ExportActivities]),
     Pipeline("signals", workflows=[IngestSignalsWorkflow, PruneRunLogWorkflow], activities=[SignalActivities]),
     Pipeline("approvals", workflows=[ProposedActionWorkflow, QueueToolCallWorkflow], activities=[ApprovalActivities]),
+    Pipeline("mirror", workflows=[PruneMirrorWorkflow], activities=[MirrorActivities]),
 ]
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 
 from client.discussions import start_discussion
 from client.mirror_feed import MirrorFeed, rebuild
+from client.mirror_projection import project
 from client.operations import cancel_workflow, pause_workflow, resume_workflow, start_batch, wait_for_batch
+from client.schedules import ScheduleOptions, expand_schedules
 from client.work_orders import start_export_drain
 from contracts.discussions import DiscussionInput
+from contracts.mirror import PruneMirrorInput
 from core.errors import ConflictError, NotFoundError
 from core.settings import Settings
 from db.models.mirror import Execution, ExecutionHistoryEvent, ExecutionStep, JobAttempt, Timer
@@ -34,10 +38,11 @@ from db.uow import unit_of_work
 from sandbox.control import SandboxControl
 from sandbox.slack import THREADS
 from stack.processes import free_port
-from tests.helpers import intake_cli
+from tests.helpers import HISTORIES, intake_cli, record_history
 from tests.test_dead_workers import APPEND, ROOT, kill, until_started
 from tests.test_dead_workers import doomed_worker as doomed_worker  # a fixture: `python -m worker`
 from tests.test_exports import queued_work_orders
+from workflows.mirror import PruneMirrorWorkflow
 
 THREAD = "C0PRODUCT:1718010000.000100"
 
@@ -512,3 +517,91 @@ async def test_a_mirror_process_killed_and_restarted_catches_up_with_no_gaps_or_
     assert events == sum(r.history_length for r in runs)
     # The restart passed over the runs mirrored before it without writing them again.
     assert [r.mirrored_at for r in after[:2]] == [r.mirrored_at for r in before]
+
+
+async def test_pruning_deletes_runs_and_attempts_past_the_retention_in_one_go(
+    client: Client, make_worker: Any, sessions: async_sessionmaker[AsyncSession], task_queue: str
+) -> None:
+    now = datetime.now(UTC)
+    repo = MirrorRepository()
+
+    def run_rows(workflow_id: str, closed: datetime) -> dict[str, Any]:
+        return {
+            "workflow_id": workflow_id,
+            "run_id": "r1",
+            "workflow_type": "DiscussionWorkflow",
+            "parent_workflow_id": None,
+            "parent_run_id": None,
+            "task_queue": task_queue,
+            "status": "completed",
+            "temporal_status": "completed",
+            "start_time": closed - timedelta(seconds=5),
+            "close_time": closed,
+            "team_id": None,
+            "user_id": None,
+            "discussion_id": None,
+            "work_order_id": None,
+            "error": None,
+            "history_length": 1,
+        }
+
+    async with unit_of_work(sessions) as session:
+        await repo.upsert_runs(
+            session=session,
+            executions=[run_rows("old", now - timedelta(days=40)), run_rows("new", now - timedelta(days=1))],
+            steps=[],
+            timers=[],
+            history=[
+                {"workflow_id": w, "run_id": "r1", "event_id": 1, "event_time": now, "kind": "x", "summary": ""}
+                for w in ("old", "new")
+            ],
+        )
+        await repo.record_attempts(
+            [
+                {
+                    "workflow_id": w,
+                    "run_id": "r1",
+                    "activity_id": "1",
+                    "attempt": 1,
+                    "activity_type": "a",
+                    "workflow_type": "DiscussionWorkflow",
+                    "local": False,
+                    "worker_identity": "w",
+                    "started_at": started,
+                    "ended_at": started,
+                    "outcome": "completed",
+                    "error": None,
+                }
+                for w, started in (("old", now - timedelta(days=40)), ("new", now))
+            ],
+            session=session,
+        )
+    async with make_worker():
+        handle = await client.start_workflow(
+            PruneMirrorWorkflow.run,
+            PruneMirrorInput(retention_days=30),
+            id=f"prune-mirror-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        result = await handle.result()
+        await record_history(handle, "prune_mirror")
+    assert (result.executions_deleted, result.attempts_deleted) == (1, 1)
+    async with sessions() as session:
+        left = await repo.counts(session=session)
+        runs = (await session.scalars(select(Execution.workflow_id))).all()
+    assert runs == ["new"]
+    assert (left["execution_history"], left["job_attempts"]) == (1, 1)
+    assert "prune-mirror" in dict(expand_schedules(ScheduleOptions(task_queue=task_queue)))
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+def test_the_projection_of_every_recorded_history_is_closed_and_complete(path: Path) -> None:
+    """Pure: a finished run's history gives a closed execution, every step ended, one line per event."""
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    rows = project(path.stem, "run", history.events)
+    assert rows.closed and rows.execution["status"] in ("completed", "failed", "cancelled")
+    assert rows.execution["workflow_type"] and rows.execution["start_time"] <= rows.execution["close_time"]
+    assert [h["event_id"] for h in rows.history] == [e.event_id for e in history.events]
+    assert all(s["status"] in ("completed", "failed", "skipped") and s["attempts"] >= 1 for s in rows.steps)
+    assert len({s["activity_id"] for s in rows.steps}) == len(rows.steps)
+    assert project(path.stem, "run", history.events) == rows  # the same events, the same rows
