@@ -327,12 +327,13 @@ def run(
 @app.command()
 def failures(
     hours: float = typer.Option(24.0, min=0.01, help="How far back."),
+    team: str = TEAM,
     as_json: bool = JSON,
 ) -> None:
     """Failed steps by activity and error (and attempts that did not complete), last 24 h."""
     from client import mirror_reports
 
-    out = with_sessions(Settings(), lambda sessions: mirror_reports.failures(sessions, hours=hours))
+    out = with_sessions(Settings(), lambda sessions: mirror_reports.failures(sessions, hours=hours, team_id=team))
     if as_json:
         print_json(out)
         return

@@ -17,9 +17,14 @@ process of ours cannot do.
 - Every `rescan_every` seconds, and first thing after a (re)start: runs closed within
   `overlap` before the watermark, because visibility is written a little after a run closes
   and a run may show up behind a newer one. Runs the mirror has final are skipped.
-- Every `open_every` seconds: the open runs (running or paused); one whose history grew (its
-  length in visibility) or whose status changed is projected again, so running steps, pauses
-  and waits show up while the run is open.
+- Every `paused_every` seconds (1 s): the paused runs (usually none, so a cheap query). A run
+  newly paused gets its executions row from visibility alone at once; one the mirror has paused
+  that is no longer listed (resumed, or closed) is projected from its history.
+- Every `open_every` seconds (5 s): the open runs. A run not seen yet gets its row from
+  visibility; one whose history grew (its length in visibility) is projected again, so running
+  steps and waits show up while a run is open; one open here but no longer listed is projected.
+  (Listing and projecting every open run each second cost the pipelines throughput: the dev
+  server answers visibility queries from the store that also runs the workflows.)
 
 Restarts: the watermark is written in the same transaction as the rows it covers, and the
 first tick after a start scans from the watermark minus the overlap; every write is an
@@ -41,10 +46,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import Client
 
-from client.mirror_projection import RecordedAttempt, RunRows, project
+from client.mirror_projection import RecordedAttempt, RunRows, execution_from_visibility, project
 from core.settings import Settings
 from core.temporal import connect
 from db.availability import database_answers
@@ -77,6 +83,7 @@ class Listed:
     status: int
     close_time: datetime | None
     history_length: int
+    info: WorkflowExecutionInfo
 
     @property
     def paused(self) -> bool:
@@ -101,6 +108,7 @@ async def list_runs(client: Client, query: str | None, *, page_size: int = 1000)
                 status=info.status,
                 close_time=info.close_time.ToDatetime(tzinfo=UTC) if info.HasField("close_time") else None,
                 history_length=info.history_length,
+                info=info,
             )
         token = page.next_page_token
         if not token:
@@ -125,11 +133,13 @@ class MirrorFeed:
     interval: float = 0.25
     overlap: timedelta = timedelta(seconds=10)
     rescan_every: float = 5.0
-    open_every: float = 1.0
+    paused_every: float = 1.0
+    open_every: float = 5.0
     concurrency: int = 8
     stats: FeedStats = field(default_factory=FeedStats)
     _repo: MirrorRepository = field(default_factory=MirrorRepository)
     _next_rescan: float = 0.0
+    _next_paused: float = 0.0
     _next_open: float = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -168,6 +178,9 @@ class MirrorFeed:
             mirrored += await self.mirror(
                 todo, watermark=max(e.close_time for e in closed.values() if e.close_time is not None)
             )
+        if now >= self._next_paused:
+            self._next_paused = now + self.paused_every
+            mirrored += await self._paused_runs()
         if now >= self._next_open:
             self._next_open = now + self.open_every
             mirrored += await self._open_runs()
@@ -177,33 +190,45 @@ class MirrorFeed:
     async def _list(self, query: str) -> dict[RunKey, Listed]:
         return await list_runs(self.client, _and(self.scope, query))
 
+    async def _paused_runs(self) -> int:
+        """Pauses and resumes: runs visibility lists as paused, against those the mirror has paused."""
+        listed = await self._list("ExecutionStatus = 'Paused'")
+        async with self.sessions() as session:
+            known = await self._repo.history_lengths(list(listed), session=session)
+            were_paused = await self._repo.open_runs(session=session, status="paused")
+        paused = [key for key in listed if known.get(key, (0, ""))[1] != "paused"]
+        if paused:
+            async with unit_of_work(self.sessions) as session:
+                await self._repo.upsert_runs(
+                    session=session,
+                    executions=[execution_from_visibility(listed[key].info) for key in paused],
+                    steps=[],
+                    timers=[],
+                    history=[],
+                )
+        # Paused here, no longer in Temporal: resumed (or closed): its history says which.
+        return len(paused) + await self.mirror([key for key in were_paused if key not in listed])
+
     async def _open_runs(self) -> int:
+        """Open runs: new ones get their row from visibility, those whose history grew are
+        projected again, and runs open here but no longer in Temporal's list are projected
+        (closed while the feed looked elsewhere)."""
         listed = await self._list("ExecutionStatus = 'Running' OR ExecutionStatus = 'Paused'")
         async with self.sessions() as session:
             known = await self._repo.history_lengths(list(listed), session=session)
-            # Open here but not in the list: closed since, or never seen closing (a rescan
-            # after a long stop); project them again.
             stale = [key for key in await self._repo.open_runs(session=session) if key not in listed]
-        changed = [
-            key
-            for key, execution in listed.items()
-            if key not in known
-            or known[key][0] != execution.history_length
-            or execution.paused != (known[key][1] == "paused")
-        ]
-        if self.scope is not None and stale:
-            scoped = await self._scoped(stale)
-            stale = [key for key in stale if key in scoped]
-        return await self.mirror([*changed, *stale])
-
-    async def _scoped(self, keys: Sequence[RunKey]) -> set[RunKey]:
-        """Which of `keys` (open in the mirror) are within the scope: asked of Temporal by id."""
-        found: set[RunKey] = set()
-        for workflow_id, run_id in keys:
-            quoted = workflow_id.replace("'", "\\'")
-            if (workflow_id, run_id) in await self._list(f"WorkflowId = '{quoted}'"):
-                found.add((workflow_id, run_id))
-        return found
+        fresh = [key for key in listed if key not in known]
+        if fresh:
+            async with unit_of_work(self.sessions) as session:
+                await self._repo.upsert_runs(
+                    session=session,
+                    executions=[execution_from_visibility(listed[key].info) for key in fresh],
+                    steps=[],
+                    timers=[],
+                    history=[],
+                )
+        grown = [key for key, run in listed.items() if key in known and known[key][0] != run.history_length]
+        return len(fresh) + await self.mirror([*grown, *stale])
 
     async def mirror(self, keys: Sequence[RunKey], *, watermark: datetime | None = None) -> int:
         """Fetch, project and write `keys`, BATCH runs per transaction; the last one moves the

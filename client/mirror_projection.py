@@ -26,9 +26,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.api.common.v1 import RetryPolicy
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
 from temporalio.converter import decode_typed_search_attributes
 
 # Our search attributes as the executions' columns.
@@ -358,6 +359,31 @@ def project(
         timers=sorted(timers.values(), key=lambda t: (t["started_at"], t["timer_id"])),
         history=history,
     )
+
+
+def execution_from_visibility(info: WorkflowExecutionInfo) -> dict[str, Any]:
+    """An open run's executions row from what visibility lists of it (no history needed): the
+    feed writes it at once for a run it has not seen or whose status changed (a pause), and
+    projects the history later. Its status is `running` or `paused` (visibility does not tell
+    `pending`)."""
+    paused = info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_PAUSED
+    execution: dict[str, Any] = {
+        "workflow_id": info.execution.workflow_id,
+        "run_id": info.execution.run_id,
+        "workflow_type": info.type.name,
+        "parent_workflow_id": info.parent_execution.workflow_id if info.HasField("parent_execution") else None,
+        "parent_run_id": info.parent_execution.run_id if info.HasField("parent_execution") else None,
+        "task_queue": info.task_queue,
+        "status": "paused" if paused else "running",
+        "temporal_status": "running",
+        "start_time": info.start_time.ToDatetime(tzinfo=_utc()),
+        "close_time": None,
+        **{column: None for column in SEARCH_ATTRIBUTE_COLUMNS.values()},
+        "error": None,
+        "history_length": info.history_length,
+    }
+    _search_attributes(execution, info.search_attributes)
+    return execution
 
 
 def _search_attributes(execution: dict[str, Any], proto: Any) -> None:

@@ -178,13 +178,16 @@ async def run_timeline(
     }
 
 
-async def failures(sessions: async_sessionmaker[AsyncSession], *, hours: float = 24) -> dict[str, Any]:
-    """Failed steps by activity and error, and attempts that did not complete, in the last `hours`."""
+async def failures(
+    sessions: async_sessionmaker[AsyncSession], *, hours: float = 24, team_id: str | None = None
+) -> dict[str, Any]:
+    """Failed steps by activity and error, and attempts that did not complete, in the last `hours`
+    (of one team's runs when `team_id` is given)."""
     since = datetime.now(UTC) - timedelta(hours=hours)
     repo = MirrorRepository()
     async with sessions() as session:
-        failed_steps = await repo.failures(session=session, since=since)
-        failed_attempts = await repo.failed_attempts(session=session, since=since)
+        failed_steps = await repo.failures(session=session, since=since, team_id=team_id)
+        failed_attempts = await repo.failed_attempts(session=session, since=since, team_id=team_id)
     for row in failed_steps:
         row["last_at"] = _iso(row["last_at"])
     return {"since": since.isoformat(), "steps": failed_steps, "attempts": failed_attempts}

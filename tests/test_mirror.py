@@ -49,7 +49,9 @@ THREAD = "C0PRODUCT:1718010000.000100"
 
 def feed_for(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str) -> MirrorFeed:
     """A feed scoped to this test's task queue (the session's Temporal server keeps other tests' runs)."""
-    return MirrorFeed(client, sessions, scope=f"TaskQueue = '{task_queue}'", rescan_every=0.5, open_every=0.5)
+    return MirrorFeed(
+        client, sessions, scope=f"TaskQueue = '{task_queue}'", rescan_every=0.5, paused_every=0.5, open_every=0.5
+    )
 
 
 async def until(check: Any, *, what: str, timeout: float = 30.0, feed: MirrorFeed | None = None) -> Any:
@@ -285,6 +287,13 @@ async def test_cancel_by_query_cancels_every_matching_run_and_the_mirror_says_so
         result = await wait_for_batch(client, job_id)
         assert (result.state, result.total, result.completed, result.failed) == ("completed", 3, 3, 0)
         closed = [await until_status(sessions, handle, feed, "cancelled") for handle in handles]
+
+        async def attempts_ended() -> bool:
+            rows = [r for handle in handles for r in await rows_of(sessions, JobAttempt, handle.id)]
+            return all(r.outcome != "running" for r in rows)
+
+        # The cancelled attempts end in the worker too (their heartbeats hear of the cancel).
+        await until(attempts_ended, what="the cancelled attempts ended", feed=feed)
     # DiscussionWorkflow records the cancelled stage as its job's failure, so Temporal closes it
     # failed; the mirror says cancelled, as the operator asked.
     assert {c.temporal_status for c in closed} <= {"cancelled", "failed"}
@@ -318,29 +327,32 @@ async def test_the_reports_and_mirror_commands_print_what_the_mirror_has(
         assert done.returncode == 0, f"intake {' '.join(args)}: {done.stderr}"
         return done.stdout
 
-    runs = json.loads(await run("report", "executions", "--team", team, "--since", "1h", "--json"))
+    # Side by side: each is a process of its own.
+    outputs = await asyncio.gather(
+        run("report", "executions", "--team", team, "--since", "1h", "--json"),
+        run("report", "executions", "--team", team),
+        run("report", "steps", "--team", team, "--name", "discussion_build_thread", "--json"),
+        run("report", "attempts", "--workflow", handle.id, "--outcome", "failed", "--json"),
+        run("report", "run", handle.id, "--json"),
+        run("report", "failures", "--team", team, "--json"),
+        run("mirror", "status", "--json"),
+    )
+    table = outputs[1]
+    runs, steps, attempts, timeline, failures, status = (json.loads(out) for i, out in enumerate(outputs) if i != 1)
     assert [(r["workflow_id"], r["status"]) for r in runs] == [(handle.id, "completed")]
-    assert handle.id in (await run("report", "executions", "--team", team)).splitlines()[3]
-    steps = json.loads(await run("report", "steps", "--team", team, "--name", "discussion_build_thread", "--json"))
+    assert any(handle.id in line and "completed" in line for line in table.splitlines())
     assert [(s["attempts"], s["status"]) for s in steps] == [(2, "completed")]
-    attempts = json.loads(await run("report", "attempts", "--workflow", handle.id, "--outcome", "failed", "--json"))
     assert [(a["activity_type"], a["attempt"]) for a in attempts] == [("discussion_build_thread", 1)]
     assert "internal_error" in attempts[0]["error"]
-    timers = json.loads(await run("report", "timers", "--team", team, "--kind", "retry", "--json"))
-    assert len(timers) == 1 and timers[0]["fired_at"] is not None
-    timeline = json.loads(await run("report", "run", handle.id, "--json"))
     kinds = [item["kind"] for item in timeline["timeline"]]
     assert kinds.count("step") == len(timeline["steps"]) and kinds.count("attempt") == len(timeline["attempts"])
-    assert kinds.count("timer") == 1
+    assert kinds.count("timer") == 1 and timeline["timers"][0]["kind"] == "retry"
+    assert timeline["timers"][0]["fired_at"] is not None
     assert [item["at"] for item in timeline["timeline"]] == sorted(item["at"] for item in timeline["timeline"])
-    shown = await run("report", "run", handle.id)
-    assert any(handle.id in line and "completed" in line for line in shown.splitlines())
-    failures = json.loads(await run("report", "failures", "--json"))
     assert failures["steps"] == []  # the step recovered: no failed step, one failed attempt
     assert [(a["activity"], a["outcome"], a["attempts"]) for a in failures["attempts"]] == [
         ("discussion_build_thread", "failed", 1)
     ]
-    status = json.loads(await run("mirror", "status", "--json"))
     assert status["rows"]["executions"] == 1 and status["close_watermark"] is not None
     assert status["closed_runs_not_mirrored"] == 0
     rebuilt = json.loads(await run("mirror", "rebuild", "--json"))
@@ -585,12 +597,12 @@ async def test_pruning_deletes_runs_and_attempts_past_the_retention_in_one_go(
         )
         result = await handle.result()
         await record_history(handle, "prune_mirror")
-    assert (result.executions_deleted, result.attempts_deleted) == (1, 1)
+    assert result.executions_deleted == 1 and result.attempts_deleted >= 1
     async with sessions() as session:
-        left = await repo.counts(session=session)
         runs = (await session.scalars(select(Execution.workflow_id))).all()
-    assert runs == ["new"]
-    assert (left["execution_history"], left["job_attempts"]) == (1, 1)
+        events = (await session.scalars(select(ExecutionHistoryEvent.workflow_id))).all()
+        attempts = (await session.scalars(select(JobAttempt.workflow_id).where(JobAttempt.run_id == "r1"))).all()
+    assert runs == events == attempts == ["new"]
     assert "prune-mirror" in dict(expand_schedules(ScheduleOptions(task_queue=task_queue)))
 
 

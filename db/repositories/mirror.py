@@ -4,7 +4,7 @@ a run projected twice, or an attempt recorded twice, leaves the same rows."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +23,8 @@ from db.models.mirror import (
     Timer,
 )
 
-# Rows per INSERT: well below PostgreSQL's 32767 bind parameters at a dozen columns.
-CHUNK = 1000
+# Upserts are statements compiled once and run for many rows (executemany: SQLAlchemy batches
+# them into multi-row INSERTs itself), so a tick's writes cost no compilation.
 
 EXECUTIONS = table_of(Execution)
 STEPS = table_of(ExecutionStep)
@@ -36,9 +36,9 @@ POSITIONS = table_of(MirrorPosition)
 RunKey = tuple[str, str]
 
 
-def _chunks(rows: Sequence[dict[str, Any]]) -> Iterable[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), CHUNK):
-        yield rows[start : start + CHUNK]
+def _runs_of_team(team_id: str) -> Any:
+    """(workflow_id, run_id) of the team's mirrored runs, for an IN."""
+    return select(Execution.workflow_id, Execution.run_id).where(Execution.team_id == team_id)
 
 
 class MirrorRepository:
@@ -57,8 +57,8 @@ class MirrorRepository:
     ) -> None:
         """Write projected rows; a row already as projected is left untouched (so `mirrored_at`
         says when a run's row last changed, e.g. became final)."""
-        for chunk in _chunks(executions):
-            stmt = insert(EXECUTIONS).values(list(chunk))
+        if executions:
+            stmt = insert(EXECUTIONS)
             columns = [c.name for c in EXECUTIONS.c if c.name not in ("workflow_id", "run_id", "mirrored_at")]
             await session.execute(
                 stmt.on_conflict_do_update(
@@ -68,23 +68,25 @@ class MirrorRepository:
                         EXECUTIONS.c.history_length != stmt.excluded.history_length,
                         EXECUTIONS.c.status != stmt.excluded.status,
                     ),
-                )
+                ),
+                list(executions),
             )
         await self._upsert(session, STEPS, steps, ["workflow_id", "run_id", "activity_id"])
         await self._upsert(session, TIMERS, timers, ["workflow_id", "run_id", "timer_id"])
-        for chunk in _chunks(history):
-            await session.execute(insert(HISTORY).values(list(chunk)).on_conflict_do_nothing())
+        if history:
+            await session.execute(insert(HISTORY).on_conflict_do_nothing(), list(history))
         await session.flush()
 
     async def _upsert(self, session: AsyncSession, table: Any, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
-        for chunk in _chunks(rows):
-            stmt = insert(table).values(list(chunk))
+        if rows:
+            stmt = insert(table)
             columns = [c.name for c in table.c if c.name not in keys]
             changed = or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in columns))
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=keys, set_={c: stmt.excluded[c] for c in columns}, where=changed
-                )
+                ),
+                list(rows),
             )
 
     async def settle_attempts(self, runs: Sequence[RunKey], *, session: AsyncSession) -> int:
@@ -139,19 +141,20 @@ class MirrorRepository:
         )
         return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
-    async def open_runs(self, *, session: AsyncSession) -> list[RunKey]:
-        """Runs the mirror still has open (pending, running or paused)."""
-        rows = await session.execute(
-            select(EXECUTIONS.c.workflow_id, EXECUTIONS.c.run_id).where(EXECUTIONS.c.close_time.is_(None))
-        )
+    async def open_runs(self, *, session: AsyncSession, status: str | None = None) -> list[RunKey]:
+        """Runs the mirror still has open (pending, running or paused), or only those in `status`."""
+        query = select(EXECUTIONS.c.workflow_id, EXECUTIONS.c.run_id).where(EXECUTIONS.c.close_time.is_(None))
+        if status is not None:
+            query = query.where(EXECUTIONS.c.status == status)
+        rows = await session.execute(query)
         return [(r[0], r[1]) for r in rows]
 
     # -- attempts -----------------------------------------------------------------------------
 
     async def record_attempts(self, rows: Sequence[dict[str, Any]], *, session: AsyncSession) -> None:
         """Insert or complete attempt rows; an ended attempt is never set back to running."""
-        for chunk in _chunks(rows):
-            stmt = insert(ATTEMPTS).values(list(chunk))
+        if rows:
+            stmt = insert(ATTEMPTS)
             ended = stmt.excluded.outcome != "running"
             await session.execute(
                 stmt.on_conflict_do_update(
@@ -162,7 +165,8 @@ class MirrorRepository:
                         "error": case((ended, stmt.excluded.error), else_=ATTEMPTS.c.error),
                         "started_at": func.least(ATTEMPTS.c.started_at, stmt.excluded.started_at),
                     },
-                )
+                ),
+                list(rows),
             )
         await session.flush()
 
@@ -276,11 +280,7 @@ class MirrorRepository:
         if outcome:
             query = query.where(JobAttempt.outcome == outcome)
         if team_id:
-            query = query.where(
-                tuple_(JobAttempt.workflow_id, JobAttempt.run_id).in_(
-                    select(Execution.workflow_id, Execution.run_id).where(Execution.team_id == team_id)
-                )
-            )
+            query = query.where(tuple_(JobAttempt.workflow_id, JobAttempt.run_id).in_(_runs_of_team(team_id)))
         if activity_type:
             query = query.where(JobAttempt.activity_type == activity_type)
         if workflow_id:
@@ -361,9 +361,11 @@ class MirrorRepository:
         ).all()
         return steps, attempts, timers, history
 
-    async def failures(self, *, session: AsyncSession, since: datetime) -> list[dict[str, Any]]:
-        """Failed steps since `since`, counted by activity and error (most frequent first)."""
-        rows = await session.execute(
+    async def failures(
+        self, *, session: AsyncSession, since: datetime, team_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Failed steps since `since` (of one team's runs), counted by activity and error (most frequent first)."""
+        query = (
             select(
                 ExecutionStep.name,
                 ExecutionStep.last_error,
@@ -375,6 +377,9 @@ class MirrorRepository:
             .group_by(ExecutionStep.name, ExecutionStep.last_error)
             .order_by(func.count().desc(), ExecutionStep.name)
         )
+        if team_id is not None:
+            query = query.where(tuple_(ExecutionStep.workflow_id, ExecutionStep.run_id).in_(_runs_of_team(team_id)))
+        rows = await session.execute(query)
         return [
             {
                 "activity": r.name,
@@ -386,14 +391,19 @@ class MirrorRepository:
             for r in rows
         ]
 
-    async def failed_attempts(self, *, session: AsyncSession, since: datetime) -> list[dict[str, Any]]:
-        """Attempts that did not complete since `since`, by activity, outcome and error."""
-        rows = await session.execute(
+    async def failed_attempts(
+        self, *, session: AsyncSession, since: datetime, team_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Attempts that did not complete since `since` (of one team's runs), by activity, outcome and error."""
+        query = (
             select(JobAttempt.activity_type, JobAttempt.outcome, JobAttempt.error, func.count().label("attempts"))
             .where(JobAttempt.outcome.in_(("failed", "lost", "timed_out")), JobAttempt.started_at >= since)
             .group_by(JobAttempt.activity_type, JobAttempt.outcome, JobAttempt.error)
             .order_by(func.count().desc(), JobAttempt.activity_type)
         )
+        if team_id is not None:
+            query = query.where(tuple_(JobAttempt.workflow_id, JobAttempt.run_id).in_(_runs_of_team(team_id)))
+        rows = await session.execute(query)
         return [
             {"activity": r.activity_type, "outcome": r.outcome, "error": r.error, "attempts": r.attempts} for r in rows
         ]
