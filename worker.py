@@ -23,12 +23,14 @@ from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.approvals import ApprovalActivities
+from activities.attempts import AttemptRecorder
 from activities.deps import Deps
 from activities.discussions import DiscussionActivities
 from activities.exports import ExportActivities
 from activities.graphs import GraphActivities
 from activities.health import HealthActivities
-from activities.interceptors import ResilientActivities
+from activities.interceptors import RecordAttempts, ResilientActivities
+from activities.mirror import MirrorActivities
 from activities.signals import SignalActivities
 from activities.work_orders import WorkOrderActivities
 from core.settings import Settings
@@ -40,6 +42,7 @@ from workflows.discussions import CleanupJobsWorkflow, DiscussionWorkflow
 from workflows.exports import ExportDrainWorkflow
 from workflows.graphs import GraphWorkflow
 from workflows.health import HealthCheckWorkflow
+from workflows.mirror import PruneMirrorWorkflow
 from workflows.signals import IngestSignalsWorkflow, PruneRunLogWorkflow
 from workflows.work_orders import SignedDocumentIngestWorkflow, WorkOrderIngestWorkflow
 
@@ -65,6 +68,7 @@ PIPELINES: list[Pipeline] = [
     Pipeline("signals", workflows=[IngestSignalsWorkflow, PruneRunLogWorkflow], activities=[SignalActivities]),
     Pipeline("approvals", workflows=[ProposedActionWorkflow, QueueToolCallWorkflow], activities=[ApprovalActivities]),
     Pipeline("graphs", workflows=[GraphWorkflow], activities=[GraphActivities]),
+    Pipeline("mirror", workflows=[PruneMirrorWorkflow], activities=[MirrorActivities]),
 ]
 
 
@@ -93,8 +97,19 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def activity_interceptors(deps: Deps) -> list[Interceptor]:
-    """What every activity runs inside: error translation, heartbeats, database-outage waits."""
-    return [ResilientActivities(deps.engine, outage_timeout=deps.settings.db_outage_timeout)]
+    """What every activity runs inside: the mirror's attempt records (MIRROR_ATTEMPTS), error
+    translation, heartbeats, database-outage waits."""
+    resilient = ResilientActivities(deps.engine, outage_timeout=deps.settings.db_outage_timeout)
+    if not deps.settings.mirror_attempts:
+        return [resilient]
+    return [RecordAttempts(AttemptRecorder(deps.sessions)), resilient]
+
+
+async def close_interceptors(worker: Worker) -> None:
+    """Let the worker's interceptors finish their own work (the attempt records) after it stopped."""
+    for interceptor in worker.config().get("interceptors", ()):
+        if isinstance(interceptor, RecordAttempts):
+            await interceptor.aclose()
 
 
 def build_worker(client: Client, deps: Deps, *, task_queue: str, **options: Any) -> Worker:
@@ -128,6 +143,7 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         async with worker:
             await stop.wait()
             log.info("stopping: finishing running tasks")
+        await close_interceptors(worker)
     finally:
         await services.aclose()
         await engine.dispose()

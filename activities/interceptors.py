@@ -1,4 +1,7 @@
-"""What every activity does besides its own work: one worker interceptor (registered by worker.py).
+"""What every activity does besides its own work: worker interceptors (registered by worker.py).
+
+`RecordAttempts` (outermost) records every attempt for the mirror's job_attempts
+(activities/attempts.py): its start, its end and how it ended, off the activity's path.
 
 `ResilientActivities` wraps each activity the worker runs:
 
@@ -42,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
+from activities.attempts import AttemptRecorder, error_text
 from activities.errors import as_application_error
 from core.errors import IntakeError
 from db.availability import database_answers, is_lost_connection
@@ -82,6 +86,39 @@ def attempt_started() -> float | None:
     """`time.monotonic()` when this worker started the current attempt (None outside the interceptor)."""
     current = _ATTEMPT.get()
     return current.started if current is not None else None
+
+
+class RecordAttempts(Interceptor):
+    """The worker interceptor that tells `recorder` of every activity attempt's start and end."""
+
+    def __init__(self, recorder: AttemptRecorder) -> None:
+        self.recorder = recorder
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Recorded(next, self.recorder)
+
+    async def aclose(self) -> None:
+        await self.recorder.aclose()
+
+
+class _Recorded(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, recorder: AttemptRecorder) -> None:
+        super().__init__(next)
+        self._recorder = recorder
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        self._recorder.started(info)
+        try:
+            result = await super().execute_activity(input)
+        except asyncio.CancelledError:
+            self._recorder.ended(info, "cancelled", "cancelled")
+            raise
+        except BaseException as err:
+            self._recorder.ended(info, "failed", error_text(err))
+            raise
+        self._recorder.ended(info, "completed")
+        return result
 
 
 class ResilientActivities(Interceptor):

@@ -22,6 +22,7 @@ from cli import db as db_commands
 from cli import discussions as discussion_commands
 from cli import fm_profiles as fm_profile_commands
 from cli import graphs as graph_commands
+from cli import mirror as mirror_commands
 from cli import report as report_commands
 from cli import schedules as schedule_commands
 from cli import signals as signal_commands
@@ -51,6 +52,9 @@ for group, name in (
     (report_commands.app, "report"),
     (api_commands.app, "api"),
     (graph_commands.app, "graph"),
+    (mirror_commands.workflow_app, "workflow"),
+    (mirror_commands.activity_app, "activity"),
+    (mirror_commands.mirror_app, "mirror"),
 ):
     app.add_typer(group, name=name)
 
@@ -64,8 +68,9 @@ def up(
     api_port: int = typer.Option(None, help="Default: a free port."),
     worker: bool = typer.Option(True, help="Start the worker too."),
     api: bool = typer.Option(True, help="Start the HTTP API too."),
+    mirror: bool = typer.Option(True, help="Start the engine mirror's feed too (intake mirror run)."),
 ) -> None:
-    """Run the embedded stack (PostgreSQL, Temporal + UI, sandbox, API, worker) until Ctrl-C."""
+    """Run the embedded stack (PostgreSQL, Temporal + UI, sandbox, API, worker, mirror) until Ctrl-C."""
     from stack.embedded import EmbeddedStack, StackConfig
 
     settings = Settings()
@@ -81,6 +86,7 @@ def up(
             namespace=settings.temporal_namespace,
             worker=worker,
             api=api,
+            mirror=mirror,
         ),
         say=console.print,
     )

@@ -24,6 +24,9 @@ app = typer.Typer(
 def apply(
     job_retention_days: int = typer.Option(30, min=1, help="Keep finished discussion jobs this long."),
     run_log_retention_days: int = typer.Option(30, min=1, help="Keep the signal run log this long."),
+    mirror_retention_days: int = typer.Option(
+        None, min=1, help="Keep the engine mirror's runs this long (default MIRROR_RETENTION_DAYS, 30)."
+    ),
 ) -> None:
     """Create or update every schedule of the project, one ingestion per active user (safe to run again)."""
     settings = Settings()
@@ -37,6 +40,7 @@ def apply(
                 task_queue=settings.task_queue,
                 job_retention_days=job_retention_days,
                 run_log_retention_days=run_log_retention_days,
+                mirror_retention_days=mirror_retention_days or settings.mirror_retention_days,
                 signal_users=tuple(users),
             ),
         )

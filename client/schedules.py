@@ -23,6 +23,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from contracts.discussions import CleanupJobsInput
 from contracts.exports import ExportDrainInput, export_drain_workflow_id
+from contracts.mirror import PRUNE_MIRROR_WORKFLOW_ID, PruneMirrorInput
 from contracts.signals import (
     IngestSignalsInput,
     PruneRunLogInput,
@@ -31,6 +32,7 @@ from contracts.signals import (
 )
 from workflows.discussions import CleanupJobsWorkflow
 from workflows.exports import ExportDrainWorkflow
+from workflows.mirror import PruneMirrorWorkflow
 from workflows.search_attributes import USER_ID
 from workflows.signals import IngestSignalsWorkflow, PruneRunLogWorkflow
 
@@ -40,6 +42,7 @@ class ScheduleOptions:
     task_queue: str
     job_retention_days: int = 30
     run_log_retention_days: int = 30
+    mirror_retention_days: int = 30
     # Users whose signals are ingested on a schedule (the active ones, read by the caller).
     signal_users: tuple[str, ...] = ()
 
@@ -114,6 +117,16 @@ def _prune_run_log(options: ScheduleOptions) -> Schedule:
     )
 
 
+def _prune_mirror(options: ScheduleOptions) -> Schedule:
+    return _every(
+        timedelta(days=1),
+        PruneMirrorWorkflow.run,
+        PruneMirrorInput(retention_days=options.mirror_retention_days),
+        workflow_id=PRUNE_MIRROR_WORKFLOW_ID,
+        task_queue=options.task_queue,
+    )
+
+
 def _ingest_signals(options: ScheduleOptions) -> dict[str, Schedule]:
     """Every 5 minutes per active user."""
     return {
@@ -133,6 +146,7 @@ SCHEDULES: list[ScheduleDefinition] = [
     ScheduleDefinition("cleanup-jobs", "daily: delete finished discussion jobs past retention", _cleanup_jobs),
     ScheduleDefinition("export-drain", "every minute: export queued work orders to Sheets", _export_drain),
     ScheduleDefinition("prune-run-log", "daily: delete signal run log events and runs past retention", _prune_run_log),
+    ScheduleDefinition("prune-mirror", "daily: delete engine mirror runs and attempts past retention", _prune_mirror),
 ]
 
 SCHEDULE_FAMILIES: list[ScheduleFamily] = [

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     # timeouts allow 5 minutes of it.
     db_outage_timeout: float = Field(300.0, ge=0, validation_alias="DB_OUTAGE_TIMEOUT")
 
+    # The engine mirror: workers record every activity attempt (job_attempts); the mirror keeps
+    # runs closed within the retention (pruned daily by the `prune-mirror` Schedule); the feed
+    # polls Temporal every MIRROR_POLL_INTERVAL seconds.
+    mirror_attempts: bool = Field(True, validation_alias="MIRROR_ATTEMPTS")
+    mirror_retention_days: int = Field(30, ge=1, validation_alias="MIRROR_RETENTION_DAYS")
+    mirror_poll_interval: float = Field(0.25, gt=0, validation_alias="MIRROR_POLL_INTERVAL")
+    # A visibility query limiting the mirror to some runs (e.g. "TaskQueue = 'intake'"); all when unset.
+    mirror_query: str | None = Field(None, validation_alias="MIRROR_QUERY")
+
     # Temporal.
     temporal_address: str | None = Field(None, validation_alias="TEMPORAL_ADDRESS")
     temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")

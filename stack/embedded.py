@@ -2,7 +2,8 @@
 
 Starts, on 127.0.0.1: PostgreSQL (data kept in the state dir), the Temporal dev
 server with its Web UI (workflow state kept in a SQLite file), the sandbox,
-migrations, and the worker. Records what runs where in `<state_dir>/stack.json`
+migrations, the worker, and the engine mirror's feed (`intake mirror run`:
+client/mirror_feed.py). Records what runs where in `<state_dir>/stack.json`
 for other commands, watches the children, and stops them in reverse order.
 """
 
@@ -45,6 +46,7 @@ class StackConfig:
     worker: bool = True
     sandbox: bool = True
     api: bool = True
+    mirror: bool = True
 
 
 @dataclass
@@ -155,6 +157,10 @@ class EmbeddedStack:
             self._spawn("worker", ["-m", "worker"], env)
             asyncio.run(self._wait_for_poller(temporal_address))
             self.say(f"worker       polling task queue {cfg.task_queue!r}")
+
+        if cfg.mirror:
+            self._spawn("mirror", ["-m", "client.mirror_feed"], env)
+            self.say("mirror       keeping the engine mirror tables current (intake mirror status)")
 
         self.state.pids = self._pids()
         write_state(cfg.state_dir, self.state)

@@ -13,8 +13,14 @@ from core.errors import StackError
 from stack.processes import free_port, kill_stale, stop_process_group, wait_for_port
 from workflows.search_attributes import dev_server_flags
 
-# Without these the dev server asks the internet for a newer version at start.
-OFFLINE_FLAGS = ["--dynamic-config-value", "frontend.enableServerVersionCheck=false"]
+# Without these the dev server asks the internet for a newer version at start; workflow pause
+# (`intake workflow pause`, client/operations.py) is off unless its dynamic config says so.
+OFFLINE_FLAGS = [
+    "--dynamic-config-value",
+    "frontend.enableServerVersionCheck=false",
+    "--dynamic-config-value",
+    "frontend.WorkflowPauseEnabled=true",
+]
 OFFLINE_ENV = {"TEMPORAL_VERSION_CHECK_DISABLED": "1"}
 
 

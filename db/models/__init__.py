@@ -5,6 +5,7 @@ from db.models.discussions import Discussion, Job, SourceConfig, Task
 from db.models.graphs import GraphExecution, GraphStep, WorkflowDefinition
 from db.models.health import HealthCheck
 from db.models.idempotency import IdempotencyKey
+from db.models.mirror import Execution, ExecutionHistoryEvent, ExecutionStep, JobAttempt, MirrorPosition, Timer
 from db.models.signals import (
     AuditLog,
     CalendarEventRecord,
@@ -35,6 +36,9 @@ __all__ = [
     "AuditLog",
     "CalendarEventRecord",
     "Discussion",
+    "Execution",
+    "ExecutionHistoryEvent",
+    "ExecutionStep",
     "ExportJob",
     "ExtractionRun",
     "FeedbackEntry",
@@ -47,12 +51,15 @@ __all__ = [
     "IdempotencyKey",
     "IngestionState",
     "Job",
+    "JobAttempt",
+    "MirrorPosition",
     "ProposedAction",
     "SignalUser",
     "SignedDocument",
     "SignedMatch",
     "SourceConfig",
     "Task",
+    "Timer",
     "WorkItem",
     "WorkOrder",
     "WorkOrderSource",
