@@ -17,6 +17,7 @@ from db.models.signals import (
     WorkflowRun,
     WorkItem,
 )
+from db.models.webhooks import NotionEvent, NotionIntegration
 from db.models.work_orders import (
     ExportJob,
     ExtractionRun,
@@ -44,6 +45,8 @@ __all__ = [
     "IdempotencyKey",
     "IngestionState",
     "Job",
+    "NotionEvent",
+    "NotionIntegration",
     "ProposedAction",
     "SignalUser",
     "SignedDocument",
