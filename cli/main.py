@@ -24,6 +24,7 @@ from cli import fm_profiles as fm_profile_commands
 from cli import report as report_commands
 from cli import schedules as schedule_commands
 from cli import signals as signal_commands
+from cli import webhooks as webhook_commands
 from cli import work_orders as work_order_commands
 from cli.output import console, fail, print_error, print_json
 from client.runs import failure_error
@@ -49,6 +50,7 @@ for group, name in (
     (work_order_commands.export_app, "export"),
     (report_commands.app, "report"),
     (api_commands.app, "api"),
+    (webhook_commands.app, "webhooks"),
 ):
     app.add_typer(group, name=name)
 

@@ -350,3 +350,11 @@ async def record_notion_event(
     return Outcome(
         "duplicate", f"Notion {event_type} event {event_id} was already recorded", team_id=integration.team_id
     )
+
+
+async def reset_notion_token(sessions: async_sessionmaker[AsyncSession], integration_id: str) -> None:
+    """Forget the integration's token, so a recreated Notion subscription can verify with a new one."""
+    async with unit_of_work(sessions) as session:
+        found = await NotionIntegrationRepository().forget_token(parse_integration_id(integration_id), session=session)
+    if not found:
+        raise NotFoundError(f"no Notion integration {integration_id}")
