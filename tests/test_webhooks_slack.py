@@ -4,12 +4,12 @@ event_callback envelope, the signing example), adapted only where a test needs a
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import hmac
 import json
 import logging
-import math
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.app import create_app
-from client.webhooks import link_source
+from api.routes.webhooks import Webhooks
+from client.webhooks import SourceMap, link_source
 from contracts.discussions import DiscussionResult, discussion_id_for, discussion_workflow_id
 from core.settings import Settings
 from db.models.discussions import SourceConfig
@@ -151,17 +152,45 @@ async def test_url_verification_answers_the_challenge(api: httpx.AsyncClient) ->
     assert response.json() == {"challenge": URL_VERIFICATION["challenge"]}
 
 
-async def test_a_request_signed_299_s_ago_is_accepted_and_one_301_s_ago_refused(api: httpx.AsyncClient) -> None:
+@contextlib.asynccontextmanager
+async def api_at(settings: Settings, now: int) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app whose Slack verifier reads a fixed clock (`now`), so window edges are exact."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        app.state.webhooks = Webhooks(
+            slack=SlackRequestVerifier(SECRET, clock=FixedClock(now)),
+            sources=SourceMap(app.state.services.sessions, ttl=0),
+        )
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            yield http
+
+
+async def test_a_request_signed_299_s_ago_is_accepted_and_one_301_s_ago_refused(settings: Settings) -> None:
     body = json.dumps(URL_VERIFICATION).encode()
-    # Whole seconds, rounded so that the time the request takes only moves each case away from 300 s.
-    fresh = await api.post(URL, content=body, headers=sign(body, math.ceil(time.time()) - 299))
-    assert fresh.status_code == 200
-    now = math.floor(time.time())
-    stale = await api.post(URL, content=body, headers=sign(body, now - 301))
-    assert stale.status_code == 401
+    now = 1_718_000_000
+    async with api_at(settings, now) as http:
+        for age, status in ((299, 200), (300, 200), (301, 401), (-299, 200), (-301, 401)):
+            response = await http.post(URL, content=body, headers=sign(body, now - age))
+            assert response.status_code == status, age
+        stale = await http.post(URL, content=body, headers=sign(body, now - 301))
     assert "refused as a replay" in stale.json()["detail"]
-    ahead = await api.post(URL, content=body, headers=sign(body, now + 301))
-    assert ahead.status_code == 401
+
+
+async def test_slacks_published_example_passes_the_routes_signature_check(settings: Settings) -> None:
+    """At its own timestamp the published request is genuine; being a slash command's form body, not
+    an Events API request, it is then refused as the wrong content type (415), not as forged (401)."""
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": str(PUBLISHED_TIMESTAMP),
+        "X-Slack-Signature": PUBLISHED_SIGNATURE,
+    }
+    async with api_at(settings, PUBLISHED_TIMESTAMP) as http:
+        genuine = await http.post(URL, content=PUBLISHED_BODY, headers=headers)
+        forged = await http.post(URL, content=PUBLISHED_BODY + b"&x=1", headers=headers)
+    async with api_at(settings, PUBLISHED_TIMESTAMP + 301) as http:
+        late = await http.post(URL, content=PUBLISHED_BODY, headers=headers)
+    assert genuine.status_code == 415
+    assert (forged.status_code, late.status_code) == (401, 401)
 
 
 async def test_forged_tampered_or_unsigned_requests_are_401_and_start_nothing(
