@@ -109,9 +109,7 @@ async def _json_body(request: Request, service: str) -> bytes:
     return body
 
 
-async def _start(
-    service: str, request: Request, services: ServicesDep, hooks: Webhooks, trigger: ThreadTrigger
-) -> Outcome:
+async def _start(service: str, services: Services, hooks: Webhooks, trigger: ThreadTrigger) -> Outcome:
     try:
         return await start_thread(services.temporal, hooks.sources, trigger, task_queue=services.settings.task_queue)
     except Exception as err:  # Temporal or PostgreSQL did not answer: the service delivers again later
@@ -149,7 +147,7 @@ async def slack_events(request: Request, services: ServicesDep, hooks: WebhooksD
     fields = {"event_id": envelope.get("event_id"), **retry_fields}
     if isinstance(decided, Outcome):
         return _answer("slack", decided, **fields)
-    return _answer("slack", await _start("slack", request, services, hooks, decided), **fields)
+    return _answer("slack", await _start("slack", services, hooks, decided), **fields)
 
 
 @router.post("/figma", summary="Figma webhooks v2 endpoint (PING, FILE_COMMENT)", responses=RESPONSES)
@@ -173,7 +171,7 @@ async def figma(request: Request, services: ServicesDep, hooks: WebhooksDep) -> 
     fields = {"webhook_id": payload.get("webhook_id"), "comment_id": payload.get("comment_id")}
     if isinstance(decided, Outcome):
         return _answer("figma", decided, **fields)
-    return _answer("figma", await _start("figma", request, services, hooks, decided), **fields)
+    return _answer("figma", await _start("figma", services, hooks, decided), **fields)
 
 
 @router.post(
