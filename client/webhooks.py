@@ -188,7 +188,8 @@ def parse_figma_event(payload: dict[str, Any]) -> ThreadTrigger | Outcome:
 
 class SourceMap:
     """Which team's source config a webhook's external id names, read from the database at most
-    once per `ttl` seconds per id (unknown ids too) in this process."""
+    once per `ttl` seconds per id in this process. An id no config has is not kept: a workspace
+    linked a moment ago is found at its next event (only a verified request gets this far)."""
 
     MAX_ENTRIES = 10_000
 
@@ -205,7 +206,7 @@ class SourceMap:
             return cached[1]
         async with self._sessions() as session:
             found = await WebhookMappingRepository().find(source_type, external_id, session=session)
-        if self._ttl > 0:
+        if self._ttl > 0 and found is not None:
             if len(self._cache) >= self.MAX_ENTRIES:
                 self._cache.clear()
             self._cache[key] = (now + self._ttl, found)

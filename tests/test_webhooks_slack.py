@@ -335,6 +335,12 @@ async def test_an_unknown_workspace_or_a_disabled_config_is_200_with_nothing_sta
         len(lines) == 1 and "slack ignored: no slack source config" in lines[0] and "event_id=Ev123ABC456" in lines[0]
     )
     assert "pearl" not in lines[0]  # never the body
+    # Linked a moment later: the workspace's next event finds the team (an unknown id is not cached).
+    await link_source(sessions, team_id=team, source_type="slack", external_id=WORKSPACE)
+    now_linked = await deliver(api, mention(event_id="Ev123ABC459"))
+    assert now_linked.json()["outcome"] == "started"
+    async with sessions() as session, session.begin():
+        await session.execute(update(SourceConfig).where(SourceConfig.team_id == team).values(external_id=None))
 
     await link_source(sessions, team_id=team, source_type="slack", external_id="T0DISABLED")
     async with sessions() as session, session.begin():
@@ -344,7 +350,9 @@ async def test_an_unknown_workspace_or_a_disabled_config_is_200_with_nothing_sta
     disabled = await deliver(api, disabled_envelope)
     assert disabled.status_code == 200
     assert disabled.json()["reason"] == f"team {team}'s slack source config is disabled"
-    assert await runs_of(client, discussion_workflow_id(team, "slack", f"C123ABC456:{THREAD_TS}")) == []
+    # Only the linked event's run: neither the unknown workspace's event nor the disabled one started any.
+    workflow_id = discussion_workflow_id(team, "slack", f"C123ABC456:{THREAD_TS}")
+    assert await runs_of(client, workflow_id) == [now_linked.json()["run_id"]]
 
 
 async def test_events_we_do_not_act_on_are_acknowledged(api: httpx.AsyncClient, linked: str) -> None:
