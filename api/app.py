@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from api import problems
 from api.deps import Services
 from api.limits import BodyLimit
-from api.routes import admin, health
+from api.routes import admin, health, webhooks
 from core.settings import Settings
 from core.temporal import connect
 from db.engine import create_sessionmaker, engine_from_settings
@@ -47,4 +47,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(webhooks.router)
     return app

@@ -149,6 +149,93 @@ async def _health(demo: Demo) -> None:
     }
 
 
+async def _slack_webhook(demo: Demo, team: str) -> None:
+    """What Slack does when someone mentions the app in a thread: one signed Events API request to
+    the stack's API, then Slack's redelivery of it; both land on the same run, which completes."""
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    import httpx
+
+    from client.webhooks import link_source
+    from contracts.discussions import DiscussionResult
+    from stack.embedded import SANDBOX_WEBHOOK_SECRETS
+
+    api = demo.settings.resolved_api_url()
+    if api is None:
+        demo.out.print("no API runs on this stack: the Slack webhook step is skipped")
+        return
+    workspace = f"T0DEMO{demo.run_id.upper()}"
+    await link_source(demo.sessions, team_id=team, source_type="slack", external_id=workspace)
+    thread = await demo.sandbox.post_slack_thread(
+        "C0PRODUCT",
+        [
+            ("U0CAROL", "The onboarding email links to a 404 page since the docs moved."),
+            ("U0DANA", "Carol, can you fix the link in the email template by Friday?"),
+        ],
+    )
+    channel, thread_ts = thread.split(":")
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": workspace,
+            "api_app_id": "A0INTAKE",
+            "event_id": f"Ev0DEMO{demo.run_id}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_mention",
+                "user": "U0DANA",
+                "text": "<@U0INTAKEBOT> please turn this thread into tasks",
+                "channel": channel,
+                "ts": f"{float(thread_ts) + 5:.6f}",
+                "thread_ts": thread_ts,
+            },
+            "authorizations": [{"team_id": workspace, "user_id": "U0INTAKEBOT", "is_bot": True}],
+        }
+    ).encode()
+    secret = demo.settings.slack_signing_secret
+    key = secret.get_secret_value() if secret else SANDBOX_WEBHOOK_SECRETS["SLACK_SIGNING_SECRET"]
+    answers = []
+    async with httpx.AsyncClient(base_url=api, timeout=30) as http:
+        for retry in (None, "1"):
+            stamp = str(int(time.time()))
+            signature = "v0=" + hmac.new(key.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": signature,
+                **({"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_timeout"} if retry else {}),
+            }
+            started = time.perf_counter()
+            response = await http.post("/webhooks/slack/events", content=body, headers=headers)
+            elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                demo.out.print(f"[red]the Slack webhook answered {response.status_code}[/]: {response.text}")
+                return
+            answers.append(response.json())
+            demo.out.print(
+                f"Slack event {'redelivered' if retry else 'delivered'} to {api}/webhooks/slack/events: "
+                f"200 in {elapsed:.0f} ms, {answers[-1]['outcome']} run {answers[-1].get('run_id')}"
+            )
+    handle = demo.client.get_workflow_handle(answers[0]["workflow_id"], result_type=DiscussionResult)
+    result = await handle.result()
+    same = "the same run" if answers[0].get("run_id") == answers[1].get("run_id") else "[red]another run[/]"
+    demo.out.print(
+        f"the mention's run ({same} both times) made {len(result.task_ids)} task(s): "
+        f"{demo.link(handle.id, answers[0].get('run_id'))}",
+        soft_wrap=True,
+    )
+    demo.summary["slack_webhook"] = {
+        "workflow_id": handle.id,
+        "run_id": answers[0].get("run_id"),
+        "ui": ui_link(demo.settings, handle.id, answers[0].get("run_id")),
+        "outcomes": [a["outcome"] for a in answers],
+        "task_ids": result.task_ids,
+    }
+
+
 async def _discussions(demo: Demo) -> None:
     """Slack and Figma threads into Notion tasks; one run fails at task creation and is retried."""
     from client.discussions import retry_discussion, start_discussion
@@ -194,6 +281,8 @@ async def _discussions(demo: Demo) -> None:
     for handle, result in zip(handles, results, strict=True):
         if isinstance(result, BaseException):
             demo.out.print(f"[red]{handle.id} failed[/]: {result}")
+
+    await _slack_webhook(demo, team)
 
     async with demo.sessions() as session:
         failed = await JobRepository().find_one(session=session, team_id=team, status="failed")

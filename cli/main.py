@@ -26,6 +26,7 @@ from cli import mirror as mirror_commands
 from cli import report as report_commands
 from cli import schedules as schedule_commands
 from cli import signals as signal_commands
+from cli import webhooks as webhook_commands
 from cli import work_orders as work_order_commands
 from cli.output import console, fail, print_error, print_json
 from client.runs import failure_error
@@ -55,6 +56,7 @@ for group, name in (
     (mirror_commands.workflow_app, "workflow"),
     (mirror_commands.activity_app, "activity"),
     (mirror_commands.mirror_app, "mirror"),
+    (webhook_commands.app, "webhooks"),
 ):
     app.add_typer(group, name=name)
 

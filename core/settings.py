@@ -72,12 +72,15 @@ class Settings(BaseSettings):
     sandbox_url: str | None = Field(None, validation_alias="SANDBOX_URL")
     slack_base_url: str | None = Field(None, validation_alias="SLACK_BASE_URL")
     slack_bot_token: SecretStr = Field(SecretStr("xoxb-sandbox"), validation_alias="SLACK_BOT_TOKEN")
-    slack_signing_secret: SecretStr = Field(
-        SecretStr("sandbox-signing-secret"), validation_alias="SLACK_SIGNING_SECRET"
-    )
+    # The webhooks fail closed: with SLACK_SIGNING_SECRET or FIGMA_WEBHOOK_PASSCODE unset, every
+    # request of that service is refused (503), never checked against a known default.
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias="SLACK_SIGNING_SECRET")
     figma_base_url: str | None = Field(None, validation_alias="FIGMA_BASE_URL")
     figma_token: SecretStr = Field(SecretStr("figd-sandbox"), validation_alias="FIGMA_TOKEN")
-    figma_webhook_passcode: SecretStr = Field(SecretStr("sandbox-passcode"), validation_alias="FIGMA_WEBHOOK_PASSCODE")
+    figma_webhook_passcode: SecretStr | None = Field(None, validation_alias="FIGMA_WEBHOOK_PASSCODE")
+    # How long an API process keeps what it read of a webhook's mapping (Slack workspace or Figma
+    # webhook -> team), so the ack path reads the database once per mapping and interval, not per event.
+    webhook_mapping_ttl: float = Field(10.0, ge=0, validation_alias="INTAKE_WEBHOOK_MAPPING_TTL")
     notion_base_url: str | None = Field(None, validation_alias="NOTION_BASE_URL")
     notion_token: SecretStr = Field(SecretStr("secret_sandbox"), validation_alias="NOTION_TOKEN")
     gmail_base_url: str | None = Field(None, validation_alias="GMAIL_BASE_URL")

@@ -77,19 +77,26 @@ async def nuke(engine: AsyncEngine) -> None:
 # own each run), and the task database the sandbox's Notion serves.
 DEMO_TEAM_ID = "acme"
 DEMO_NOTION_DATABASE_ID = "5b2f6c0e-8a43-4d0c-9a59-3f5e1c2d7a10"
+# The sandbox's Slack workspace (its team_id): seeded on the demo team's Slack config, so an Events
+# API request from that workspace maps to it (`intake webhooks link` sets others).
+DEMO_SLACK_WORKSPACE = "T0SANDBOX"
 
 
 async def seed(engine: AsyncEngine) -> int:
     """Insert the reference rows to try the commands by hand; running it again adds nothing. Returns rows inserted."""
     inserted = 0
     async with AsyncSession(engine) as session, session.begin():
-        for source_type, name in (("slack", "Slack #product"), ("figma", "Figma comments")):
+        for source_type, name, external_id in (
+            ("slack", "Slack #product", DEMO_SLACK_WORKSPACE),
+            ("figma", "Figma comments", None),
+        ):
             inserted += await SourceConfigRepository().ensure(
                 session=session,
                 team_id=DEMO_TEAM_ID,
                 source_type=source_type,
                 name=name,
                 notion_database_id=DEMO_NOTION_DATABASE_ID,
+                external_id=external_id,
             )
     async with engine.begin() as conn:
         result = await conn.execute(

@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from core.errors import ConfigurationError
 from core.settings import Settings
 from integrations.errors import (
     IntegrationError,
@@ -210,6 +211,9 @@ class SlackRequestVerifier:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlackRequestVerifier:
+        """The verifier for SLACK_SIGNING_SECRET; ConfigurationError when it is unset (fail closed)."""
+        if settings.slack_signing_secret is None or not settings.slack_signing_secret.get_secret_value():
+            raise ConfigurationError("SLACK_SIGNING_SECRET is not set: every Slack request is refused until it is")
         return cls(settings.slack_signing_secret.get_secret_value())
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:

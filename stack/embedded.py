@@ -29,6 +29,12 @@ from stack.temporal import TemporalDevServer
 log = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
+# What the embedded stack's API checks webhooks with when the environment sets nothing (the
+# demo signs its events with them); production sets its own, and an API without them refuses all.
+SANDBOX_WEBHOOK_SECRETS = {
+    "SLACK_SIGNING_SECRET": "sandbox-signing-secret",
+    "FIGMA_WEBHOOK_PASSCODE": "sandbox-passcode",
+}
 # Seconds `intake up` waits for its worker to poll the task queue.
 WORKER_POLL_TIMEOUT = 60.0
 
@@ -145,6 +151,10 @@ class EmbeddedStack:
         }
         if sandbox_url:
             env["SANDBOX_URL"] = sandbox_url
+        # The webhooks refuse every request without these; the local stack (bound to 127.0.0.1) gives
+        # its children the sandbox's values unless the environment sets real ones.
+        for name, value in SANDBOX_WEBHOOK_SECRETS.items():
+            env[name] = os.environ.get(name) or value
         if cfg.api:
             port = cfg.api_port or free_port(HOST)
             api_url = f"http://{HOST}:{port}"

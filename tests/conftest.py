@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -37,6 +38,10 @@ from stack.temporal import OFFLINE_ENV, OFFLINE_FLAGS, temporal_cli
 from worker import build_worker
 
 os.environ.update(OFFLINE_ENV)
+
+# Slack's published example signing secret, and Figma's documented example passcode.
+TEST_SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TEST_FIGMA_PASSCODE = "secretpasscode"
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +134,9 @@ def settings(
         state_dir=tmp_path / "state",
         sandbox_url=sandbox_url,
         outside_call_timeout=3.0,
+        # The webhooks refuse everything without these (tests/test_webhooks_*.py sign with them).
+        slack_signing_secret=SecretStr(TEST_SLACK_SIGNING_SECRET),
+        figma_webhook_passcode=SecretStr(TEST_FIGMA_PASSCODE),
     )
 
 

@@ -19,6 +19,7 @@ from db.models.signals import (
     WorkflowRun,
     WorkItem,
 )
+from db.models.webhooks import NotionEvent, NotionIntegration
 from db.models.work_orders import (
     ExportJob,
     ExtractionRun,
@@ -53,6 +54,8 @@ __all__ = [
     "Job",
     "JobAttempt",
     "MirrorPosition",
+    "NotionEvent",
+    "NotionIntegration",
     "ProposedAction",
     "SignalUser",
     "SignedDocument",

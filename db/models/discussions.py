@@ -49,6 +49,14 @@ class SourceConfig(AuthoredMixin, SoftDeleteMixin, TimestampMixin, Base):
             unique=True,
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        # A webhook names its team by this id: one live config per (source, external id).
+        Index(
+            "uq_source_configs_source_external_live",
+            "source_type",
+            "external_id",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL AND external_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -62,6 +70,9 @@ class SourceConfig(AuthoredMixin, SoftDeleteMixin, TimestampMixin, Base):
     )
     reply_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
     enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("true"))
+    # The id the source's webhooks carry that maps an event to this config (and so to its team):
+    # Slack's workspace id (the envelope's team_id, T...), Figma's webhook_id. None: no webhook maps here.
+    external_id: Mapped[str | None] = mapped_column(Text)
 
 
 class Discussion(AuthoredMixin, TimestampMixin, Base):

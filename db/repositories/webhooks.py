@@ -1,0 +1,141 @@
+"""Queries of the inbound webhooks: which team a webhook's id maps to, Notion integrations and events."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import ConflictError
+from db.base import table_of
+from db.models.discussions import SourceConfig
+from db.models.webhooks import NotionEvent, NotionIntegration
+from db.repository import Repository
+
+
+@dataclass(frozen=True)
+class MappedSource:
+    """The live source config a webhook's id names: its team, and whether it is enabled."""
+
+    config_id: uuid.UUID
+    team_id: str
+    enabled: bool
+
+
+class WebhookMappingRepository:
+    """source_configs.external_id: a Slack workspace id or a Figma webhook id -> the team's config."""
+
+    async def find(self, source_type: str, external_id: str, *, session: AsyncSession) -> MappedSource | None:
+        """One indexed read (the partial unique index on source_type, external_id)."""
+        row = (
+            await session.execute(
+                select(SourceConfig.id, SourceConfig.team_id, SourceConfig.enabled).where(
+                    SourceConfig.source_type == source_type,
+                    SourceConfig.external_id == external_id,
+                    SourceConfig.deleted_at.is_(None),
+                )
+            )
+        ).first()
+        return MappedSource(config_id=row[0], team_id=row[1], enabled=row[2]) if row is not None else None
+
+    async def link(
+        self, *, session: AsyncSession, team_id: str, source_type: str, external_id: str
+    ) -> uuid.UUID | None:
+        """Set the external id of the team's live config for the source; its id, or None without one.
+
+        ConflictError when another team's live config already has that id."""
+        try:
+            async with session.begin_nested():
+                return await session.scalar(
+                    update(SourceConfig)
+                    .where(
+                        SourceConfig.team_id == team_id,
+                        SourceConfig.source_type == source_type,
+                        SourceConfig.deleted_at.is_(None),
+                    )
+                    .values(external_id=external_id, updated_at=func.now())
+                    .returning(SourceConfig.id)
+                )
+        except IntegrityError:
+            raise ConflictError(
+                f"{source_type} id {external_id!r} is already linked to another team's source config"
+            ) from None
+
+
+class NotionIntegrationRepository(Repository[NotionIntegration]):
+    def __init__(self) -> None:
+        super().__init__(NotionIntegration)
+
+    async def store_token(
+        self, integration_id: uuid.UUID, token: str, *, session: AsyncSession
+    ) -> NotionIntegration | None:
+        """Keep the verification token on an integration that has none yet; the row when it was
+        stored, None when the integration already had a token (or does not exist)."""
+        return await session.scalar(
+            update(NotionIntegration)
+            .where(NotionIntegration.id == integration_id, NotionIntegration.verification_token.is_(None))
+            .values(verification_token=token, token_received_at=func.now(), updated_at=func.now())
+            .returning(NotionIntegration)
+        )
+
+    async def forget_token(self, integration_id: uuid.UUID, *, session: AsyncSession) -> bool:
+        """Drop the stored token (the subscription was recreated in Notion and will send a new one)."""
+        result = await session.execute(
+            update(NotionIntegration)
+            .where(NotionIntegration.id == integration_id)
+            .values(verification_token=None, token_received_at=None, updated_at=func.now())
+            .returning(NotionIntegration.id)
+        )
+        return result.first() is not None
+
+
+class NotionEventRepository(Repository[NotionEvent]):
+    def __init__(self) -> None:
+        super().__init__(NotionEvent)
+
+    async def record(
+        self,
+        *,
+        session: AsyncSession,
+        integration_id: uuid.UUID,
+        team_id: str,
+        event_id: str,
+        event_type: str,
+        entity_id: str | None,
+        entity_type: str | None,
+        attempt_number: int | None,
+        payload: dict[str, Any],
+    ) -> tuple[uuid.UUID, bool]:
+        """Record the event once: (its row id, True) when new, (the earlier row's id, False) on redelivery."""
+        inserted = await session.scalar(
+            insert(table_of(NotionEvent))
+            .values(
+                integration_id=integration_id,
+                team_id=team_id,
+                event_id=event_id,
+                event_type=event_type,
+                entity_id=entity_id,
+                entity_type=entity_type,
+                attempt_number=attempt_number,
+                payload=payload,
+            )
+            .on_conflict_do_nothing(index_elements=["integration_id", "event_id"])
+            .returning(table_of(NotionEvent).c.id)
+        )
+        if inserted is not None:
+            return inserted, True
+        earlier = await session.scalar(
+            select(NotionEvent.id).where(NotionEvent.integration_id == integration_id, NotionEvent.event_id == event_id)
+        )
+        assert earlier is not None  # the conflict was on this very key
+        return earlier, False
+
+    async def for_integration(self, integration_id: uuid.UUID, *, session: AsyncSession) -> list[NotionEvent]:
+        return await self.find_many(
+            session=session, integration_id=integration_id, order_by=[NotionEvent.received_at, NotionEvent.id]
+        )
