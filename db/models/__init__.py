@@ -1,5 +1,6 @@
 """Every model, imported here so `Base.metadata` (and Alembic) sees all tables."""
 
+from db.models.batches import Batch, BatchChunk, ErrorRow, ProcessedRow
 from db.models.discussions import Discussion, Job, SourceConfig, Task
 from db.models.health import HealthCheck
 from db.models.idempotency import IdempotencyKey
@@ -30,8 +31,11 @@ from db.models.work_orders import (
 
 __all__ = [
     "AuditLog",
+    "Batch",
+    "BatchChunk",
     "CalendarEventRecord",
     "Discussion",
+    "ErrorRow",
     "ExportJob",
     "ExtractionRun",
     "FeedbackEntry",
@@ -42,6 +46,7 @@ __all__ = [
     "IdempotencyKey",
     "IngestionState",
     "Job",
+    "ProcessedRow",
     "ProposedAction",
     "SignalUser",
     "SignedDocument",
