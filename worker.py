@@ -23,6 +23,7 @@ from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.approvals import ApprovalActivities
+from activities.batches import BatchActivities
 from activities.deps import Deps
 from activities.discussions import DiscussionActivities
 from activities.exports import ExportActivities
@@ -35,6 +36,7 @@ from core.temporal import connect
 from db.engine import engine_from_settings, redact_url
 from integrations.factory import build_clients
 from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
+from workflows.batches import BatchChunkWorkflow, BatchImportWorkflow
 from workflows.discussions import CleanupJobsWorkflow, DiscussionWorkflow
 from workflows.exports import ExportDrainWorkflow
 from workflows.health import HealthCheckWorkflow
@@ -62,6 +64,7 @@ PIPELINES: list[Pipeline] = [
     Pipeline("exports", workflows=[ExportDrainWorkflow], activities=[ExportActivities]),
     Pipeline("signals", workflows=[IngestSignalsWorkflow, PruneRunLogWorkflow], activities=[SignalActivities]),
     Pipeline("approvals", workflows=[ProposedActionWorkflow, QueueToolCallWorkflow], activities=[ApprovalActivities]),
+    Pipeline("batches", workflows=[BatchImportWorkflow, BatchChunkWorkflow], activities=[BatchActivities]),
 ]
 
 

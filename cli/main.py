@@ -17,6 +17,7 @@ try:  # Typer vendors Click (0.2x); earlier releases use Click itself
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
+from cli import batches as batch_commands
 from cli import db as db_commands
 from cli import discussions as discussion_commands
 from cli import fm_profiles as fm_profile_commands
@@ -46,6 +47,7 @@ for group, name in (
     (work_order_commands.workorder_app, "workorder"),
     (work_order_commands.signed_app, "signed"),
     (work_order_commands.export_app, "export"),
+    (batch_commands.app, "batch"),
     (report_commands.app, "report"),
 ):
     app.add_typer(group, name=name)

@@ -62,6 +62,7 @@ class ProcessChunkResult(BaseModel):
     errors: int = 0
     created: int = 0
     existing: int = 0
+    exports_enqueued: int = 0
     replayed: bool = False
     error: str | None = None
 
@@ -87,6 +88,7 @@ class BatchWindow(BaseModel):
     row_count: int
     next_chunk: int
     failed_chunks: list[int] = []
+    exports_enqueued: int = 0
     runs: int = 1
 
 
@@ -96,6 +98,8 @@ class BatchImportInput(BaseModel):
     max_in_flight: int = Field(DEFAULT_IN_FLIGHT, ge=1, le=64)
     max_children_per_run: int = Field(MAX_CHILDREN_PER_RUN, ge=1, le=MAX_CHILDREN_PER_RUN)
     window: BatchWindow | None = None
+    # The export drain to kick when chunks queued Sheets exports (`export_drain_workflow_id`).
+    export_drain_id: str | None = None
 
 
 class ChunkWorkflowInput(BaseModel):
