@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,7 @@ async def test_bad_input_is_refused_before_anything_is_written(
 
 
 @pytest.fixture
-def doomed_worker(settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+def doomed_worker(settings: Settings, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`python -m worker` on the test's task queue, to be killed by the test (and at the end)."""
     env = {
         **os.environ,
