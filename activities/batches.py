@@ -16,6 +16,8 @@ fails the chunk: it is an error row with a reason naming the column.
 from __future__ import annotations
 
 import uuid
+from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -274,6 +276,21 @@ class RowRules:
         self._default = next((profile for profile in profiles if profile.is_default), None)
         self._workspace = workspace
         self._default_order = default_order
+        # The same text reads the same way: a file repeats its dates and amounts a lot.
+        self._dates: dict[tuple[str, DateOrder | None], date | str] = {}
+        self._amounts: dict[str, Decimal | None] = {}
+
+    def _date(self, text: str, order: DateOrder | None) -> date | str:
+        """The date `text` names in `order`, or the reason it names none."""
+        key = (text, order)
+        if (known := self._dates.get(key)) is not None:
+            return known
+        try:
+            read: date | str = read_date(text, order=order)
+        except UnreadableDateError as err:
+            read = f"scheduled_date {text!r}: {err}"
+        self._dates[key] = read
+        return read
 
     def read(self, columns: list[str], values: list[str]) -> WorkOrderFields | tuple[str | None, str]:
         if len(values) != len(columns):
@@ -294,15 +311,17 @@ class RowRules:
                 return "fm_key", f"fm_key {fm_key!r} is no FM profile of workspace {self._workspace!r} ({known})"
         amount = None
         if text := row.get("amount"):
-            amount = parse_amount(text)
+            amount = (
+                self._amounts[text] if text in self._amounts else self._amounts.setdefault(text, parse_amount(text))
+            )
             if amount is None:
                 return "amount", f"amount {text!r} is not an amount of money (e.g. 1250.00, at most {MAX_AMOUNT})"
-        scheduled = None
+        scheduled: date | None = None
         if text := row.get("scheduled_date"):
-            try:
-                scheduled = read_date(text, order=date_order_for(profile, self._default_order))
-            except UnreadableDateError as err:
-                return "scheduled_date", f"scheduled_date {text!r}: {err}"
+            read = self._date(text, date_order_for(profile, self._default_order))
+            if isinstance(read, str):
+                return "scheduled_date", read
+            scheduled = read
         return WorkOrderFields(
             work_order_number=number,
             fm_key=profile.fm_key if profile else None,

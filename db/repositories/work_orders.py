@@ -127,28 +127,17 @@ class Ingested:
 
 
 # The work orders of one ingestion, in one statement whatever their number: the rows travel as
-# arrays, unnested. A number the workspace has already keeps its work order (and its fields);
-# the statement's snapshot finds it, and `created` the new ones.
+# arrays, unnested. A number the workspace has already keeps its work order (and its fields):
+# ON CONFLICT leaves it, and RETURNING names only the new ones.
 _INGEST = text(
     """
-    WITH input AS (
-      SELECT * FROM unnest(:numbers, :fm_keys, :managers, :sites, :dates, :amounts, :descriptions)
-        WITH ORDINALITY AS t(work_order_number, fm_key, facility_manager, site, scheduled_date, amount,
-                             description, ord)
-    ), created AS (
-      INSERT INTO work_orders (workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
-                               amount, description)
-      SELECT :workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date, amount, description
-      FROM input ORDER BY ord
-      ON CONFLICT (workspace_id, work_order_number) DO NOTHING
-      RETURNING id, work_order_number
-    )
-    SELECT input.ord, coalesce(created.id, existing.id) AS id, created.id IS NOT NULL AS is_new
-    FROM input
-    LEFT JOIN created ON created.work_order_number = input.work_order_number
-    LEFT JOIN work_orders existing
-      ON existing.workspace_id = :workspace_id AND existing.work_order_number = input.work_order_number
-    ORDER BY input.ord
+    INSERT INTO work_orders (workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
+                             amount, description)
+    SELECT :workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date, amount, description
+    FROM unnest(:numbers, :fm_keys, :managers, :sites, :dates, :amounts, :descriptions)
+      AS t(work_order_number, fm_key, facility_manager, site, scheduled_date, amount, description)
+    ON CONFLICT (workspace_id, work_order_number) DO NOTHING
+    RETURNING id, work_order_number
     """
 ).bindparams(
     bindparam("workspace_id", type_=UUID(as_uuid=True)),
@@ -156,6 +145,10 @@ _INGEST = text(
     bindparam("dates", type_=ARRAY(Date)),
     bindparam("amounts", type_=ARRAY(Numeric)),
 )
+_KNOWN = text(
+    "SELECT id, work_order_number FROM work_orders "
+    "WHERE workspace_id = :workspace_id AND work_order_number = ANY(:numbers)"
+).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)), bindparam("numbers", type_=ARRAY(Text)))
 _ENQUEUE_EXPORTS = text(
     """
     INSERT INTO export_jobs (workspace_id, kind, work_order_id)
@@ -176,7 +169,7 @@ class WorkOrderRepository(Repository[WorkOrder]):
         """THE write of work-order ingestion, for a PDF's fields and a batch's rows alike: each
         work order by its number (unique per workspace: a known number keeps its work order and
         fields), and its export job when the workspace exports to a spreadsheet (one per work
-        order). Any number of orders in two statements; the numbers must be distinct. Returns
+        order). Any number of orders in two or three statements; the numbers must be distinct. Returns
         one `Ingested` per order, in order.
         """
         if not orders:
@@ -184,8 +177,9 @@ class WorkOrderRepository(Repository[WorkOrder]):
         numbers = [order.work_order_number for order in orders]
         if len(set(numbers)) != len(numbers):
             raise ValueError("ingest takes distinct work order numbers")
-        rows = (
-            await session.execute(
+        created = {
+            row.work_order_number: row.id
+            for row in await session.execute(
                 _INGEST,
                 {
                     "workspace_id": workspace.id,
@@ -198,25 +192,28 @@ class WorkOrderRepository(Repository[WorkOrder]):
                     "descriptions": [order.description for order in orders],
                 },
             )
-        ).all()
-        ids: list[uuid.UUID | None] = [row.id for row in rows]
-        new = [bool(row.is_new) for row in rows]
-        if None in ids:
-            # Inserted by a transaction that committed after this statement began: read it now.
-            for index, found in enumerate(ids):
-                if found is None:
-                    work_order = await self.by_number(workspace.id, numbers[index], session=session)
-                    assert work_order is not None
-                    ids[index] = work_order.id
-        known = [found for found in ids if found is not None]
+        }
+        ids = dict(created)
+        if len(created) < len(numbers):
+            # Numbers the workspace had: their work orders (committed by now, as ON CONFLICT waited
+            # for any transaction still writing one).
+            known = [number for number in numbers if number not in created]
+            for row in await session.execute(_KNOWN, {"workspace_id": workspace.id, "numbers": known}):
+                ids[row.work_order_number] = row.id
+        known_ids = [ids[number] for number in numbers]
         enqueued: set[uuid.UUID] = set()
         if workspace.spreadsheet_id:
             enqueued = set(
-                (await session.scalars(_ENQUEUE_EXPORTS, {"workspace_id": workspace.id, "ids": known})).all()
+                (await session.scalars(_ENQUEUE_EXPORTS, {"workspace_id": workspace.id, "ids": known_ids})).all()
             )
         return [
-            Ingested(work_order_id=id_, work_order_number=number, is_new=is_new, export_enqueued=id_ in enqueued)
-            for id_, number, is_new in zip(known, numbers, new, strict=True)
+            Ingested(
+                work_order_id=id_,
+                work_order_number=number,
+                is_new=number in created,
+                export_enqueued=id_ in enqueued,
+            )
+            for id_, number in zip(known_ids, numbers, strict=True)
         ]
 
     async def lock_document(self, workspace_id: uuid.UUID, file_hash: str, *, session: AsyncSession) -> None:
