@@ -33,7 +33,7 @@ from contracts.batches import (
     ProcessChunkInput,
     ProcessChunkResult,
 )
-from core.batch_csv import ANNOTATION_COLUMNS, check_file, parse_record, split_records
+from core.batch_csv import ANNOTATION_COLUMNS, check_header, field_of, parse_record, split_records
 from core.dates import DateOrder, UnreadableDateError, read_date
 from core.errors import MalformedFileError, NotFoundError
 from db.models.batches import Batch, BatchChunk
@@ -88,17 +88,16 @@ class BatchActivities:
                 return PlanBatchResult(chunk_count=batch.chunk_count, row_count=batch.row_count)
             data = await self._batches.raw_data(batch_id, session=session)
             try:
-                columns, body = check_file(data)
+                columns, body = check_header(data)
+                records = split_records(data, body)
             except MalformedFileError as err:
                 await self._batches.update_by_id(batch_id, session=session, status="FAILED", error=str(err))
                 return PlanBatchResult(chunk_count=0, row_count=0)
-            records = split_records(data, body)
             number_at = columns.index("work_order_number")
             first_row: dict[str, int] = {}
             duplicates: dict[int, int] = {}
             for record in records:
-                values = parse_record(data[record.start : record.end].decode("utf-8"))
-                number = values[number_at].strip().upper() if len(values) > number_at else ""
+                number = field_of(data, record, number_at).strip().upper()
                 if number:
                     seen = first_row.setdefault(number, record.row_number)
                     if seen != record.row_number:

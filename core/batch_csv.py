@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from core.errors import MalformedFileError
 
@@ -40,8 +40,7 @@ ANNOTATION_COLUMNS = ("error_row", "error_column", "error_reason")
 MAX_FILE_BYTES = 200 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """One data row's place in the file: its number and its bytes `data[start:end]` (no line break)."""
 
     row_number: int
@@ -52,6 +51,13 @@ class Record:
 def check_file(data: bytes) -> tuple[list[str], int]:
     """The header's columns and the offset where the rows start; MalformedFileError when the
     file is no batch file (see the module's docstring). Reads the whole file once."""
+    columns, body = check_header(data)
+    split_records(data, body)  # every quote closed
+    return columns, body
+
+
+def check_header(data: bytes) -> tuple[list[str], int]:
+    """What `check_file` checks but the rows' quotes (which `split_records` checks as it goes)."""
     if len(data) > MAX_FILE_BYTES:
         raise MalformedFileError(f"the file is {len(data)} bytes; a batch file is at most {MAX_FILE_BYTES}")
     if b"\x00" in data:
@@ -69,12 +75,6 @@ def check_file(data: bytes) -> tuple[list[str], int]:
         raise MalformedFileError("the header line opens a quoted field it never closes")
     columns = [name.strip() for name in _fields(data[header_start:header_end])]
     _check_header(columns)
-    # Every record must close its quotes: a quote left open swallows the rest of the file.
-    row = 0
-    for record_start, record_end, balanced in _records(data, header_end):
-        row += 1 if data[record_start:record_end].strip() else 0
-        if not balanced:
-            raise MalformedFileError(f"row {row} opens a quoted field that is never closed (a quote missing?)")
     body = data.find(b"\n", header_end)
     return columns, len(data) if body < 0 else body + 1
 
@@ -94,12 +94,44 @@ def _check_header(columns: list[str]) -> None:
 
 
 def split_records(data: bytes, start: int = 0) -> list[Record]:
-    """Every non-blank record of `data[start:]`, numbered from 1, with its offsets into `data`."""
+    """Every non-blank record of `data[start:]`, numbered from 1, with its offsets into `data`.
+
+    A record that opens a quoted field it never closes (it would swallow the rest of the
+    file) is a MalformedFileError.
+    """
     found: list[Record] = []
-    for record_start, record_end, _ in _records(data, start):
-        if data[record_start:record_end].strip():
-            found.append(Record(row_number=len(found) + 1, start=record_start, end=record_end))
+    append, find, count = found.append, data.find, data.count
+    size = len(data)
+    position = start
+    while position < size:
+        record_start = position
+        quotes = 0
+        while True:
+            newline = find(b"\n", position)
+            line_end = size if newline < 0 else newline
+            quotes += count(b'"', position, line_end)
+            position = line_end + 1
+            if not quotes & 1 or newline < 0:
+                break
+        if quotes & 1:
+            raise MalformedFileError(
+                f"row {len(found) + 1} opens a quoted field that is never closed (a quote missing?)"
+            )
+        end = line_end - 1 if line_end > record_start and data[line_end - 1] == 13 else line_end  # \r
+        if data[record_start:end].strip():
+            append(Record(len(found) + 1, record_start, end))
     return found
+
+
+def field_of(data: bytes, record: Record, index: int) -> str:
+    """Field `index` of one record (empty when the record has fewer): split on commas when no
+    field up to it is quoted, which is most records, else parsed."""
+    raw = data[record.start : record.end]
+    parts = raw.split(b",", index + 1)
+    if not any(b'"' in part for part in parts[: index + 1]):
+        return parts[index].decode("utf-8") if index < len(parts) else ""
+    values = parse_record(raw.decode("utf-8"))
+    return values[index] if index < len(values) else ""
 
 
 def parse_record(text: str) -> list[str]:

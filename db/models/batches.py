@@ -56,6 +56,7 @@ class Batch(TimestampMixin, Base):
     source: Mapped[str] = mapped_column(Text, nullable=False)
     file_hash: Mapped[str] = mapped_column(Text, nullable=False)
     file_size: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Stored uncompressed (STORAGE EXTERNAL, migration 0008), so a byte range reads only its part.
     raw_data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, deferred=True)
     # The header's columns, and the offset of the first row in raw_data.
     columns: Mapped[list[str]] = mapped_column(JSONB, nullable=False)

@@ -52,6 +52,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("workspace_id", "file_hash", name=op.f("uq_batches_workspace_id_file_hash")),
     )
     op.create_index(op.f("ix_batches_workspace_id"), "batches", ["workspace_id"], unique=False)
+    # The file is read by byte range, a chunk at a time: stored uncompressed, a range is read
+    # without decompressing the whole file (and storing it costs no compression either).
+    op.execute("ALTER TABLE batches ALTER COLUMN raw_data SET STORAGE EXTERNAL")
     op.create_table(
         "batch_chunks",
         sa.Column("batch_id", sa.Uuid(), nullable=False),
