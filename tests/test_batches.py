@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.batches import BatchActivities, RowRules
 from activities.deps import Deps
 from client.batches import BatchFile, StoredBatch, read_batch_file, start_batch_import, store_batch
-from contracts.batches import BatchImportResult, PlanBatchInput, ProcessChunkInput
+from contracts.batches import BatchImportResult, PlanBatchInput, ProcessChunkInput, chunk_workflow_id
 from contracts.work_orders import WorkspaceSpec
 from core.batch_csv import COLUMNS, check_file, split_records
 from core.errors import MalformedFileError
@@ -118,6 +118,7 @@ async def test_a_batch_fans_out_by_chunk_and_fans_in_to_its_counts(
             client, sessions, sample_file(tmp_path), ws, task_queue, max_in_flight=2
         )
         await record_history(handle, "batch_import")
+        await record_history(client.get_workflow_handle(chunk_workflow_id(stored.batch_id, 4)), "batch_chunk")
         described = await handle.describe()
 
     assert (result.status, result.row_count, result.chunk_count) == ("COMPLETED", 28, 6)
@@ -268,3 +269,31 @@ async def test_row_rules_read_dates_in_the_fm_profiles_order(
         "amount",
         "amount '99999999999' is not an amount of money (e.g. 1250.00, at most 9999999999.99)",
     )
+
+
+async def test_the_example_file_imports_as_the_readme_says(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    example = read_batch_file(Path(__file__).resolve().parent.parent / "examples" / "work_orders.csv")
+    ws = workspace()
+    async with make_worker():
+        stored, result, _ = await import_file(client, sessions, example, ws, task_queue, chunk_size=3)
+    assert (result.status, result.row_count, result.processed, result.errors) == ("COMPLETED", 9, 4, 5)
+    async with sessions() as session:
+        errors = await ErrorRowRepository().first(uuid.UUID(stored.batch_id), session=session, limit=10)
+        multiline = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-30004")
+        northwind = await Repository(WorkOrder).find_one(session=session, work_order_number="WO-30002")
+    assert [(e.row_number, e.column_name) for e in errors] == [
+        (5, "work_order_number"),
+        (6, "amount"),
+        (7, "fm_key"),
+        (8, "work_order_number"),
+        (9, "scheduled_date"),
+    ]
+    assert (
+        multiline is not None
+        and multiline.description == "Quarterly fire-door inspection:\ndoors 1-12, report attached"
+    )
+    assert multiline.amount is not None and str(multiline.amount) == "2400.00"
+    # 04/07/2024 read day first (INTAKE_DATE_ORDER's default; the northwind profile sets none).
+    assert northwind is not None and str(northwind.scheduled_date) == "2024-07-04"
