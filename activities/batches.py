@@ -15,6 +15,7 @@ fails the chunk: it is an error row with a reason naming the column.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -33,7 +34,7 @@ from contracts.batches import (
     ProcessChunkInput,
     ProcessChunkResult,
 )
-from core.batch_csv import ANNOTATION_COLUMNS, check_header, field_of, parse_record, split_records
+from core.batch_csv import ANNOTATION_COLUMNS, Record, check_header, field_of, parse_record, split_records
 from core.dates import DateOrder, UnreadableDateError, read_date
 from core.errors import MalformedFileError, NotFoundError
 from db.models.batches import Batch, BatchChunk
@@ -89,19 +90,11 @@ class BatchActivities:
             data = await self._batches.raw_data(batch_id, session=session)
             try:
                 columns, body = check_header(data)
-                records = split_records(data, body)
+                # CPU-bound for a big file: in a thread, so heartbeats (and other activities) go on.
+                records, duplicates = await asyncio.to_thread(_records_and_duplicates, data, body, columns)
             except MalformedFileError as err:
                 await self._batches.update_by_id(batch_id, session=session, status="FAILED", error=str(err))
                 return PlanBatchResult(chunk_count=0, row_count=0)
-            number_at = columns.index("work_order_number")
-            first_row: dict[str, int] = {}
-            duplicates: dict[int, int] = {}
-            for record in records:
-                number = field_of(data, record, number_at).strip().upper()
-                if number:
-                    seen = first_row.setdefault(number, record.row_number)
-                    if seen != record.row_number:
-                        duplicates[record.row_number] = seen
             chunks = []
             for index, start in enumerate(range(0, len(records), batch.chunk_size)):
                 part = records[start : start + batch.chunk_size]
@@ -152,33 +145,8 @@ class BatchActivities:
                 default_order=self._date_order,
             )
             data = await self._batches.read_bytes(batch_id, chunk.byte_start, chunk.byte_end, session=session)
-            records = split_records(data)
-            if len(records) != chunk.last_row - chunk.first_row + 1:
-                raise MalformedFileError(
-                    f"chunk {chunk.chunk_index} of batch {batch_id} holds {len(records)} rows, "
-                    f"not rows {chunk.first_row}-{chunk.last_row}: the stored file changed?"
-                )
-            good: list[tuple[int, WorkOrderFields]] = []
-            bad: list[RowError] = []
-            for offset, record in enumerate(records):
-                row_number = chunk.first_row + offset
-                raw = data[record.start : record.end].decode("utf-8")
-                if (earlier := chunk.duplicates.get(str(row_number))) is not None:
-                    bad.append(
-                        RowError(
-                            row_number,
-                            raw,
-                            "work_order_number",
-                            f"work_order_number repeats row {earlier} of this file; a work order is imported once",
-                        )
-                    )
-                    continue
-                read = rules.read(batch.columns, parse_record(raw))
-                if isinstance(read, WorkOrderFields):
-                    good.append((row_number, read))
-                else:
-                    column, reason = read
-                    bad.append(RowError(row_number, raw, column, reason))
+            # CPU-bound: in a thread, so heartbeats and the other chunks' statements go on.
+            good, bad = await asyncio.to_thread(_read_chunk, data, chunk, batch.columns, rules)
             ingested = await self._work_orders.ingest(workspace, [fields for _, fields in good], session=session)
             done = [
                 RowDone(row_number, order.work_order_id, order.work_order_number, order.is_new)
@@ -249,6 +217,49 @@ class BatchActivities:
         if batch is None:
             raise NotFoundError(f"no batch {batch_id}")
         return batch
+
+
+def _read_chunk(
+    data: bytes, chunk: BatchChunk, columns: list[str], rules: RowRules
+) -> tuple[list[tuple[int, WorkOrderFields]], list[RowError]]:
+    """A chunk's rows (its bytes of the file), read: (row number, fields) of each good one, and the errors."""
+    records = split_records(data)
+    if len(records) != chunk.last_row - chunk.first_row + 1:
+        raise MalformedFileError(
+            f"chunk {chunk.chunk_index} of batch {chunk.batch_id} holds {len(records)} rows, "
+            f"not rows {chunk.first_row}-{chunk.last_row}: the stored file changed?"
+        )
+    good: list[tuple[int, WorkOrderFields]] = []
+    bad: list[RowError] = []
+    for offset, record in enumerate(records):
+        row_number = chunk.first_row + offset
+        raw = data[record.start : record.end].decode("utf-8")
+        if (earlier := chunk.duplicates.get(str(row_number))) is not None:
+            reason = f"work_order_number repeats row {earlier} of this file; a work order is imported once"
+            bad.append(RowError(row_number, raw, "work_order_number", reason))
+            continue
+        read = rules.read(columns, parse_record(raw))
+        if isinstance(read, WorkOrderFields):
+            good.append((row_number, read))
+        else:
+            column, reason = read
+            bad.append(RowError(row_number, raw, column, reason))
+    return good, bad
+
+
+def _records_and_duplicates(data: bytes, body: int, columns: list[str]) -> tuple[list[Record], dict[int, int]]:
+    """The file's records, and each row whose work order number an earlier row has (-> that row)."""
+    records = split_records(data, body)
+    number_at = columns.index("work_order_number")
+    first_row: dict[str, int] = {}
+    duplicates: dict[int, int] = {}
+    for record in records:
+        number = field_of(data, record, number_at).strip().upper()
+        if number:
+            seen = first_row.setdefault(number, record.row_number)
+            if seen != record.row_number:
+                duplicates[record.row_number] = seen
+    return records, duplicates
 
 
 def _chunk_result(chunk: BatchChunk, *, replayed: bool) -> ProcessChunkResult:
