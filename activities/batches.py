@@ -16,6 +16,7 @@ fails the chunk: it is an error row with a reason naming the column.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -34,7 +35,7 @@ from contracts.batches import (
     ProcessChunkInput,
     ProcessChunkResult,
 )
-from core.batch_csv import ANNOTATION_COLUMNS, Record, check_header, field_of, parse_record, split_records
+from core.batch_csv import COLUMNS, Record, check_header, field_of, parse_records, split_records
 from core.dates import DateOrder, UnreadableDateError, read_date
 from core.errors import MalformedFileError, NotFoundError
 from db.models.batches import Batch, BatchChunk
@@ -58,6 +59,8 @@ from integrations.pdf_extract import (
 )
 
 MAX_NUMBER_CHARS = 100
+_SPACE = re.compile(r"\s")
+_READ = frozenset(COLUMNS)
 
 
 class BatchActivities:
@@ -231,14 +234,15 @@ def _read_chunk(
         )
     good: list[tuple[int, WorkOrderFields]] = []
     bad: list[RowError] = []
-    for offset, record in enumerate(records):
+    texts = [data[record.start : record.end].decode("utf-8") for record in records]
+    duplicates = chunk.duplicates
+    for offset, (raw, values) in enumerate(zip(texts, parse_records(texts), strict=True)):
         row_number = chunk.first_row + offset
-        raw = data[record.start : record.end].decode("utf-8")
-        if (earlier := chunk.duplicates.get(str(row_number))) is not None:
+        if duplicates and (earlier := duplicates.get(str(row_number))) is not None:
             reason = f"work_order_number repeats row {earlier} of this file; a work order is imported once"
             bad.append(RowError(row_number, raw, "work_order_number", reason))
             continue
-        read = rules.read(columns, parse_record(raw))
+        read = rules.read(columns, values)
         if isinstance(read, WorkOrderFields):
             good.append((row_number, read))
         else:
@@ -305,13 +309,12 @@ class RowRules:
     def read(self, columns: list[str], values: list[str]) -> WorkOrderFields | tuple[str | None, str]:
         if len(values) != len(columns):
             return None, f"the row has {len(values)} fields where the header has {len(columns)}"
-        row = {name: value.strip() for name, value in zip(columns, values, strict=True)}
-        for name in ANNOTATION_COLUMNS:
-            row.pop(name, None)
+        # The annotation columns of an errors file are not read (a later one would win otherwise).
+        row = {name: value.strip() for name, value in zip(columns, values, strict=True) if name in _READ}
         number = row.get("work_order_number", "").upper()
         if not number:
             return "work_order_number", "work_order_number is missing"
-        if len(number) > MAX_NUMBER_CHARS or any(char.isspace() for char in number):
+        if len(number) > MAX_NUMBER_CHARS or _SPACE.search(number):
             return "work_order_number", f"work_order_number {number[:40]!r} is not a work order number"
         profile = self._default
         if fm_key := row.get("fm_key"):

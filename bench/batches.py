@@ -1,6 +1,6 @@
 """Benchmark: a CSV of work orders through BatchImportWorkflow, against one raw asyncpg COPY of the same rows.
 
-    .venv/bin/python -m bench.batches [--rows 100000] [--chunk-size 2000] [--in-flight 4]
+    .venv/bin/python -m bench.batches [--rows 100000] [--chunk-size 5000] [--in-flight 4]
 
 Starts its own stack (embedded PostgreSQL with fast settings, the Temporal dev server, the
 sandbox; 127.0.0.1, all stopped and deleted at the end) and a worker in this process. For
@@ -14,7 +14,9 @@ loads it twice, into two fresh workspaces:
   `copy_records_to_table` by raw asyncpg: the limit we measure ourselves against.
 
 Prints rows/s of both and the cost per row (microseconds) at every size, which should stay
-flat as the file grows; the last line is `ratio=<ours / raw>` at `--rows`.
+flat as the file grows, with the CPU each part of the stack spent per row (this process: the
+worker and the bench; PostgreSQL; the Temporal server), which a loaded machine does not skew as
+much as wall time; the last line is `ratio=<ours / raw>` (rows/s) at `--rows`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import asyncpg
 from activities.deps import Deps
 from bench.stack import bench_stack
 from client.batches import BatchFile, start_batch_import, store_batch
+from contracts.batches import DEFAULT_CHUNK_SIZE
 from contracts.work_orders import WorkspaceSpec
 from core.batch_csv import COLUMNS, check_file
 from core.settings import Settings
@@ -145,9 +148,12 @@ async def run(sizes: list[int], chunk_size: int, in_flight: int, spreadsheet: bo
                     raw_ws = f"raw-{tag}"
                     async with unit_of_work(sessions) as session:
                         raw_workspace, _ = await WorkspaceRepository().get_or_create(session=session, slug=raw_ws)
+                    cpu_before = stack.cpu_seconds()
                     raw_seconds = await raw_copy(stack.database_url, raw_workspace.id, data)
+                    cpu_raw = _spent(cpu_before, stack.cpu_seconds())
 
                     ours_ws = WorkspaceSpec(slug=f"ours-{tag}", spreadsheet_id=SPREADSHEET_ID if spreadsheet else None)
+                    cpu_before = stack.cpu_seconds()
                     started = time.perf_counter()
                     stored = await store_batch(
                         sessions, batch_file(data, f"{rows}.csv"), workspace=ours_ws, chunk_size=chunk_size
@@ -162,15 +168,20 @@ async def run(sizes: list[int], chunk_size: int, in_flight: int, spreadsheet: bo
                     )
                     result = await handle.result()
                     ours_seconds = time.perf_counter() - started
+                    cpu_ours = _spent(cpu_before, stack.cpu_seconds())
                     assert (result.status, result.created, result.errors) == ("COMPLETED", rows, 0), result
                     async with sessions() as session:
                         stored_rows = await Repository(WorkOrder).count(session=session)
                     assert stored_rows >= 2 * rows
                     ratio = raw_seconds / ours_seconds
-                    for label, seconds in (("raw asyncpg COPY", raw_seconds), ("BatchImportWorkflow", ours_seconds)):
+                    for label, seconds, cpu in (
+                        ("raw asyncpg COPY", raw_seconds, cpu_raw),
+                        ("BatchImportWorkflow", ours_seconds, cpu_ours),
+                    ):
+                        spent = "  ".join(f"{part} {used / rows * 1e6:5.1f}" for part, used in cpu.items())
                         print(
                             f"{rows:>7} rows  {label:<22} {seconds:7.2f} s = {rows / seconds:9.0f} rows/s, "
-                            f"{seconds / rows * 1e6:7.1f} us/row",
+                            f"{seconds / rows * 1e6:7.1f} us/row; CPU us/row: {spent}",
                             flush=True,
                         )
                     print(f"{rows:>7} rows  ratio {ratio:.2f} ({result.chunk_count} chunks)", flush=True)
@@ -180,10 +191,15 @@ async def run(sizes: list[int], chunk_size: int, in_flight: int, spreadsheet: bo
         print(f"ratio={ratio:.2f}")
 
 
+def _spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each part of the stack spent between two readings (the sandbox is idle here)."""
+    return {part: after[part] - before[part] for part in ("worker", "postgres", "temporal")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the main run (default 100,000)")
-    parser.add_argument("--chunk-size", type=int, default=2_000)
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--in-flight", type=int, default=4)
     parser.add_argument("--spreadsheet", action="store_true", help="the workspace exports: export jobs too")
     args = parser.parse_args()

@@ -139,6 +139,14 @@ def parse_record(text: str) -> list[str]:
     return _fields_of(text)
 
 
+def parse_records(texts: list[str]) -> list[list[str]]:
+    """The fields of each record's text (one reader for them all: the fast way)."""
+    try:
+        return list(csv.reader(texts, strict=True))
+    except csv.Error:
+        return [_fields_of(text) for text in texts]
+
+
 def _records(data: bytes, start: int) -> Iterator[tuple[int, int, bool]]:
     """(start, end, quotes balanced) of each record from `start` on, blank ones included."""
     position = start
