@@ -132,13 +132,13 @@ class BatchChunkRepository(Repository[BatchChunk]):
         super().__init__(BatchChunk)
 
     async def create_all(self, batch_id: uuid.UUID, chunks: Sequence[dict[str, Any]], *, session: AsyncSession) -> None:
-        """The batch's chunks (chunk_index, first_row, last_row, byte_start, byte_end, duplicates each)."""
-        if chunks:
-            await session.execute(
-                insert(BatchChunk)
-                .values([{**chunk, "batch_id": batch_id} for chunk in chunks])
-                .on_conflict_do_nothing()
-            )
+        """The batch's chunks (chunk_index, first_row, last_row, byte_start, byte_end, duplicates each).
+
+        In statements of at most 1,000 chunks, within the driver's limit on parameters.
+        """
+        for start in range(0, len(chunks), 1_000):
+            rows = [{**chunk, "batch_id": batch_id} for chunk in chunks[start : start + 1_000]]
+            await session.execute(insert(BatchChunk).values(rows).on_conflict_do_nothing())
 
     async def lock(self, batch_id: uuid.UUID, chunk_index: int, *, session: AsyncSession) -> BatchChunk | None:
         """The chunk, locked until the transaction ends: a second attempt waits, then sees it COMPLETED."""
