@@ -297,3 +297,16 @@ async def test_the_example_file_imports_as_the_readme_says(
     assert multiline.amount is not None and str(multiline.amount) == "2400.00"
     # 04/07/2024 read day first (INTAKE_DATE_ORDER's default; the northwind profile sets none).
     assert northwind is not None and str(northwind.scheduled_date) == "2024-07-04"
+
+
+async def test_a_plan_of_more_chunks_than_one_statement_takes(
+    deps: Deps, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    path = tmp_path / "many.csv"
+    path.write_bytes(csv_bytes([good_row(n) for n in range(1, 2502)]))
+    stored = await store_batch(sessions, read_batch_file(path), workspace=workspace(), chunk_size=1)
+    plan = await ActivityEnvironment().run(BatchActivities(deps).plan, PlanBatchInput(batch_id=stored.batch_id))
+    assert (plan.chunk_count, plan.row_count) == (2501, 2501)
+    async with sessions() as session:
+        last = await Repository(BatchChunk).find_one(session=session, chunk_index=2500)
+    assert last is not None and (last.first_row, last.last_row, last.status) == (2501, 2501, "PENDING")
