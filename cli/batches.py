@@ -64,6 +64,10 @@ def import_batch(
         sessions = create_sessionmaker(engine)
         try:
             stored = await store_batch(sessions, file, workspace=spec, kind=rows_kind, chunk_size=chunk_size)
+            if stored.status == "COMPLETED":
+                # Imported before, to the end: the same batch, nothing to run again.
+                status = await load_batch_status(sessions, batch_id_of(stored.batch_id))
+                return {"batch_id": stored.batch_id, "is_new": False, **status}
             client = await connect(settings)
             handle = await start_batch_import(
                 client,
