@@ -89,21 +89,23 @@ class BatchImportWorkflow:
         attributes = TypedSearchAttributes(
             [SearchAttributePair(WORKSPACE, input.workspace), SearchAttributePair(BATCH_ID, input.batch_id)]
         )
-        running: set[asyncio.Task[ProcessChunkResult]] = set()
+        running: dict[asyncio.Task[ProcessChunkResult], int] = {}  # -> chunk index
         started = 0
         rolling_over = False
         while True:
             while not rolling_over and window.next_chunk < window.chunk_count and len(running) < input.max_in_flight:
-                running.add(asyncio.create_task(self._chunk(input.batch_id, window.next_chunk, attributes)))
+                task = asyncio.create_task(self._chunk(input.batch_id, window.next_chunk, attributes))
+                running[task] = window.next_chunk
                 window.next_chunk += 1
                 started += 1
                 rolling_over = started >= input.max_children_per_run or workflow.info().is_continue_as_new_suggested()
             if not running:
                 break
             done, _ = await workflow.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                running.discard(task)
-                chunk = task.result()
+            # In chunk order, not the set's (which a replay need not repeat).
+            for finished in sorted(done, key=running.__getitem__):
+                del running[finished]
+                chunk = finished.result()
                 window.exports_enqueued += chunk.exports_enqueued
                 if chunk.status == "FAILED":
                     window.failed_chunks.append(chunk.chunk_index)
