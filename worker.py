@@ -11,6 +11,7 @@ Run it with `python -m worker` (the embedded stack does) or `intake worker`.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.approvals import ApprovalActivities
 from activities.attempts import AttemptRecorder
+from activities.batches import BatchActivities
 from activities.deps import Deps
 from activities.discussions import DiscussionActivities
 from activities.exports import ExportActivities
@@ -38,6 +40,7 @@ from core.temporal import connect
 from db.engine import engine_from_settings, redact_url
 from integrations.factory import build_clients
 from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
+from workflows.batches import BatchChunkWorkflow, BatchImportWorkflow
 from workflows.discussions import CleanupJobsWorkflow, DiscussionWorkflow
 from workflows.exports import ExportDrainWorkflow
 from workflows.graphs import GraphWorkflow
@@ -69,6 +72,7 @@ PIPELINES: list[Pipeline] = [
     Pipeline("approvals", workflows=[ProposedActionWorkflow, QueueToolCallWorkflow], activities=[ApprovalActivities]),
     Pipeline("graphs", workflows=[GraphWorkflow], activities=[GraphActivities]),
     Pipeline("mirror", workflows=[PruneMirrorWorkflow], activities=[MirrorActivities]),
+    Pipeline("batches", workflows=[BatchImportWorkflow, BatchChunkWorkflow], activities=[BatchActivities]),
 ]
 
 
@@ -115,7 +119,7 @@ async def close_interceptors(worker: Worker) -> None:
 def build_worker(client: Client, deps: Deps, *, task_queue: str, **options: Any) -> Worker:
     """The worker of every pipeline, its activities inside `activity_interceptors` (before any
     interceptors in `options`)."""
-    return Worker(
+    worker = Worker(
         client,
         task_queue=task_queue,
         workflows=all_workflows(),
@@ -125,6 +129,11 @@ def build_worker(client: Client, deps: Deps, *, task_queue: str, **options: Any)
         graceful_shutdown_timeout=options.pop("graceful_shutdown_timeout", timedelta(seconds=10)),
         **options,
     )
+    # What is loaded by now (modules, clients, the worker) lives as long as the process: out of
+    # the collector's way, so a full collection, which bulk work (a batch chunk's thousands of
+    # rows) triggers often, scans only what the work made, not the whole heap again.
+    gc.freeze()
+    return worker
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:

@@ -47,6 +47,7 @@ from db.repositories.work_orders import (
     FmProfileRepository,
     SignedDocumentRepository,
     SignedMatchRepository,
+    WorkOrderFields,
     WorkOrderRepository,
     WorkOrderSourceRepository,
     WorkspaceRepository,
@@ -194,21 +195,26 @@ class WorkOrderActivities:
             if (known := await self._known_work_order_file(session, workspace_id, file_hash, name)) is not None:
                 return known
             fields = extraction.fields
-            work_order, is_new = await self._work_orders.get_or_create(
+            # The same write as a batch's rows: the work order by its number, its export job.
+            [work_order] = await self._work_orders.ingest(
+                workspace,
+                [
+                    WorkOrderFields(
+                        work_order_number=fields.work_order_number,
+                        fm_key=extraction.fm_key,
+                        facility_manager=fields.facility_manager,
+                        site=fields.site,
+                        scheduled_date=fields.scheduled_date,
+                        amount=fields.amount,
+                        description=fields.description,
+                    )
+                ],
                 session=session,
-                workspace_id=workspace_id,
-                work_order_number=fields.work_order_number,
-                fm_key=extraction.fm_key,
-                facility_manager=fields.facility_manager,
-                site=fields.site,
-                scheduled_date=fields.scheduled_date,
-                amount=fields.amount,
-                description=fields.description,
             )
             await self._sources.create(
                 session=session,
                 workspace_id=workspace_id,
-                work_order_id=work_order.id,
+                work_order_id=work_order.work_order_id,
                 source_type=input.source.kind.upper(),
                 file_hash=file_hash,
                 filename=name,
@@ -218,25 +224,20 @@ class WorkOrderActivities:
                 session=session,
                 outcome="SUCCEEDED",
                 fm_key=extraction.fm_key,
-                work_order_id=work_order.id,
+                work_order_id=work_order.work_order_id,
                 fields=fields.model_dump(mode="json"),
                 text_chars=extraction.text_chars,
                 warnings=[warning.model_dump() for warning in extraction.warnings],
                 **run,
             )
-            enqueued = False
-            if workspace.spreadsheet_id:
-                enqueued = await self._exports.enqueue(
-                    session=session, workspace_id=workspace_id, kind="WORK_ORDER", work_order_id=work_order.id
-                )
             return IngestWorkOrderResult(
                 filename=name,
                 file_hash=file_hash,
-                outcome="created" if is_new else "attached",
-                is_new=is_new,
-                work_order_id=str(work_order.id),
+                outcome="created" if work_order.is_new else "attached",
+                is_new=work_order.is_new,
+                work_order_id=str(work_order.work_order_id),
                 work_order_number=work_order.work_order_number,
-                export_enqueued=enqueued,
+                export_enqueued=work_order.export_enqueued,
             )
 
         async with unit_of_work(self._sessions) as session:

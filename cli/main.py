@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
 from cli import api as api_commands
+from cli import batches as batch_commands
 from cli import db as db_commands
 from cli import discussions as discussion_commands
 from cli import fm_profiles as fm_profile_commands
@@ -50,6 +51,7 @@ for group, name in (
     (work_order_commands.workorder_app, "workorder"),
     (work_order_commands.signed_app, "signed"),
     (work_order_commands.export_app, "export"),
+    (batch_commands.app, "batch"),
     (report_commands.app, "report"),
     (api_commands.app, "api"),
     (graph_commands.app, "graph"),

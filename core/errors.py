@@ -60,3 +60,7 @@ class RunFailedError(IntakeError):
 
 class StackError(IntakeError):
     """A process of the embedded stack failed to start or died."""
+
+
+class MalformedFileError(InvalidInputError):
+    """An uploaded file is not what its command reads (not CSV, a wrong header); nothing was written."""

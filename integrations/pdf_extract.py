@@ -163,8 +163,7 @@ def extract(
         signed_by=found.get("signed_by"),
         signed_on=dates.read("signed_on", found.get("signed_on")),
     )
-    if fields.facility_manager is None and profile is not None and not profile.is_default:
-        fields.facility_manager = profile.display_name
+    fields.facility_manager = facility_manager_for(fields.facility_manager, profile)
     return Extraction(
         fm_key=profile.fm_key if profile else None, fields=fields, text_chars=len(text), warnings=dates.warnings
     )
@@ -178,12 +177,24 @@ def _search(pattern: str, text: str) -> str | None:
     return value or None
 
 
+def facility_manager_for(given: str | None, profile: ProfileRules | None) -> str | None:
+    """The facility manager a work order names, else its FM profile's name (not the default's)."""
+    if given is None and profile is not None and not profile.is_default:
+        return profile.display_name
+    return given
+
+
+def date_order_for(profile: ProfileRules | None, default_order: DateOrder | None) -> DateOrder | None:
+    """How a work order's ambiguous numeric dates read: its FM profile's order, else the default."""
+    return profile.date_order if profile is not None and profile.date_order else default_order
+
+
 class _DateReader:
     """Reads one PDF's dates in its profile's order (else the default), keeping a warning per date not read."""
 
     def __init__(self, profile: ProfileRules | None, default_order: DateOrder | None) -> None:
         self._profile = profile
-        self._order = profile.date_order if profile is not None and profile.date_order else default_order
+        self._order = date_order_for(profile, default_order)
         self.warnings: list[ExtractionWarning] = []
 
     def read(self, field: str, value: str | None) -> date | None:

@@ -92,3 +92,18 @@ def graph_node_options(policy: str, maximum_attempts: int | None = None) -> Acti
             maximum_attempts=maximum_attempts,
         )
     return options
+
+
+# One bulk write: a batch's plan (the whole file read once) or one chunk of its rows (thousands
+# of rows in one transaction). It heartbeats (a dead worker's chunk is retried after 10 s); a
+# chunk is state-guarded, so a retry after its commit writes nothing.
+BULK_WRITE: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=120) + DB_OUTAGE_ALLOWANCE,
+    "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=5,
+    ),
+}

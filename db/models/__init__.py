@@ -1,6 +1,7 @@
 """Every model, imported here so `Base.metadata` (and Alembic) sees all tables."""
 
 from db.models.api import ApiToken
+from db.models.batches import Batch, BatchChunk, ErrorRow, ProcessedRow
 from db.models.discussions import Discussion, Job, SourceConfig, Task
 from db.models.graphs import GraphExecution, GraphStep, WorkflowDefinition
 from db.models.health import HealthCheck
@@ -35,8 +36,11 @@ from db.models.work_orders import (
 __all__ = [
     "ApiToken",
     "AuditLog",
+    "Batch",
+    "BatchChunk",
     "CalendarEventRecord",
     "Discussion",
+    "ErrorRow",
     "Execution",
     "ExecutionHistoryEvent",
     "ExecutionStep",
@@ -56,6 +60,7 @@ __all__ = [
     "MirrorPosition",
     "NotionEvent",
     "NotionIntegration",
+    "ProcessedRow",
     "ProposedAction",
     "SignalUser",
     "SignedDocument",

@@ -7,11 +7,14 @@ Every read and write is workspace-scoped. The export queue has its own module
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Date, Numeric, Text, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.work_orders import (
@@ -109,9 +112,118 @@ class FmProfileRepository(Repository[FmProfile]):
         return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
 
 
+@dataclass(frozen=True)
+class WorkOrderFields:
+    """What ingestion stores of one work order, already read and checked (a PDF's fields, a batch's row)."""
+
+    work_order_number: str
+    fm_key: str | None = None
+    facility_manager: str | None = None
+    site: str | None = None
+    scheduled_date: date | None = None
+    amount: Decimal | None = None  # at most numeric(12, 2): integrations.pdf_extract.parse_amount
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """One work order as ingestion left it: new, or found by its number; whether its export was queued now."""
+
+    work_order_id: uuid.UUID
+    work_order_number: str
+    is_new: bool
+    export_enqueued: bool
+
+
+# The work orders of one ingestion, in one statement whatever their number: the rows travel as
+# arrays, unnested. A number the workspace has already keeps its work order (and its fields):
+# ON CONFLICT leaves it, and RETURNING names only the new ones.
+_INGEST = text(
+    """
+    INSERT INTO work_orders (workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
+                             amount, description)
+    SELECT :workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date, amount, description
+    FROM unnest(:numbers, :fm_keys, :managers, :sites, :dates, :amounts, :descriptions)
+      AS t(work_order_number, fm_key, facility_manager, site, scheduled_date, amount, description)
+    ON CONFLICT (workspace_id, work_order_number) DO NOTHING
+    RETURNING id, work_order_number
+    """
+).bindparams(
+    bindparam("workspace_id", type_=UUID(as_uuid=True)),
+    *(bindparam(name, type_=ARRAY(Text)) for name in ("numbers", "fm_keys", "managers", "sites", "descriptions")),
+    bindparam("dates", type_=ARRAY(Date)),
+    bindparam("amounts", type_=ARRAY(Numeric)),
+)
+_KNOWN = text(
+    "SELECT id, work_order_number FROM work_orders "
+    "WHERE workspace_id = :workspace_id AND work_order_number = ANY(:numbers)"
+).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)), bindparam("numbers", type_=ARRAY(Text)))
+_ENQUEUE_EXPORTS = text(
+    """
+    INSERT INTO export_jobs (workspace_id, kind, work_order_id)
+    SELECT :workspace_id, 'WORK_ORDER', id FROM unnest(:ids) AS id
+    ON CONFLICT DO NOTHING
+    RETURNING work_order_id
+    """
+).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)), bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
+
+
 class WorkOrderRepository(Repository[WorkOrder]):
     def __init__(self) -> None:
         super().__init__(WorkOrder)
+
+    async def ingest(
+        self, workspace: Workspace, orders: Sequence[WorkOrderFields], *, session: AsyncSession
+    ) -> list[Ingested]:
+        """THE write of work-order ingestion, for a PDF's fields and a batch's rows alike: each
+        work order by its number (unique per workspace: a known number keeps its work order and
+        fields), and its export job when the workspace exports to a spreadsheet (one per work
+        order). Any number of orders in two or three statements; the numbers must be distinct. Returns
+        one `Ingested` per order, in order.
+        """
+        if not orders:
+            return []
+        numbers = [order.work_order_number for order in orders]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("ingest takes distinct work order numbers")
+        created = {
+            row.work_order_number: row.id
+            for row in await session.execute(
+                _INGEST,
+                {
+                    "workspace_id": workspace.id,
+                    "numbers": numbers,
+                    "fm_keys": [order.fm_key for order in orders],
+                    "managers": [order.facility_manager for order in orders],
+                    "sites": [order.site for order in orders],
+                    "dates": [order.scheduled_date for order in orders],
+                    "amounts": [order.amount for order in orders],
+                    "descriptions": [order.description for order in orders],
+                },
+            )
+        }
+        ids = dict(created)
+        if len(created) < len(numbers):
+            # Numbers the workspace had: their work orders (committed by now, as ON CONFLICT waited
+            # for any transaction still writing one).
+            known = [number for number in numbers if number not in created]
+            for row in await session.execute(_KNOWN, {"workspace_id": workspace.id, "numbers": known}):
+                ids[row.work_order_number] = row.id
+        known_ids = [ids[number] for number in numbers]
+        enqueued: set[uuid.UUID] = set()
+        if workspace.spreadsheet_id:
+            enqueued = set(
+                (await session.scalars(_ENQUEUE_EXPORTS, {"workspace_id": workspace.id, "ids": known_ids})).all()
+            )
+        return [
+            Ingested(
+                work_order_id=id_,
+                work_order_number=number,
+                is_new=number in created,
+                export_enqueued=id_ in enqueued,
+            )
+            for id_, number in zip(known_ids, numbers, strict=True)
+        ]
 
     async def lock_document(self, workspace_id: uuid.UUID, file_hash: str, *, session: AsyncSession) -> None:
         """Serialise ingestions of one file in one workspace until the transaction ends."""
