@@ -54,9 +54,9 @@ class Settings(BaseSettings):
     temporal_ui_url: str | None = Field(None, validation_alias="TEMPORAL_UI_URL")
     task_queue: str = Field("intake", validation_alias=AliasChoices("INTAKE_TASK_QUEUE", "TASK_QUEUE"))
     # A Temporal cluster with TLS, or Temporal Cloud (core/temporal.py): mTLS with a client
-    # certificate and key (files), or an API key (which implies TLS). TEMPORAL_TLS=true alone
-    # uses TLS with the system's CAs; TEMPORAL_TLS_CA names the server's CA instead.
-    temporal_tls: bool = Field(False, validation_alias="TEMPORAL_TLS")
+    # certificate and key (files), or an API key (which turns TLS on unless TEMPORAL_TLS=false).
+    # TEMPORAL_TLS=true alone uses TLS with the system's CAs; TEMPORAL_TLS_CA names the server's CA.
+    temporal_tls: bool | None = Field(None, validation_alias="TEMPORAL_TLS")
     temporal_tls_cert: Path | None = Field(None, validation_alias="TEMPORAL_TLS_CERT")
     temporal_tls_key: Path | None = Field(None, validation_alias="TEMPORAL_TLS_KEY")
     temporal_tls_ca: Path | None = Field(None, validation_alias="TEMPORAL_TLS_CA")
@@ -79,7 +79,13 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias="OTEL_EXPORTER_PROMETHEUS_PORT")
 
     @field_validator(
-        "temporal_api_key", "otlp_endpoint", "metrics_port", "db_ssl_mode", "temporal_tls_server_name", mode="before"
+        "temporal_api_key",
+        "temporal_tls",
+        "otlp_endpoint",
+        "metrics_port",
+        "db_ssl_mode",
+        "temporal_tls_server_name",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

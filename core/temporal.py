@@ -29,12 +29,17 @@ _RUNTIMES: dict[str, Runtime] = {}
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
     """The client's TLS: a TLSConfig from the files named in settings, True for TLS with the system's
-    CAs (TEMPORAL_TLS=true, or an API key without files), False for a plain connection."""
+    CAs (TEMPORAL_TLS=true, or an API key without files and TEMPORAL_TLS unset), False for a plain
+    connection."""
     cert, key, ca = settings.temporal_tls_cert, settings.temporal_tls_key, settings.temporal_tls_ca
     if (cert is None) != (key is None):
         raise ConfigurationError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together: set both or neither")
+    if settings.temporal_tls is False and (cert is not None or ca is not None):
+        raise ConfigurationError("TEMPORAL_TLS=false, but TEMPORAL_TLS_CERT or TEMPORAL_TLS_CA is set")
     if cert is None and ca is None and settings.temporal_tls_server_name is None:
-        return settings.temporal_tls or settings.temporal_api_key_value() is not None
+        if settings.temporal_tls is not None:
+            return settings.temporal_tls
+        return settings.temporal_api_key_value() is not None
     return TLSConfig(
         server_root_ca_cert=_read(ca, "TEMPORAL_TLS_CA") if ca is not None else None,
         client_cert=_read(cert, "TEMPORAL_TLS_CERT") if cert is not None else None,
