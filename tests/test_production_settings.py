@@ -151,7 +151,7 @@ async def test_the_database_url_ssl_mode_reaches_the_driver(database_url: str) -
             await engine.dispose()
 
     required = f"{database_url}{separator}sslmode=require"
-    with pytest.raises(Exception, match="(?i)ssl"):
+    with pytest.raises(Exception, match=r"(?i)ssl"):
         await answers(Settings(database_url=required))
     assert await answers(Settings(database_url=f"{database_url}{separator}sslmode=prefer"))
     assert await answers(Settings(database_url=required, db_ssl_mode="disable"))
