@@ -5,7 +5,10 @@ objects once, and registers every workflow and activity of `PIPELINES`. A new
 pipeline is one line there. Stops gracefully on SIGTERM / SIGINT: no new tasks
 are polled, running activities get `graceful_shutdown_timeout` to finish.
 
-Run it with `python -m worker` (the embedded stack does) or `intake worker`.
+At start it waits for PostgreSQL and Temporal to answer (`client.readiness`, one line per wait,
+up to INTAKE_WAIT_TIMEOUT), so workers may start before them. Logs, traces and metrics are set
+up by `telemetry` (off unless configured). Run it with `python -m worker` (the embedded stack
+does), `intake worker`, or `intake worker --count N` for N worker processes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,10 +34,14 @@ from activities.health import HealthActivities
 from activities.interceptors import ResilientActivities
 from activities.signals import SignalActivities
 from activities.work_orders import WorkOrderActivities
+from client.readiness import wait_for_dependencies
+from core.errors import IntakeError
 from core.settings import Settings
-from core.temporal import connect
 from db.engine import engine_from_settings, redact_url
 from integrations.factory import build_clients
+from telemetry.activity_log import ActivityLog
+from telemetry.logs import configure_logging
+from telemetry.tracing import setup_tracing, shutdown_tracing
 from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
 from workflows.discussions import CleanupJobsWorkflow, DiscussionWorkflow
 from workflows.exports import ExportDrainWorkflow
@@ -90,8 +98,9 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def activity_interceptors(deps: Deps) -> list[Interceptor]:
-    """What every activity runs inside: error translation, heartbeats, database-outage waits."""
-    return [ResilientActivities(deps.engine, outage_timeout=deps.settings.db_outage_timeout)]
+    """What every activity runs inside: a log line per attempt (outermost, so it times the whole
+    attempt), error translation, heartbeats, database-outage waits."""
+    return [ActivityLog(), ResilientActivities(deps.engine, outage_timeout=deps.settings.db_outage_timeout)]
 
 
 def build_worker(client: Client, deps: Deps, *, task_queue: str, **options: Any) -> Worker:
@@ -113,13 +122,24 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     engine = engine_from_settings(settings)
     services = build_clients(settings)
     try:
-        client = await connect(settings)
+        waiting = asyncio.ensure_future(wait_for_dependencies(settings, engine=engine))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            log.info("stopped while waiting for PostgreSQL and Temporal")
+            return
+        client = waiting.result().client
+        assert client is not None
         deps = Deps(settings=settings, engine=engine, services=services)
         worker = build_worker(client, deps, task_queue=settings.task_queue)
         log.info(
-            "worker polling %r on %s (database %s)",
+            "worker %s polling %r on %s (namespace %s, database %s)",
+            client.identity,
             settings.task_queue,
             settings.require_temporal_address(),
+            settings.temporal_namespace,
             redact_url(settings.require_database_url()),
         )
         async with worker:
@@ -131,8 +151,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    configure_logging(settings, service="intake-worker")
+    setup_tracing(settings, service="intake-worker")
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -141,7 +162,13 @@ def main() -> None:
             loop.add_signal_handler(sig, stop.set)
         await run(settings, stop)
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except IntakeError as err:  # a dependency that never answered, a bad setting: one line, no traceback
+        log.error("worker not started: %s", " ".join(str(err).split()))
+        sys.exit(1)
+    finally:
+        shutdown_tracing()
 
 
 if __name__ == "__main__":

@@ -114,11 +114,18 @@ def down() -> None:
 
 
 @app.command("worker")
-def run_worker() -> None:
-    """Run a worker against DATABASE_URL / TEMPORAL_ADDRESS (or the running stack)."""
-    import worker
+def run_worker(
+    count: int = typer.Option(1, "--count", "-n", min=1, max=64, help="Worker processes to run on this host."),
+) -> None:
+    """Run worker(s) against DATABASE_URL / TEMPORAL_ADDRESS (or the running stack), waiting for both."""
+    if count == 1:
+        import worker
 
-    worker.main()
+        worker.main()
+        return
+    from cli.workers import run_workers
+
+    raise typer.Exit(run_workers(count))
 
 
 @app.command()
@@ -168,8 +175,31 @@ def demo(
     run_demo(Settings(), as_json=as_json)
 
 
+def _telemetry() -> None:
+    """A command's traces (its client's spans start each run's trace) and, with INTAKE_LOG_FORMAT=json,
+    its log lines as JSON; both only when configured. A bad setting is left for the command to report."""
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError:
+        return
+    # Named after the command: intake-worker, intake-api, intake-demo, ...
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    service = f"intake-{command}" if command else "intake-cli"
+    if settings.log_format == "json":
+        from telemetry.logs import configure_logging
+
+        configure_logging(settings, service=service)
+    if settings.tracing_enabled:
+        from telemetry.tracing import setup_tracing
+
+        setup_tracing(settings, service=service)
+
+
 def main() -> None:
     code = 0
+    _telemetry()
     try:
         # Not standalone: Click's usage errors come back here and are said in one line, like ours.
         code = _exit_code(app(standalone_mode=False, prog_name="intake"))
@@ -199,6 +229,9 @@ def main() -> None:
     # finalizes, which then aborts (SIGABRT, "PyGILState_Release ... finalizing") after the
     # command's work is done and printed. A command line has nothing left to clean up here:
     # flush and leave without interpreter finalization, keeping the exit code.
+    from telemetry.tracing import shutdown_tracing
+
+    shutdown_tracing()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
