@@ -40,6 +40,8 @@ _PATTERNS = [
     (re.compile(r"(://[^:/@\s]+:)[^@\s]+@"), r"\1" + MASK + "@"),
     (re.compile(r"(?i)\b(password|passwd|pwd|api[_-]?key|token|secret)=([^\s&]+)"), r"\1=" + MASK),
 ]
+# Libraries that log every HTTP request at INFO (a URL per call): only their warnings are kept.
+_CHATTY = ("httpx", "httpcore", "urllib3", "googleapiclient.discovery_cache")
 # Attributes a LogRecord has of its own (anything else came in `extra`).
 _CONTEXT_KEYS = ("workflow_id", "run_id", "workflow_type", "activity", "activity_id", "attempt", "task_queue")
 
@@ -189,4 +191,6 @@ def configure_logging(settings: Settings, *, service: str, stream: Any = None) -
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return handler
