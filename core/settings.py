@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         """`VAR=` (as compose writes `${VAR:-}`) means unset, not an empty key or endpoint."""
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @property
     def tracing_enabled(self) -> bool:
         return bool(self.otlp_endpoint) and not self.otel_sdk_disabled
