@@ -17,6 +17,7 @@ try:  # Typer vendors Click (0.2x); earlier releases use Click itself
 except ImportError:  # pragma: no cover - depends on the installed Typer
     from click.exceptions import ClickException, NoArgsIsHelpError, UsageError  # type: ignore[assignment]
 
+from cli import api as api_commands
 from cli import db as db_commands
 from cli import discussions as discussion_commands
 from cli import fm_profiles as fm_profile_commands
@@ -47,6 +48,7 @@ for group, name in (
     (work_order_commands.signed_app, "signed"),
     (work_order_commands.export_app, "export"),
     (report_commands.app, "report"),
+    (api_commands.app, "api"),
 ):
     app.add_typer(group, name=name)
 
@@ -57,9 +59,11 @@ def up(
     temporal_port: int = typer.Option(None, envvar="INTAKE_TEMPORAL_PORT", help="Default: a free port."),
     ui_port: int = typer.Option(None, envvar="INTAKE_UI_PORT", help="Default: a free port."),
     sandbox_port: int = typer.Option(None, envvar="INTAKE_SANDBOX_PORT", help="Default: a free port."),
+    api_port: int = typer.Option(None, help="Default: a free port."),
     worker: bool = typer.Option(True, help="Start the worker too."),
+    api: bool = typer.Option(True, help="Start the HTTP API too."),
 ) -> None:
-    """Run the embedded stack (PostgreSQL, Temporal + UI, sandbox, worker) until Ctrl-C."""
+    """Run the embedded stack (PostgreSQL, Temporal + UI, sandbox, API, worker) until Ctrl-C."""
     _require_embedded()
     from stack.embedded import EmbeddedStack, StackConfig
 
@@ -71,9 +75,11 @@ def up(
             temporal_port=temporal_port,
             ui_port=ui_port,
             sandbox_port=sandbox_port,
+            api_port=api_port,
             task_queue=settings.task_queue,
             namespace=settings.temporal_namespace,
             worker=worker,
+            api=api,
         ),
         say=console.print,
     )
@@ -86,9 +92,10 @@ def up(
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     state = stack.start()
+    api_part = f", the API at [link]{state.api_url}[/link]" if state.api_url else ""
     console.print(
         "[bold]intake is up[/]: the Temporal UI is at "
-        f"[link]{state.temporal_ui_url}[/link]; Ctrl-C (or `intake down`) stops it"
+        f"[link]{state.temporal_ui_url}[/link]{api_part}; Ctrl-C (or `intake down`) stops it"
     )
     crash = None
     try:

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     def temporal_api_key_value(self) -> str | None:
         return self.temporal_api_key.get_secret_value() if self.temporal_api_key is not None else None
 
+    # The HTTP API (`intake api`): where it listens, the largest request body it reads, and the
+    # address people and services reach it at (links in output; default: the embedded stack's).
+    api_host: str = Field("127.0.0.1", validation_alias="INTAKE_API_HOST")
+    api_port: int = Field(8000, ge=0, le=65535, validation_alias="INTAKE_API_PORT")
+    api_max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="INTAKE_API_MAX_BODY_BYTES")
+    api_url: str | None = Field(None, validation_alias="INTAKE_API_URL")
+
     # Work orders: the order of an ambiguous numeric date (04/07/2024) when the FM profile sets none:
     # day_first, month_first, or none (leave such dates empty, with a warning). Read by `date_order`.
     date_order_setting: str = Field("day_first", validation_alias="INTAKE_DATE_ORDER")
@@ -200,6 +207,14 @@ class Settings(BaseSettings):
         if self.temporal_ui_url:
             return self.temporal_ui_url
         return self.stack.temporal_ui_url if self.stack is not None else None
+
+    def resolved_api_url(self) -> str | None:
+        """Where the API is reached: INTAKE_API_URL, else the embedded stack's API, else unknown."""
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        if self.stack is not None and self.stack.api_url:
+            return self.stack.api_url.rstrip("/")
+        return None
 
     def resolved_sandbox_url(self) -> str | None:
         if self.sandbox_url:

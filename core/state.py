@@ -24,6 +24,7 @@ class StackState(BaseModel):
     temporal_namespace: str = "default"
     temporal_ui_url: str | None = None
     sandbox_url: str | None = None
+    api_url: str | None = None
     owner_pid: int
     pids: dict[str, int] = {}
 

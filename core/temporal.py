@@ -85,9 +85,14 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-async def connect(settings: Settings) -> Client:
-    """A client for TEMPORAL_ADDRESS (or the embedded stack) that speaks pydantic models."""
-    return await Client.connect(settings.require_temporal_address(), **connect_options(settings))
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """A client for TEMPORAL_ADDRESS (or the embedded stack) that speaks pydantic models, with the
+    TLS / API key and telemetry the settings ask for.
+
+    `lazy`: connect on first use instead of now (a server that answers requests while
+    Temporal is away, and says so in its readiness, is built on one).
+    """
+    return await Client.connect(settings.require_temporal_address(), lazy=lazy, **connect_options(settings))
 
 
 def _read(path: Any, what: str) -> bytes:

@@ -39,10 +39,12 @@ class StackConfig:
     temporal_port: int | None = None
     ui_port: int | None = None
     sandbox_port: int | None = None
+    api_port: int | None = None
     task_queue: str = "intake"
     namespace: str = "default"
     worker: bool = True
     sandbox: bool = True
+    api: bool = True
 
 
 @dataclass
@@ -131,16 +133,25 @@ class EmbeddedStack:
             sandbox_url=sandbox_url,
             owner_pid=os.getpid(),
         )
+        env = {
+            "DATABASE_URL": database_url,
+            "TEMPORAL_ADDRESS": temporal_address,
+            "TEMPORAL_NAMESPACE": cfg.namespace,
+            "INTAKE_TASK_QUEUE": cfg.task_queue,
+            "INTAKE_STATE_DIR": str(cfg.state_dir),
+            "TEMPORAL_UI_URL": self._temporal.ui_url,
+        }
+        if sandbox_url:
+            env["SANDBOX_URL"] = sandbox_url
+        if cfg.api:
+            port = cfg.api_port or free_port(HOST)
+            api_url = f"http://{HOST}:{port}"
+            self._spawn("api", ["-m", "api", "--host", HOST, "--port", str(port)], {**env, "INTAKE_API_URL": api_url})
+            api = self._children[-1]
+            wait_for_port(HOST, port, timeout=30, name="API", process=api.process, log_path=api.log_path)
+            self.state.api_url = api_url
+            self.say(f"API          {api_url} (docs {api_url}/docs)")
         if cfg.worker:
-            env = {
-                "DATABASE_URL": database_url,
-                "TEMPORAL_ADDRESS": temporal_address,
-                "TEMPORAL_NAMESPACE": cfg.namespace,
-                "INTAKE_TASK_QUEUE": cfg.task_queue,
-                "INTAKE_STATE_DIR": str(cfg.state_dir),
-            }
-            if sandbox_url:
-                env["SANDBOX_URL"] = sandbox_url
             self._spawn("worker", ["-m", "worker"], env)
             asyncio.run(self._wait_for_poller(temporal_address))
             self.say(f"worker       polling task queue {cfg.task_queue!r}")

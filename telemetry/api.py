@@ -17,7 +17,9 @@ The lead wires two calls into `api.app:create_app(settings)`:
 - `intake_mirror_lag_seconds`: how far the engine mirror is behind Temporal, from the
   `mirror_lag` callable when one is given (or `ApiMetrics.set_mirror_lag`).
 
-Each app has a registry of its own, so two apps (or two tests) never share counters.
+Each app has a registry of its own, so two apps (or two tests) never share counters. When the
+sessions exist only once the app starts (built in its lifespan), set them there:
+`app.state.metrics.sessions = sessions`.
 """
 
 from __future__ import annotations

@@ -163,3 +163,26 @@ async def team(sessions: async_sessionmaker[AsyncSession]) -> str:
                 notion_database_id=admin.DEMO_NOTION_DATABASE_ID,
             )
     return team_id
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[Any]:
+    """The real API app (its lifespan run: engine, Temporal client) behind an httpx client, in process."""
+    import httpx
+
+    from api.app import create_app
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://intake.test") as http:
+            yield http
+
+
+@pytest.fixture
+async def team_token(sessions: async_sessionmaker[AsyncSession], team: str) -> dict[str, str]:
+    """An API token of `team`, as the Authorization header that presents it."""
+    from client.api_tokens import create_token
+
+    token, _ = await create_token(sessions, team_id=team, name="test")
+    return {"Authorization": f"Bearer {token}"}

@@ -93,7 +93,10 @@ async def test_up_serves_the_ui_runs_a_worker_and_down_leaves_nothing(state_dir:
         assert await asyncio.to_thread(http_status, state["temporal_ui_url"]) == 200
         assert await has_poller(state["temporal_address"], "default", "intake")
         assert any(state["temporal_ui_url"] in line for line in output)
-        assert set(state["pids"]) >= {"postgres", "temporal", "worker"}
+        # The API: its URL printed on the "up" line and recorded, and it answers ready.
+        assert any("intake is up" in line and state["api_url"] in line for line in output)
+        assert await asyncio.to_thread(http_status, state["api_url"] + "/readyz") == 200
+        assert set(state["pids"]) >= {"postgres", "temporal", "worker", "api"}
         assert alive(state["pids"]) == state["pids"]
 
         down = intake("down", state_dir=state_dir)

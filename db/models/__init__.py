@@ -1,5 +1,6 @@
 """Every model, imported here so `Base.metadata` (and Alembic) sees all tables."""
 
+from db.models.api import ApiToken
 from db.models.discussions import Discussion, Job, SourceConfig, Task
 from db.models.health import HealthCheck
 from db.models.idempotency import IdempotencyKey
@@ -29,6 +30,7 @@ from db.models.work_orders import (
 )
 
 __all__ = [
+    "ApiToken",
     "AuditLog",
     "CalendarEventRecord",
     "Discussion",

@@ -86,6 +86,8 @@ class SignalUser(TimestampMixin, Base):
     watch_keywords: Mapped[list[str]] = mapped_column(JSONB, nullable=False, server_default=_jsonb_default("[]"))
     sender_scores: Mapped[dict[str, float]] = mapped_column(JSONB, nullable=False, server_default=_jsonb_default("{}"))
     gate_config: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # The team whose API tokens see this user's work items (none: no token does).
+    team_id: Mapped[str | None] = mapped_column(Text, index=True)
 
 
 class IngestionState(TimestampMixin, Base):

@@ -57,6 +57,8 @@ class Workspace(TimestampMixin, Base):
     spreadsheet_id: Mapped[str | None] = mapped_column(Text)
     work_order_sheet: Mapped[str] = mapped_column(Text, nullable=False, server_default="Work Orders")
     signed_sheet: Mapped[str] = mapped_column(Text, nullable=False, server_default="Signed")
+    # The team whose API tokens see this workspace's work orders (none: no token does).
+    team_id: Mapped[str | None] = mapped_column(Text, index=True)
 
 
 class WorkspaceMember(Base):

@@ -1,0 +1,1 @@
+"""The HTTP front door: webhooks, the admin API and the web pages, one FastAPI app (api.app.create_app)."""
