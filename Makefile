@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-SOURCES := worker.py core api contracts db activities workflows integrations client cli stack sandbox bench migrations
+SOURCES := worker.py core api contracts db activities workflows integrations client cli stack sandbox bench migrations telemetry
 
 .PHONY: install demo test lint up down clean
 

@@ -5,7 +5,10 @@ objects once, and registers every workflow and activity of `PIPELINES`. A new
 pipeline is one line there. Stops gracefully on SIGTERM / SIGINT: no new tasks
 are polled, running activities get `graceful_shutdown_timeout` to finish.
 
-Run it with `python -m worker` (the embedded stack does) or `intake worker`.
+At start it waits for PostgreSQL and Temporal to answer (`client.readiness`, one line per wait,
+up to INTAKE_WAIT_TIMEOUT), so workers may start before them. Logs, traces and metrics are set
+up by `telemetry` (off unless configured). Run it with `python -m worker` (the embedded stack
+does), `intake worker`, or `intake worker --count N` for N worker processes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,10 +39,14 @@ from activities.interceptors import RecordAttempts, ResilientActivities
 from activities.mirror import MirrorActivities
 from activities.signals import SignalActivities
 from activities.work_orders import WorkOrderActivities
+from client.readiness import wait_for_dependencies
+from core.errors import IntakeError
 from core.settings import Settings
-from core.temporal import connect
 from db.engine import engine_from_settings, redact_url
 from integrations.factory import build_clients
+from telemetry.activity_log import ActivityLog
+from telemetry.logs import configure_logging
+from telemetry.tracing import setup_tracing, shutdown_tracing
 from workflows.approvals import ProposedActionWorkflow, QueueToolCallWorkflow
 from workflows.batches import BatchChunkWorkflow, BatchImportWorkflow
 from workflows.discussions import CleanupJobsWorkflow, DiscussionWorkflow
@@ -101,12 +109,13 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 
 
 def activity_interceptors(deps: Deps) -> list[Interceptor]:
-    """What every activity runs inside: the mirror's attempt records (MIRROR_ATTEMPTS), error
-    translation, heartbeats, database-outage waits."""
+    """What every activity runs inside: a log line per attempt (outermost, so it times the whole
+    attempt), the mirror's attempt records (MIRROR_ATTEMPTS), error translation, heartbeats,
+    database-outage waits."""
     resilient = ResilientActivities(deps.engine, outage_timeout=deps.settings.db_outage_timeout)
     if not deps.settings.mirror_attempts:
-        return [resilient]
-    return [RecordAttempts(AttemptRecorder(deps.sessions)), resilient]
+        return [ActivityLog(), resilient]
+    return [ActivityLog(), RecordAttempts(AttemptRecorder(deps.sessions)), resilient]
 
 
 async def close_interceptors(worker: Worker) -> None:
@@ -140,13 +149,24 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
     engine = engine_from_settings(settings)
     services = build_clients(settings)
     try:
-        client = await connect(settings)
+        waiting = asyncio.ensure_future(wait_for_dependencies(settings, engine=engine))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not waiting.done():
+            waiting.cancel()
+            log.info("stopped while waiting for PostgreSQL and Temporal")
+            return
+        client = waiting.result().client
+        assert client is not None
         deps = Deps(settings=settings, engine=engine, services=services)
         worker = build_worker(client, deps, task_queue=settings.task_queue)
         log.info(
-            "worker polling %r on %s (database %s)",
+            "worker %s polling %r on %s (namespace %s, database %s)",
+            client.identity,
             settings.task_queue,
             settings.require_temporal_address(),
+            settings.temporal_namespace,
             redact_url(settings.require_database_url()),
         )
         async with worker:
@@ -159,8 +179,9 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
+    configure_logging(settings, service="intake-worker")
+    setup_tracing(settings, service="intake-worker")
 
     async def serve() -> None:
         stop = asyncio.Event()
@@ -169,7 +190,13 @@ def main() -> None:
             loop.add_signal_handler(sig, stop.set)
         await run(settings, stop)
 
-    asyncio.run(serve())
+    try:
+        asyncio.run(serve())
+    except IntakeError as err:  # a dependency that never answered, a bad setting: one line, no traceback
+        log.error("worker not started: %s", " ".join(str(err).split()))
+        sys.exit(1)
+    finally:
+        shutdown_tracing()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,12 @@ def main() -> None:
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     args = parser.parse_args()
-    serve(Settings(), host=args.host, port=args.port)
+    settings = Settings()
+    if settings.log_format == "json":  # as `intake api` does (the embedded stack runs this module)
+        from telemetry.logs import configure_logging
+
+        configure_logging(settings, service="intake-api")
+    serve(settings, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -16,9 +16,11 @@ from api import problems
 from api.deps import Services
 from api.limits import BodyLimit
 from api.routes import admin, health, webhooks
+from client.mirror_feed import recent_lag_p99
 from core.settings import Settings
 from core.temporal import connect
 from db.engine import create_sessionmaker, engine_from_settings
+from telemetry.api import instrument_api
 
 DESCRIPTION = """\
 intake's HTTP front door: the Slack, Figma and Notion webhooks, the team-scoped
@@ -35,9 +37,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = engine_from_settings(settings)
         try:
             temporal = await connect(settings, lazy=True)
-            app.state.services = Services(
-                settings=settings, engine=engine, sessions=create_sessionmaker(engine), temporal=temporal
-            )
+            sessions = create_sessionmaker(engine)
+            app.state.services = Services(settings=settings, engine=engine, sessions=sessions, temporal=temporal)
+            # Read at each scrape: the export queue's depth, the mirror's lag.
+            app.state.metrics.sessions = sessions
+            app.state.metrics.mirror_lag_source = lambda: recent_lag_p99(sessions)
             yield
         finally:
             await engine.dispose()
@@ -45,6 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="intake", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    # Traces of every request when OTLP is configured; request, webhook and export-queue metrics at /metrics.
+    instrument_api(app, settings)
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)

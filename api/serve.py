@@ -15,6 +15,8 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         host=host or settings.api_host,
         port=settings.api_port if port is None else port,
         log_level="info",
+        # With INTAKE_LOG_FORMAT=json uvicorn's loggers go to ours (JSON, secrets masked), not its own.
+        **({"log_config": None} if settings.log_format == "json" else {}),
         # The app answers its own errors; keep uvicorn's access log (one line per request, no bodies).
         proxy_headers=True,
         server_header=False,

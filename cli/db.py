@@ -16,9 +16,15 @@ app = typer.Typer(help="Database schema and data: migrate, check, reset, nuke, s
 
 @app.command()
 def migrate() -> None:
-    """Apply every pending migration (safe in production)."""
+    """Apply every pending migration (safe in production), once PostgreSQL answers (INTAKE_WAIT_TIMEOUT)."""
+    from cli.output import err_console
+    from client.readiness import wait_for_dependencies
+
     settings = Settings()
     url = settings.require_database_url()
+    with_engine(
+        settings, lambda engine: wait_for_dependencies(settings, engine=engine, temporal=False, say=err_console.print)
+    )
     admin.migrate(url)
     console.print(f"[green]migrated[/] {redact_url(url)} to the latest revision")
 

@@ -75,6 +75,7 @@ def up(
     mirror: bool = typer.Option(True, help="Start the engine mirror's feed too (intake mirror run)."),
 ) -> None:
     """Run the embedded stack (PostgreSQL, Temporal + UI, sandbox, API, worker, mirror) until Ctrl-C."""
+    _require_embedded()
     from stack.embedded import EmbeddedStack, StackConfig
 
     settings = Settings()
@@ -121,6 +122,18 @@ def up(
     console.print("stopped")
 
 
+def _require_embedded() -> None:
+    """The embedded stack's binaries are an extra (`intake[embedded]`, which `make install` installs);
+    the container image leaves them out. Say so in one line rather than with an ImportError."""
+    try:
+        import stack.embedded  # noqa: F401
+    except ModuleNotFoundError as err:
+        fail(
+            f"the embedded stack is not installed here ({err.name} is missing): "
+            "`pip install 'intake[embedded]'` (or `make install`) adds it"
+        )
+
+
 @app.command()
 def down() -> None:
     """Stop the stack that `intake up` runs from this directory's state folder."""
@@ -133,11 +146,18 @@ def down() -> None:
 
 
 @app.command("worker")
-def run_worker() -> None:
-    """Run a worker against DATABASE_URL / TEMPORAL_ADDRESS (or the running stack)."""
-    import worker
+def run_worker(
+    count: int = typer.Option(1, "--count", "-n", min=1, max=64, help="Worker processes to run on this host."),
+) -> None:
+    """Run worker(s) against DATABASE_URL / TEMPORAL_ADDRESS (or the running stack), waiting for both."""
+    if count == 1:
+        import worker
 
-    worker.main()
+        worker.main()
+        return
+    from cli.workers import run_workers
+
+    raise typer.Exit(run_workers(count))
 
 
 @app.command()
@@ -182,13 +202,37 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print what happened as JSON; the narration goes to stderr."),
 ) -> None:
     """Bring the embedded stack up (or use the running one), run every pipeline, print what happened."""
+    _require_embedded()
     from cli.demo import run_demo
 
     run_demo(Settings(), as_json=as_json)
 
 
+def _telemetry() -> None:
+    """A command's traces (its client's spans start each run's trace) and, with INTAKE_LOG_FORMAT=json,
+    its log lines as JSON; both only when configured. A bad setting is left for the command to report."""
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError:
+        return
+    # Named after the command: intake-worker, intake-api, intake-demo, ...
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    service = f"intake-{command}" if command else "intake-cli"
+    if settings.log_format == "json":
+        from telemetry.logs import configure_logging
+
+        configure_logging(settings, service=service)
+    if settings.tracing_enabled:
+        from telemetry.tracing import setup_tracing
+
+        setup_tracing(settings, service=service)
+
+
 def main() -> None:
     code = 0
+    _telemetry()
     try:
         # Not standalone: Click's usage errors come back here and are said in one line, like ours.
         code = _exit_code(app(standalone_mode=False, prog_name="intake"))
@@ -218,6 +262,9 @@ def main() -> None:
     # finalizes, which then aborts (SIGABRT, "PyGILState_Release ... finalizing") after the
     # command's work is done and printed. A command line has nothing left to clean up here:
     # flush and leave without interpreter finalization, keeping the exit code.
+    from telemetry.tracing import shutdown_tracing
+
+    shutdown_tracing()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -387,6 +387,13 @@ async def status(
     }
 
 
+async def recent_lag_p99(sessions: async_sessionmaker[AsyncSession]) -> float | None:
+    """The p99 lag (seconds from a run's close to its final row) of runs closed in the last 10 minutes."""
+    async with sessions() as session:
+        lags = await MirrorRepository().lag_seconds(session=session, since=datetime.now(UTC) - timedelta(minutes=10))
+    return _quantile(sorted(lags), 0.99)
+
+
 def _quantile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None

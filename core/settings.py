@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.dates import DateOrder, parse_date_order
@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     # connection, then runs again (activities/interceptors.py); workflows/policies.py's
     # timeouts allow 5 minutes of it.
     db_outage_timeout: float = Field(300.0, ge=0, validation_alias="DB_OUTAGE_TIMEOUT")
+    # TLS to PostgreSQL (a managed database): libpq's modes (disable, allow, prefer, require,
+    # verify-ca, verify-full), also read from DATABASE_URL's `sslmode=`; the server's CA and a
+    # client certificate as files (db/tls.py).
+    db_ssl_mode: str | None = Field(None, validation_alias="DB_SSL_MODE")
+    db_ssl_root_cert: Path | None = Field(None, validation_alias="DB_SSL_ROOT_CERT")
+    db_ssl_cert: Path | None = Field(None, validation_alias="DB_SSL_CERT")
+    db_ssl_key: Path | None = Field(None, validation_alias="DB_SSL_KEY")
 
     # The engine mirror: workers record every activity attempt (job_attempts); the mirror keeps
     # runs closed within the retention (pruned daily by the `prune-mirror` Schedule); the feed
@@ -55,6 +62,56 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field("default", validation_alias="TEMPORAL_NAMESPACE")
     temporal_ui_url: str | None = Field(None, validation_alias="TEMPORAL_UI_URL")
     task_queue: str = Field("intake", validation_alias=AliasChoices("INTAKE_TASK_QUEUE", "TASK_QUEUE"))
+    # A Temporal cluster with TLS, or Temporal Cloud (core/temporal.py): mTLS with a client
+    # certificate and key (files), or an API key (which turns TLS on unless TEMPORAL_TLS=false).
+    # TEMPORAL_TLS=true alone uses TLS with the system's CAs; TEMPORAL_TLS_CA names the server's CA.
+    temporal_tls: bool | None = Field(None, validation_alias="TEMPORAL_TLS")
+    temporal_tls_cert: Path | None = Field(None, validation_alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: Path | None = Field(None, validation_alias="TEMPORAL_TLS_KEY")
+    temporal_tls_ca: Path | None = Field(None, validation_alias="TEMPORAL_TLS_CA")
+    temporal_tls_server_name: str | None = Field(None, validation_alias="TEMPORAL_TLS_SERVER_NAME")
+    temporal_api_key: SecretStr | None = Field(None, validation_alias="TEMPORAL_API_KEY")
+
+    # Processes: how long a worker, the API or the mirror waits at start for PostgreSQL and
+    # Temporal to answer (client/readiness.py) before it gives up with one clear line.
+    wait_timeout: float = Field(300.0, ge=0, validation_alias="INTAKE_WAIT_TIMEOUT")
+    # Logs: `text` (one readable line per event) or `json` (one JSON object per line).
+    log_format: str = Field("text", pattern="^(text|json)$", validation_alias="INTAKE_LOG_FORMAT")
+    log_level: str = Field("INFO", validation_alias="INTAKE_LOG_LEVEL")
+    # Telemetry, off unless configured, by OpenTelemetry's standard variables: traces go to an
+    # OTLP/HTTP collector at OTEL_EXPORTER_OTLP_ENDPOINT; a process that talks to Temporal serves
+    # the SDK's Prometheus metrics on OTEL_EXPORTER_PROMETHEUS_HOST:PORT (telemetry/).
+    otlp_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_sdk_disabled: bool = Field(False, validation_alias="OTEL_SDK_DISABLED")
+    service_name: str | None = Field(None, validation_alias="OTEL_SERVICE_NAME")
+    metrics_host: str = Field("127.0.0.1", validation_alias="OTEL_EXPORTER_PROMETHEUS_HOST")
+    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias="OTEL_EXPORTER_PROMETHEUS_PORT")
+
+    @field_validator(
+        "temporal_api_key",
+        "temporal_tls",
+        "otlp_endpoint",
+        "metrics_port",
+        "db_ssl_mode",
+        "temporal_tls_server_name",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`VAR=` (as compose writes `${VAR:-}`) means unset, not an empty key or endpoint."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return bool(self.otlp_endpoint) and not self.otel_sdk_disabled
+
+    def temporal_api_key_value(self) -> str | None:
+        return self.temporal_api_key.get_secret_value() if self.temporal_api_key is not None else None
 
     # The HTTP API (`intake api`): where it listens, the largest request body it reads, and the
     # address people and services reach it at (links in output; default: the embedded stack's).

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from core.errors import ConfigurationError
+from db.tls import DatabaseTLS, split_url, ssl_argument
 
 log = logging.getLogger(__name__)
 
@@ -39,25 +40,45 @@ def create_engine(
     pool_size: int = 10,
     idle_timeout: float = 20.0,
     connect_timeout: float = 10.0,
+    tls: DatabaseTLS | None = None,
     **kwargs: Any,
 ) -> AsyncEngine:
     """An engine with at most `pool_size` connections (no overflow).
 
     A pooled connection idle for longer than `idle_timeout` seconds is discarded
     at checkout and replaced by a fresh one, so we never hand out a connection a
-    load balancer or the server has silently dropped.
+    load balancer or the server has silently dropped. TLS options in the URL
+    (`sslmode=`, `sslrootcert=`, ...) or in `tls` (which wins) become asyncpg's `ssl=`.
     """
+    driver_url, connect_args = connection_arguments(url, tls)
     engine = create_async_engine(
-        async_url(url),
+        driver_url,
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=False,
-        connect_args={"timeout": connect_timeout},
+        connect_args={"timeout": connect_timeout, **connect_args},
         **kwargs,
     )
     _expire_idle_connections(engine, idle_timeout)
     log.debug("database engine for %s (pool %d)", redact_url(url), pool_size)
     return engine
+
+
+def connection_arguments(url: str, tls: DatabaseTLS | None = None) -> tuple[str, dict[str, Any]]:
+    """The asyncpg URL without TLS options, and asyncpg's `ssl=` from them (or from `tls`, which wins)."""
+    bare_url, url_tls = split_url(url)
+    ssl = ssl_argument(url_tls.overridden_by(tls or DatabaseTLS()))
+    return async_url(bare_url), ({"ssl": ssl} if ssl is not None else {})
+
+
+def settings_tls(settings: Any) -> DatabaseTLS:
+    """DB_SSL_MODE / DB_SSL_ROOT_CERT / DB_SSL_CERT / DB_SSL_KEY of `core.settings.Settings`."""
+    return DatabaseTLS(
+        mode=settings.db_ssl_mode,
+        root_cert=settings.db_ssl_root_cert,
+        cert=settings.db_ssl_cert,
+        key=settings.db_ssl_key,
+    )
 
 
 def _expire_idle_connections(engine: AsyncEngine, idle_timeout: float) -> None:
@@ -86,4 +107,5 @@ def engine_from_settings(settings: Any) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         idle_timeout=settings.db_pool_idle_timeout,
         connect_timeout=settings.db_connect_timeout,
+        tls=settings_tls(settings),
     )

@@ -11,20 +11,23 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 import db.models  # noqa: F401  (registers every table on Base.metadata)
+from core.settings import Settings
 from db.base import Base
-from db.engine import async_url
+from db.engine import connection_arguments, settings_tls
 
 config = context.config
 target_metadata = Base.metadata
 
 
-def _database_url() -> str:
-    url = config.attributes.get("database_url")
-    if url is None:
-        from core.settings import Settings
+def _connection() -> tuple[str, dict[str, Any]]:
+    """The asyncpg URL and connect arguments (TLS as DATABASE_URL or DB_SSL_* ask)."""
+    settings = Settings()
+    url = config.attributes.get("database_url") or settings.require_database_url()
+    return connection_arguments(url, settings_tls(settings))
 
-        url = Settings().require_database_url()
-    return async_url(url)
+
+def _database_url() -> str:
+    return _connection()[0]
 
 
 def _configure(
@@ -53,7 +56,8 @@ def _run_sync(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    engine = create_async_engine(_database_url(), poolclass=NullPool)
+    url, connect_args = _connection()
+    engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run_sync)

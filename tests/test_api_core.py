@@ -150,3 +150,19 @@ async def test_the_token_cli_shows_a_token_once_and_lists_it_without_it(settings
     bad = await intake_cli(settings, "api", "token", "revoke", "nope")
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: 'nope' is not a token id (a UUID)"
+
+
+async def test_metrics_count_requests_and_webhook_outcomes_and_read_the_export_queue(api: Any) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await api.get("/healthz")
+    await api.post("/webhooks/slack/events", content=b"{}", headers={"content-type": "application/json"})
+    text = (await api.get("/metrics")).text
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples[("intake_http_requests_total", (("method", "GET"), ("route", "/healthz"), ("status", "200")))] == 1
+    assert samples[("intake_webhook_outcomes_total", (("outcome", "rejected"), ("source", "slack")))] == 1
+    assert samples[("intake_export_jobs", (("status", "FAILED"),))] == 0

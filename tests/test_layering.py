@@ -30,6 +30,7 @@ PRODUCT = {
     "api",
     "bench",
     "migrations",
+    "telemetry",
 }
 
 
@@ -77,10 +78,22 @@ def test_a_workflow_imports_no_database_service_or_sandbox_code(path: Path) -> N
 
 @pytest.mark.parametrize("folder", ["db", "integrations", "core"])
 def test_lower_layers_import_nothing_above_them(folder: str) -> None:
-    above = {"activities", "workflows", "client", "cli", "api", "worker", "stack", "sandbox", "bench"}
+    above = {"activities", "workflows", "client", "cli", "api", "worker", "stack", "sandbox", "bench", "telemetry"}
     wrong = [
         f"{path.relative_to(ROOT)} line {line}: {module}"
         for path in _modules(folder)
+        for module, line, _ in _imports(path)
+        if module in above
+    ]
+    assert not wrong
+
+
+def test_telemetry_imports_only_core_and_db() -> None:
+    """Telemetry is wired by the entry points (worker.py, the API, the CLI); it knows no pipeline."""
+    above = {"activities", "workflows", "client", "cli", "api", "worker", "stack", "sandbox", "bench", "integrations"}
+    wrong = [
+        f"{path.relative_to(ROOT)} line {line}: {module}"
+        for path in _modules("telemetry")
         for module, line, _ in _imports(path)
         if module in above
     ]

@@ -38,6 +38,7 @@ from core.errors import ConflictError, InvalidInputError, NotFoundError
 from integrations.errors import WebhookVerificationError
 from integrations.figma import verify_figma_passcode
 from integrations.slack import SlackRequestVerifier
+from telemetry.api import record_webhook
 
 log = logging.getLogger("api.webhooks")
 
@@ -80,7 +81,8 @@ async def get_webhooks(request: Request, services: ServicesDep) -> Webhooks:
 WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]
 
 
-def _refuse(service: str, status: int, detail: str, **fields: Any) -> ApiProblem:
+def _refuse(request: Request, service: str, status: int, detail: str, **fields: Any) -> ApiProblem:
+    record_webhook(request, service, "rejected")
     log.warning("%s refused %s: %s%s", service, status, detail, _fields(fields))
     return ApiProblem(status, detail)
 
@@ -90,7 +92,8 @@ def _fields(fields: dict[str, Any]) -> str:
     return f" ({shown})" if shown else ""
 
 
-def _answer(service: str, outcome: Outcome, **fields: Any) -> JSONResponse:
+def _answer(request: Request, service: str, outcome: Outcome, **fields: Any) -> JSONResponse:
+    record_webhook(request, service, outcome.action)
     log.info(
         "%s %s: %s%s",
         service,
@@ -105,7 +108,7 @@ async def _json_body(request: Request, service: str) -> bytes:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
     if media != "application/json":
-        raise _refuse(service, 415, f"{service} webhooks are application/json, not {media or 'untyped'}")
+        raise _refuse(request, service, 415, f"{service} webhooks are application/json, not {media or 'untyped'}")
     return body
 
 
@@ -126,12 +129,14 @@ async def slack_events(request: Request, services: ServicesDep, hooks: WebhooksD
     retry = request.headers.get("x-slack-retry-num")
     retry_fields = {"retry": retry, "retry_reason": request.headers.get("x-slack-retry-reason")}
     if hooks.slack is None:
-        raise _refuse("slack", 503, "SLACK_SIGNING_SECRET is not set: every Slack request is refused until it is")
+        raise _refuse(
+            request, "slack", 503, "SLACK_SIGNING_SECRET is not set: every Slack request is refused until it is"
+        )
     body = await request.body()
     try:
         hooks.slack.verify(body, request.headers)
     except WebhookVerificationError as err:
-        raise _refuse("slack", 401, str(err), **retry_fields) from None
+        raise _refuse(request, "slack", 401, str(err), **retry_fields) from None
     body = await _json_body(request, "slack")
     try:
         envelope = parse_json_object(body, "the Slack request")
@@ -143,35 +148,37 @@ async def slack_events(request: Request, services: ServicesDep, hooks: WebhooksD
             return JSONResponse({"challenge": challenge})
         decided = parse_slack_event(envelope)
     except InvalidInputError as err:
-        raise _refuse("slack", 400, str(err), **retry_fields) from None
+        raise _refuse(request, "slack", 400, str(err), **retry_fields) from None
     fields = {"event_id": envelope.get("event_id"), **retry_fields}
     if isinstance(decided, Outcome):
-        return _answer("slack", decided, **fields)
-    return _answer("slack", await _start("slack", services, hooks, decided), **fields)
+        return _answer(request, "slack", decided, **fields)
+    return _answer(request, "slack", await _start("slack", services, hooks, decided), **fields)
 
 
 @router.post("/figma", summary="Figma webhooks v2 endpoint (PING, FILE_COMMENT)", responses=RESPONSES)
 async def figma(request: Request, services: ServicesDep, hooks: WebhooksDep) -> JSONResponse:
     passcode = services.settings.figma_webhook_passcode
     if passcode is None or not passcode.get_secret_value():
-        raise _refuse("figma", 503, "FIGMA_WEBHOOK_PASSCODE is not set: every Figma request is refused until it is")
+        raise _refuse(
+            request, "figma", 503, "FIGMA_WEBHOOK_PASSCODE is not set: every Figma request is refused until it is"
+        )
     body = await _json_body(request, "figma")
     try:
         payload = parse_json_object(body, "the Figma webhook")
     except InvalidInputError as err:
-        raise _refuse("figma", 400, str(err)) from None
+        raise _refuse(request, "figma", 400, str(err)) from None
     try:
         verify_figma_passcode(payload, passcode.get_secret_value())
     except WebhookVerificationError as err:
-        raise _refuse("figma", 400, str(err), webhook_id=payload.get("webhook_id")) from None
+        raise _refuse(request, "figma", 400, str(err), webhook_id=payload.get("webhook_id")) from None
     try:
         decided = parse_figma_event(payload)
     except InvalidInputError as err:
-        raise _refuse("figma", 400, str(err)) from None
+        raise _refuse(request, "figma", 400, str(err)) from None
     fields = {"webhook_id": payload.get("webhook_id"), "comment_id": payload.get("comment_id")}
     if isinstance(decided, Outcome):
-        return _answer("figma", decided, **fields)
-    return _answer("figma", await _start("figma", services, hooks, decided), **fields)
+        return _answer(request, "figma", decided, **fields)
+    return _answer(request, "figma", await _start("figma", services, hooks, decided), **fields)
 
 
 @router.post(
@@ -184,9 +191,9 @@ async def notion(integration_id: str, request: Request, services: ServicesDep) -
     try:
         integration = await notion_integration(services.sessions, integration_id)
     except InvalidInputError as err:
-        raise _refuse("notion", 400, str(err)) from None
+        raise _refuse(request, "notion", 400, str(err)) from None
     except NotFoundError as err:
-        raise _refuse("notion", 404, str(err)) from None
+        raise _refuse(request, "notion", 404, str(err)) from None
     signature = request.headers.get("x-notion-signature")
     try:
         if signature is None:
@@ -198,9 +205,9 @@ async def notion(integration_id: str, request: Request, services: ServicesDep) -
         else:
             outcome = await record_notion_event(services.sessions, integration, body, signature)
     except WebhookVerificationError as err:
-        raise _refuse("notion", 401, str(err), integration=integration.id) from None
+        raise _refuse(request, "notion", 401, str(err), integration=integration.id) from None
     except InvalidInputError as err:
-        raise _refuse("notion", 400, str(err), integration=integration.id) from None
+        raise _refuse(request, "notion", 400, str(err), integration=integration.id) from None
     except ConflictError as err:
-        raise _refuse("notion", 409, str(err), integration=integration.id) from None
-    return _answer("notion", outcome, integration=integration.id)
+        raise _refuse(request, "notion", 409, str(err), integration=integration.id) from None
+    return _answer(request, "notion", outcome, integration=integration.id)
