@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from api.app import create_app
 from core.settings import Settings
@@ -15,9 +16,9 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         host=host or settings.api_host,
         port=settings.api_port if port is None else port,
         log_level="info",
-        # With INTAKE_LOG_FORMAT=json uvicorn's loggers go to ours (JSON, secrets masked), not its own.
-        **({"log_config": None} if settings.log_format == "json" else {}),
-        # The app answers its own errors; keep uvicorn's access log (one line per request, no bodies).
+        # uvicorn's own log format (one access line per request, no bodies); with
+        # INTAKE_LOG_FORMAT=json its loggers go to ours instead (JSON, secrets masked).
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
         proxy_headers=True,
         server_header=False,
     )
