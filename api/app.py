@@ -16,6 +16,7 @@ from api import problems
 from api.deps import Services
 from api.limits import BodyLimit
 from api.routes import health
+from api.ui import install as install_dashboard
 from core.settings import Settings
 from core.temporal import connect
 from db.engine import create_sessionmaker, engine_from_settings
@@ -46,4 +47,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.include_router(health.router)
+    install_dashboard(app, settings)
     return app
