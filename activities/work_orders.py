@@ -102,6 +102,7 @@ class WorkOrderActivities:
                 name=input.name,
                 spreadsheet_id=input.spreadsheet_id,
                 owner_user_id=input.owner_user_id,
+                team_id=input.team_id,
             )
         return EnsureWorkspaceResult(workspace_id=str(workspace.id), slug=workspace.slug, created=created)
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from api import problems
 from api.deps import Services
 from api.limits import BodyLimit
-from api.routes import health
+from api.routes import admin, health
 from api.ui import install as install_dashboard
 from core.settings import Settings
 from core.temporal import connect
@@ -47,5 +47,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.include_router(health.router)
+    app.include_router(admin.router)
     install_dashboard(app, settings)
     return app

@@ -39,6 +39,12 @@ class Demo:
     out: Console = console
     summary: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def team(self) -> str:
+        """This run's team: its discussions' team, and its users' and workspace's, so one API token of
+        the team (`intake api token create --team`) sees every row the run made."""
+        return f"acme-{self.run_id}"
+
     def link(self, workflow_id: str, run_id: str | None = None) -> str:
         return ui_link(self.settings, workflow_id, run_id) or workflow_id
 
@@ -152,7 +158,7 @@ async def _discussions(demo: Demo) -> None:
     from db.uow import unit_of_work
 
     rule("discussions: Slack / Figma threads -> Notion tasks", demo.out)
-    team = f"acme-{demo.run_id}"
+    team = demo.team
     query = team_query(team)
     demo.out.print(
         f"team {team} (a new one each run: a thread is processed once per team); its runs in the Temporal UI: {query}"
@@ -274,6 +280,7 @@ async def _work_orders(demo: Demo) -> None:
         slug=f"ops-{demo.run_id}",
         name="Ops",
         owner_user_id="ops@example.com",
+        team_id=demo.team,
         spreadsheet_id=fixtures["sheets"]["spreadsheet_id"],
     )
     task_queue = demo.settings.task_queue
@@ -379,7 +386,9 @@ async def _signals(demo: Demo) -> None:
     task_queue = demo.settings.task_queue
     users = {f"{mailbox.split('@')[0]}-{demo.run_id}": mailbox for mailbox in ("alice@example.com", "bob@example.com")}
     for user_id, mailbox in users.items():
-        await register_user(demo.sessions, user_id=user_id, mailbox=mailbox, watch_keywords=["roadmap"])
+        await register_user(
+            demo.sessions, user_id=user_id, mailbox=mailbox, watch_keywords=["roadmap"], team_id=demo.team
+        )
     handles = [await start_ingestion(demo.client, user_id, task_queue=task_queue, force=True) for user_id in users]
     ingestions: list[dict[str, Any]] = []
     for handle in handles:

@@ -86,6 +86,7 @@ def user_add(
         [], help="A watched keyword (repeat the option for more; none given: an existing user keeps theirs)."
     ),
     inactive: bool = typer.Option(False, help="Register without scheduled ingestion."),
+    team: str = typer.Option(None, help="The team whose API tokens see the user's work items (kept when left out)."),
 ) -> None:
     """Register a user (or update one); `intake schedules apply` then schedules the active ones."""
     user = with_sessions(
@@ -97,6 +98,7 @@ def user_add(
             calendar_id=calendar,
             watch_keywords=list(watch) or None,
             active=not inactive,
+            team_id=team,
         ),
     )
     console.print(

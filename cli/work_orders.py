@@ -52,6 +52,9 @@ GMAIL = typer.Option(None, "--gmail", help="Read PDFs from this Gmail mailbox in
 QUERY = typer.Option(None, help="With --gmail: a Gmail search, e.g. 'has:attachment subject:\"work order\"'.")
 MESSAGE = typer.Option(None, help="With --gmail: one message id.")
 PARALLEL = typer.Option(8, min=1, max=64, help="Files in flight at once.")
+TEAM = typer.Option(
+    None, "--team", help="The team whose API tokens see the workspace's work orders (a new workspace, or one of none)."
+)
 
 
 @workorder_app.command("ingest")
@@ -63,10 +66,11 @@ def ingest_work_orders(
     query: str = QUERY,
     message: str = MESSAGE,
     parallel: int = PARALLEL,
+    team: str = TEAM,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Ingest work-order PDFs: each file (or Gmail attachment) once per workspace, by its sha256."""
-    _ingest("workorder", paths, workspace, spreadsheet, gmail, query, message, parallel, as_json)
+    _ingest("workorder", paths, workspace, spreadsheet, gmail, query, message, parallel, as_json, team=team)
 
 
 @signed_app.command("ingest")
@@ -94,13 +98,15 @@ def _ingest(
     message: str | None,
     parallel: int,
     as_json: bool,
+    *,
+    team: str | None = None,
 ) -> None:
     if bool(paths) == bool(gmail):
         fail("give PDF paths, or --gmail MAILBOX with --query or --message")
     if gmail and (query is None) == (message is None):
         fail("with --gmail give exactly one of --query or --message")
     check_local_files(paths or [])  # every path, before any run starts
-    spec = workspace_spec(workspace, spreadsheet_id=spreadsheet)
+    spec = workspace_spec(workspace, spreadsheet_id=spreadsheet, team_id=team)
     settings = Settings()
     with_sessions(settings, lambda sessions: check_workspace_for(sessions, kind, spec))
 

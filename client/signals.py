@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
+from client.api_tokens import check_team_id
 from contracts.approvals import (
     ApproveActionInput,
     DecideActionResult,
@@ -53,13 +54,17 @@ async def register_user(
     watch_keywords: list[str] | None = None,
     sender_scores: dict[str, float] | None = None,
     active: bool = True,
+    team_id: str | None = None,
 ) -> SignalUser:
     """Add (or update) a user whose mailbox and calendar are ingested; new users get the default rules.
 
-    Re-running it updates only what is given: a calendar, watch list or sender scores left out
-    (None) stay as they were. Invalid rules raise InvalidInputError and write nothing.
+    Re-running it updates only what is given: a calendar, watch list, sender scores or team left
+    out (None) stay as they were. `team_id` is the team whose API tokens see the user's work
+    items. Invalid rules raise InvalidInputError and write nothing.
     """
     _check_user(user_id, mailbox, watch_keywords, sender_scores)
+    if team_id is not None:
+        check_team_id(team_id)
     async with unit_of_work(sessions) as session:
         return await SignalUserRepository().ensure(
             session=session,
@@ -70,6 +75,7 @@ async def register_user(
             watch_keywords=watch_keywords,
             sender_scores=sender_scores,
             active=active,
+            team_id=team_id,
         )
 
 
@@ -147,12 +153,28 @@ async def start_ingestion(
     )
 
 
-async def _action_user(sessions: async_sessionmaker[AsyncSession], action_id: str) -> str:
+async def _action_user(
+    sessions: async_sessionmaker[AsyncSession],
+    action_id: str,
+    *,
+    team_id: str | None = None,
+    payload_override: dict[str, Any] | None = None,
+) -> str:
+    """The user of the action (NotFoundError for an unknown one, or with `team_id` for one of
+    another team, alike); a payload override naming a field the action's payload lacks is refused."""
     parsed = parse_uuid(action_id, "an action id")
     async with sessions() as session:
         found = await ActionRepository().with_item(parsed, session=session)
-    if found is None:
+    if found is None or (team_id is not None and found[2].team_id != team_id):
         raise NotFoundError(f"no proposed action {action_id}")
+    if payload_override:
+        fields = payload_model(found[0].action_type).model_fields
+        unknown = sorted(set(payload_override) - set(fields))
+        if unknown:
+            raise InvalidInputError(
+                f"the payload override names {', '.join(map(repr, unknown))}, not fields of a "
+                f"{found[0].action_type} payload: {', '.join(fields)}"
+            )
     return found[1].user_id
 
 
@@ -164,9 +186,14 @@ async def _decide(
     request: Any,
     *,
     task_queue: str,
+    team_id: str | None = None,
+    payload_override: dict[str, Any] | None = None,
 ) -> Any:
-    """Send a decision Update to the action's workflow, starting the workflow when none runs."""
-    user_id = await _action_user(sessions, action_id)
+    """Send a decision Update to the action's workflow, starting the workflow when none runs.
+
+    With `team_id` (the API), an action of another team's work item is refused as unknown.
+    """
+    user_id = await _action_user(sessions, action_id, team_id=team_id, payload_override=payload_override)
     start = WithStartWorkflowOperation(
         ProposedActionWorkflow.run,
         ProposedActionInput(action_id=action_id, user_id=user_id),
@@ -186,6 +213,7 @@ async def approve_action(
     task_queue: str,
     payload_override: dict[str, Any] | None = None,
     approved_by: str = "user",
+    team_id: str | None = None,
 ) -> DecideActionResult:
     """Approve: the draft or event is made (once) and the result returned; again = the same result."""
     return await _decide(
@@ -195,6 +223,8 @@ async def approve_action(
         ProposedActionWorkflow.approve,
         ApproveActionInput(approved_by=approved_by, payload_override=payload_override),
         task_queue=task_queue,
+        team_id=team_id,
+        payload_override=payload_override,
     )
 
 
@@ -206,6 +236,7 @@ async def reject_action(
     task_queue: str,
     note: str | None = None,
     rejected_by: str = "user",
+    team_id: str | None = None,
 ) -> DecideActionResult:
     """Reject: the action and its work item are dismissed, with negative feedback and the note."""
     return await _decide(
@@ -215,6 +246,7 @@ async def reject_action(
         ProposedActionWorkflow.reject,
         RejectActionInput(rejected_by=rejected_by, note=note),
         task_queue=task_queue,
+        team_id=team_id,
     )
 
 
@@ -227,6 +259,7 @@ async def give_feedback(
     positive: bool,
     note: str | None = None,
     given_by: str = "user",
+    team_id: str | None = None,
 ) -> RecordFeedbackResult:
     return await _decide(
         client,
@@ -235,6 +268,7 @@ async def give_feedback(
         ProposedActionWorkflow.feedback,
         GiveFeedbackInput(rating="positive" if positive else "negative", note=note, given_by=given_by),
         task_queue=task_queue,
+        team_id=team_id,
     )
 
 

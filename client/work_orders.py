@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from client.api_tokens import check_team_id
 from contracts.exports import ExportDrainInput, ExportDrainResult, RequeueFailedInput, export_drain_workflow_id
 from contracts.work_orders import (
     DocumentKind,
@@ -54,10 +55,16 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def workspace_spec(slug: str, *, spreadsheet_id: str | None = None) -> WorkspaceSpec:
-    """The workspace to ingest into, or InvalidInputError saying what is wrong with the slug."""
+def workspace_spec(slug: str, *, spreadsheet_id: str | None = None, team_id: str | None = None) -> WorkspaceSpec:
+    """The workspace to ingest into, or InvalidInputError saying what is wrong with the slug or team.
+
+    `team_id`: the team whose API tokens see the workspace's work orders (a new workspace, or
+    one of no team yet).
+    """
+    if team_id is not None:
+        check_team_id(team_id)
     try:
-        return WorkspaceSpec(slug=slug, spreadsheet_id=spreadsheet_id)
+        return WorkspaceSpec(slug=slug, spreadsheet_id=spreadsheet_id, team_id=team_id)
     except ValidationError as err:
         raise InvalidInputError.from_validation("workspace", err) from err
 

@@ -28,6 +28,9 @@ class WorkspaceSpec(BaseModel):
     name: str | None = None
     spreadsheet_id: str | None = None
     owner_user_id: str | None = None
+    # The team whose API tokens see the workspace's work orders; a new workspace takes it, an
+    # existing one without a team is given it (None: no team, no token sees them).
+    team_id: str | None = None
 
     @field_validator("slug")
     @classmethod

@@ -72,6 +72,8 @@ class Discussion(AuthoredMixin, TimestampMixin, Base):
         CheckConstraint(one_of("source_type", SOURCE_TYPES), name="source_type"),
         CheckConstraint(one_of("status", DISCUSSION_STATUSES), name="status"),
         UniqueConstraint("team_id", "source_type", "source_thread_id"),
+        # The admin API's listing: a team's discussions, newest first (keyset on created_at, id).
+        Index("ix_discussions_team_created", "team_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -103,6 +105,8 @@ class Job(AuthoredMixin, TimestampMixin, Base):
         CheckConstraint(one_of("status", JOB_STATUSES), name="status"),
         CheckConstraint(one_of("stage", JOB_STAGES), name="stage"),
         Index("ix_jobs_status_completed_at", "status", "completed_at"),
+        # The admin API's listing: a team's jobs, newest first (keyset on created_at, id).
+        Index("ix_jobs_team_created", "team_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -220,7 +220,11 @@ class AuditLog(Base):
     """Who did what to which target; written in the same transaction as the change itself."""
 
     __tablename__ = "audit_logs"
-    __table_args__ = (Index("ix_audit_logs_target", "target_type", "target_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_logs_target", "target_type", "target_id", "created_at"),
+        # The admin API's listing: the entries of a team's users, newest first (keyset on id).
+        Index("ix_audit_logs_user_id", "user_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     user_id: Mapped[str | None] = mapped_column(Text)

@@ -226,6 +226,8 @@ class ExportJob(TimestampMixin, Base):
             name="entity",
         ),
         Index("ix_export_jobs_status_next_attempt_at", "status", "next_attempt_at"),
+        # The admin API's listing: a workspace's export jobs, newest first (keyset on created_at, id).
+        Index("ix_export_jobs_workspace_created", "workspace_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -34,10 +34,11 @@ class SignalUserRepository(Repository[SignalUser]):
         watch_keywords: list[str] | None = None,
         sender_scores: dict[str, float] | None = None,
         active: bool = True,
+        team_id: str | None = None,
     ) -> SignalUser:
         """Register the user, or update what was given of their mailbox, calendar, watch list, scores
         and active flag (None: an existing user keeps theirs; a new user starts with the mailbox as
-        calendar, no watched words and no scores).
+        calendar, no watched words, no scores and no team).
 
         `gate_config` is what a new user starts with; an existing user's rules are kept.
         """
@@ -47,6 +48,7 @@ class SignalUserRepository(Repository[SignalUser]):
             "calendar_id": calendar_id,
             "watch_keywords": watch_keywords,
             "sender_scores": sender_scores,
+            "team_id": team_id,
         }
         updates = {name: value for name, value in given.items() if value is not None}
         stmt = (
@@ -59,6 +61,7 @@ class SignalUserRepository(Repository[SignalUser]):
                 calendar_id=calendar_id or mailbox,
                 watch_keywords=watch_keywords or [],
                 sender_scores=sender_scores or {},
+                team_id=team_id,
             )
             .on_conflict_do_update(index_elements=[SignalUser.user_id], set_={**updates, "updated_at": func.now()})
             .returning(SignalUser)

@@ -58,14 +58,23 @@ class WorkspaceRepository(Repository[Workspace]):
         name: str | None = None,
         spreadsheet_id: str | None = None,
         owner_user_id: str | None = None,
+        team_id: str | None = None,
     ) -> tuple[Workspace, bool]:
-        """The workspace with this slug, created (with its owner and starter FM profiles) if new."""
+        """The workspace with this slug, created (with its owner and starter FM profiles) if new.
+
+        `team_id`: the team a new workspace belongs to; an existing workspace of no team is given
+        it, one of another team keeps its own.
+        """
         created_id = await session.scalar(
             insert(Workspace)
-            .values(slug=slug, name=name or slug, spreadsheet_id=spreadsheet_id)
+            .values(slug=slug, name=name or slug, spreadsheet_id=spreadsheet_id, team_id=team_id)
             .on_conflict_do_nothing(index_elements=[Workspace.slug])
             .returning(Workspace.id)
         )
+        if created_id is None and team_id is not None:
+            await self.update(
+                Workspace.slug == slug, Workspace.team_id.is_(None), values={"team_id": team_id}, session=session
+            )
         if created_id is not None:
             if owner_user_id:
                 session.add(WorkspaceMember(workspace_id=created_id, user_id=owner_user_id, role="owner"))
