@@ -1,162 +1,89 @@
 """What the web dashboard reads and does, team by team (api/ui/ calls these; no logic lives in the pages).
 
-Reads go through db/repositories/pages.py, one page of a list per call. Actions check
-that the item is the caller's team's (NotFoundError otherwise: another team's item
-does not exist for this team), then call the same client functions as the CLI and
-the admin API: client.signals.approve_action/reject_action/give_feedback,
-client.discussions.retry_discussion, client.work_orders.retry_failed_exports.
+Reads are client/views.py's, the read layer the admin API answers with, plus the few a
+page shows beyond it (db/repositories/pages.py: the queue's size and gates, jobs per
+status, the extraction runs' workflows). Actions are the same client functions as the
+CLI and the admin API (client.signals approve/reject/feedback with the caller's team,
+client.discussions.retry_discussion, client.work_orders.retry_failed_exports), each
+refusing another team's item as not found.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 
-from client.discussions import DiscussionHandle, retry_discussion
+from client import views
+from client.discussions import DiscussionHandle, DiscussionNotRetryableError, retry_discussion
 from client.runs import failure_error
 from client.signals import approve_action, give_feedback, reject_action
 from client.work_orders import retry_failed_exports
 from contracts.approvals import DecideActionResult, RecordFeedbackResult, payload_model
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.ids import parse_uuid
-from db.models.signals import GateEvaluation
-from db.repositories import pages as reads
-from db.repositories.run_log import RunLogRepository
+from db.models.discussions import JOB_STAGES, JOB_STATUSES
+from db.repositories import pages as extra
 
 PAGE_SIZE = 25
+T = TypeVar("T")
+
+__all__ = ["JOB_STAGES", "JOB_STATUSES"]
 
 
-@dataclass
-class Page:
-    """One page of a list: its rows and the cursor of the next page (None on the last)."""
-
-    rows: list[dict[str, Any]]
-    next_cursor: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _encode(key: Sequence[Any]) -> str:
-    values = [value.isoformat() if isinstance(value, datetime) else str(value) for value in key]
-    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str | None, order: Sequence[Any]) -> tuple[Any, ...] | None:
-    """A cursor back into a sort key, each value as its column's type; InvalidInputError for a bad one."""
-    if not cursor:
-        return None
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(values, list) or len(values) != len(order):
-            raise ValueError(cursor)
-        key: list[Any] = []
-        for value, column in zip(values, order, strict=True):
-            kind = column.type.python_type
-            key.append(
-                datetime.fromisoformat(value)
-                if kind is datetime
-                else uuid.UUID(value)
-                if kind is uuid.UUID
-                else kind(value)
-            )
-        return tuple(key)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInputError(f"the page cursor {cursor!r} is not one this dashboard made") from None
-
-
-def _paged(rows: list[dict[str, Any]], order: Sequence[Any], limit: int) -> Page:
-    if len(rows) <= limit:
-        return Page(rows)
-    rows = rows[:limit]
-    return Page(rows, _encode(reads.key_of(rows[-1], order)))
-
-
-def _id(value: str, what: str) -> uuid.UUID:
-    """A UUID from a URL; a malformed one is "not found" on a page (nothing has that id)."""
+def page_id(value: str, what: str) -> uuid.UUID:
+    """A UUID from a page's URL; a malformed one is "not found" (nothing has that id)."""
     try:
         return parse_uuid(value, what)
     except InvalidInputError:
-        raise NotFoundError(f"no {what.removeprefix('a ').removeprefix('an ')} {value}") from None
-
-
-# -- sign-in -------------------------------------------------------------------------------
+        raise NotFoundError(f"no {what.split(' ', 1)[1]} {value}") from None
 
 
 async def token_is_live(sessions: async_sessionmaker[AsyncSession], token_id: str, team_id: str) -> bool:
-    """Whether the token a session was signed in with still exists, unrevoked, for that team."""
+    """Whether the token a session signed in with still exists, unrevoked, for that team."""
     try:
         parsed = uuid.UUID(token_id)
     except ValueError:
         return False
     async with sessions() as session:
-        token = await reads.live_token(parsed, session=session)
+        token = await extra.live_token(parsed, session=session)
     return token is not None and token.team_id == team_id
 
 
-# -- the inbox -----------------------------------------------------------------------------
+# -- the inbox -------------------------------------------------------------------------------
 
 
 async def inbox(
     sessions: async_sessionmaker[AsyncSession], *, team_id: str, cursor: str | None = None, limit: int = PAGE_SIZE
-) -> Page:
-    """The approval queue, one page, each row with its gate evaluations; the queue's size in extra."""
-    after = _decode(cursor, reads.QUEUE_ORDER)
+) -> dict[str, Any]:
+    """A page of the approval queue, each row with its gate evaluations, and the queue's size."""
+    queue = await views.approval_queue(sessions, team_id=team_id, limit=limit, cursor=cursor)
     async with sessions() as session:
-        rows = await reads.approval_queue(session=session, team_id=team_id, after=after, limit=limit)
-        page = _paged(rows, reads.QUEUE_ORDER, limit)
-        gates = await reads.gates_of([row["id"] for row in page.rows], session=session)
-        total = await reads.queue_count(session=session, team_id=team_id)
-    for row in page.rows:
-        row["gates"] = gates.get(row["id"], [])
-    page.extra["total"] = total
-    return page
+        gates = await extra.gates_of([item.work_item_id for item in queue.items], session=session)
+        total = await extra.queue_count(session=session, team_id=team_id)
+    return {"page": queue, "gates": gates, "total": total}
 
 
-async def processed(
-    sessions: async_sessionmaker[AsyncSession], *, team_id: str, cursor: str | None = None, limit: int = PAGE_SIZE
-) -> Page:
-    after = _decode(cursor, reads.PROCESSED_ORDER)
-    async with sessions() as session:
-        rows = await reads.processed(session=session, team_id=team_id, after=after, limit=limit)
-    return _paged(rows, reads.PROCESSED_ORDER, limit)
+async def drafts(sessions: async_sessionmaker[AsyncSession], *, team_id: str, cursor: str | None = None) -> Any:
+    return await views.drafts(sessions, team_id=team_id, limit=PAGE_SIZE, cursor=cursor)
 
 
-async def drafts(sessions: async_sessionmaker[AsyncSession], *, team_id: str, limit: int = PAGE_SIZE) -> list[dict]:
-    async with sessions() as session:
-        return await reads.drafts(session=session, team_id=team_id, limit=limit)
+async def processed(sessions: async_sessionmaker[AsyncSession], *, team_id: str, cursor: str | None = None) -> Any:
+    return await views.processed(sessions, team_id=team_id, limit=PAGE_SIZE, cursor=cursor)
 
 
 async def work_item(sessions: async_sessionmaker[AsyncSession], *, team_id: str, work_item_id: str) -> dict[str, Any]:
-    """One work item with its action, gates, feedback, audit log and run timeline; NotFoundError when not the team's."""
-    parsed = _id(work_item_id, "a work item id")
-    async with sessions() as session:
-        found = await reads.work_item(parsed, session=session, team_id=team_id)
-        if found is None:
-            raise NotFoundError(f"no work item {work_item_id}")
-        found["timeline"] = await RunLogRepository().timeline(parsed, session=session)
-    return found
-
-
-def passed_gates(gates: list[GateEvaluation]) -> list[GateEvaluation]:
-    return [gate for gate in gates if gate.passed]
-
-
-async def _team_action(sessions: async_sessionmaker[AsyncSession], team_id: str, action_id: str) -> str:
-    parsed = _id(action_id, "an action id")
-    async with sessions() as session:
-        action = await reads.action_of_team(parsed, session=session, team_id=team_id)
-    if action is None:
-        raise NotFoundError(f"no proposed action {action_id}")
-    return str(action.id)
+    """A work item with its action, gates and feedback, its run timeline and its audit log."""
+    parsed = page_id(work_item_id, "a work item id")
+    item = await views.get_work_item(sessions, team_id=team_id, work_item_id=parsed)
+    timeline = await views.timeline(sessions, team_id=team_id, work_item_id=parsed)
+    audit = await views.audit_log(sessions, team_id=team_id, target_type="work_item", target_id=str(parsed))
+    return {"item": item, "timeline": timeline.items, "audit": list(reversed(audit.items))}
 
 
 def payload_override(action_type: str, fields: dict[str, str]) -> dict[str, Any]:
@@ -174,20 +101,17 @@ def payload_override(action_type: str, fields: dict[str, str]) -> dict[str, Any]
     else:
         payload = {name: value for name, value in fields.items() if name in ("to", "subject", "body")}
     try:
-        model = payload_model(action_type)
-    except KeyError:
-        raise InvalidInputError(f"action type {action_type!r} has no editable payload") from None
-    try:
-        model.model_validate(payload)
+        payload_model(action_type).model_validate(payload)
     except ValidationError as err:
         raise InvalidInputError.from_validation(f"not a {action_type} payload", err) from None
     return payload
 
 
-async def _decided(call: Any) -> Any:
+async def _refusal(call: Awaitable[T]) -> T:
+    """A refused run or Update as its refusal (an IntakeError saying why)."""
     try:
         return await call
-    except WorkflowUpdateFailedError as err:
+    except (WorkflowFailureError, WorkflowUpdateFailedError) as err:
         raise failure_error(err) from None
 
 
@@ -201,13 +125,17 @@ async def approve(
     override: dict[str, Any] | None,
     approved_by: str,
 ) -> DecideActionResult:
-    checked = await _team_action(sessions, team_id, action_id)
-    result: DecideActionResult = await _decided(
+    return await _refusal(
         approve_action(
-            client, sessions, checked, task_queue=task_queue, payload_override=override, approved_by=approved_by
+            client,
+            sessions,
+            str(page_id(action_id, "an action id")),
+            task_queue=task_queue,
+            payload_override=override,
+            approved_by=approved_by,
+            team_id=team_id,
         )
     )
-    return result
 
 
 async def reject(
@@ -220,11 +148,17 @@ async def reject(
     note: str | None,
     rejected_by: str,
 ) -> DecideActionResult:
-    checked = await _team_action(sessions, team_id, action_id)
-    result: DecideActionResult = await _decided(
-        reject_action(client, sessions, checked, task_queue=task_queue, note=note, rejected_by=rejected_by)
+    return await _refusal(
+        reject_action(
+            client,
+            sessions,
+            str(page_id(action_id, "an action id")),
+            task_queue=task_queue,
+            note=note,
+            rejected_by=rejected_by,
+            team_id=team_id,
+        )
     )
-    return result
 
 
 async def feedback(
@@ -238,17 +172,21 @@ async def feedback(
     note: str | None,
     given_by: str,
 ) -> RecordFeedbackResult:
-    checked = await _team_action(sessions, team_id, action_id)
-    result: RecordFeedbackResult = await _decided(
-        give_feedback(client, sessions, checked, task_queue=task_queue, positive=positive, note=note, given_by=given_by)
+    return await _refusal(
+        give_feedback(
+            client,
+            sessions,
+            str(page_id(action_id, "an action id")),
+            task_queue=task_queue,
+            positive=positive,
+            note=note,
+            given_by=given_by,
+            team_id=team_id,
+        )
     )
-    return result
 
 
-# -- discussions and jobs ------------------------------------------------------------------
-
-JOB_STATUSES = ("pending", "processing", "completed", "failed")
-JOB_STAGES = ("ingestion", "thread_building", "ai_analysis", "task_creation", "notification")
+# -- discussions and jobs --------------------------------------------------------------------
 
 
 async def jobs(
@@ -258,38 +196,26 @@ async def jobs(
     status: str | None = None,
     stage: str | None = None,
     cursor: str | None = None,
-    limit: int = PAGE_SIZE,
-) -> Page:
-    """The team's jobs, newest first, filtered by status and stage; counts per status in extra."""
-    if status and status not in JOB_STATUSES:
-        raise InvalidInputError(f"status {status!r} is not one of {', '.join(JOB_STATUSES)}")
-    if stage and stage not in JOB_STAGES:
-        raise InvalidInputError(f"stage {stage!r} is not one of {', '.join(JOB_STAGES)}")
-    after = _decode(cursor, reads.JOB_ORDER)
+) -> dict[str, Any]:
+    """A page of the team's jobs, newest first, by status and stage, and how many jobs are in each status."""
+    listing = await views.list_jobs(
+        sessions, team_id=team_id, status=status, stage=stage, limit=PAGE_SIZE, cursor=cursor
+    )
     async with sessions() as session:
-        rows = await reads.jobs(session=session, team_id=team_id, status=status, stage=stage, after=after, limit=limit)
-        counts = await reads.job_counts(session=session, team_id=team_id)
-    page = _paged(rows, reads.JOB_ORDER, limit)
-    page.extra["counts"] = {name: counts.get(name, 0) for name in JOB_STATUSES}
-    return page
+        counts = await extra.job_counts(session=session, team_id=team_id)
+    return {"page": listing, "counts": {name: counts.get(name, 0) for name in JOB_STATUSES}}
 
 
-async def job(sessions: async_sessionmaker[AsyncSession], *, team_id: str, job_id: str) -> Any:
-    parsed = _id(job_id, "a job id")
-    async with sessions() as session:
-        found = await reads.job(parsed, session=session, team_id=team_id)
-    if found is None:
-        raise NotFoundError(f"no job {job_id}")
-    return found
+async def job(sessions: async_sessionmaker[AsyncSession], *, team_id: str, job_id: str) -> views.JobDetail:
+    return await views.get_job(sessions, team_id=team_id, job_id=page_id(job_id, "a job id"))
 
 
-async def discussion(sessions: async_sessionmaker[AsyncSession], *, team_id: str, discussion_id: str) -> dict[str, Any]:
-    parsed = _id(discussion_id, "a discussion id")
-    async with sessions() as session:
-        found = await reads.discussion(parsed, session=session, team_id=team_id)
-    if found is None:
-        raise NotFoundError(f"no discussion {discussion_id}")
-    return found
+async def discussion(
+    sessions: async_sessionmaker[AsyncSession], *, team_id: str, discussion_id: str
+) -> views.DiscussionDetail:
+    return await views.get_discussion(
+        sessions, team_id=team_id, discussion_id=page_id(discussion_id, "a discussion id")
+    )
 
 
 async def retry_job(
@@ -300,56 +226,56 @@ async def retry_job(
     job_id: str,
     retried_by: str,
     task_queue: str,
-) -> DiscussionHandle:
+) -> tuple[views.JobDetail, DiscussionHandle]:
     """Retry a failed job's discussion as a new job; refused (ConflictError saying why) when it is not failed."""
     found = await job(sessions, team_id=team_id, job_id=job_id)
     if found.status != "failed":
         raise ConflictError(f"job {job_id} is {found.status}, not failed: only a failed job can be retried")
     if found.discussion_id is None:
         raise ConflictError(f"job {job_id} failed before its discussion was saved: there is no thread to retry")
-    return await retry_discussion(
-        client,
-        sessions,
-        team_id=team_id,
-        discussion_id=str(found.discussion_id),
-        retried_by=retried_by,
-        task_queue=task_queue,
+    try:
+        handle = await _refusal(
+            retry_discussion(
+                client,
+                sessions,
+                team_id=team_id,
+                discussion_id=str(found.discussion_id),
+                retried_by=retried_by,
+                task_queue=task_queue,
+            )
+        )
+    except DiscussionNotRetryableError as err:
+        raise ConflictError(str(err)) from None
+    return found, handle
+
+
+# -- work orders and exports -----------------------------------------------------------------
+
+
+async def work_orders(
+    sessions: async_sessionmaker[AsyncSession], *, team_id: str, failed_cursor: str | None = None
+) -> dict[str, Any]:
+    """The team's last 20 work orders with their export status, and a page of its FAILED export jobs."""
+    latest = await views.list_work_orders(sessions, team_id=team_id, limit=views.PREVIEW_LIMIT)
+    failed = await views.list_export_jobs(
+        sessions, team_id=team_id, status="FAILED", limit=PAGE_SIZE, cursor=failed_cursor
     )
-
-
-# -- work orders and exports ---------------------------------------------------------------
-
-
-async def work_orders(sessions: async_sessionmaker[AsyncSession], *, team_id: str, limit: int = 20) -> list[dict]:
-    async with sessions() as session:
-        return await reads.work_orders(session=session, team_id=team_id, limit=limit)
-
-
-async def failed_exports(
-    sessions: async_sessionmaker[AsyncSession], *, team_id: str, cursor: str | None = None, limit: int = PAGE_SIZE
-) -> Page:
-    after = _decode(cursor, reads.EXPORT_ORDER)
-    async with sessions() as session:
-        rows = await reads.export_jobs(session=session, team_id=team_id, status="FAILED", after=after, limit=limit)
-    return _paged(rows, reads.EXPORT_ORDER, limit)
+    return {"orders": latest.items, "failed": failed}
 
 
 async def work_order(sessions: async_sessionmaker[AsyncSession], *, team_id: str, work_order_id: str) -> dict[str, Any]:
-    parsed = _id(work_order_id, "a work order id")
+    found = await views.get_work_order(
+        sessions, team_id=team_id, work_order_id=page_id(work_order_id, "a work order id")
+    )
     async with sessions() as session:
-        found = await reads.work_order(parsed, session=session, team_id=team_id)
-    if found is None:
-        raise NotFoundError(f"no work order {work_order_id}")
-    return found
+        workflows = await extra.extraction_workflows([run.id for run in found.extraction_runs], session=session)
+    return {"order": found, "run_workflows": workflows}
 
 
 async def retry_export(
     client: Client, sessions: async_sessionmaker[AsyncSession], *, team_id: str, job_id: str, task_queue: str
-) -> None:
+) -> views.ExportJobView:
     """Put one FAILED export job of the team back in the queue and drain; refused when it is not FAILED."""
-    parsed = _id(job_id, "an export job id")
-    async with sessions() as session:
-        found = await reads.export_job(parsed, session=session, team_id=team_id)
-    if found is None:
-        raise NotFoundError(f"no export job {job_id}")
+    found = await views.get_export_job(sessions, team_id=team_id, job_id=page_id(job_id, "an export job id"))
     await retry_failed_exports(client, task_queue=task_queue, job_ids=[str(found.id)], sessions=sessions)
+    return found

@@ -25,8 +25,8 @@ from client.signals import register_user, start_ingestion
 from contracts.discussions import DiscussionInput
 from core.settings import Settings
 from db.models.discussions import Job
-from db.models.signals import FeedbackEntry, GmailDraft, SignalUser
-from db.models.work_orders import ExportJob, Workspace
+from db.models.signals import FeedbackEntry, GmailDraft
+from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import WorkOrderRepository, WorkspaceRepository
 from db.repository import Repository
@@ -89,9 +89,7 @@ async def page(context: BrowserContext, sessions: async_sessionmaker[AsyncSessio
 async def team_user(sessions: async_sessionmaker[AsyncSession], team: str) -> str:
     """A signal user of `team`, with the sandbox's mailbox."""
     user_id = f"user-{uuid.uuid4().hex[:8]}"
-    await register_user(sessions, user_id=user_id, mailbox="alice@example.com")
-    async with unit_of_work(sessions) as session:
-        await Repository(SignalUser).update_by_id(user_id, session=session, team_id=team)
+    await register_user(sessions, user_id=user_id, mailbox="alice@example.com", team_id=team)
     return user_id
 
 
@@ -284,9 +282,8 @@ async def failed_export(sessions: async_sessionmaker[AsyncSession], team: str) -
     order = WORK_ORDERS[0]
     async with unit_of_work(sessions) as session:
         workspace, _ = await WorkspaceRepository().get_or_create(
-            session=session, slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID
+            session=session, slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID, team_id=team
         )
-        await Repository(Workspace).update_by_id(workspace.id, session=session, team_id=team)
         work_order, _ = await WorkOrderRepository().get_or_create(
             session=session,
             workspace_id=workspace.id,

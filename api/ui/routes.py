@@ -272,12 +272,14 @@ async def sign_out(request: Request) -> Response:
 
 
 @router.get("/inbox")
-async def inbox(request: Request, cursor: str | None = None, processed_cursor: str | None = None) -> Response:
+async def inbox(
+    request: Request, cursor: str | None = None, drafts_cursor: str | None = None, processed_cursor: str | None = None
+) -> Response:
     session = await signed_in(request)
     assert session.team_id is not None
     sessions = _services(request).sessions
     queue = await pages.inbox(sessions, team_id=session.team_id, cursor=cursor)
-    drafts = await pages.drafts(sessions, team_id=session.team_id)
+    drafts = await pages.drafts(sessions, team_id=session.team_id, cursor=drafts_cursor)
     processed = await pages.processed(sessions, team_id=session.team_id, cursor=processed_cursor)
     return page(request, "inbox.html", title="Inbox", queue=queue, cursor=cursor, drafts=drafts, processed=processed)
 
@@ -421,13 +423,11 @@ async def job(request: Request, job_id: str) -> Response:
 @router.post("/jobs/{job_id}/retry")
 async def retry_job(request: Request, job_id: str) -> Response:
     session = await signed_in(request)
-    fields = await form_of(request)
-    del fields
+    await form_of(request)
     assert session.team_id is not None
     services = _services(request)
     try:
-        found = await pages.job(services.sessions, team_id=session.team_id, job_id=job_id)
-        handle = await pages.retry_job(
+        found, handle = await pages.retry_job(
             services.temporal,
             services.sessions,
             team_id=session.team_id,
@@ -447,7 +447,7 @@ async def discussion(request: Request, discussion_id: str) -> Response:
     session = await signed_in(request)
     assert session.team_id is not None
     found = await pages.discussion(_services(request).sessions, team_id=session.team_id, discussion_id=discussion_id)
-    return page(request, "discussion.html", title=found["discussion"].title, **found)
+    return page(request, "discussion.html", title=found.title, discussion=found, jobs=found.jobs, tasks=found.tasks)
 
 
 # -- work orders -------------------------------------------------------------------------------
@@ -458,15 +458,14 @@ async def work_orders(request: Request, failed_cursor: str | None = None) -> Res
     session = await signed_in(request)
     assert session.team_id is not None
     services = _services(request)
-    orders = await pages.work_orders(services.sessions, team_id=session.team_id)
-    failed = await pages.failed_exports(services.sessions, team_id=session.team_id, cursor=failed_cursor)
+    found = await pages.work_orders(services.sessions, team_id=session.team_id, failed_cursor=failed_cursor)
     return page(
         request,
         "work_orders.html",
         title="Work orders",
-        orders=orders,
-        failed=failed,
+        numbers={order.id: order.work_order_number for order in found["orders"]},
         drain_id=export_drain_workflow_id(services.settings.task_queue),
+        **found,
     )
 
 
