@@ -41,7 +41,7 @@ def page_id(value: str, what: str) -> uuid.UUID:
     try:
         return parse_uuid(value, what)
     except InvalidInputError:
-        raise NotFoundError(f"no {what.split(' ', 1)[1]} {value}") from None
+        raise NotFoundError(f"no {what.split(' ', 1)[1].removesuffix(' id')} {value}") from None
 
 
 async def token_is_live(sessions: async_sessionmaker[AsyncSession], token_id: str, team_id: str) -> bool:
