@@ -38,6 +38,7 @@ from api.ui.session import (
 )
 from client import pages
 from client.api_tokens import authenticate
+from contracts.approvals import DRAFT_ACTIONS
 from contracts.exports import export_drain_workflow_id
 from core.errors import ConflictError, IntakeError, InvalidInputError, NotFoundError
 from core.temporal import ui_link
@@ -337,7 +338,7 @@ async def approve(request: Request, action_id: str) -> Response:
             override=override,
             approved_by=_who(session),
         )
-        made = "draft" if result.action_type == "draft_reply" else "event"
+        made = "draft" if result.action_type in DRAFT_ACTIONS else "event"
         return f"approved: {made} {result.provider_id} made"
 
     return await _decide(request, action_id, decide)
