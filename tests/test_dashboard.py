@@ -21,7 +21,8 @@ from temporalio.client import Client, WorkflowFailureError
 
 from client.api_tokens import create_token
 from client.discussions import start_discussion
-from client.signals import register_user, start_ingestion
+from client.signals import queue_tool_call, register_user, start_ingestion
+from contracts.approvals import QueueToolCallInput
 from contracts.discussions import DiscussionInput
 from core.settings import Settings
 from db.models.discussions import Job
@@ -142,6 +143,24 @@ async def test_sign_in_with_a_team_token_then_the_inbox_lists_the_queue(
         assert await card.locator(".chip.gate").first.get_attribute("title")
         # The queue refreshes itself every 30 s with htmx, without a full reload.
         await expect(page.locator("#queue")).to_have_attribute("hx-trigger", "every 30s")
+        # What that refresh does, done now: a tool call queued meanwhile appears, the page not reloaded.
+        async with make_worker():
+            await queue_tool_call(
+                client,
+                QueueToolCallInput(
+                    user_id=user,
+                    call_id="refresh-1",
+                    action_type="draft_reply",
+                    summary="Reply to the auditors",
+                    payload={"to": "audit@example.com", "subject": "Re: audit", "body": "Monday works."},
+                ),
+                task_queue=task_queue,
+            )
+        await page.evaluate("window.notReloaded = true")
+        await page.evaluate("htmx.ajax('GET', '/ui/inbox/queue', {target: '#queue', swap: 'outerHTML'})")
+        await expect(page.locator("#queue .summary", has_text="Reply to the auditors")).to_be_visible()
+        assert await page.evaluate("window.notReloaded") is True
+        await expect(page.locator("#queue .count")).to_have_text("5")
         await expect(page.locator("#drafts .empty")).to_contain_text("No drafts yet")
         await shoot(page, "inbox")
     finally:

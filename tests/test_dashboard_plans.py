@@ -11,11 +11,13 @@ at 100,000 work items.)
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.app import create_app
+from client import pages, views
 from client.api_tokens import create_token
 from core.settings import Settings
 from db.dashboard_seed import analyze, seed
@@ -82,3 +84,22 @@ async def test_every_page_query_uses_an_index_on_the_big_tables(settings: Settin
                 if node == "Seq Scan" and table in BIG_TABLES:
                     unindexed.append(f"{table}: {' '.join(statement.split())[:300]}")
         assert unindexed == []
+
+
+async def test_the_drafts_read_kind_by_kind_pages_like_the_admin_apis(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    await seed(engine, teams=["drafts-main", "drafts-other"], work_items=600, jobs=2, work_orders=2)
+
+    async def every(read: Any) -> list[tuple[Any, Any]]:
+        seen, cursor = [], None
+        while True:
+            page = await read(cursor)
+            seen.extend((item.synced_at, item.action_id) for item in page.items)
+            if page.next_cursor is None:
+                return seen
+            cursor = page.next_cursor
+
+    ours = await every(lambda cursor: pages.drafts(sessions, team_id="drafts-main", cursor=cursor))
+    theirs = await every(lambda cursor: views.drafts(sessions, team_id="drafts-main", limit=25, cursor=cursor))
+    assert len(ours) > 25 * 3 and ours == theirs == sorted(ours, reverse=True)
