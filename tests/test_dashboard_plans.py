@@ -92,7 +92,8 @@ async def test_the_drafts_read_kind_by_kind_pages_like_the_admin_apis(
     await seed(engine, teams=["drafts-main", "drafts-other"], work_items=600, jobs=2, work_orders=2)
 
     async def every(read: Any) -> list[tuple[Any, Any]]:
-        seen, cursor = [], None
+        seen: list[tuple[Any, Any]] = []
+        cursor = None
         while True:
             page = await read(cursor)
             seen.extend((item.synced_at, item.action_id) for item in page.items)
