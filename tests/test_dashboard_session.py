@@ -55,7 +55,9 @@ async def test_pages_need_a_signed_in_team_and_the_cookie_is_signed_httponly_sam
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith(f"{COOKIE}=") and token not in cookie
     assert {"HttpOnly", "SameSite=lax", "Path=/ui"} <= {part.strip() for part in cookie.split(";")}
-    assert (await api.get("/ui/inbox")).status_code == 200
+    inbox = await api.get("/ui/inbox")
+    assert inbox.status_code == 200
+    assert inbox.headers["x-frame-options"] == "DENY" and inbox.headers["cache-control"] == "no-store"
 
     # A cookie changed by hand is no session at all.
     value = api.cookies.get(COOKIE, path="/ui")

@@ -209,6 +209,10 @@ class UiRoute(APIRoute):
             if session is not None:
                 _sessions(request).save(request, response, session)
             response.headers.setdefault("Cache-Control", "no-store")
+            # No page of the dashboard may be framed by another site (its buttons approve and retry).
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
             return response
 
         return answer
