@@ -66,7 +66,7 @@ async def inbox(
     async with sessions() as session:
         gates = await extra.gates_of([item.work_item_id for item in queue.items], session=session)
         total = await extra.queue_count(session=session, team_id=team_id)
-    return {"page": queue, "gates": gates, "total": total}
+    return {"page": queue, "gates": gates, "total": f"{total}+" if total >= extra.QUEUE_COUNT_CAP else str(total)}
 
 
 async def drafts(

@@ -24,14 +24,22 @@ from db.models.signals import CalendarEventRecord, GateEvaluation, GmailDraft, P
 from db.models.work_orders import ExtractionRun
 from db.pagination import Keyset, Page, page_of
 
+QUEUE_COUNT_CAP = 1000
 
-async def queue_count(*, session: AsyncSession, team_id: str) -> int:
-    """How many of the team's work items await approval."""
-    stmt = select(func.count()).where(
-        WorkItem.status == "awaiting_approval",
-        WorkItem.user_id.in_(select(SignalUser.user_id).where(SignalUser.team_id == team_id)),
+
+async def queue_count(*, session: AsyncSession, team_id: str, cap: int = QUEUE_COUNT_CAP) -> int:
+    """How many of the team's work items await approval, counting no further than `cap` (a page
+    shows "1000+": counting a queue of 20,000 on every refresh would cost more than the page)."""
+    awaiting = (
+        select(WorkItem.id)
+        .where(
+            WorkItem.status == "awaiting_approval",
+            WorkItem.user_id.in_(select(SignalUser.user_id).where(SignalUser.team_id == team_id)),
+        )
+        .limit(cap)
+        .subquery()
     )
-    return int(await session.scalar(stmt) or 0)
+    return int(await session.scalar(select(func.count()).select_from(awaiting)) or 0)
 
 
 async def job_counts(*, session: AsyncSession, team_id: str) -> dict[str, int]:
