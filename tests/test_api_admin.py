@@ -18,12 +18,14 @@ from client.signals import queue_tool_call, register_user
 from client.work_orders import start_file_ingest, workspace_spec
 from contracts.approvals import QueueToolCallInput
 from contracts.discussions import DiscussionInput
-from db.models.signals import AuditLog, FeedbackEntry, ProposedAction
-from db.models.work_orders import ExportJob
+from core.settings import Settings
+from db.models.signals import AuditLog, FeedbackEntry, ProposedAction, SignalUser
+from db.models.work_orders import ExportJob, Workspace
 from db.repository import Repository
 from sandbox.control import SandboxControl
 from sandbox.seed_mail import WORK_ORDERS, work_order_pdf
 from tests.admin_data import add_discussions, add_work_items, add_work_orders
+from tests.helpers import intake_cli
 
 PROBLEM = "application/problem+json"
 CHECKOUT = "C0PRODUCT:1718010000.000100"  # a sandbox thread with action items
@@ -410,3 +412,29 @@ async def test_a_failed_export_job_is_retried_with_202_and_others_are_refused(
     await drain.terminate("the test is done")  # no worker serves this test's queue
     async with sessions() as session:
         assert await Repository(ExportJob).count(session=session, status="FAILED") == 1
+
+
+# -- team ownership from the command line ----------------------------------------------------------
+
+
+async def test_the_cli_gives_users_and_workspaces_a_team_and_refuses_a_malformed_one(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], team: str, tmp_path: Path
+) -> None:
+    added = await intake_cli(settings, "ingest", "user-add", "dana", "--mailbox", "dana@example.com", "--team", team)
+    assert added.returncode == 0, added.stderr
+    again = await intake_cli(settings, "ingest", "user-add", "dana", "--mailbox", "dana@example.com")
+    assert again.returncode == 0, again.stderr
+    async with sessions() as session:
+        user = await Repository(SignalUser).find_by_id("dana", session=session)
+    assert user is not None and user.team_id == team  # left out: kept
+
+    bad_user = await intake_cli(settings, "ingest", "user-add", "erin", "--mailbox", "e@example.com", "--team", "a b")
+    pdf = tmp_path / "WO.pdf"
+    pdf.write_bytes(work_order_pdf(WORK_ORDERS[0]))
+    bad_workspace = await intake_cli(settings, "workorder", "ingest", str(pdf), "-w", "ops", "--team", "a/b")
+    for refused in (bad_user, bad_workspace):
+        assert refused.returncode == 2
+        assert refused.stderr.startswith("error: team id 'a") and "letters, digits" in refused.stderr
+    async with sessions() as session:
+        assert await Repository(SignalUser).find_by_id("erin", session=session) is None
+        assert await Repository(Workspace).count(session=session) == 0

@@ -129,3 +129,17 @@ async def test_work_orders_and_export_jobs_are_the_teams_workspaces_only(
         await views.get_export_job(sessions, team_id="team-a", job_id=theirs.id)
     detail = await views.get_work_order(sessions, team_id="team-a", work_order_id=orders[0].id)
     assert detail.sources == [] and detail.signed_match is None
+
+
+def test_the_filter_types_name_exactly_the_values_the_tables_allow() -> None:
+    """The API's enums (the Literal types) and the tables' CHECK constraints list the same values."""
+    from typing import get_args
+
+    from db.models import discussions, work_orders
+
+    assert get_args(views.DiscussionStatus) == discussions.DISCUSSION_STATUSES
+    assert get_args(views.JobStatus) == discussions.JOB_STATUSES
+    assert get_args(views.JobStage) == discussions.JOB_STAGES
+    assert get_args(views.SourceType) == discussions.SOURCE_TYPES
+    assert get_args(views.WorkOrderStatus) == work_orders.WORK_ORDER_STATUSES
+    assert get_args(views.ExportStatus) == work_orders.EXPORT_STATUSES

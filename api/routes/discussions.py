@@ -6,18 +6,15 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from api.deps import CallerDep, ServicesDep
 from api.problems import ApiProblem, problem_responses
 from api.routes.params import LIST_PROBLEMS, READ_PROBLEMS, ListParams, temporal
 from client import views
-from client.discussions import DiscussionNotRetryableError, retry_discussion
+from client.admin import RetryAccepted, retry_team_discussion
+from client.discussions import DiscussionNotRetryableError
 
 router = APIRouter(tags=["discussions"])
-
-# How long a retry waits for its run to write the new job before answering without it.
-RETRY_JOB_WAIT_SECONDS = 5.0
 
 
 class DiscussionFilters(ListParams):
@@ -30,16 +27,6 @@ class JobFilters(ListParams):
     stage: views.JobStage | None = None
     source: views.SourceType | None = None
     discussion_id: uuid.UUID | None = None
-
-
-class RetryAccepted(BaseModel):
-    """A retry was started: a new run (and job) on the stored thread."""
-
-    discussion_id: uuid.UUID
-    workflow_id: str
-    run_id: str | None
-    # The new job, once its run has written it (null when the run had not started in time).
-    job: views.JobSummary | None
 
 
 @router.get(
@@ -78,27 +65,18 @@ async def get_discussion(discussion_id: uuid.UUID, caller: CallerDep, services: 
 )
 async def retry(discussion_id: uuid.UUID, caller: CallerDep, services: ServicesDep) -> RetryAccepted:
     try:
-        handle = await temporal(
-            retry_discussion(
+        return await temporal(
+            retry_team_discussion(
                 services.temporal,
                 services.sessions,
                 team_id=caller.team_id,
-                discussion_id=str(discussion_id),
+                discussion_id=discussion_id,
                 retried_by=f"api-token:{caller.token_id}",
                 task_queue=services.settings.task_queue,
             )
         )
     except DiscussionNotRetryableError as err:
         raise ApiProblem(422, str(err)) from err
-    run_id = handle.result_run_id or handle.run_id
-    job = (
-        await views.job_of_run(
-            services.sessions, team_id=caller.team_id, workflow_run_id=run_id, wait_seconds=RETRY_JOB_WAIT_SECONDS
-        )
-        if run_id
-        else None
-    )
-    return RetryAccepted(discussion_id=discussion_id, workflow_id=handle.id, run_id=run_id, job=job)
 
 
 @router.get(

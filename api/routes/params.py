@@ -20,8 +20,9 @@ T = TypeVar("T")
 # team's or unknown, or the request is malformed.
 READ_PROBLEMS = problem_responses(401, 404, 422)
 LIST_PROBLEMS = problem_responses(401, 422)
-# ... and a route that takes a JSON body: too large, not JSON.
-WRITE_PROBLEMS = problem_responses(401, 404, 409, 413, 415, 422, 503)
+# ... and a route that takes a JSON body: undecodable (400), too large (413), not JSON (415), or
+# malformed or of the wrong shape (422).
+WRITE_PROBLEMS = problem_responses(400, 401, 404, 409, 413, 415, 422, 503)
 
 
 class Strict(BaseModel):

@@ -8,13 +8,13 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import CallerDep, ServicesDep
 from api.problems import problem_responses
 from api.routes.params import LIST_PROBLEMS, READ_PROBLEMS, ListParams, temporal
 from client import views
-from client.work_orders import retry_failed_exports
+from client.admin import ExportRetryAccepted, retry_team_export
 from contracts.work_orders import SLUG_PATTERN
 from db.pagination import MAX_LIMIT
 
@@ -30,14 +30,6 @@ class WorkOrderFilters(ListParams):
 
 class ExportJobFilters(ListParams):
     status: views.ExportStatus | None = None
-
-
-class ExportRetryAccepted(BaseModel):
-    """The FAILED job goes back in the queue for a fresh round of attempts, and the drain runs."""
-
-    job_id: uuid.UUID
-    drain_workflow_id: str
-    drain_run_id: str | None
 
 
 @router.get(
@@ -110,15 +102,12 @@ async def get_export_job(job_id: uuid.UUID, caller: CallerDep, services: Service
     responses=problem_responses(401, 404, 409, 422, 503),
 )
 async def retry_export(job_id: uuid.UUID, caller: CallerDep, services: ServicesDep) -> ExportRetryAccepted:
-    await views.get_export_job(services.sessions, team_id=caller.team_id, job_id=job_id)
-    handle = await temporal(
-        retry_failed_exports(
+    return await temporal(
+        retry_team_export(
             services.temporal,
+            services.sessions,
+            team_id=caller.team_id,
+            job_id=job_id,
             task_queue=services.settings.task_queue,
-            job_ids=[str(job_id)],
-            sessions=services.sessions,
         )
-    )
-    return ExportRetryAccepted(
-        job_id=job_id, drain_workflow_id=handle.id, drain_run_id=handle.result_run_id or handle.run_id
     )
