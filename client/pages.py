@@ -2,10 +2,10 @@
 
 Reads are client/views.py's, the read layer the admin API answers with, plus the few a
 page shows beyond it (db/repositories/pages.py: the queue's size and gates, jobs per
-status, the extraction runs' workflows). Actions are the same client functions as the
-CLI and the admin API (client.signals approve/reject/feedback with the caller's team,
-client.discussions.retry_discussion, client.work_orders.retry_failed_exports), each
-refusing another team's item as not found.
+status, the drafts read kind by kind, the extraction runs' workflows). Actions are the
+same client functions as the CLI and the admin API (client.signals approve/reject/feedback
+with the caller's team, client.admin's team-scoped retries), each refusing another team's
+item as not found.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 
-from client import views
-from client.discussions import DiscussionHandle, DiscussionNotRetryableError, retry_discussion
+from client import admin, views
+from client.discussions import DiscussionNotRetryableError
 from client.runs import failure_error
 from client.signals import approve_action, give_feedback, reject_action
-from client.work_orders import retry_failed_exports
 from contracts.approvals import DecideActionResult, RecordFeedbackResult, payload_model
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.ids import parse_uuid
@@ -31,6 +30,8 @@ from db.models.discussions import JOB_STAGES, JOB_STATUSES
 from db.repositories import pages as extra
 
 PAGE_SIZE = 25
+# How long a retry from a page waits for the new job to be written (to link to it) before answering.
+RETRY_JOB_WAIT_SECONDS = 2.0
 T = TypeVar("T")
 
 __all__ = ["JOB_STAGES", "JOB_STATUSES"]
@@ -231,27 +232,29 @@ async def retry_job(
     job_id: str,
     retried_by: str,
     task_queue: str,
-) -> tuple[views.JobDetail, DiscussionHandle]:
-    """Retry a failed job's discussion as a new job; refused (ConflictError saying why) when it is not failed."""
+) -> tuple[views.JobDetail, admin.RetryAccepted]:
+    """Retry a failed job's discussion as a new job (client.admin, as the admin API does); refused
+    (ConflictError saying why) when the job has not failed."""
     found = await job(sessions, team_id=team_id, job_id=job_id)
     if found.status != "failed":
         raise ConflictError(f"job {job_id} is {found.status}, not failed: only a failed job can be retried")
     if found.discussion_id is None:
         raise ConflictError(f"job {job_id} failed before its discussion was saved: there is no thread to retry")
     try:
-        handle = await _refusal(
-            retry_discussion(
+        accepted = await _refusal(
+            admin.retry_team_discussion(
                 client,
                 sessions,
                 team_id=team_id,
-                discussion_id=str(found.discussion_id),
+                discussion_id=found.discussion_id,
                 retried_by=retried_by,
                 task_queue=task_queue,
+                wait_seconds=RETRY_JOB_WAIT_SECONDS,
             )
         )
     except DiscussionNotRetryableError as err:
         raise ConflictError(str(err)) from None
-    return found, handle
+    return found, accepted
 
 
 # -- work orders and exports -----------------------------------------------------------------
@@ -279,8 +282,9 @@ async def work_order(sessions: async_sessionmaker[AsyncSession], *, team_id: str
 
 async def retry_export(
     client: Client, sessions: async_sessionmaker[AsyncSession], *, team_id: str, job_id: str, task_queue: str
-) -> views.ExportJobView:
-    """Put one FAILED export job of the team back in the queue and drain; refused when it is not FAILED."""
-    found = await views.get_export_job(sessions, team_id=team_id, job_id=page_id(job_id, "an export job id"))
-    await retry_failed_exports(client, task_queue=task_queue, job_ids=[str(found.id)], sessions=sessions)
-    return found
+) -> admin.ExportRetryAccepted:
+    """Put one FAILED export job of the team back in the queue and drain (client.admin, as the admin
+    API does); refused when it is not FAILED."""
+    return await admin.retry_team_export(
+        client, sessions, team_id=team_id, job_id=page_id(job_id, "an export job id"), task_queue=task_queue
+    )

@@ -432,7 +432,7 @@ async def retry_job(request: Request, job_id: str) -> Response:
     assert session.team_id is not None
     services = _services(request)
     try:
-        found, handle = await pages.retry_job(
+        found, accepted = await pages.retry_job(
             services.temporal,
             services.sessions,
             team_id=session.team_id,
@@ -443,7 +443,8 @@ async def retry_job(request: Request, job_id: str) -> Response:
     except (InvalidInputError, ConflictError) as err:
         session.flash("error", "retry refused: " + " ".join(str(err).split()))
         return redirect(back(request, f"/ui/jobs/{job_id}"))
-    session.flash("ok", f"retry started: a new job runs in workflow {handle.id}")
+    new_job = f"job {accepted.job.id}" if accepted.job else "a new job"
+    session.flash("ok", f"retry started: {new_job} runs in workflow {accepted.workflow_id}")
     return redirect(f"/ui/discussions/{found.discussion_id}")
 
 
