@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SOURCES := worker.py core api contracts db activities workflows integrations client cli stack sandbox bench migrations telemetry
 
-.PHONY: install demo test lint up down clean
+.PHONY: install browser demo test lint up down clean
 
 install: $(VENV)/.installed
 
@@ -23,8 +23,16 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/intake demo
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+# The dashboard's browser tests drive the operating system's Chromium (Debian's package); install it
+# only when it is missing (CI runs as root on a fresh Debian machine; elsewhere sudo is used if present).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing chromium for the dashboard's browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; }
 
 lint: install
 	$(BIN)/ruff check .

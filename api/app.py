@@ -16,6 +16,7 @@ from api import problems
 from api.deps import Services
 from api.limits import BodyLimit
 from api.routes import admin, health, webhooks
+from api.ui import install as install_dashboard
 from client.mirror_feed import recent_lag_p99
 from core.settings import Settings
 from core.temporal import connect
@@ -54,4 +55,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(webhooks.router)
+    install_dashboard(app, settings)
     return app

@@ -104,7 +104,11 @@ def up(
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     state = stack.start()
-    api_part = f", the API at [link]{state.api_url}[/link]" if state.api_url else ""
+    api_part = (
+        f", the API at [link]{state.api_url}[/link], the dashboard at [link]{state.api_url}/ui/[/link]"
+        if state.api_url
+        else ""
+    )
     console.print(
         "[bold]intake is up[/]: the Temporal UI is at "
         f"[link]{state.temporal_ui_url}[/link]{api_part}; Ctrl-C (or `intake down`) stops it"

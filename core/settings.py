@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535, validation_alias="INTAKE_API_PORT")
     api_max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="INTAKE_API_MAX_BODY_BYTES")
     api_url: str | None = Field(None, validation_alias="INTAKE_API_URL")
+    # The web dashboard's (/ui/) cookie-signing secret. Unset: a secret generated once per state
+    # directory (the embedded stack), or, with INTAKE_ENV=production, the dashboard refuses to sign anyone in.
+    session_secret: SecretStr | None = Field(None, validation_alias="INTAKE_SESSION_SECRET")
 
     # Work orders: the order of an ambiguous numeric date (04/07/2024) when the FM profile sets none:
     # day_first, month_first, or none (leave such dates empty, with a warning). Read by `date_order`.

@@ -96,6 +96,10 @@ async def test_up_serves_the_ui_runs_a_worker_and_down_leaves_nothing(state_dir:
         # The API: its URL printed on the "up" line and recorded, and it answers ready.
         assert any("intake is up" in line and state["api_url"] in line for line in output)
         assert await asyncio.to_thread(http_status, state["api_url"] + "/readyz") == 200
+        # The dashboard's link is printed too, and opens (its sign-in page, through a redirect).
+        dashboard = state["api_url"] + "/ui/"
+        assert any("intake is up" in line and dashboard in line for line in output)
+        assert await asyncio.to_thread(http_status, dashboard) == 200
         assert set(state["pids"]) >= {"postgres", "temporal", "worker", "api"}
         assert alive(state["pids"]) == state["pids"]
 

@@ -118,6 +118,8 @@ class Job(AuthoredMixin, TimestampMixin, Base):
         Index("ix_jobs_status_completed_at", "status", "completed_at"),
         # The admin API's listing: a team's jobs, newest first (keyset on created_at, id).
         Index("ix_jobs_team_created", "team_id", "created_at", "id"),
+        # The dashboard's jobs by status (and its counts per status): a team's, newest first.
+        Index("ix_jobs_team_status_created", "team_id", "status", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

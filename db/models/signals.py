@@ -116,6 +116,21 @@ class WorkItem(TimestampMixin, Base):
         CheckConstraint(one_of("importance_tier", IMPORTANCE_TIERS), name="importance_tier"),
         CheckConstraint("importance_score BETWEEN 0 AND 100", name="importance_score"),
         Index("ix_work_items_user_status_importance", "user_id", "status", "importance_score"),
+        # The approval queue in its order (most important, then newest), and the processed items
+        # most recently decided first: read in order, a page stops after its rows.
+        Index(
+            "ix_work_items_queue",
+            "importance_score",
+            "updated_at",
+            "id",
+            postgresql_where=text("status = 'awaiting_approval'"),
+        ),
+        Index(
+            "ix_work_items_decided",
+            text("coalesce(completed_at, updated_at)"),
+            "id",
+            postgresql_where=text("status IN ('completed', 'dismissed')"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -241,6 +256,8 @@ class GmailDraft(Base):
     """The Gmail draft an approved draft_reply made; one per action."""
 
     __tablename__ = "gmail_drafts"
+    # Drafts and events newest first, merged in order (the dashboard's and the admin API's list).
+    __table_args__ = (Index("ix_gmail_drafts_synced", "synced_at", "action_id"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
     action_id: Mapped[uuid.UUID] = mapped_column(
@@ -256,6 +273,7 @@ class CalendarEventRecord(Base):
     """The Calendar event an approved schedule_event made; one per action."""
 
     __tablename__ = "calendar_events"
+    __table_args__ = (Index("ix_calendar_events_synced", "synced_at", "action_id"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
     action_id: Mapped[uuid.UUID] = mapped_column(

@@ -102,6 +102,8 @@ class WorkOrder(TimestampMixin, Base):
         UniqueConstraint("workspace_id", "work_order_number"),
         CheckConstraint(one_of("status", WORK_ORDER_STATUSES), name="status"),
         Index("ix_work_orders_workspace_created", "workspace_id", "created_at"),
+        # The last work orders of a team (the dashboard's preview): newest first across its workspaces.
+        Index("ix_work_orders_created", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -228,6 +230,8 @@ class ExportJob(TimestampMixin, Base):
         Index("ix_export_jobs_status_next_attempt_at", "status", "next_attempt_at"),
         # The admin API's listing: a workspace's export jobs, newest first (keyset on created_at, id).
         Index("ix_export_jobs_workspace_created", "workspace_id", "created_at", "id"),
+        # The FAILED (or any status's) jobs newest first (the dashboard's list with Retry buttons).
+        Index("ix_export_jobs_status_created", "status", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

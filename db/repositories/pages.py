@@ -1,0 +1,116 @@
+"""The few reads the dashboard needs beyond db/repositories/views.py (which the admin API shares).
+
+Each is team-scoped like those: a count of the team's approval queue, the team's jobs per
+status, the gate evaluations of the queue rows on a page, the drafts and events made (each
+kind read newest first through its own index, then merged: views.drafts filters the union
+of both after joining every row, a sort of all of them at 100,000 work items), the workflow
+that read each of a work order's PDFs (for its Temporal UI link), and a live token by id (a
+signed-in page checks that its token was not revoked).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Text, cast, func, literal, null, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models.api import ApiToken
+from db.models.discussions import Job
+from db.models.signals import CalendarEventRecord, GateEvaluation, GmailDraft, ProposedAction, SignalUser, WorkItem
+from db.models.work_orders import ExtractionRun
+from db.pagination import Keyset, Page, page_of
+
+QUEUE_COUNT_CAP = 1000
+
+
+async def queue_count(*, session: AsyncSession, team_id: str, cap: int = QUEUE_COUNT_CAP) -> int:
+    """How many of the team's work items await approval, counting no further than `cap` (a page
+    shows "1000+": counting a queue of 20,000 on every refresh would cost more than the page)."""
+    awaiting = (
+        select(WorkItem.id)
+        .where(
+            WorkItem.status == "awaiting_approval",
+            WorkItem.user_id.in_(select(SignalUser.user_id).where(SignalUser.team_id == team_id)),
+        )
+        .limit(cap)
+        .subquery()
+    )
+    return int(await session.scalar(select(func.count()).select_from(awaiting)) or 0)
+
+
+async def job_counts(*, session: AsyncSession, team_id: str) -> dict[str, int]:
+    """How many of the team's jobs are in each status."""
+    rows = await session.execute(select(Job.status, func.count()).where(Job.team_id == team_id).group_by(Job.status))
+    return {status: count for status, count in rows.all()}
+
+
+async def gates_of(
+    work_item_ids: Sequence[uuid.UUID], *, session: AsyncSession
+) -> dict[uuid.UUID, list[GateEvaluation]]:
+    """The gate evaluations of these work items (the caller's own rows), by item, in gate order."""
+    if not work_item_ids:
+        return {}
+    rows = await session.scalars(
+        select(GateEvaluation)
+        .where(GateEvaluation.work_item_id.in_(work_item_ids))
+        .order_by(GateEvaluation.work_item_id, GateEvaluation.id)
+    )
+    found: dict[uuid.UUID, list[GateEvaluation]] = {}
+    for row in rows:
+        found.setdefault(row.work_item_id, []).append(row)
+    return found
+
+
+async def extraction_workflows(
+    extraction_run_ids: Sequence[uuid.UUID], *, session: AsyncSession
+) -> dict[uuid.UUID, str | None]:
+    """The workflow id that made each of these extraction runs."""
+    if not extraction_run_ids:
+        return {}
+    rows = await session.execute(
+        select(ExtractionRun.id, ExtractionRun.workflow_id).where(ExtractionRun.id.in_(extraction_run_ids))
+    )
+    return {run_id: workflow_id for run_id, workflow_id in rows.all()}
+
+
+async def live_token(token_id: uuid.UUID, *, session: AsyncSession) -> ApiToken | None:
+    """The token with this id, unless it has been revoked."""
+    return await session.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None)))
+
+
+async def drafts(
+    *, session: AsyncSession, team_id: str, limit: int = 25, cursor: str | None = None
+) -> Page[dict[str, Any]]:
+    """Gmail drafts and Calendar events the team's approvals made, newest first (views.drafts' rows and cursor)."""
+    team_users = select(SignalUser.user_id).where(SignalUser.team_id == team_id)
+    branches = []
+    for table, kind, provider_id, link in (
+        (GmailDraft, "gmail_draft", GmailDraft.provider_draft_id, cast(null(), Text)),
+        (CalendarEventRecord, "calendar_event", CalendarEventRecord.provider_event_id, CalendarEventRecord.html_link),
+    ):
+        branch = (
+            select(
+                table.action_id.label("action_id"),
+                WorkItem.id.label("work_item_id"),
+                WorkItem.user_id.label("user_id"),
+                WorkItem.summary.label("summary"),
+                ProposedAction.action_type.label("action_type"),
+                literal(kind).label("kind"),
+                provider_id.label("provider_id"),
+                link.label("html_link"),
+                table.synced_at.label("synced_at"),
+            )
+            .join(ProposedAction, ProposedAction.id == table.action_id)
+            .join(WorkItem, WorkItem.id == ProposedAction.work_item_id)
+            .where(WorkItem.user_id.in_(team_users))
+        )
+        # Each kind in its index's order, stopping after one page: the merge below reads at most two.
+        branches.append(Keyset([table.synced_at, table.action_id], [datetime, uuid.UUID]).apply(branch, cursor, limit))
+    made = union_all(*(branch.subquery().select() for branch in branches)).subquery("made")
+    stmt = Keyset([made.c.synced_at, made.c.action_id], [datetime, uuid.UUID]).apply(select(made), None, limit)
+    rows = [dict(row._mapping) for row in await session.execute(stmt)]
+    return page_of(rows, limit, lambda r: (r["synced_at"], r["action_id"]))
