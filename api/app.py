@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import docs, problems
 from api.deps import Services
 from api.limits import BodyLimit
 from api.routes import admin, health, webhooks
@@ -47,7 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await engine.dispose()
 
-    app = FastAPI(title="intake", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served with Swagger UI's files from a package (api/docs.py), not from a CDN; no ReDoc page.
+    app = FastAPI(
+        title="intake", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    docs.install(app)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     # Traces of every request when OTLP is configured; request, webhook and export-queue metrics at /metrics.

@@ -62,7 +62,12 @@ async def test_the_openapi_document_and_docs_are_published(api: Any) -> None:
     spec = (await api.get("/openapi.json")).json()
     assert {"/healthz", "/readyz", "/api/v1/me"} <= set(spec["paths"])
     assert "Problem" in spec["components"]["schemas"]
-    assert (await api.get("/docs")).status_code == 200
+    docs = await api.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI from the API itself, so the page works without internet access.
+    assert "/docs/assets/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text
+    script = await api.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and len(script.content) > 100_000
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "streamed"])
