@@ -17,7 +17,7 @@ done
 temporal operator namespace describe --address "$ADDRESS" -n "$NAMESPACE" \
   || temporal operator namespace create --address "$ADDRESS" -n "$NAMESPACE" --retention "$RETENTION"
 
-for attribute in IntakeTeamId IntakeUserId IntakeDiscussionId IntakeWorkOrderId; do
+for attribute in IntakeTeamId IntakeUserId IntakeDiscussionId IntakeWorkOrderId IntakeWorkspace IntakeBatchId; do
   temporal operator search-attribute create --address "$ADDRESS" -n "$NAMESPACE" \
     --name "$attribute" --type Keyword \
     || echo "search attribute $attribute exists"
