@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
 from cli.output import clip, console, err_console, print_json, rule
+from client.api_tokens import create_token
 from core.settings import Settings
 from core.state import read_state
 from core.temporal import connect, ui_link, ui_list_link
@@ -114,6 +115,11 @@ async def _pipelines(settings: Settings, out: Console) -> dict[str, Any]:
                 f"this run's discussions: {team_query(team)}"
                 + (f"  {link}" if (link := ui_list_link(settings, team_query(team))) else "")
             )
+            if api := settings.resolved_api_url():
+                # The web pages of everything this run made: its team's token signs in.
+                token, _ = await create_token(demo.sessions, team_id=team, name="demo")
+                out.print(f"dashboard: {api}/ui/ (sign in with team {team}'s token {token})")
+                demo.summary["dashboard"] = {"url": f"{api}/ui/", "team_id": team}
             return demo.summary
     finally:
         await engine.dispose()

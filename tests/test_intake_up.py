@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from temporalio.client import Client
@@ -184,6 +185,19 @@ async def test_the_demo_on_a_running_stack_runs_again_and_every_link_it_prints_o
         for link in links:
             await run_shown_by(link)
         assert second.stdout.splitlines()[-1].startswith("The stack keeps running, so the links above open")
+
+        # The dashboard line: its page opens, and the token it prints is the run's team's.
+        line = next(line for line in second.stdout.splitlines() if line.startswith("dashboard: "))
+        words = line.split()
+        assert words[1] == f"{state['api_url']}/ui/"
+        assert await asyncio.to_thread(http_status, words[1]) == 200
+        async with httpx.AsyncClient(timeout=10) as http:
+            listed = await http.get(
+                f"{state['api_url']}/api/v1/jobs?limit=200",
+                headers={"Authorization": f"Bearer {words[-1].rstrip(')')}"},
+            )
+        jobs = listed.json()["items"]
+        assert jobs and {job["team_id"] for job in jobs} == {words[-3].removesuffix("'s")}
 
         # Each run has a team of its own, and the query the demo prints finds that run's discussions only.
         team = summary["discussions"]["team_id"]
