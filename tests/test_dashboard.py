@@ -435,7 +435,7 @@ async def mirrored_discussion(
 ) -> Execution:
     """A discussion run of `team`, once the mirror has it closed in `status` with every attempt
     settled (the feed ticked as tests/test_mirror.py ticks it). A team with no source config
-    (team-other) fails at its first step: a failed run is mirrored all the same."""
+    (any but the `team` fixture's) fails at its first step: a failed run is mirrored all the same."""
     feed = feed_for(client, sessions, task_queue)
     handle = await start_discussion(
         client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=CHECKOUT), task_queue=task_queue
@@ -561,9 +561,10 @@ async def test_another_teams_run_and_batch_are_404(
     sandbox: SandboxControl,
     tmp_path: Path,
 ) -> None:
+    other = f"team-other-{uuid.uuid4().hex[:8]}"  # its own discussion workflow id, whatever ran before
     async with make_worker():
-        theirs = await mirrored_discussion(client, sessions, task_queue, "team-other", "failed")
-        their_batch = await imported_batch(client, sessions, task_queue, "team-other", tmp_path)
+        theirs = await mirrored_discussion(client, sessions, task_queue, other, "failed")
+        their_batch = await imported_batch(client, sessions, task_queue, other, tmp_path)
     await page.goto("/ui/runs")
     await expect(page.locator("p.empty")).to_contain_text("No runs mirrored yet")  # their runs are not ours
     await page.goto("/ui/work-orders")
