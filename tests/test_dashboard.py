@@ -546,7 +546,7 @@ async def test_an_imported_batch_is_on_the_work_orders_page_with_its_error_rows(
     for line in await errors.all():
         cells = await line.locator("td").all_inner_texts()
         found[int(cells[0])] = None if cells[1] == "—" else cells[1]
-        assert cells[2]  # the reason
+        assert cells[2] and await line.locator(".raw").inner_text()  # the reason, and the row's text
     assert found == EXPECTED_ERRORS
     assert page.url.endswith(f"/ui/batches/{batch_id}")
     await shoot(page, "batch")
