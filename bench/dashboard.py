@@ -1,6 +1,7 @@
 """Benchmark: server time of each dashboard page over a large team, and the plans behind them.
 
-    .venv/bin/python -m bench.dashboard [--work-items 100000] [--jobs 10000] [--work-orders 10000] [--requests 40]
+    .venv/bin/python -m bench.dashboard [--work-items 100000] [--jobs 10000] [--work-orders 10000]
+        [--runs 10000] [--batches 1000] [--requests 40]
 
 Starts an embedded PostgreSQL (deleted on exit), migrates it, seeds the rows
 (db/dashboard_seed.py: 5 teams, the measured one owning half of every table), and serves the
@@ -46,6 +47,14 @@ BIG_TABLES = {
     "work_order_sources",
     "extraction_runs",
     "export_jobs",
+    "executions",
+    "execution_steps",
+    "job_attempts",
+    "timers",
+    "execution_history",
+    "batches",
+    "batch_chunks",
+    "error_rows",
 }
 NEXT = re.compile(r'href="(/ui/jobs\?cursor=[^"]+)"')
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -63,6 +72,10 @@ def pages(seeded: Seeded) -> list[tuple[str, str]]:
         ("discussion", f"/ui/discussions/{seeded.discussion_id}"),
         ("work orders", "/ui/work-orders"),
         ("work order", f"/ui/work-orders/{seeded.work_order_id}"),
+        ("runs", "/ui/runs"),
+        ("runs failed", "/ui/runs?status=failed"),
+        *([("run", "/ui/runs/{}/{}".format(*seeded.run))] if seeded.run else []),
+        *([("batch", f"/ui/batches/{seeded.batch_id}")] if seeded.batch_id else []),
     ]
 
 
@@ -99,10 +112,13 @@ async def run(args: argparse.Namespace) -> None:
                 work_items=args.work_items,
                 jobs=args.jobs,
                 work_orders=args.work_orders,
+                mirrored_runs=args.runs,
+                batch_imports=args.batches,
             )
             await analyze(services.engine)
             print(
-                f"seeded {args.work_items} work items, {args.jobs} jobs, {args.work_orders} work orders "
+                f"seeded {args.work_items} work items, {args.jobs} jobs, {args.work_orders} work orders, "
+                f"{args.runs} runs, {args.batches} batches "
                 f"over {len(TEAMS)} teams (half of each the measured team's) in {time.perf_counter() - started:.1f} s"
             )
             token, _ = await create_token(services.sessions, team_id=TEAMS[0])
@@ -140,6 +156,8 @@ def main() -> None:
     parser.add_argument("--work-items", type=int, default=100_000)
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--work-orders", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=10_000, help="mirrored runs (each with 3 steps, 4 attempts)")
+    parser.add_argument("--batches", type=int, default=1_000, help="batch imports (each of 10 chunks)")
     parser.add_argument("--requests", type=int, default=40)
     asyncio.run(run(parser.parse_args()))
 

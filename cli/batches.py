@@ -51,11 +51,16 @@ def import_batch(
     ),
     wait: bool = typer.Option(True, help="Wait for the batch to finish (with a progress bar)."),
     as_json: bool = typer.Option(False, "--json"),
+    team: str = typer.Option(
+        None,
+        "--team",
+        help="The team whose API tokens (and dashboard) see the workspace's batches (a new workspace, or one of none).",
+    ),
 ) -> None:
     """Import a CSV file of work orders: chunks fanned out to child runs, bad rows kept as error rows."""
     rows_kind = batch_kind(kind)
     chunk_size_of(chunk_size)
-    spec = workspace_spec(workspace, spreadsheet_id=spreadsheet)
+    spec = workspace_spec(workspace, spreadsheet_id=spreadsheet, team_id=team)
     file = read_batch_file(path)  # refused (exit 2) before anything is written
     settings = Settings()
 

@@ -115,6 +115,7 @@ async def store_batch(
             name=workspace.name,
             spreadsheet_id=workspace.spreadsheet_id,
             owner_user_id=workspace.owner_user_id,
+            team_id=workspace.team_id,
         )
         batch, created = await BatchRepository().store(
             session=session,

@@ -2,7 +2,10 @@
 
 Reads are client/views.py's, the read layer the admin API answers with, plus the few a
 page shows beyond it (db/repositories/pages.py: the queue's size and gates, jobs per
-status, the drafts read kind by kind, the extraction runs' workflows). Actions are the
+status, the drafts read kind by kind, the extraction runs' workflows, the team's mirrored
+runs and batch imports, paged in SQL). A run's page is client/mirror_reports.py's timeline
+(the CLI's `intake report run`), a batch's client/batches.py's status (`intake batch status`),
+each read once the run or batch is found to be the team's. Actions are the
 same client functions as the CLI and the admin API (client.signals approve/reject/feedback
 with the caller's team, client.admin's team-scoped retries), each refusing another team's
 item as not found.
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -20,13 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 
 from client import admin, views
+from client.batches import load_batch_status
 from client.discussions import DiscussionNotRetryableError
+from client.mirror_reports import execution_row, run_timeline
 from client.runs import failure_error
 from client.signals import approve_action, give_feedback, reject_action
 from contracts.approvals import DecideActionResult, RecordFeedbackResult, payload_model
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.ids import parse_uuid
+from db.models.batches import BATCH_STATUSES
 from db.models.discussions import JOB_STAGES, JOB_STATUSES
+from db.models.mirror import EXECUTION_STATUSES
 from db.repositories import pages as extra
 
 PAGE_SIZE = 25
@@ -34,7 +42,10 @@ PAGE_SIZE = 25
 RETRY_JOB_WAIT_SECONDS = 2.0
 T = TypeVar("T")
 
-__all__ = ["JOB_STAGES", "JOB_STATUSES"]
+# How many of a batch's error rows its page shows (`intake batch errors` prints them all).
+BATCH_ERROR_ROWS = 20
+
+__all__ = ["BATCH_STATUSES", "EXECUTION_STATUSES", "JOB_STAGES", "JOB_STATUSES"]
 
 
 def page_id(value: str, what: str) -> uuid.UUID:
@@ -288,3 +299,82 @@ async def retry_export(
     return await admin.retry_team_export(
         client, sessions, team_id=team_id, job_id=page_id(job_id, "an export job id"), task_queue=task_queue
     )
+
+
+# -- runs (the engine mirror) ----------------------------------------------------------------
+
+
+def day_of(value: str | None, what: str) -> datetime | None:
+    """A day (YYYY-MM-DD) from a filter, as its midnight UTC; InvalidInputError when it is not one."""
+    if not value:
+        return None
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        raise InvalidInputError(f"{what} {value!r} is not a day: use YYYY-MM-DD") from None
+    return day.replace(tzinfo=UTC)
+
+
+async def runs(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    team_id: str,
+    workflow_type: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """A page of the team's mirrored runs, newest first, by type, status and the days they started
+    (`until` is the last day included), and the workflow types its recent runs have."""
+    if status and status not in EXECUTION_STATUSES:
+        raise InvalidInputError(f"status {status!r} is not one of {', '.join(EXECUTION_STATUSES)}")
+    first, last = day_of(since, "from"), day_of(until, "to")
+    async with sessions() as session:
+        listing = await extra.team_executions(
+            session=session,
+            team_id=team_id,
+            workflow_type=workflow_type,
+            status=status,
+            since=first,
+            until=last + timedelta(days=1) if last else None,
+            limit=PAGE_SIZE,
+            cursor=cursor,
+        )
+        types = await extra.team_workflow_types(session=session, team_id=team_id)
+    return {"runs": [execution_row(e) for e in listing.rows], "next_cursor": listing.next_cursor, "types": types}
+
+
+async def run(
+    sessions: async_sessionmaker[AsyncSession], *, team_id: str, workflow_id: str, run_id: str
+) -> dict[str, Any]:
+    """One of the team's runs as `intake report run` shows it: steps, attempts, timers, timeline."""
+    async with sessions() as session:
+        found = await extra.team_execution(workflow_id, run_id, session=session, team_id=team_id)
+    if found is None:
+        raise NotFoundError(f"no run {run_id} of workflow {workflow_id} (the mirror may not have it yet)")
+    found_run = await run_timeline(sessions, workflow_id, run_id=run_id)
+    return {**found_run, "step_names": {s["activity_id"]: s["name"] for s in found_run["steps"]}}
+
+
+# -- batch imports ---------------------------------------------------------------------------
+
+
+async def batches(
+    sessions: async_sessionmaker[AsyncSession], *, team_id: str, cursor: str | None = None
+) -> dict[str, Any]:
+    """A page of the batches of the team's workspaces, newest first."""
+    async with sessions() as session:
+        listing = await extra.team_batches(session=session, team_id=team_id, limit=PAGE_SIZE, cursor=cursor)
+    return {"items": listing.rows, "next_cursor": listing.next_cursor}
+
+
+async def batch(sessions: async_sessionmaker[AsyncSession], *, team_id: str, batch_id: str) -> dict[str, Any]:
+    """One of the team's batches as `intake batch status` shows it (its chunks by status, its first error rows)."""
+    parsed = page_id(batch_id, "a batch id")
+    async with sessions() as session:
+        found = await extra.team_batch(parsed, session=session, team_id=team_id)
+    if found is None:
+        raise NotFoundError(f"no batch {batch_id}")
+    status = await load_batch_status(sessions, parsed, errors=BATCH_ERROR_ROWS)
+    return {"batch": status, "workspace": found[1], "record": found[0]}

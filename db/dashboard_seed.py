@@ -1,8 +1,10 @@
 """Synthetic rows at scale for the dashboard's benchmark and query-plan test (never for a real database).
 
 `seed(engine, ...)` bulk-inserts work items (with their gates, proposed action, run log,
-audit entry and, once approved, a Gmail draft), jobs with their discussions, and work
-orders (with a source, an extraction run and an export job) for `teams` teams, the first
+audit entry and, once approved, a Gmail draft), jobs with their discussions, work
+orders (with a source, an extraction run and an export job), and, when asked, mirrored runs
+(with their steps, attempts, a retry timer and history) and batch imports (with their chunks
+and error rows) for `teams` teams, the first
 team (`teams[0]`) owning `share` of every kind. Times spread over the last 30 days, so
 lists have a real order to page through. Rows go in batches of multi-row INSERTs, one
 transaction per batch.
@@ -20,7 +22,9 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from db.models.batches import Batch, BatchChunk, ErrorRow
 from db.models.discussions import Discussion, Job
+from db.models.mirror import Execution, ExecutionHistoryEvent, ExecutionStep, JobAttempt, Timer
 from db.models.signals import (
     AuditLog,
     GateEvaluation,
@@ -34,6 +38,7 @@ from db.models.signals import (
 from db.models.work_orders import ExportJob, ExtractionRun, WorkOrder, WorkOrderSource, Workspace
 
 BATCH = 2_000
+Rows = list[dict[str, Any]]
 GATES = ("decision", "time", "relationship", "impact", "watch")
 STAGES = ("ingestion", "thread_building", "ai_analysis", "task_creation", "notification")
 
@@ -46,6 +51,9 @@ class Seeded:
     job_id: uuid.UUID
     discussion_id: uuid.UUID
     work_order_id: uuid.UUID
+    # (workflow_id, run_id) of a mirrored run, and a batch, when `mirrored_runs` / `batch_imports` were asked for.
+    run: tuple[str, str] | None = None
+    batch_id: uuid.UUID | None = None
 
 
 def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -74,6 +82,8 @@ async def seed(
     users_per_team: int = 20,
     workspaces_per_team: int = 5,
     seed_value: int = 7,
+    mirrored_runs: int = 0,
+    batch_imports: int = 0,
 ) -> Seeded:
     assert len(teams) >= 2, "the first team is measured, the others are the rest of the tenants"
     rng = random.Random(seed_value)
@@ -99,7 +109,6 @@ async def seed(
         ],
     )
 
-    Rows = list[dict[str, Any]]
     items: Rows = []
     gates: Rows = []
     actions: Rows = []
@@ -316,12 +325,183 @@ async def seed(
 
     first = teams[0]
     mine = set(spaces[first])
+    run = await _seed_runs(engine, mirrored_runs, teams, share, rng, when)
+    batch_id = await _seed_batches(engine, batch_imports, spaces, teams, share, rng, when)
     return Seeded(
+        run=run,
+        batch_id=batch_id,
         work_item_id=next(r["id"] for r in reversed(items) if r["user_id"].startswith(f"{first}-user-")),
         job_id=next(r["id"] for r in reversed(job_rows) if r["team_id"] == first and r["status"] == "failed"),
         discussion_id=next(r["discussion_id"] for r in reversed(job_rows) if r["team_id"] == first),
         work_order_id=next(o["id"] for o in reversed(orders) if o["workspace_id"] in mine),
     )
+
+
+async def _seed_runs(
+    engine: AsyncEngine, count: int, teams: Sequence[str], share: float, rng: random.Random, when: Any
+) -> tuple[str, str] | None:
+    """`count` mirrored discussion runs, each of 3 steps (the second retried once), their attempts,
+    the retry's timer and 8 history events; the first team's last run."""
+    executions: Rows = []
+    steps: Rows = []
+    attempts: Rows = []
+    timers: Rows = []
+    history: Rows = []
+    last: tuple[str, str] | None = None
+    for i in range(count):
+        team = _team_of(i, teams, share, rng)
+        key = {"workflow_id": f"discussion/{team}/slack/C0:{i}", "run_id": str(uuid.uuid4())}
+        at = when(i, count)
+        status = rng.choices(("completed", "failed", "running"), (85, 10, 5))[0]
+        executions.append(
+            {
+                **key,
+                "workflow_type": "DiscussionWorkflow",
+                "task_queue": "intake",
+                "status": status,
+                "temporal_status": status,
+                "start_time": at,
+                "close_time": at + timedelta(seconds=5) if status != "running" else None,
+                "team_id": team,
+                "error": "Notion refused the token" if status == "failed" else None,
+                "history_length": 8,
+            }
+        )
+        for n, name in enumerate(("discussion_open", "discussion_build_thread", "discussion_analyze")):
+            tries = 2 if n == 1 else 1
+            steps.append(
+                {
+                    **key,
+                    "activity_id": str(n + 1),
+                    "name": name,
+                    "local": n == 0,
+                    "status": "completed",
+                    "attempts": tries,
+                    "scheduled_at": at + timedelta(seconds=n),
+                    "started_at": at + timedelta(seconds=n),
+                    "finished_at": at + timedelta(seconds=n + 1),
+                    "last_error": "Slack answered 500" if tries > 1 else None,
+                }
+            )
+            for attempt in range(1, tries + 1):
+                attempts.append(
+                    {
+                        **key,
+                        "activity_id": str(n + 1),
+                        "attempt": attempt,
+                        "activity_type": name,
+                        "workflow_type": "DiscussionWorkflow",
+                        "local": n == 0,
+                        "worker_identity": "seed@host",
+                        "started_at": at + timedelta(seconds=n, milliseconds=100 * attempt),
+                        "ended_at": at + timedelta(seconds=n, milliseconds=100 * attempt + 50),
+                        "outcome": "completed" if attempt == tries else "failed",
+                        "error": None if attempt == tries else "Slack answered 500",
+                    }
+                )
+        timers.append(
+            {
+                **key,
+                "timer_id": "2",
+                "kind": "retry",
+                "activity_id": "2",
+                "started_at": at + timedelta(seconds=1),
+                "fire_at": at + timedelta(seconds=1.2),
+                "fired_at": at + timedelta(seconds=1.2),
+                "cancelled": False,
+            }
+        )
+        history.extend(
+            {**key, "event_id": e, "event_time": at + timedelta(seconds=e / 2), "kind": "event", "summary": "seeded"}
+            for e in range(1, 9)
+        )
+        if team == teams[0]:
+            last = (key["workflow_id"], key["run_id"])
+    for model, rows in [
+        (Execution, executions),
+        (ExecutionStep, steps),
+        (JobAttempt, attempts),
+        (Timer, timers),
+        (ExecutionHistoryEvent, history),
+    ]:
+        await _insert(engine, model, rows)
+    return last
+
+
+async def _seed_batches(
+    engine: AsyncEngine,
+    count: int,
+    spaces: dict[str, list[uuid.UUID]],
+    teams: Sequence[str],
+    share: float,
+    rng: random.Random,
+    when: Any,
+) -> uuid.UUID | None:
+    """`count` finished batches of 100 rows in 10 chunks, 3 of the rows refused; the first team's last batch."""
+    batch_rows: Rows = []
+    chunks: Rows = []
+    errors: Rows = []
+    last: uuid.UUID | None = None
+    for i in range(count):
+        team = _team_of(i, teams, share, rng)
+        batch_id = uuid.uuid4()
+        at = when(i, count)
+        batch_rows.append(
+            {
+                "id": batch_id,
+                "workspace_id": rng.choice(spaces[team]),
+                "kind": "work-orders",
+                "source": f"orders-{i}.csv",
+                "file_hash": f"b{i}",
+                "file_size": 10,
+                "raw_data": b"h\n",
+                "columns": ["work_order_number"],
+                "body_offset": 2,
+                "chunk_size": 10,
+                "status": "COMPLETED",
+                "row_count": 100,
+                "chunk_count": 10,
+                "processed_count": 97,
+                "error_count": 3,
+                "created_count": 97,
+                "created_at": at,
+                "updated_at": at,
+                "completed_at": at + timedelta(seconds=10),
+            }
+        )
+        chunks.extend(
+            {
+                "batch_id": batch_id,
+                "chunk_index": c,
+                "first_row": c * 10 + 1,
+                "last_row": c * 10 + 10,
+                "byte_start": 2,
+                "byte_end": 2,
+                "status": "COMPLETED",
+                "processed_count": 10 - (c < 3),
+                "error_count": int(c < 3),
+                "created_count": 10 - (c < 3),
+                "created_at": at,
+            }
+            for c in range(10)
+        )
+        errors.extend(
+            {
+                "batch_id": batch_id,
+                "row_number": c * 10 + 1,
+                "chunk_index": c,
+                "raw_row": "",
+                "column_name": "work_order_number",
+                "reason": "no work order number",
+                "created_at": at,
+            }
+            for c in range(3)
+        )
+        if team == teams[0]:
+            last = batch_id
+    for model, rows in [(Batch, batch_rows), (BatchChunk, chunks), (ErrorRow, errors)]:
+        await _insert(engine, model, rows)
+    return last
 
 
 async def analyze(engine: AsyncEngine) -> None:

@@ -6,7 +6,9 @@
 - `launch_chromium`: the operating system's Chromium (Debian's `chromium` package, which
   `make test` installs when it is missing) driven by Playwright; Playwright's own browser
   downloads are never used. The flags keep Chromium off the network it cannot reach.
-- `shoot`: a full-page screenshot at laptop and phone widths into docs/screenshots/.
+- `shoot`: a full-page screenshot at laptop and phone widths, into INTAKE_SCREENSHOTS when it is
+  set (`INTAKE_SCREENSHOTS=docs/screenshots` refreshes the README's), else a temporary folder, so
+  a test run leaves the checkout as it was.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,7 +27,7 @@ from playwright.async_api import Browser, Page, Playwright, ViewportSize
 from api.app import create_app
 from core.settings import Settings
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("INTAKE_SCREENSHOTS") or Path(tempfile.gettempdir()) / "intake-screenshots")
 LAPTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 CHROMIUM_FLAGS = [

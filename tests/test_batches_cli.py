@@ -20,7 +20,7 @@ from temporalio.client import Client
 from client.batches import read_batch_file, start_batch_import, store_batch
 from core.settings import Settings
 from db.models.batches import BatchChunk, ErrorRow, ProcessedRow
-from db.models.work_orders import ExportJob, WorkOrder
+from db.models.work_orders import ExportJob, WorkOrder, Workspace
 from tests.helpers import intake_cli
 from tests.test_batches import EXPECTED_ERRORS, count, csv_bytes, good_row, sample_file, workspace
 from tests.test_cli_bad_input import refused
@@ -36,7 +36,7 @@ async def test_import_status_errors_and_the_fixed_errors_reimported(
     ws = f"ws-{uuid.uuid4().hex[:8]}"
     async with make_worker():
         imported = await intake_cli(settings, "batch", "import", str(path), "--kind", "work-orders", "-w", ws,
-                                    "--chunk-size", "4", "--json")  # fmt: skip
+                                    "--chunk-size", "4", "--team", "team-cli", "--json")  # fmt: skip
         batch_id = json.loads(imported.stdout)["batch_id"]
         again = await intake_cli(settings, "batch", "import", str(path), "-w", ws, "--json")
         status = await intake_cli(settings, "batch", "status", batch_id, "--json")
@@ -78,6 +78,8 @@ async def test_import_status_errors_and_the_fixed_errors_reimported(
     again_out = json.loads(reimported.stdout)
     assert (again_out["processed"], again_out["created"], again_out["errors"]) == (4, 4, 0)
     assert await count(sessions, WorkOrder) == 26
+    # --team gave the new workspace to the team: its tokens (and dashboard) see the batch.
+    assert await count(sessions, Workspace, slug=ws, team_id="team-cli") == 1
 
 
 async def test_bad_input_is_refused_before_anything_is_written(

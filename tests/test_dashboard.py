@@ -11,6 +11,7 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -20,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 
 from client.api_tokens import create_token
+from client.batches import start_batch_import, store_batch
 from client.discussions import start_discussion
 from client.signals import queue_tool_call, register_user, start_ingestion
 from contracts.approvals import QueueToolCallInput
 from contracts.discussions import DiscussionInput
+from contracts.work_orders import WorkspaceSpec
 from core.settings import Settings
 from db.models.discussions import Job
+from db.models.mirror import Execution
 from db.models.signals import FeedbackEntry, GmailDraft
 from db.models.work_orders import ExportJob
 from db.repositories.exports import ExportJobRepository
@@ -35,6 +39,8 @@ from db.uow import unit_of_work
 from sandbox.control import SandboxControl
 from sandbox.seed_mail import SPREADSHEET_ID, WORK_ORDERS
 from tests.browser import LiveServer, launch_chromium, shoot
+from tests.test_batches import EXPECTED_ERRORS, sample_file
+from tests.test_mirror import attempts_settled, feed_for, final_execution
 
 CHECKOUT = "C0PRODUCT:1718010000.000100"  # the sandbox's Slack thread with four action items
 RENEWAL = "Decision needed: analytics contract renewal"
@@ -419,3 +425,157 @@ async def test_a_form_posted_without_its_csrf_token_is_refused(
     assert await sandbox.created("gmail", "drafts") == []
     async with sessions() as session:
         assert await Repository(GmailDraft).count(session=session) == 0
+
+
+# -- runs (the engine mirror) and batch imports ---------------------------------------------
+
+
+async def mirrored_discussion(
+    client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, team: str, status: str = "completed"
+) -> Execution:
+    """A discussion run of `team`, once the mirror has it closed in `status` with every attempt
+    settled (the feed ticked as tests/test_mirror.py ticks it). A team with no source config
+    (any but the `team` fixture's) fails at its first step: a failed run is mirrored all the same."""
+    feed = feed_for(client, sessions, task_queue)
+    handle = await start_discussion(
+        client, DiscussionInput(team_id=team, source_type="slack", source_thread_id=CHECKOUT), task_queue=task_queue
+    )
+    if status == "completed":
+        await handle.result()
+    else:
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    run = await final_execution(sessions, handle, feed, status)
+    await attempts_settled(sessions, handle.id)
+    return run
+
+
+async def test_a_discussion_run_is_on_the_runs_page_with_its_steps_and_attempts(
+    page: Page,
+    client: Client,
+    make_worker: Any,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+) -> None:
+    await page.goto("/ui/runs")
+    await expect(page.locator("p.empty")).to_contain_text("No runs mirrored yet")
+    await sandbox.set_fault("slack", "conversations.replies", error_rate=1.0, times=2)
+    async with make_worker():
+        run = await mirrored_discussion(client, sessions, task_queue, team)
+    await page.click("nav a:has-text('Runs')")
+    await expect(page.locator("nav a.here")).to_have_text("Runs")
+    row = page.locator("table.runs tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("DiscussionWorkflow")
+    await expect(row.locator(".chip")).to_have_text("completed")
+    assert await row.locator("time").get_attribute("title")  # the exact time on hover
+    link = f"{TEMPORAL_UI}/namespaces/default/workflows/" + "/".join(
+        quote(part, safe="") for part in (run.workflow_id, run.run_id)
+    )
+    assert await row.locator("a:has-text('Temporal UI')").get_attribute("href") == link
+    await shoot(page, "runs")
+    # The filters narrow the list in SQL: another status, a day range before the run, then this one's.
+    await page.select_option("select[name=status]", "failed")
+    await page.click("button:has-text('Filter')")
+    await expect(page.locator("p.empty")).to_contain_text("No run matches these filters")
+    day = f"{run.start_time:%Y-%m-%d}"
+    await page.goto(f"/ui/runs?type=DiscussionWorkflow&status=completed&since={day}&until={day}")
+    await expect(row).to_have_count(1)
+    await page.goto("/ui/runs?until=2001-01-01")
+    await expect(page.locator("p.empty")).to_be_visible()
+
+    await page.goto("/ui/runs")
+    await row.locator("a").first.click()
+    await expect(page.locator("h1")).to_have_text("DiscussionWorkflow")
+    await expect(page.locator("h1 + .meta .chip").first).to_have_text("completed")
+    assert await page.locator("a.temporal").get_attribute("href") == link
+    thread = page.locator("#steps tbody tr", has_text="discussion_build_thread")
+    await expect(thread.locator("td.num")).to_have_text("3")
+    built = page.locator("#attempts tbody tr", has_text="discussion_build_thread")
+    await expect(built).to_have_count(3)
+    await expect(built.locator(".chip")).to_have_text(["failed", "failed", "completed"])
+    await expect(built.nth(0).locator(".error-text")).not_to_be_empty()
+    await expect(page.locator("#timers tbody tr")).to_have_count(2)  # the two retry waits
+    # The timeline is in time order, steps, attempts and timers merged.
+    times = [await t.get_attribute("datetime") or "" for t in await page.locator("#timeline time").all()]
+    assert len(times) > 3 and times == sorted(times)
+    await expect(page.locator("#timeline")).to_contain_text("discussion_build_thread attempt 2")
+    await shoot(page, "run")
+
+
+async def imported_batch(
+    client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, team: str, tmp_path: Path
+) -> str:
+    """A batch of `team`'s new workspace, imported (tests/test_batches.py's file: 22 good rows, 6 bad)."""
+    ws = WorkspaceSpec(slug=f"ws-{uuid.uuid4().hex[:8]}", spreadsheet_id=SPREADSHEET_ID, team_id=team)
+    stored = await store_batch(sessions, sample_file(tmp_path), workspace=ws, chunk_size=5)
+    handle = await start_batch_import(client, stored, workspace=ws.slug, task_queue=task_queue, drain_exports=False)
+    await handle.result()
+    return stored.batch_id
+
+
+async def test_an_imported_batch_is_on_the_work_orders_page_with_its_error_rows(
+    page: Page,
+    client: Client,
+    make_worker: Any,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    team: str,
+    tmp_path: Path,
+) -> None:
+    await page.goto("/ui/work-orders")
+    await expect(page.locator("#batches .empty")).to_contain_text("intake batch import")
+    async with make_worker():
+        batch_id = await imported_batch(client, sessions, task_queue, team, tmp_path)
+    await page.goto("/ui/work-orders")
+    row = page.locator("#batches tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row.locator(".chip")).to_have_text("COMPLETED")
+    await expect(row.locator("td.num")).to_have_text(["28", "22", "0", "6"])
+    await shoot(page, "work-orders-batches")
+    await row.locator("a:has-text('orders.csv')").click()
+    await expect(page.locator("h1")).to_have_text("Batch orders.csv")
+    await expect(page.locator("#counts td.num")).to_have_text(["28", "22", "22", "0", "6"])
+    await expect(page.locator("#chunks")).to_contain_text("COMPLETED 6")
+    errors = page.locator("#errors tbody tr")
+    await expect(errors).to_have_count(len(EXPECTED_ERRORS))
+    found = {}
+    for line in await errors.all():
+        cells = await line.locator("td").all_inner_texts()
+        found[int(cells[0])] = None if cells[1] == "—" else cells[1]
+        assert cells[2] and await line.locator(".raw").inner_text()  # the reason, and the row's text
+    assert found == EXPECTED_ERRORS
+    assert page.url.endswith(f"/ui/batches/{batch_id}")
+    await shoot(page, "batch")
+
+
+async def test_another_teams_run_and_batch_are_404(
+    page: Page,
+    client: Client,
+    make_worker: Any,
+    task_queue: str,
+    sessions: async_sessionmaker[AsyncSession],
+    sandbox: SandboxControl,
+    tmp_path: Path,
+) -> None:
+    other = f"team-other-{uuid.uuid4().hex[:8]}"  # its own discussion workflow id, whatever ran before
+    async with make_worker():
+        theirs = await mirrored_discussion(client, sessions, task_queue, other, "failed")
+        their_batch = await imported_batch(client, sessions, task_queue, other, tmp_path)
+    await page.goto("/ui/runs")
+    await expect(page.locator("p.empty")).to_contain_text("No runs mirrored yet")  # their runs are not ours
+    await page.goto("/ui/work-orders")
+    await expect(page.locator("#batches .empty")).to_be_visible()
+    for path in (
+        f"/ui/runs/{theirs.workflow_id}/{theirs.run_id}",
+        f"/ui/runs/{theirs.workflow_id}/{uuid.uuid4()}",
+        f"/ui/batches/{their_batch}",
+        f"/ui/batches/{uuid.uuid4()}",
+        "/ui/batches/not-a-batch",
+    ):
+        response = await page.goto(path)
+        assert response is not None and response.status == 404, path
+        await expect(page.locator("h1")).to_have_text("404 · Not Found")

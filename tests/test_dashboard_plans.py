@@ -11,6 +11,7 @@ at 100,000 work items.)
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -39,18 +40,35 @@ BIG_TABLES = {
     "extraction_runs",
     "export_jobs",
     "signed_match",
+    "executions",
+    "execution_steps",
+    "job_attempts",
+    "timers",
+    "execution_history",
+    "batches",
+    "batch_chunks",
+    "error_rows",
 }
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-OLDER = re.compile(r'href="(/ui/(?:jobs|inbox)\?[a-z_]*cursor=[^"#]+)')
+OLDER = re.compile(r'href="(/ui/(?:jobs|inbox|runs|work-orders)\?[a-z_]*cursor=[^"#]+)')
 
 
 async def test_every_page_query_uses_an_index_on_the_big_tables(settings: Settings, engine: AsyncEngine) -> None:
     app = create_app(settings)
+    until = datetime.now(UTC)
+    since = until - timedelta(days=10)
     async with app.router.lifespan_context(app):
         services = app.state.services
         seeded = await seed(
-            services.engine, teams=["plan-main", "plan-other"], work_items=3000, jobs=400, work_orders=400
+            services.engine,
+            teams=["plan-main", "plan-other"],
+            work_items=3000,
+            jobs=400,
+            work_orders=400,
+            mirrored_runs=400,
+            batch_imports=100,
         )
+        assert seeded.run is not None and seeded.batch_id is not None
         await analyze(services.engine)
         token, _ = await create_token(services.sessions, team_id="plan-main")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
@@ -69,6 +87,12 @@ async def test_every_page_query_uses_an_index_on_the_big_tables(settings: Settin
                 f"/ui/discussions/{seeded.discussion_id}",
                 "/ui/work-orders",
                 f"/ui/work-orders/{seeded.work_order_id}",
+                "/ui/runs",
+                "/ui/runs?status=failed",
+                "/ui/runs?type=DiscussionWorkflow&status=completed",
+                f"/ui/runs?since={since:%Y-%m-%d}&until={until:%Y-%m-%d}",
+                "/ui/runs/{}/{}".format(*seeded.run),
+                f"/ui/batches/{seeded.batch_id}",
             ]
             with captured(services.engine) as statements:
                 for path in paths:
@@ -76,6 +100,8 @@ async def test_every_page_query_uses_an_index_on_the_big_tables(settings: Settin
                     assert page.status_code == 200, path
                     paths.extend(link.replace("&amp;", "&") for link in OLDER.findall(page.text) if link not in paths)
         assert any("/ui/jobs?cursor=" in path for path in paths)  # a second page is read too
+        assert any("/ui/runs?cursor=" in path for path in paths)
+        assert any("/ui/work-orders?batches_cursor=" in path for path in paths)
         distinct = list({statement: parameters for statement, parameters in statements}.items())
         assert len(distinct) >= 15
         unindexed = []

@@ -45,6 +45,9 @@ async def test_pages_need_a_signed_in_team_and_the_cookie_is_signed_httponly_sam
     away = await api.get("/ui/work-orders?failed_cursor=x")
     assert away.status_code == 303
     assert away.headers["location"] == "/ui/sign-in?next=%2Fui%2Fwork-orders%3Ffailed_cursor%3Dx"
+    for path in ("/ui/runs", "/ui/runs/w/r", f"/ui/batches/{uuid.uuid4()}"):
+        answer = await api.get(path)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/ui/sign-in?next="), path
     # The queue's refresh (htmx) is told where to go instead of getting the sign-in page as a fragment.
     fragment = await api.get("/ui/inbox/queue", headers={"HX-Request": "true"})
     assert fragment.status_code == 204 and fragment.headers["hx-redirect"].startswith("/ui/sign-in")
@@ -129,6 +132,12 @@ async def test_errors_are_pages_not_json(
         ("/ui/items/not-a-uuid", 404, "no work item not-a-uuid"),
         ("/ui/jobs?status=exploded", 422, "status &#39;exploded&#39; is not one of"),
         ("/ui/jobs?cursor=garbage", 422, "cursor"),
+        ("/ui/runs?status=exploded", 422, "status &#39;exploded&#39; is not one of"),
+        ("/ui/runs?since=yesterday", 422, "from &#39;yesterday&#39; is not a day: use YYYY-MM-DD"),
+        ("/ui/runs?cursor=garbage", 422, "cursor"),
+        ("/ui/runs/discussion/t/slack/C0:1/no-such-run", 404, "no run no-such-run of workflow discussion/t/slack/C0:1"),
+        ("/ui/batches/not-a-uuid", 404, "no batch not-a-uuid"),
+        ("/ui/work-orders?batches_cursor=garbage", 422, "cursor"),
     ]:
         answer = await api.get(path)
         assert answer.status_code == status, path

@@ -68,8 +68,11 @@ def relative(moment: datetime | None, now: datetime | None = None) -> str:
     return f"in {amount} {unit}" if future else f"{amount} {unit} ago"
 
 
-def timestamp(moment: datetime | None) -> Markup:
-    """A <time> showing the relative time, with the exact UTC time on hover."""
+def timestamp(moment: datetime | str | None) -> Markup:
+    """A <time> showing the relative time, with the exact UTC time on hover (an ISO string, as the
+    mirror's reports give times, is read as its moment)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     if moment is None:
         return Markup('<span class="muted">—</span>')
     exact = moment.astimezone(UTC)
@@ -84,7 +87,14 @@ def status_chip(status: str | None) -> Markup:
     return Markup('<span class="chip st-{}">{}</span>').format(status.lower().replace("_", "-"), status)
 
 
-TEMPLATES.env.globals.update(timestamp=timestamp, status_chip=status_chip, refresh_seconds=QUEUE_REFRESH_SECONDS)
+def run_path(workflow_id: str, run_id: str) -> str:
+    """The dashboard's page of one mirrored run (a workflow id keeps its `/`: the route takes a path)."""
+    return f"/ui/runs/{quote(workflow_id, safe='/:')}/{quote(run_id, safe='')}"
+
+
+TEMPLATES.env.globals.update(
+    timestamp=timestamp, status_chip=status_chip, run_path=run_path, refresh_seconds=QUEUE_REFRESH_SECONDS
+)
 TEMPLATES.env.filters["short"] = lambda text, size=120: (
     "" if text is None else (str(text) if len(str(text)) <= size else str(text)[: size - 1] + "…")
 )
@@ -460,19 +470,31 @@ async def discussion(request: Request, discussion_id: str) -> Response:
 
 
 @router.get("/work-orders")
-async def work_orders(request: Request, failed_cursor: str | None = None) -> Response:
+async def work_orders(
+    request: Request, failed_cursor: str | None = None, batches_cursor: str | None = None
+) -> Response:
     session = await signed_in(request)
     assert session.team_id is not None
     services = _services(request)
     found = await pages.work_orders(services.sessions, team_id=session.team_id, failed_cursor=failed_cursor)
+    batches = await pages.batches(services.sessions, team_id=session.team_id, cursor=batches_cursor)
     return page(
         request,
         "work_orders.html",
         title="Work orders",
         numbers={order.id: order.work_order_number for order in found["orders"]},
         drain_id=export_drain_workflow_id(services.settings.task_queue),
+        batches=batches,
         **found,
     )
+
+
+@router.get("/batches/{batch_id}")
+async def batch(request: Request, batch_id: str) -> Response:
+    session = await signed_in(request)
+    assert session.team_id is not None
+    found = await pages.batch(_services(request).sessions, team_id=session.team_id, batch_id=batch_id)
+    return page(request, "batch.html", title=f"Batch {found['batch']['source']}", **found)
 
 
 @router.get("/work-orders/{work_order_id}")
@@ -509,6 +531,48 @@ async def retry_export(request: Request, job_id: str) -> Response:
         return redirect(back(request, "/ui/work-orders"))
     session.flash("ok", f"export job {job_id} is queued again: the drain retries it now")
     return redirect(back(request, "/ui/work-orders"))
+
+
+# -- runs (the engine mirror) ------------------------------------------------------------------
+
+
+@router.get("/runs")
+async def runs(
+    request: Request,
+    type: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    cursor: str | None = None,
+) -> Response:
+    session = await signed_in(request)
+    assert session.team_id is not None
+    filters = {"workflow_type": type or None, "status": status or None, "since": since or None, "until": until or None}
+    listing = await pages.runs(_services(request).sessions, team_id=session.team_id, cursor=cursor, **filters)
+    query = "&".join(
+        f"{name}={quote(value, safe='')}"
+        for name, value in (("type", type), ("status", status), ("since", since), ("until", until))
+        if value
+    )
+    return page(
+        request,
+        "runs.html",
+        title="Runs",
+        statuses=pages.EXECUTION_STATUSES,
+        filters=filters,
+        query=query,
+        **listing,
+    )
+
+
+@router.get("/runs/{workflow_id:path}/{run_id}")
+async def run(request: Request, workflow_id: str, run_id: str) -> Response:
+    session = await signed_in(request)
+    assert session.team_id is not None
+    found = await pages.run(
+        _services(request).sessions, team_id=session.team_id, workflow_id=workflow_id, run_id=run_id
+    )
+    return page(request, "run.html", title=f"Run of {found['execution']['workflow_type']}", **found)
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST"])

@@ -4,8 +4,9 @@ Each is team-scoped like those: a count of the team's approval queue, the team's
 status, the gate evaluations of the queue rows on a page, the drafts and events made (each
 kind read newest first through its own index, then merged: views.drafts filters the union
 of both after joining every row, a sort of all of them at 100,000 work items), the workflow
-that read each of a work order's PDFs (for its Temporal UI link), and a live token by id (a
-signed-in page checks that its token was not revoked).
+that read each of a work order's PDFs (for its Temporal UI link), a live token by id (a
+signed-in page checks that its token was not revoked), and the team's mirrored runs
+(`executions.team_id`) and batch imports (a batch's workspace's `team_id`), paged in SQL.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from sqlalchemy import Text, cast, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.api import ApiToken
+from db.models.batches import Batch
 from db.models.discussions import Job
+from db.models.mirror import Execution
 from db.models.signals import CalendarEventRecord, GateEvaluation, GmailDraft, ProposedAction, SignalUser, WorkItem
-from db.models.work_orders import ExtractionRun
+from db.models.work_orders import ExtractionRun, Workspace
 from db.pagination import Keyset, Page, page_of
 
 QUEUE_COUNT_CAP = 1000
@@ -114,3 +117,88 @@ async def drafts(
     stmt = Keyset([made.c.synced_at, made.c.action_id], [datetime, uuid.UUID]).apply(select(made), None, limit)
     rows = [dict(row._mapping) for row in await session.execute(stmt)]
     return page_of(rows, limit, lambda r: (r["synced_at"], r["action_id"]))
+
+
+# -- the engine mirror's runs ----------------------------------------------------------------
+
+RUNS = Keyset([Execution.start_time, Execution.workflow_id, Execution.run_id], [datetime, str, str])
+
+
+async def team_executions(
+    *,
+    session: AsyncSession,
+    team_id: str,
+    workflow_type: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 25,
+    cursor: str | None = None,
+) -> Page[Execution]:
+    """The team's mirrored runs, newest first (through ix_executions_team_id_start_time), by type,
+    status and start time (since inclusive, until exclusive)."""
+    stmt = select(Execution).where(Execution.team_id == team_id)
+    if workflow_type:
+        stmt = stmt.where(Execution.workflow_type == workflow_type)
+    if status:
+        stmt = stmt.where(Execution.status == status)
+    if since is not None:
+        stmt = stmt.where(Execution.start_time >= since)
+    if until is not None:
+        stmt = stmt.where(Execution.start_time < until)
+    rows = list((await session.scalars(RUNS.apply(stmt, cursor, limit))).all())
+    return page_of(rows, limit, lambda e: (e.start_time, e.workflow_id, e.run_id))
+
+
+async def team_execution(workflow_id: str, run_id: str, *, session: AsyncSession, team_id: str) -> Execution | None:
+    """One mirrored run, if it is the team's."""
+    return await session.scalar(
+        select(Execution).where(
+            Execution.workflow_id == workflow_id, Execution.run_id == run_id, Execution.team_id == team_id
+        )
+    )
+
+
+async def team_workflow_types(*, session: AsyncSession, team_id: str, limit: int = 50) -> list[str]:
+    """The workflow types among the team's last 500 runs (the Runs page's type filter offers these)."""
+    recent = (
+        select(Execution.workflow_type)
+        .where(Execution.team_id == team_id)
+        .order_by(Execution.start_time.desc())
+        .limit(500)
+        .subquery()
+    )
+    rows = await session.scalars(
+        select(recent.c.workflow_type).distinct().order_by(recent.c.workflow_type).limit(limit)
+    )
+    return list(rows.all())
+
+
+# -- batch imports ---------------------------------------------------------------------------
+
+BATCHES = Keyset([Batch.created_at, Batch.id], [datetime, uuid.UUID])
+
+
+async def team_batches(
+    *, session: AsyncSession, team_id: str, limit: int = 25, cursor: str | None = None
+) -> Page[tuple[Batch, str]]:
+    """The batches of the team's workspaces, newest first, each with its workspace's slug."""
+    stmt = (
+        select(Batch, Workspace.slug)
+        .join(Workspace, Workspace.id == Batch.workspace_id)
+        .where(Workspace.team_id == team_id)
+    )
+    rows = [(batch, slug) for batch, slug in (await session.execute(BATCHES.apply(stmt, cursor, limit))).all()]
+    return page_of(rows, limit, lambda r: (r[0].created_at, r[0].id))
+
+
+async def team_batch(batch_id: uuid.UUID, *, session: AsyncSession, team_id: str) -> tuple[Batch, str] | None:
+    """One batch with its workspace's slug, if its workspace is the team's."""
+    row = (
+        await session.execute(
+            select(Batch, Workspace.slug)
+            .join(Workspace, Workspace.id == Batch.workspace_id)
+            .where(Batch.id == batch_id, Workspace.team_id == team_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else None
