@@ -25,7 +25,8 @@ class Services:
     temporal: Client
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """The app's services (async: FastAPI runs a sync dependency in a worker thread, a hop per request)."""
     services: Services = request.app.state.services
     return services
 

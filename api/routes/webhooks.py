@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import Services
+from api.deps import Services, ServicesDep
 from api.problems import ApiProblem, problem_responses
 from client.webhooks import (
     Outcome,
@@ -53,16 +53,6 @@ class Webhooks:
 
     slack: SlackRequestVerifier | None
     sources: SourceMap
-
-
-async def get_services(request: Request) -> Services:
-    """The app's services, as api.deps gives them, but async: FastAPI runs a sync dependency in a
-    worker thread, a hop that costs more than the rest of the ack on this path."""
-    services: Services = request.app.state.services
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def get_webhooks(request: Request, services: ServicesDep) -> Webhooks:
