@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -117,6 +118,39 @@ def _choice(value: str | None, allowed: tuple[str, ...], option: str) -> str | N
     return value
 
 
+def _mirror_report(
+    report: str,
+    filters: dict[str, Any],
+    *,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+    columns: tuple[str, ...],
+    cells: Callable[[dict[str, Any]], tuple[str, ...]],
+    noun: str,
+) -> None:
+    """One of the mirror's reports (a function of client.mirror_reports) with the time window parsed,
+    as JSON or as a table of `columns` (a row's `cells`) with its count."""
+    from cli.mirror import parse_moment
+    from client import mirror_reports
+
+    filters |= {"since": parse_moment(since, option="--since"), "until": parse_moment(until, option="--until")}
+    load = getattr(mirror_reports, report)
+    rows = with_sessions(Settings(), lambda sessions: load(sessions, **filters))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*cells(row))
+    console.print(table)
+    console.print(f"{len(rows)} {noun}")
+
+
+def _seconds(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
 @app.command()
 def executions(
     workflow_type: str = TYPE,
@@ -128,34 +162,29 @@ def executions(
     as_json: bool = JSON,
 ) -> None:
     """Workflow runs as the mirror has them, newest first."""
-    from cli.mirror import parse_moment
-    from client import mirror_reports
-
-    filters = {
-        "workflow_type": workflow_type,
-        "status": _choice(status, EXECUTION_STATUSES, "--status"),
-        "team_id": team,
-        "since": parse_moment(since, option="--since"),
-        "until": parse_moment(until, option="--until"),
-        "limit": limit,
-    }
-    rows = with_sessions(Settings(), lambda sessions: mirror_reports.executions(sessions, **filters))
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("workflow", "type", "status", "team", "started", "seconds", "error")
-    for row in rows:
-        table.add_row(
+    _mirror_report(
+        "executions",
+        {
+            "workflow_type": workflow_type,
+            "status": _choice(status, EXECUTION_STATUSES, "--status"),
+            "team_id": team,
+            "limit": limit,
+        },
+        since=since,
+        until=until,
+        as_json=as_json,
+        columns=("workflow", "type", "status", "team", "started", "seconds", "error"),
+        cells=lambda row: (
             row["workflow_id"],
             row["workflow_type"],
             row["status"],
             row["team_id"] or "",
             row["start_time"],
-            "" if row["seconds"] is None else f"{row['seconds']:.1f}",
+            _seconds(row["seconds"], 1),
             clip(row["error"], 50),
-        )
-    console.print(table)
-    console.print(f"{len(rows)} runs")
+        ),
+        noun="runs",
+    )
 
 
 @app.command()
@@ -170,25 +199,20 @@ def steps(
     as_json: bool = JSON,
 ) -> None:
     """Activity steps of the mirrored runs, newest first."""
-    from cli.mirror import parse_moment
-    from client import mirror_reports
-
-    filters = {
-        "workflow_type": workflow_type,
-        "status": _choice(status, STEP_STATUSES, "--status"),
-        "team_id": team,
-        "name": name,
-        "since": parse_moment(since, option="--since"),
-        "until": parse_moment(until, option="--until"),
-        "limit": limit,
-    }
-    rows = with_sessions(Settings(), lambda sessions: mirror_reports.steps(sessions, **filters))
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("workflow", "step", "activity", "status", "attempts", "finished", "last error")
-    for row in rows:
-        table.add_row(
+    _mirror_report(
+        "steps",
+        {
+            "workflow_type": workflow_type,
+            "status": _choice(status, STEP_STATUSES, "--status"),
+            "team_id": team,
+            "name": name,
+            "limit": limit,
+        },
+        since=since,
+        until=until,
+        as_json=as_json,
+        columns=("workflow", "step", "activity", "status", "attempts", "finished", "last error"),
+        cells=lambda row: (
             row["workflow_id"],
             row["activity_id"],
             row["name"],
@@ -196,9 +220,9 @@ def steps(
             str(row["attempts"]),
             row["finished_at"] or "",
             clip(row["last_error"], 50),
-        )
-    console.print(table)
-    console.print(f"{len(rows)} steps")
+        ),
+        noun="steps",
+    )
 
 
 @app.command()
@@ -214,37 +238,32 @@ def attempts(
     as_json: bool = JSON,
 ) -> None:
     """Activity attempts as the workers recorded them, newest first."""
-    from cli.mirror import parse_moment
-    from client import mirror_reports
-
-    filters = {
-        "workflow_type": workflow_type,
-        "outcome": _choice(outcome, ATTEMPT_OUTCOMES, "--outcome"),
-        "team_id": team,
-        "activity_type": activity,
-        "workflow_id": workflow_id,
-        "since": parse_moment(since, option="--since"),
-        "until": parse_moment(until, option="--until"),
-        "limit": limit,
-    }
-    rows = with_sessions(Settings(), lambda sessions: mirror_reports.attempts(sessions, **filters))
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("workflow", "activity", "attempt", "outcome", "worker", "started", "seconds", "error")
-    for row in rows:
-        table.add_row(
+    _mirror_report(
+        "attempts",
+        {
+            "workflow_type": workflow_type,
+            "outcome": _choice(outcome, ATTEMPT_OUTCOMES, "--outcome"),
+            "team_id": team,
+            "activity_type": activity,
+            "workflow_id": workflow_id,
+            "limit": limit,
+        },
+        since=since,
+        until=until,
+        as_json=as_json,
+        columns=("workflow", "activity", "attempt", "outcome", "worker", "started", "seconds", "error"),
+        cells=lambda row: (
             row["workflow_id"],
             row["activity_type"],
             str(row["attempt"]),
             row["outcome"],
             row["worker_identity"],
             row["started_at"],
-            "" if row["seconds"] is None else f"{row['seconds']:.2f}",
+            _seconds(row["seconds"], 2),
             clip(row["error"], 50),
-        )
-    console.print(table)
-    console.print(f"{len(rows)} attempts")
+        ),
+        noun="attempts",
+    )
 
 
 @app.command()
@@ -259,25 +278,20 @@ def timers(
     as_json: bool = JSON,
 ) -> None:
     """Durable waits of the mirrored runs (sleeps and retry waits), newest first."""
-    from cli.mirror import parse_moment
-    from client import mirror_reports
-
-    filters = {
-        "workflow_type": workflow_type,
-        "kind": _choice(kind, TIMER_KINDS, "--kind"),
-        "team_id": team,
-        "pending": pending,
-        "since": parse_moment(since, option="--since"),
-        "until": parse_moment(until, option="--until"),
-        "limit": limit,
-    }
-    rows = with_sessions(Settings(), lambda sessions: mirror_reports.timers(sessions, **filters))
-    if as_json:
-        print_json(rows)
-        return
-    table = Table("workflow", "timer", "kind", "started", "fire at", "fired", "cancelled")
-    for row in rows:
-        table.add_row(
+    _mirror_report(
+        "timers",
+        {
+            "workflow_type": workflow_type,
+            "kind": _choice(kind, TIMER_KINDS, "--kind"),
+            "team_id": team,
+            "pending": pending,
+            "limit": limit,
+        },
+        since=since,
+        until=until,
+        as_json=as_json,
+        columns=("workflow", "timer", "kind", "started", "fire at", "fired", "cancelled"),
+        cells=lambda row: (
             row["workflow_id"],
             row["timer_id"],
             row["kind"],
@@ -285,9 +299,9 @@ def timers(
             row["fire_at"],
             row["fired_at"] or "",
             "yes" if row["cancelled"] else "",
-        )
-    console.print(table)
-    console.print(f"{len(rows)} timers")
+        ),
+        noun="timers",
+    )
 
 
 @app.command()
