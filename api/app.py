@@ -3,12 +3,16 @@
 The lifespan builds what every request shares, once per process: the database engine
 (and its sessions) and a Temporal client, both closed at shutdown. The client connects
 lazily, so the API starts, and `/readyz` says so, while Temporal is still coming up.
+It also runs the webhook inbox's starter (client/webhook_inbox.py), which starts the
+workflows of the events the webhook routes acknowledged.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -18,6 +22,7 @@ from api.limits import BodyLimit
 from api.routes import admin, health, webhooks
 from api.ui import install as install_dashboard
 from client.mirror_feed import recent_lag_p99
+from client.webhook_inbox import InboxStarter, InboxWriter, inbox_summary
 from core.settings import Settings
 from core.temporal import connect
 from db.engine import create_sessionmaker, engine_from_settings
@@ -39,11 +44,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             temporal = await connect(settings, lazy=True)
             sessions = create_sessionmaker(engine)
-            app.state.services = Services(settings=settings, engine=engine, sessions=sessions, temporal=temporal)
-            # Read at each scrape: the export queue's depth, the mirror's lag.
+            services = Services(settings=settings, engine=engine, sessions=sessions, temporal=temporal)
+            app.state.services = services
+            # The webhook inbox: the routes write it, this process's starter drains it into Temporal.
+            starter = InboxStarter(
+                sessions,
+                temporal,
+                task_queue=settings.task_queue,
+                concurrency=settings.webhook_start_concurrency,
+                retention=timedelta(days=settings.webhook_inbox_retention_days),
+            )
+            inbox = InboxWriter(sessions, on_new=starter.wake)
+            app.state.webhooks = webhooks.build_webhooks(services, inbox)
+            # Read at each scrape: the export queue's depth, the mirror's lag, the inbox.
             app.state.metrics.sessions = sessions
             app.state.metrics.mirror_lag_source = lambda: recent_lag_p99(sessions)
-            yield
+            app.state.metrics.inbox_source = lambda: inbox_summary(sessions)
+            starting = asyncio.create_task(starter.run(), name="webhook-inbox-starter")
+            try:
+                yield
+            finally:
+                await inbox.close()
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
         finally:
             await engine.dispose()
 

@@ -157,7 +157,8 @@ async def _health(demo: Demo) -> None:
 
 async def _slack_webhook(demo: Demo, team: str) -> None:
     """What Slack does when someone mentions the app in a thread: one signed Events API request to
-    the stack's API, then Slack's redelivery of it; both land on the same run, which completes."""
+    the stack's API, then Slack's redelivery of it (accepted, then a duplicate); the API's inbox
+    starter starts the thread's one run, which completes."""
     import hashlib
     import hmac
     import json
@@ -165,6 +166,7 @@ async def _slack_webhook(demo: Demo, team: str) -> None:
 
     import httpx
 
+    from client.webhook_inbox import wait_for_run
     from client.webhooks import link_source
     from contracts.discussions import DiscussionResult
     from stack.embedded import SANDBOX_WEBHOOK_SECRETS
@@ -223,20 +225,22 @@ async def _slack_webhook(demo: Demo, team: str) -> None:
             answers.append(response.json())
             demo.out.print(
                 f"Slack event {'redelivered' if retry else 'delivered'} to {api}/webhooks/slack/events: "
-                f"200 in {elapsed:.0f} ms, {answers[-1]['outcome']} run {answers[-1].get('run_id')}"
+                f"200 in {elapsed:.0f} ms, {answers[-1]['outcome']}"
             )
-    handle = demo.client.get_workflow_handle(answers[0]["workflow_id"], result_type=DiscussionResult)
+    workflow_id = answers[0]["workflow_id"]
+    run_id = await wait_for_run(demo.client, workflow_id)  # the API's inbox starter starts it
+    handle = demo.client.get_workflow_handle(workflow_id, run_id=run_id, result_type=DiscussionResult)
     result = await handle.result()
-    same = "the same run" if answers[0].get("run_id") == answers[1].get("run_id") else "[red]another run[/]"
+    runs = [w.run_id async for w in demo.client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    once = "one run for both deliveries" if runs == [run_id] else f"[red]{len(runs)} runs[/]"
     demo.out.print(
-        f"the mention's run ({same} both times) made {len(result.task_ids)} task(s): "
-        f"{demo.link(handle.id, answers[0].get('run_id'))}",
+        f"the mention's run ({once}) made {len(result.task_ids)} task(s): {demo.link(workflow_id, run_id)}",
         soft_wrap=True,
     )
     demo.summary["slack_webhook"] = {
-        "workflow_id": handle.id,
-        "run_id": answers[0].get("run_id"),
-        "ui": ui_link(demo.settings, handle.id, answers[0].get("run_id")),
+        "workflow_id": workflow_id,
+        "run_id": run_id,
+        "ui": ui_link(demo.settings, workflow_id, run_id),
         "outcomes": [a["outcome"] for a in answers],
         "task_ids": result.task_ids,
     }

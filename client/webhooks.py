@@ -4,10 +4,11 @@ Slack and Figma: decide whether an event starts a discussion (`parse_slack_event
 `parse_figma_event`: an `app_mention` or a `FILE_COMMENT` does, everything else is
 acknowledged and left alone), map it to a team through the source config that carries
 its external id (a Slack workspace id, a Figma webhook id; read once per
-`INTAKE_WEBHOOK_MAPPING_TTL` seconds per id, see `SourceMap`), and start or find the
-thread's `DiscussionWorkflow` (`start_discussion`: the workflow id is the thread's, so
-a redelivery, a double delivery or a second API process lands on the same run). The
-ack path writes nothing to the database.
+`INTAKE_WEBHOOK_MAPPING_TTL` seconds per id, see `SourceMap`), and put the thread in the
+webhook inbox (`accept_thread`: one row per thread's workflow id, so a redelivery, a double
+delivery or a second API process finds the row and starts nothing); the API's starter
+then starts the thread's `DiscussionWorkflow` (client/webhook_inbox.py). The ack path
+writes that one row, in a transaction shared with the requests arriving with it.
 
 Notion: keep each integration's one-time verification token, check every later event's
 signature with it, and record each event once.
@@ -22,10 +23,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
 
 from client.api_tokens import check_team_id
-from client.discussions import start_discussion
+from client.webhook_inbox import InboxWriter
 from contracts.discussions import DiscussionInput, discussion_id_for, discussion_workflow_id, thread_id_problem
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.ids import parse_uuid
@@ -40,7 +40,7 @@ from db.uow import unit_of_work
 from integrations.errors import WebhookVerificationError
 from integrations.notion_webhooks import verify_notion_signature
 
-Action = Literal["started", "ignored", "duplicate", "answered", "recorded"]
+Action = Literal["accepted", "ignored", "duplicate", "answered", "recorded"]
 
 # What each source's external id is, in words for the log and the CLI.
 EXTERNAL_ID_NAMES = {"slack": "Slack workspace (team_id)", "figma": "Figma webhook_id"}
@@ -213,8 +213,9 @@ class SourceMap:
         return found
 
 
-async def start_thread(client: Client, sources: SourceMap, trigger: ThreadTrigger, *, task_queue: str) -> Outcome:
-    """Map the trigger to its team and start, or find, the thread's pipeline; never waits for it."""
+async def accept_thread(inbox: InboxWriter, sources: SourceMap, trigger: ThreadTrigger) -> Outcome:
+    """Map the trigger to its team and put its thread in the webhook inbox, once; never waits for
+    the pipeline (the API's InboxStarter starts it, client/webhook_inbox.py)."""
     source = trigger.source_type
     mapped = await sources.find(source, trigger.external_id)
     if mapped is None:
@@ -233,24 +234,31 @@ async def start_thread(client: Client, sources: SourceMap, trigger: ThreadTrigge
         author_handle=trigger.author_handle,
         source_url=trigger.source_url,
     )
-    discussion_id = str(discussion_id_for(team, source, trigger.source_thread_id))
-    try:
-        handle = await start_discussion(client, payload, task_queue=task_queue)
-    except ConflictError:
+    workflow_id = discussion_workflow_id(team, source, trigger.source_thread_id)
+    known = {
+        "team_id": team,
+        "workflow_id": workflow_id,
+        "discussion_id": str(discussion_id_for(team, source, trigger.source_thread_id)),
+    }
+    new = await inbox.accept(
+        {
+            "workflow_id": workflow_id,
+            "team_id": team,
+            "source_type": source,
+            "source_thread_id": trigger.source_thread_id,
+            "input": payload.model_dump(mode="json", exclude_none=True),
+        }
+    )
+    if not new:
         return Outcome(
             "duplicate",
-            f"the pipeline of {source} thread {trigger.source_thread_id} has already run: nothing new is started",
-            team_id=team,
-            workflow_id=discussion_workflow_id(team, source, trigger.source_thread_id),
-            discussion_id=discussion_id,
+            f"{source} thread {trigger.source_thread_id} was accepted before: its pipeline runs once, nothing new",
+            **known,
         )
     return Outcome(
-        "started",
-        f"{source} thread {trigger.source_thread_id} of team {team}: its pipeline is started or already running",
-        team_id=team,
-        workflow_id=handle.id,
-        run_id=handle.result_run_id,
-        discussion_id=discussion_id,
+        "accepted",
+        f"{source} thread {trigger.source_thread_id} of team {team}: its pipeline starts in a moment",
+        **known,
     )
 
 

@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     # How long an API process keeps what it read of a webhook's mapping (Slack workspace or Figma
     # webhook -> team), so the ack path reads the database once per mapping and interval, not per event.
     webhook_mapping_ttl: float = Field(10.0, ge=0, validation_alias="INTAKE_WEBHOOK_MAPPING_TTL")
+    # The webhook inbox (client/webhook_inbox.py): how many workflow starts each API process's
+    # starter has in flight, and how long a started row is kept (it dedupes later deliveries).
+    webhook_start_concurrency: int = Field(4, ge=1, le=100, validation_alias="INTAKE_WEBHOOK_START_CONCURRENCY")
+    webhook_inbox_retention_days: int = Field(30, ge=1, validation_alias="INTAKE_WEBHOOK_INBOX_RETENTION_DAYS")
     notion_base_url: str | None = Field(None, validation_alias="NOTION_BASE_URL")
     notion_token: SecretStr = Field(SecretStr("secret_sandbox"), validation_alias="NOTION_TOKEN")
     gmail_base_url: str | None = Field(None, validation_alias="GMAIL_BASE_URL")

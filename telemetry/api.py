@@ -3,7 +3,7 @@
 The lead wires two calls into `api.app:create_app(settings)`:
 
     metrics = instrument_api(app, settings, sessions=sessions)   # traces (when configured) + /metrics
-    record_webhook(request, "slack", "started")                  # in a webhook handler
+    record_webhook(request, "slack", "accepted")                 # in a webhook handler
 
 `/metrics` serves:
 
@@ -11,11 +11,14 @@ The lead wires two calls into `api.app:create_app(settings)`:
   `intake_http_request_duration_seconds{method,route}`: every request, by route template
   (`/api/teams/{team_id}/jobs`, never the raw path, so ids do not make new series);
 - `intake_webhook_outcomes_total{source,outcome}`: what each webhook delivery came to
-  (`record_webhook`: started, duplicate, ignored, rejected, ...);
+  (`record_webhook`: accepted, duplicate, ignored, rejected, ...);
 - `intake_export_jobs{status}`: the Sheets export queue by status, read from PostgreSQL at
   each scrape;
 - `intake_mirror_lag_seconds`: how far the engine mirror is behind Temporal, from the
-  `mirror_lag` callable when one is given (or `ApiMetrics.set_mirror_lag`).
+  `mirror_lag` callable when one is given (or `ApiMetrics.set_mirror_lag`);
+- `intake_webhook_inbox_pending`, `intake_webhook_inbox_retrying` and
+  `intake_webhook_inbox_oldest_pending_seconds`: acknowledged webhook events whose
+  workflow is not started yet (client/webhook_inbox.py), when `inbox_source` is set.
 
 Each app has a registry of its own, so two apps (or two tests) never share counters. When the
 sessions exist only once the app starts (built in its lifespan), set them there:
@@ -55,6 +58,7 @@ class ApiMetrics:
         self.registry = CollectorRegistry()
         self.sessions = sessions
         self.mirror_lag_source = mirror_lag
+        self.inbox_source: Callable[[], Awaitable[Any]] | None = None
         self.requests = Counter(
             "intake_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
         )
@@ -73,6 +77,17 @@ class ApiMetrics:
         self.mirror_lag = Gauge(
             "intake_mirror_lag_seconds", "How far the engine mirror is behind Temporal", registry=self.registry
         )
+        self.inbox_pending = Gauge(
+            "intake_webhook_inbox_pending", "Acknowledged webhook events not started yet", registry=self.registry
+        )
+        self.inbox_retrying = Gauge(
+            "intake_webhook_inbox_retrying", "Inbox events whose start failed and waits to be tried again",
+            registry=self.registry,
+        )  # fmt: skip
+        self.inbox_oldest = Gauge(
+            "intake_webhook_inbox_oldest_pending_seconds", "Age of the oldest inbox event not started yet",
+            registry=self.registry,
+        )  # fmt: skip
 
     def record_webhook(self, source: str, outcome: str) -> None:
         self.webhooks.labels(source=source, outcome=outcome).inc()
@@ -98,6 +113,15 @@ class ApiMetrics:
             else:
                 if lag is not None:
                     self.mirror_lag.set(lag)
+        if self.inbox_source is not None:
+            try:
+                inbox = await self.inbox_source()
+            except Exception as err:
+                log.warning("webhook inbox not read: %s", type(err).__name__)
+            else:
+                self.inbox_pending.set(inbox.pending)
+                self.inbox_retrying.set(inbox.retrying)
+                self.inbox_oldest.set(inbox.oldest_pending_seconds or 0.0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

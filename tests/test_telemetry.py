@@ -181,7 +181,7 @@ async def test_metrics_parse_as_prometheus_text_with_requests_webhooks_exports_a
 
     @app.post("/webhooks/slack")
     async def slack(request: Request) -> dict[str, str]:
-        record_webhook(request, "slack", "started")
+        record_webhook(request, "slack", "accepted")
         return {"ok": "yes"}
 
     async def lag() -> float:
@@ -210,7 +210,7 @@ async def test_metrics_parse_as_prometheus_text_with_requests_webhooks_exports_a
     assert value("intake_http_requests_total", method="GET", route="/items/{item_id}", status="422") == 1
     assert value("intake_http_requests_total", method="GET", route="unmatched", status="404") == 1
     assert value("intake_http_request_duration_seconds_count", method="GET", route="/items/{item_id}") == 3
-    assert value("intake_webhook_outcomes_total", source="slack", outcome="started") == 2
+    assert value("intake_webhook_outcomes_total", source="slack", outcome="accepted") == 2
     assert value("intake_export_jobs", status="PENDING") == 3 and value("intake_export_jobs", status="DONE") == 0
     assert value("intake_mirror_lag_seconds") == 4.5
 

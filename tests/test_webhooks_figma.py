@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.app import create_app
+from client.webhook_inbox import wait_for_run
 from client.webhooks import link_source
 from contracts.discussions import discussion_id_for, discussion_workflow_id
 from core.settings import Settings
@@ -87,8 +88,9 @@ async def test_the_documented_file_comment_starts_one_run_and_its_redelivery_and
     assert first.status_code == 200
     answer = first.json()
     workflow_id = discussion_workflow_id(linked, "figma", THREAD)
-    assert (answer["outcome"], answer["workflow_id"]) == ("started", workflow_id)
+    assert (answer["outcome"], answer["workflow_id"]) == ("accepted", workflow_id)
     assert answer["discussion_id"] == str(discussion_id_for(linked, "figma", THREAD))
+    run_id = await wait_for_run(client, workflow_id)  # started from the webhook inbox
     described = await client.get_workflow_handle(workflow_id).describe()
     assert described.status == WorkflowExecutionStatus.RUNNING  # the ack did not wait for the pipeline
 
@@ -97,8 +99,8 @@ async def test_the_documented_file_comment_starts_one_run_and_its_redelivery_and
     reply = await api.post(URL, json=comment(comment_id="33", parent_id="32", order_id="", comment=[{"text": "On it"}]))
     for response in (redelivered, reply):
         assert response.status_code == 200
-        assert response.json()["run_id"] == answer["run_id"]
-    assert await runs_of(client, workflow_id) == [answer["run_id"]]
+        assert (response.json()["outcome"], response.json()["workflow_id"]) == ("duplicate", workflow_id)
+    assert await runs_of(client, workflow_id) == [run_id]
 
 
 async def test_numbers_where_the_documents_type_ids_as_numbers_name_the_same_thread(
@@ -107,8 +109,10 @@ async def test_numbers_where_the_documents_type_ids_as_numbers_name_the_same_thr
     """Figma's tables type comment_id and webhook_id as Number while its examples send strings."""
     first = await api.post(URL, json=comment(comment_id=32, webhook_id=22, parent_id=None))
     again = await api.post(URL, json=FILE_COMMENT)
-    assert first.json()["outcome"] == "started"
-    assert first.json()["run_id"] == again.json()["run_id"]
+    assert (first.json()["outcome"], again.json()["outcome"]) == ("accepted", "duplicate")
+    assert first.json()["workflow_id"] == again.json()["workflow_id"]
+    run_id = await wait_for_run(client, first.json()["workflow_id"])
+    assert await runs_of(client, first.json()["workflow_id"]) == [run_id]
 
 
 async def test_a_wrong_or_missing_passcode_is_400_and_starts_nothing(

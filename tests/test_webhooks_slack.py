@@ -4,8 +4,10 @@ event_callback envelope, the signing example), adapted only where a test needs a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -18,16 +20,17 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from slack_sdk.signature import Clock
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.app import create_app
-from api.routes.webhooks import Webhooks
+from client.webhook_inbox import wait_for_run
 from client.webhooks import SourceMap, link_source
 from contracts.discussions import DiscussionResult, discussion_id_for, discussion_workflow_id
 from core.settings import Settings
 from db.models.discussions import SourceConfig
+from db.models.webhooks import WebhookInboxEntry
 from integrations.slack import SlackRequestVerifier
 from sandbox.control import SandboxControl
 from tests.conftest import TEST_SLACK_SIGNING_SECRET
@@ -123,6 +126,15 @@ async def runs_of(client: Client, workflow_id: str) -> list[str]:
     return [w.run_id async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
 
 
+async def inbox_rows(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[str, str, str | None]]:
+    """The webhook inbox: (workflow id, state, run id) per row."""
+    async with sessions() as session:
+        rows = await session.execute(
+            select(WebhookInboxEntry.workflow_id, WebhookInboxEntry.state, WebhookInboxEntry.run_id)
+        )
+    return [tuple(row) for row in rows]
+
+
 @pytest.fixture
 async def linked(sessions: async_sessionmaker[AsyncSession], team: str) -> str:
     """The test's team, its Slack source config linked to the documented example's workspace."""
@@ -157,7 +169,8 @@ async def api_at(settings: Settings, now: int) -> AsyncIterator[httpx.AsyncClien
     """The real app whose Slack verifier reads a fixed clock (`now`), so window edges are exact."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        app.state.webhooks = Webhooks(
+        app.state.webhooks = dataclasses.replace(
+            app.state.webhooks,
             slack=SlackRequestVerifier(SECRET, clock=FixedClock(now)),
             sources=SourceMap(app.state.services.sessions, ttl=0),
         )
@@ -194,7 +207,7 @@ async def test_slacks_published_example_passes_the_routes_signature_check(settin
 
 
 async def test_forged_tampered_or_unsigned_requests_are_401_and_start_nothing(
-    api: httpx.AsyncClient, client: Client, linked: str
+    api: httpx.AsyncClient, client: Client, sessions: async_sessionmaker[AsyncSession], linked: str
 ) -> None:
     body = json.dumps(mention()).encode()
     forged = await api.post(URL, content=body, headers=sign(body, secret="not-the-secret"))
@@ -206,6 +219,7 @@ async def test_forged_tampered_or_unsigned_requests_are_401_and_start_nothing(
     assert "does not match" in forged.json()["detail"]
     assert "lacks" in unsigned.json()["detail"]
     workflow_id = discussion_workflow_id(linked, "slack", f"C123ABC456:{THREAD_TS}")
+    assert await inbox_rows(sessions) == []
     assert await runs_of(client, workflow_id) == []
 
 
@@ -235,21 +249,25 @@ async def test_without_a_signing_secret_every_request_is_refused(
 
 
 async def test_an_app_mention_in_a_thread_starts_one_run_that_redeliveries_and_a_double_delivery_only_find(
-    api: httpx.AsyncClient, second_api: httpx.AsyncClient, client: Client, linked: str
+    api: httpx.AsyncClient,
+    second_api: httpx.AsyncClient,
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    linked: str,
 ) -> None:
     thread = f"C123ABC456:{THREAD_TS}"
     first = await deliver(api, mention())
     assert first.status_code == 200
     answer = first.json()
     workflow_id = discussion_workflow_id(linked, "slack", thread)
-    assert answer["outcome"] == "started"
+    assert answer["outcome"] == "accepted"
     assert answer["workflow_id"] == workflow_id
     assert answer["discussion_id"] == str(discussion_id_for(linked, "slack", thread))
-    # The ack did not wait for the pipeline: no worker polls this test's queue, and the run is open.
-    handle = client.get_workflow_handle(workflow_id)
-    described = await handle.describe()
+    # The ack kept the event in the inbox and did not wait; the API's starter starts the run, which
+    # stays open: no worker polls this test's queue.
+    run_id = await wait_for_run(client, workflow_id)
+    described = await client.get_workflow_handle(workflow_id).describe()
     assert described.status == WorkflowExecutionStatus.RUNNING
-    assert described.run_id == answer["run_id"]
 
     # Slack's redeliveries (same event_id, X-Slack-Retry-Num), some to another API process.
     for number, http in ((1, api), (2, second_api), (3, second_api)):
@@ -257,16 +275,42 @@ async def test_an_app_mention_in_a_thread_starts_one_run_that_redeliveries_and_a
             http, mention(), **{"X-Slack-Retry-Num": str(number), "X-Slack-Retry-Reason": "http_timeout"}
         )
         assert again.status_code == 200
-        assert again.json()["run_id"] == answer["run_id"]
+        assert (again.json()["outcome"], again.json()["workflow_id"]) == ("duplicate", workflow_id)
     # Slack's double delivery: the same message as a `message` event (another event_id) ...
     as_message = mention(event_id="Ev123ABC457", type="message", channel_type="channel")
     plain = await deliver(second_api, as_message)
     assert plain.status_code == 200 and plain.json()["outcome"] == "ignored"
-    # ... and a second mention later in the same thread finds the same run.
+    # ... and a second mention later in the same thread finds the same thread.
     later = await deliver(api, mention(event_id="Ev123ABC458", ts="1515449600.000200"))
-    assert later.json()["run_id"] == answer["run_id"]
+    assert (later.json()["outcome"], later.json()["workflow_id"]) == ("duplicate", workflow_id)
 
-    assert await runs_of(client, workflow_id) == [answer["run_id"]]
+    assert await inbox_rows(sessions) == [(workflow_id, "started", run_id)]
+    assert await runs_of(client, workflow_id) == [run_id]
+
+
+async def test_a_burst_of_deliveries_to_two_api_processes_starts_each_thread_once(
+    api: httpx.AsyncClient,
+    second_api: httpx.AsyncClient,
+    client: Client,
+    sessions: async_sessionmaker[AsyncSession],
+    linked: str,
+) -> None:
+    """Twenty threads, each delivered three times at once, spread over two API processes (two
+    inboxes' writers and two starters on one table): one row and one run per thread."""
+    threads = [f"1515449{i:03d}.000100" for i in range(20)]
+    deliveries = [
+        deliver(http, mention(thread_ts=ts, event_id=f"Ev0BURST{i:02d}"), **retry)
+        for i, ts in enumerate(threads)
+        for http, retry in ((api, {}), (second_api, {"X-Slack-Retry-Num": "1"}), (api, {"X-Slack-Retry-Num": "2"}))
+    ]
+    answers = [r.json() for r in await asyncio.gather(*deliveries)]
+    assert sorted(a["outcome"] for a in answers) == ["accepted"] * 20 + ["duplicate"] * 40
+    workflow_ids = {discussion_workflow_id(linked, "slack", f"C123ABC456:{ts}") for ts in threads}
+    assert {a["workflow_id"] for a in answers} == workflow_ids
+    runs = {workflow_id: await wait_for_run(client, workflow_id) for workflow_id in workflow_ids}
+    for workflow_id, run_id in runs.items():
+        assert await runs_of(client, workflow_id) == [run_id]
+    assert sorted(await inbox_rows(sessions)) == sorted((w, "started", r) for w, r in runs.items())
 
 
 async def test_a_mention_of_a_thread_whose_pipeline_completed_starts_nothing_new(
@@ -283,7 +327,8 @@ async def test_a_mention_of_a_thread_whose_pipeline_completed_starts_nothing_new
     envelope["team_id"] = "T0SANDBOX"
     async with make_worker():
         started = await deliver(api, envelope)
-        assert started.json()["outcome"] == "started"
+        assert started.json()["outcome"] == "accepted"
+        await wait_for_run(client, started.json()["workflow_id"])
         handle = client.get_workflow_handle(started.json()["workflow_id"], result_type=DiscussionResult)
         result = await handle.result()
     assert result.discussion_id == started.json()["discussion_id"]
@@ -296,7 +341,7 @@ async def test_a_mention_of_a_thread_whose_pipeline_completed_starts_nothing_new
 
 
 async def test_our_own_reply_and_other_bots_messages_start_nothing(
-    api: httpx.AsyncClient, client: Client, linked: str
+    api: httpx.AsyncClient, client: Client, sessions: async_sessionmaker[AsyncSession], linked: str
 ) -> None:
     # Our reply in the thread, as the Events API delivers a bot's message (the sandbox posts ours so).
     our_reply = mention(
@@ -315,6 +360,7 @@ async def test_our_own_reply_and_other_bots_messages_start_nothing(
         assert response.status_code == 200
         assert response.json()["outcome"] == "ignored"
     workflow_id = discussion_workflow_id(linked, "slack", f"C123ABC456:{THREAD_TS}")
+    assert await inbox_rows(sessions) == []
     assert await runs_of(client, workflow_id) == []
 
 
@@ -338,7 +384,8 @@ async def test_an_unknown_workspace_or_a_disabled_config_is_200_with_nothing_sta
     # Linked a moment later: the workspace's next event finds the team (an unknown id is not cached).
     await link_source(sessions, team_id=team, source_type="slack", external_id=WORKSPACE)
     now_linked = await deliver(api, mention(event_id="Ev123ABC459"))
-    assert now_linked.json()["outcome"] == "started"
+    assert now_linked.json()["outcome"] == "accepted"
+    linked_run = await wait_for_run(client, now_linked.json()["workflow_id"])
     async with sessions() as session, session.begin():
         await session.execute(update(SourceConfig).where(SourceConfig.team_id == team).values(external_id=None))
 
@@ -352,7 +399,8 @@ async def test_an_unknown_workspace_or_a_disabled_config_is_200_with_nothing_sta
     assert disabled.json()["reason"] == f"team {team}'s slack source config is disabled"
     # Only the linked event's run: neither the unknown workspace's event nor the disabled one started any.
     workflow_id = discussion_workflow_id(team, "slack", f"C123ABC456:{THREAD_TS}")
-    assert await runs_of(client, workflow_id) == [now_linked.json()["run_id"]]
+    assert await runs_of(client, workflow_id) == [linked_run]
+    assert [row[0] for row in await inbox_rows(sessions)] == [workflow_id]
 
 
 async def test_events_we_do_not_act_on_are_acknowledged(api: httpx.AsyncClient, linked: str) -> None:

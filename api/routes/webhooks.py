@@ -6,9 +6,11 @@ SLACK_SIGNING_SECRET or FIGMA_WEBHOOK_PASSCODE refuses every request of that ser
 (503): there is no default to fall back on. A verified event that we do not act on
 (an unknown workspace, a disabled config, a bot's message, another event type) is
 answered 200 with nothing started, since an error would only make the service deliver
-it again; the answer and the log line say why. Slack and Figma events start, or find,
-the thread's DiscussionWorkflow and answer at once: the handler never waits for the
-pipeline. One log line per request (logger `api.webhooks`), never the body or a secret.
+it again; the answer and the log line say why. A Slack or Figma event that starts a
+thread's pipeline is kept in the webhook inbox and answered once that row is committed
+(`accepted`, or `duplicate` when the thread was accepted before); the API's starter then
+starts the thread's DiscussionWorkflow (client/webhook_inbox.py). The handler never
+waits for Temporal or the pipeline. One log line per request (logger `api.webhooks`), never the body or a secret.
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ from fastapi.responses import JSONResponse
 
 from api.deps import Services, ServicesDep
 from api.problems import ApiProblem, problem_responses
+from client.webhook_inbox import InboxWriter
 from client.webhooks import (
     Outcome,
     SourceMap,
     ThreadTrigger,
+    accept_thread,
     notion_handshake,
     notion_integration,
     parse_figma_event,
     parse_json_object,
     parse_slack_event,
     record_notion_event,
-    start_thread,
 )
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from integrations.errors import WebhookVerificationError
@@ -49,22 +52,26 @@ RESPONSES = problem_responses(400, 401, 413, 415, 503)
 
 @dataclass
 class Webhooks:
-    """What the webhook routes keep per app: the Slack verifier and the cached source mapping."""
+    """What the webhook routes keep per app: the Slack verifier, the cached source mapping, and the
+    webhook inbox's writer (built in the app's lifespan, with the starter that drains the inbox)."""
 
     slack: SlackRequestVerifier | None
     sources: SourceMap
+    inbox: InboxWriter
 
 
-async def get_webhooks(request: Request, services: ServicesDep) -> Webhooks:
-    hooks: Webhooks | None = getattr(request.app.state, "webhooks", None)
-    if hooks is None:
-        settings = services.settings
-        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-        hooks = Webhooks(
-            slack=SlackRequestVerifier(secret) if secret else None,
-            sources=SourceMap(services.sessions, ttl=settings.webhook_mapping_ttl),
-        )
-        request.app.state.webhooks = hooks
+def build_webhooks(services: Services, inbox: InboxWriter) -> Webhooks:
+    settings = services.settings
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    return Webhooks(
+        slack=SlackRequestVerifier(secret) if secret else None,
+        sources=SourceMap(services.sessions, ttl=settings.webhook_mapping_ttl),
+        inbox=inbox,
+    )
+
+
+async def get_webhooks(request: Request) -> Webhooks:
+    hooks: Webhooks = request.app.state.webhooks
     return hooks
 
 
@@ -102,12 +109,12 @@ async def _json_body(request: Request, service: str) -> bytes:
     return body
 
 
-async def _start(service: str, services: Services, hooks: Webhooks, trigger: ThreadTrigger) -> Outcome:
+async def _accept(service: str, hooks: Webhooks, trigger: ThreadTrigger) -> Outcome:
     try:
-        return await start_thread(services.temporal, hooks.sources, trigger, task_queue=services.settings.task_queue)
-    except Exception as err:  # Temporal or PostgreSQL did not answer: the service delivers again later
-        log.exception("%s failed to start the thread's pipeline: %s", service, type(err).__name__)
-        raise ApiProblem(503, f"the pipeline could not be started now ({type(err).__name__}); deliver again") from err
+        return await accept_thread(hooks.inbox, hooks.sources, trigger)
+    except Exception as err:  # PostgreSQL did not answer: the service delivers again later
+        log.exception("%s failed to keep the event in the inbox: %s", service, type(err).__name__)
+        raise ApiProblem(503, f"the event could not be kept now ({type(err).__name__}); deliver again") from err
 
 
 @router.post(
@@ -115,7 +122,7 @@ async def _start(service: str, services: Services, hooks: Webhooks, trigger: Thr
     summary="Slack Events API request URL (url_verification, event_callback with app_mention)",
     responses=RESPONSES,
 )
-async def slack_events(request: Request, services: ServicesDep, hooks: WebhooksDep) -> JSONResponse:
+async def slack_events(request: Request, hooks: WebhooksDep) -> JSONResponse:
     retry = request.headers.get("x-slack-retry-num")
     retry_fields = {"retry": retry, "retry_reason": request.headers.get("x-slack-retry-reason")}
     if hooks.slack is None:
@@ -142,7 +149,7 @@ async def slack_events(request: Request, services: ServicesDep, hooks: WebhooksD
     fields = {"event_id": envelope.get("event_id"), **retry_fields}
     if isinstance(decided, Outcome):
         return _answer(request, "slack", decided, **fields)
-    return _answer(request, "slack", await _start("slack", services, hooks, decided), **fields)
+    return _answer(request, "slack", await _accept("slack", hooks, decided), **fields)
 
 
 @router.post("/figma", summary="Figma webhooks v2 endpoint (PING, FILE_COMMENT)", responses=RESPONSES)
@@ -168,7 +175,7 @@ async def figma(request: Request, services: ServicesDep, hooks: WebhooksDep) -> 
     fields = {"webhook_id": payload.get("webhook_id"), "comment_id": payload.get("comment_id")}
     if isinstance(decided, Outcome):
         return _answer(request, "figma", decided, **fields)
-    return _answer(request, "figma", await _start("figma", services, hooks, decided), **fields)
+    return _answer(request, "figma", await _accept("figma", hooks, decided), **fields)
 
 
 @router.post(

@@ -20,7 +20,7 @@ from db.models.signals import (
     WorkflowRun,
     WorkItem,
 )
-from db.models.webhooks import NotionEvent, NotionIntegration
+from db.models.webhooks import NotionEvent, NotionIntegration, WebhookInboxEntry
 from db.models.work_orders import (
     ExportJob,
     ExtractionRun,
@@ -68,6 +68,7 @@ __all__ = [
     "SourceConfig",
     "Task",
     "Timer",
+    "WebhookInboxEntry",
     "WorkItem",
     "WorkOrder",
     "WorkOrderSource",

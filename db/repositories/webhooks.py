@@ -1,12 +1,15 @@
-"""Queries of the inbound webhooks: which team a webhook's id maps to, Notion integrations and events."""
+"""Queries of the inbound webhooks: which team a webhook's id maps to, Notion integrations and events,
+the inbox of events waiting for their thread's pipeline to start."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Float, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import ConflictError
 from db.base import table_of
 from db.models.discussions import SourceConfig
-from db.models.webhooks import NotionEvent, NotionIntegration
+from db.models.webhooks import NotionEvent, NotionIntegration, WebhookInboxEntry
 from db.repository import Repository
 
 
@@ -138,4 +141,133 @@ class NotionEventRepository(Repository[NotionEvent]):
     async def for_integration(self, integration_id: uuid.UUID, *, session: AsyncSession) -> list[NotionEvent]:
         return await self.find_many(
             session=session, integration_id=integration_id, order_by=[NotionEvent.received_at, NotionEvent.id]
+        )
+
+
+@dataclass(frozen=True)
+class InboxSummary:
+    """The inbox at a glance: for `intake webhooks inbox` and the API's /metrics."""
+
+    pending: int
+    retrying: int  # pending rows a start has already failed for
+    oldest_pending_seconds: float | None
+    settled: int
+
+
+@dataclass(frozen=True)
+class InboxClaim:
+    """A pending inbox row the starter holds (locked) while it starts the row's workflow."""
+
+    id: int
+    workflow_id: str
+    attempts: int
+    input: dict[str, Any]
+
+
+class WebhookInboxRepository(Repository[WebhookInboxEntry]):
+    """webhook_inbox: written by the ack (`accept`), drained by the starter (`claim`, `settle`, `postpone`)."""
+
+    def __init__(self) -> None:
+        super().__init__(WebhookInboxEntry)
+
+    async def accept(self, rows: Sequence[dict[str, Any]], *, session: AsyncSession) -> set[str]:
+        """Insert the rows (one statement: SQLAlchemy batches an executemany with RETURNING into
+        multi-row VALUES) and return the workflow ids that were new; a workflow id already in the
+        inbox keeps its row untouched."""
+        if not rows:
+            return set()
+        table = table_of(WebhookInboxEntry)
+        result = await session.execute(
+            insert(table).on_conflict_do_nothing(index_elements=["workflow_id"]).returning(table.c.workflow_id),
+            list(rows),
+        )
+        return set(result.scalars())
+
+    async def claim(self, limit: int, *, session: AsyncSession) -> list[InboxClaim]:
+        """Pending rows due now, oldest first, locked until the caller's transaction ends; rows
+        another starter holds are skipped, so two API processes never start the same row at once."""
+        rows = await session.execute(
+            select(
+                WebhookInboxEntry.id, WebhookInboxEntry.workflow_id, WebhookInboxEntry.attempts, WebhookInboxEntry.input
+            )
+            .where(WebhookInboxEntry.state == "pending", WebhookInboxEntry.next_attempt_at <= func.now())
+            .order_by(WebhookInboxEntry.next_attempt_at, WebhookInboxEntry.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [InboxClaim(*row) for row in rows]
+
+    async def settle(self, settled: Sequence[tuple[int, str, str | None]], *, session: AsyncSession) -> None:
+        """Mark claimed rows (id, state, run id) as started or existing: one statement for all."""
+        if not settled:
+            return
+        table = table_of(WebhookInboxEntry)
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("entry_id"))
+            .values(
+                state=bindparam("new_state"),
+                run_id=bindparam("new_run_id"),
+                started_at=func.now(),
+                attempts=table.c.attempts + 1,
+                last_error=None,
+            ),
+            [{"entry_id": id_, "new_state": state, "new_run_id": run_id} for id_, state, run_id in settled],
+        )
+
+    async def postpone(self, postponed: Sequence[tuple[int, str, float]], *, session: AsyncSession) -> None:
+        """Claimed rows (id, error, delay in seconds) whose start failed: tried again after the delay."""
+        if not postponed:
+            return
+        table = table_of(WebhookInboxEntry)
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("entry_id"))
+            .values(
+                attempts=table.c.attempts + 1,
+                last_error=bindparam("error"),
+                next_attempt_at=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("delay", type_=Float)),
+            ),
+            [{"entry_id": id_, "error": error[:2000], "delay": delay} for id_, error, delay in postponed],
+        )
+
+    async def prune(self, older_than: timedelta, *, session: AsyncSession) -> int:
+        """Delete settled rows started longer ago than `older_than`; how many went."""
+        result = await session.execute(
+            delete(WebhookInboxEntry)
+            .where(WebhookInboxEntry.state != "pending", WebhookInboxEntry.started_at < func.now() - older_than)
+            .returning(WebhookInboxEntry.id)
+        )
+        return len(result.all())
+
+    async def summary(self, *, session: AsyncSession) -> InboxSummary:
+        pending = WebhookInboxEntry.state == "pending"
+        row = (
+            await session.execute(
+                select(
+                    func.count().filter(pending),
+                    func.count().filter(pending, WebhookInboxEntry.attempts > 0),
+                    func.extract("epoch", func.now() - func.min(WebhookInboxEntry.received_at).filter(pending)),
+                    func.count().filter(~pending),
+                )
+            )
+        ).one()
+        return InboxSummary(
+            pending=row[0],
+            retrying=row[1],
+            oldest_pending_seconds=float(row[2]) if row[2] is not None else None,
+            settled=row[3],
+        )
+
+    async def pending(self, limit: int, *, session: AsyncSession) -> list[WebhookInboxEntry]:
+        """The oldest pending rows (for `intake webhooks inbox`), without locking them."""
+        return list(
+            (
+                await session.scalars(
+                    select(WebhookInboxEntry)
+                    .where(WebhookInboxEntry.state == "pending")
+                    .order_by(WebhookInboxEntry.next_attempt_at, WebhookInboxEntry.id)
+                    .limit(limit)
+                )
+            ).all()
         )
