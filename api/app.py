@@ -47,14 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services = Services(settings=settings, engine=engine, sessions=sessions, temporal=temporal)
             app.state.services = services
             # The webhook inbox: the routes write it, this process's starter drains it into Temporal.
+            inbox = InboxWriter(sessions, on_new=lambda: starter.wake())  # each commit wakes the starter
             starter = InboxStarter(
                 sessions,
                 temporal,
                 task_queue=settings.task_queue,
                 concurrency=settings.webhook_start_concurrency,
                 retention=timedelta(days=settings.webhook_inbox_retention_days),
+                quiet_for=inbox.quiet_for,
             )
-            inbox = InboxWriter(sessions, on_new=starter.wake)
             app.state.webhooks = webhooks.build_webhooks(services, inbox)
             # Read at each scrape: the export queue's depth, the mirror's lag, the inbox.
             app.state.metrics.sessions = sessions

@@ -5,14 +5,18 @@
 - `notion add` makes a Notion integration of the team and prints its subscription URL;
   `notion token` shows the verification token Notion sent to it (to paste into Notion's
   Verify dialog); `notion reset` forgets it, for a recreated subscription.
+- `inbox` shows the acknowledged Slack and Figma events whose workflow is not started yet
+  (the API's starter starts them; a start Temporal refused is tried again, and says why).
 """
 
 from __future__ import annotations
 
 import typer
+from rich.table import Table
 
-from cli.output import console, print_json
+from cli.output import clip, console, print_json
 from cli.runtime import with_sessions
+from client.webhook_inbox import inbox_report
 from client.webhooks import (
     EXTERNAL_ID_NAMES,
     add_notion_integration,
@@ -87,3 +91,53 @@ def notion_reset(integration_id: str = typer.Argument(..., help="The integration
     """Forget the integration's verification token (its subscription was recreated in Notion)."""
     with_sessions(Settings(), lambda sessions: reset_notion_token(sessions, integration_id))
     console.print(f"Notion integration {integration_id}: token forgotten; the next verification request is kept")
+
+
+@app.command("inbox")
+def inbox(
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="Pending events to list, oldest first."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Acknowledged Slack and Figma events whose workflow is not started yet, and why."""
+    summary, pending = with_sessions(Settings(), lambda sessions: inbox_report(sessions, limit=limit))
+    rows = [
+        {
+            "workflow_id": row.workflow_id,
+            "team_id": row.team_id,
+            "source": row.source_type,
+            "received_at": row.received_at.isoformat(),
+            "attempts": row.attempts,
+            "next_attempt_at": row.next_attempt_at.isoformat(),
+            "last_error": row.last_error,
+        }
+        for row in pending
+    ]
+    if as_json:
+        print_json(
+            {
+                "pending": summary.pending,
+                "retrying": summary.retrying,
+                "oldest_pending_seconds": summary.oldest_pending_seconds,
+                "settled": summary.settled,
+                "oldest": rows,
+            }
+        )
+        return
+    oldest = f", the oldest for {summary.oldest_pending_seconds:.0f} s" if summary.oldest_pending_seconds else ""
+    console.print(
+        f"webhook inbox: {summary.pending} pending ({summary.retrying} after a failed start){oldest}; "
+        f"{summary.settled} started and kept for dedupe"
+    )
+    if not pending:
+        return
+    table = Table("workflow", "source", "received", "attempts", "next attempt", "last error")
+    for row in pending:
+        table.add_row(
+            row.workflow_id,
+            row.source_type,
+            f"{row.received_at:%Y-%m-%d %H:%M:%S}",
+            str(row.attempts),
+            f"{row.next_attempt_at:%H:%M:%S}",
+            clip(row.last_error, 60),
+        )
+    console.print(table)

@@ -9,7 +9,9 @@ and go in the next one), so a burst costs a few transactions, not one per event.
 `InboxStarter`, a task of every API process, starts the workflows: it claims pending rows
 (`FOR UPDATE SKIP LOCKED`, so API processes never share a row), starts each thread's
 DiscussionWorkflow by its workflow id (a few at a time), and marks the row `started` with
-the run id, in the same transaction as the claim. A process killed between the start and
+the run id, in the same transaction as the claim. Acks come first: while events keep
+arriving the starter holds back (up to a second between claims), so a burst is answered
+at full speed and its starts follow it. A process killed between the start and
 that commit leaves the row pending; the next claim starts it again and Temporal answers
 with the run already there (USE_EXISTING), or refuses a completed one (`existing`): one
 run per thread either way. A start that fails (Temporal away) is tried again with a
@@ -59,8 +61,14 @@ class InboxWriter:
         self._queue: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._repository = WebhookInboxRepository()
+        self._last_accept = float("-inf")
+
+    def quiet_for(self) -> float:
+        """Seconds since the last event was handed to the writer (the starter yields to a burst)."""
+        return time.monotonic() - self._last_accept
 
     async def accept(self, row: dict[str, Any]) -> bool:
+        self._last_accept = time.monotonic()
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((row, done))
         if self._flusher is None or self._flusher.done():
@@ -100,6 +108,11 @@ class InboxStarter:
     POLL_SECONDS = 1.0
     MAX_DELAY_SECONDS = 300.0
     PRUNE_EVERY_SECONDS = 3600.0
+    # Acks first: while events are arriving (one in the last QUIET_SECONDS), the starter waits
+    # before each claim, up to MAX_YIELD_SECONDS, so a burst is answered at full speed and its
+    # starts follow; it still claims at least CLAIM rows a MAX_YIELD_SECONDS under a steady flood.
+    QUIET_SECONDS = 0.05
+    MAX_YIELD_SECONDS = 1.0
 
     def __init__(
         self,
@@ -109,8 +122,10 @@ class InboxStarter:
         task_queue: str,
         concurrency: int,
         retention: timedelta,
+        quiet_for: Callable[[], float] | None = None,
     ) -> None:
         self._sessions = sessions
+        self._quiet_for = quiet_for
         self._client = client
         self._task_queue = task_queue
         self._gate = asyncio.Semaphore(concurrency)
@@ -129,8 +144,9 @@ class InboxStarter:
         while True:
             self._wake.clear()
             try:
+                await self._yield_to_acks()
                 while await self.drain_once():
-                    pass
+                    await self._yield_to_acks()
                 if time.monotonic() - self._pruned_at > self.PRUNE_EVERY_SECONDS:
                     await self.prune()
                 failures = 0
@@ -142,6 +158,14 @@ class InboxStarter:
                 await asyncio.wait_for(self._wake.wait(), self.POLL_SECONDS)
             except TimeoutError:
                 pass
+
+    async def _yield_to_acks(self) -> None:
+        if self._quiet_for is None:
+            return
+        waited = 0.0
+        while self._quiet_for() < self.QUIET_SECONDS and waited < self.MAX_YIELD_SECONDS:
+            await asyncio.sleep(self.QUIET_SECONDS)
+            waited += self.QUIET_SECONDS
 
     async def drain_once(self) -> int:
         """Claim one batch of due rows, start their workflows, settle the rows; how many were claimed."""
@@ -196,15 +220,19 @@ async def inbox_summary(sessions: async_sessionmaker[AsyncSession]) -> InboxSumm
         return await WebhookInboxRepository().summary(session=session)
 
 
-async def pending_entries(sessions: async_sessionmaker[AsyncSession], limit: int = 20) -> list[WebhookInboxEntry]:
+async def inbox_report(
+    sessions: async_sessionmaker[AsyncSession], *, limit: int = 20
+) -> tuple[InboxSummary, list[WebhookInboxEntry]]:
+    """The inbox's summary and its oldest pending rows (`intake webhooks inbox`)."""
     async with sessions() as session:
-        return await WebhookInboxRepository().pending(limit, session=session)
+        repository = WebhookInboxRepository()
+        return await repository.summary(session=session), await repository.pending(limit, session=session)
 
 
-async def wait_for_run(client: Client, workflow_id: str, *, timeout: float = 30.0) -> str:
+async def wait_for_run(client: Client, workflow_id: str, *, within: float = 30.0) -> str:
     """The run id of an accepted thread's workflow once a starter has started it (the demo and
     the tests wait on it); TimeoutError naming the workflow when it is not started in time."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         try:
             return (await client.get_workflow_handle(workflow_id).describe()).run_id
@@ -212,5 +240,5 @@ async def wait_for_run(client: Client, workflow_id: str, *, timeout: float = 30.
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
         if time.monotonic() > deadline:
-            raise TimeoutError(f"workflow {workflow_id} was not started from the webhook inbox within {timeout:.0f} s")
+            raise TimeoutError(f"workflow {workflow_id} was not started from the webhook inbox within {within:.0f} s")
         await asyncio.sleep(0.05)

@@ -135,3 +135,33 @@ async def test_a_thread_written_again_after_its_retention_does_not_start_a_secon
     (again,) = await rows(sessions)
     assert (again.state, again.run_id) == ("existing", None)
     assert await runs_of(client, row["workflow_id"]) == [started.run_id]
+
+
+async def test_a_starter_holding_back_for_a_flood_of_acks_still_starts_every_row(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], client: Client, team: str
+) -> None:
+    """Acks first, but never starved: with events arriving all the time (quiet for 0 s), the
+    starter still claims once per MAX_YIELD_SECONDS and starts every row."""
+
+    class Flooded(InboxStarter):
+        MAX_YIELD_SECONDS = 0.2
+
+    flooded = Flooded(
+        sessions,
+        client,
+        task_queue=settings.task_queue,
+        concurrency=4,
+        retention=timedelta(days=1),
+        quiet_for=lambda: 0.0,
+    )
+    writer = InboxWriter(sessions, on_new=flooded.wake)
+    threads = [f"151545{i:04d}.000100" for i in range(3)]
+    assert await asyncio.gather(*(writer.accept(inbox_row(team, ts)) for ts in threads)) == [True] * 3
+    running = asyncio.create_task(flooded.run())
+    try:
+        for ts in threads:
+            await wait_for_run(client, inbox_row(team, ts)["workflow_id"], within=10)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert [r.state for r in await rows(sessions)] == ["started"] * 3
