@@ -84,10 +84,8 @@ async def inbox(
 async def drafts(
     sessions: async_sessionmaker[AsyncSession], *, team_id: str, cursor: str | None = None
 ) -> views.DraftPage:
-    """The drafts and events made, as views.DraftPage (read kind by kind: db/repositories/pages.py says why)."""
-    async with sessions() as session:
-        page = await extra.drafts(session=session, team_id=team_id, limit=PAGE_SIZE, cursor=cursor)
-    return views.DraftPage(items=[views.DraftItem.model_validate(r) for r in page.rows], next_cursor=page.next_cursor)
+    """The drafts and events made, newest first (the admin API's read, a page at a time)."""
+    return await views.drafts(sessions, team_id=team_id, limit=PAGE_SIZE, cursor=cursor)
 
 
 async def processed(sessions: async_sessionmaker[AsyncSession], *, team_id: str, cursor: str | None = None) -> Any:

@@ -1,10 +1,7 @@
 """The few reads the dashboard needs beyond db/repositories/views.py (which the admin API shares).
 
 Each is team-scoped like those: a count of the team's approval queue, the team's jobs per
-status, the gate evaluations of the queue rows on a page, the drafts and events made (each
-kind read newest first through its own index, then merged: views.drafts filters the union
-of both after joining every row, a sort of all of them at 100,000 work items), the workflow
-that read each of a work order's PDFs (for its Temporal UI link), a live token by id (a
+status, the gate evaluations of the queue rows on a page, the workflow that read each of a work order's PDFs (for its Temporal UI link), a live token by id (a
 signed-in page checks that its token was not revoked), and the team's mirrored runs
 (`executions.team_id`) and batch imports (a batch's workspace's `team_id`), paged in SQL.
 """
@@ -14,16 +11,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Text, cast, func, literal, null, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.api import ApiToken
 from db.models.batches import Batch
 from db.models.discussions import Job
 from db.models.mirror import Execution
-from db.models.signals import CalendarEventRecord, GateEvaluation, GmailDraft, ProposedAction, SignalUser, WorkItem
+from db.models.signals import GateEvaluation, SignalUser, WorkItem
 from db.models.work_orders import ExtractionRun, Workspace
 from db.pagination import Keyset, Page, page_of
 
@@ -83,40 +79,6 @@ async def extraction_workflows(
 async def live_token(token_id: uuid.UUID, *, session: AsyncSession) -> ApiToken | None:
     """The token with this id, unless it has been revoked."""
     return await session.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None)))
-
-
-async def drafts(
-    *, session: AsyncSession, team_id: str, limit: int = 25, cursor: str | None = None
-) -> Page[dict[str, Any]]:
-    """Gmail drafts and Calendar events the team's approvals made, newest first (views.drafts' rows and cursor)."""
-    team_users = select(SignalUser.user_id).where(SignalUser.team_id == team_id)
-    branches = []
-    for table, kind, provider_id, link in (
-        (GmailDraft, "gmail_draft", GmailDraft.provider_draft_id, cast(null(), Text)),
-        (CalendarEventRecord, "calendar_event", CalendarEventRecord.provider_event_id, CalendarEventRecord.html_link),
-    ):
-        branch = (
-            select(
-                table.action_id.label("action_id"),
-                WorkItem.id.label("work_item_id"),
-                WorkItem.user_id.label("user_id"),
-                WorkItem.summary.label("summary"),
-                ProposedAction.action_type.label("action_type"),
-                literal(kind).label("kind"),
-                provider_id.label("provider_id"),
-                link.label("html_link"),
-                table.synced_at.label("synced_at"),
-            )
-            .join(ProposedAction, ProposedAction.id == table.action_id)
-            .join(WorkItem, WorkItem.id == ProposedAction.work_item_id)
-            .where(WorkItem.user_id.in_(team_users))
-        )
-        # Each kind in its index's order, stopping after one page: the merge below reads at most two.
-        branches.append(Keyset([table.synced_at, table.action_id], [datetime, uuid.UUID]).apply(branch, cursor, limit))
-    made = union_all(*(branch.subquery().select() for branch in branches)).subquery("made")
-    stmt = Keyset([made.c.synced_at, made.c.action_id], [datetime, uuid.UUID]).apply(select(made), None, limit)
-    rows = [dict(row._mapping) for row in await session.execute(stmt)]
-    return page_of(rows, limit, lambda r: (r["synced_at"], r["action_id"]))
 
 
 # -- the engine mirror's runs ----------------------------------------------------------------

@@ -167,45 +167,40 @@ async def approval_queue(
     return page_of(rows, limit, lambda r: (r.item.importance_score, r.item.updated_at, r.item.id))
 
 
-def _made() -> Any:
-    """Drafts and calendar events that approvals made, as one selectable."""
-    made = [
-        select(
-            ProposedAction.id.label("action_id"),
-            WorkItem.id.label("work_item_id"),
-            WorkItem.user_id.label("user_id"),
-            WorkItem.summary.label("summary"),
-            ProposedAction.action_type.label("action_type"),
-            literal(kind).label("kind"),
-            provider_id.label("provider_id"),
-            link.label("html_link"),
-            table.synced_at.label("synced_at"),
-        )
-        .join(ProposedAction, ProposedAction.id == table.action_id)
-        .join(WorkItem, WorkItem.id == ProposedAction.work_item_id)
-        for table, kind, provider_id, link in (
-            (GmailDraft, "gmail_draft", GmailDraft.provider_draft_id, cast(null(), Text)),
-            (
-                CalendarEventRecord,
-                "calendar_event",
-                CalendarEventRecord.provider_event_id,
-                CalendarEventRecord.html_link,
-            ),
-        )
-    ]
-    return union_all(*made).subquery("made")
-
-
 async def drafts(
     *, session: AsyncSession, team_id: str, user_id: str | None = None, limit: int = 50, cursor: str | None = None
 ) -> Page[dict[str, Any]]:
-    """Gmail drafts and Calendar events that approvals made, newest first."""
-    made = _made()
-    keyset = Keyset([made.c.synced_at, made.c.action_id], [DT, ID])
-    stmt = select(made).where(
-        *_where(made.c.user_id.in_(_team_users(team_id)), made.c.user_id == user_id if user_id else None)
-    )
-    rows = [dict(row._mapping) for row in await session.execute(keyset.apply(stmt, cursor, limit))]
+    """Gmail drafts and Calendar events the team's approvals made, newest first.
+
+    Read kind by kind, each in its index's order (synced_at, action_id) and stopped after one
+    page, then merged: a page reads at most two pages of rows, however many the team has."""
+    branches = []
+    for table, kind, provider_id, link in (
+        (GmailDraft, "gmail_draft", GmailDraft.provider_draft_id, cast(null(), Text)),
+        (CalendarEventRecord, "calendar_event", CalendarEventRecord.provider_event_id, CalendarEventRecord.html_link),
+    ):
+        branch = (
+            select(
+                table.action_id.label("action_id"),
+                WorkItem.id.label("work_item_id"),
+                WorkItem.user_id.label("user_id"),
+                WorkItem.summary.label("summary"),
+                ProposedAction.action_type.label("action_type"),
+                literal(kind).label("kind"),
+                provider_id.label("provider_id"),
+                link.label("html_link"),
+                table.synced_at.label("synced_at"),
+            )
+            .join(ProposedAction, ProposedAction.id == table.action_id)
+            .join(WorkItem, WorkItem.id == ProposedAction.work_item_id)
+            .where(
+                *_where(WorkItem.user_id.in_(_team_users(team_id)), WorkItem.user_id == user_id if user_id else None)
+            )
+        )
+        branches.append(Keyset([table.synced_at, table.action_id], [DT, ID]).apply(branch, cursor, limit))
+    made = union_all(*(branch.subquery().select() for branch in branches)).subquery("made")
+    stmt = Keyset([made.c.synced_at, made.c.action_id], [DT, ID]).apply(select(made), None, limit)
+    rows = [dict(row._mapping) for row in await session.execute(stmt)]
     return page_of(rows, limit, lambda r: (r["synced_at"], r["action_id"]))
 
 
