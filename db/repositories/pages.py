@@ -1,9 +1,10 @@
 """The few reads the dashboard needs beyond db/repositories/views.py (which the admin API shares).
 
 Each is team-scoped like those: a count of the team's approval queue, the team's jobs per
-status, the gate evaluations of the queue rows on a page, the workflow that read each of a work order's PDFs (for its Temporal UI link), a live token by id (a
-signed-in page checks that its token was not revoked), and the team's mirrored runs
-(`executions.team_id`) and batch imports (a batch's workspace's `team_id`), paged in SQL.
+status, the gate evaluations of the queue rows on a page, the workflow that read each of a
+work order's PDFs (for its Temporal UI link), a live token by id (a signed-in page checks
+that its token was not revoked), and the team's mirrored runs (`executions.team_id`) and
+batch imports (a batch's workspace's `team_id`), paged in SQL.
 """
 
 from __future__ import annotations
