@@ -104,7 +104,7 @@ class InboxWriter:
 class InboxStarter:
     """Starts the workflows of pending inbox rows; one per API process (see the module's docstring)."""
 
-    CLAIM = 100
+    CLAIM = 25
     POLL_SECONDS = 1.0
     MAX_DELAY_SECONDS = 300.0
     PRUNE_EVERY_SECONDS = 3600.0

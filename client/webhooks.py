@@ -16,6 +16,7 @@ signature with it, and record each event once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -189,7 +190,8 @@ def parse_figma_event(payload: dict[str, Any]) -> ThreadTrigger | Outcome:
 class SourceMap:
     """Which team's source config a webhook's external id names, read from the database at most
     once per `ttl` seconds per id in this process. An id no config has is not kept: a workspace
-    linked a moment ago is found at its next event (only a verified request gets this far)."""
+    linked a moment ago is found at its next event (only a verified request gets this far).
+    Requests that miss at once (a burst as an entry expires) share one read."""
 
     MAX_ENTRIES = 10_000
 
@@ -197,19 +199,27 @@ class SourceMap:
         self._sessions = sessions
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, MappedSource | None]] = {}
+        self._reading: dict[tuple[str, str], asyncio.Future[MappedSource | None]] = {}
 
     async def find(self, source_type: str, external_id: str) -> MappedSource | None:
         key = (source_type, external_id)
-        now = time.monotonic()
         cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(key))
+            self._reading[key] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(key, None))
+        return await asyncio.shield(reading)
+
+    async def _read(self, key: tuple[str, str]) -> MappedSource | None:
         async with self._sessions() as session:
-            found = await WebhookMappingRepository().find(source_type, external_id, session=session)
+            found = await WebhookMappingRepository().find(*key, session=session)
         if self._ttl > 0 and found is not None:
             if len(self._cache) >= self.MAX_ENTRIES:
                 self._cache.clear()
-            self._cache[key] = (now + self._ttl, found)
+            self._cache[key] = (time.monotonic() + self._ttl, found)
         return found
 
 

@@ -132,7 +132,7 @@ async def inbox_rows(sessions: async_sessionmaker[AsyncSession]) -> list[tuple[s
         rows = await session.execute(
             select(WebhookInboxEntry.workflow_id, WebhookInboxEntry.state, WebhookInboxEntry.run_id)
         )
-    return [tuple(row) for row in rows]
+    return [(workflow_id, state, run_id) for workflow_id, state, run_id in rows]
 
 
 @pytest.fixture
@@ -444,3 +444,26 @@ async def test_bad_requests_are_4xx_with_a_reason_and_start_nothing(
     too_big = json.dumps(mention(text="x" * settings.api_max_body_bytes)).encode()
     assert (await api.post(URL, content=too_big, headers=signed(too_big))).status_code == 413
     assert await runs_of(client, discussion_workflow_id(linked, "slack", f"C123ABC456:{THREAD_TS}")) == []
+
+
+async def test_the_mapping_is_read_once_for_requests_that_miss_together_and_again_after_its_ttl(
+    sessions: async_sessionmaker[AsyncSession], linked: str
+) -> None:
+    reads = 0
+
+    def counting() -> AsyncSession:
+        nonlocal reads
+        reads += 1
+        return sessions()
+
+    mapping = SourceMap(counting, ttl=0.3)  # type: ignore[arg-type]
+    found = await asyncio.gather(*(mapping.find("slack", WORKSPACE) for _ in range(20)))
+    assert {f.team_id for f in found if f is not None} == {linked} and len(found) == 20
+    assert reads == 1  # twenty requests missed at once: one read
+    assert (await mapping.find("slack", WORKSPACE)) == found[0] and reads == 1  # cached
+    await asyncio.sleep(0.35)
+    await asyncio.gather(*(mapping.find("slack", WORKSPACE) for _ in range(5)))
+    assert reads == 2  # expired: read again, once
+    assert await asyncio.gather(*(mapping.find("slack", "T0UNKNOWN") for _ in range(3))) == [None] * 3
+    assert reads == 3  # an unknown id is read (once for the three) and not kept
+    assert await mapping.find("slack", "T0UNKNOWN") is None and reads == 4
