@@ -555,6 +555,10 @@ async def _signals(demo: Demo) -> None:
     )
     drafts = await demo.sandbox.created("gmail", "drafts")
     demo.out.print(f"{len(drafts)} Gmail draft(s) in the sandbox")
+    # Kept for inspection but inactive, so `intake schedules apply` gives no demo's users a schedule
+    # (and their ingestion, started by hand, says "user is not active").
+    for user_id, mailbox in users.items():
+        await register_user(demo.sessions, user_id=user_id, mailbox=mailbox, active=False)
     demo.summary["signals"] = {
         "users": list(users),
         "ingestions": ingestions,

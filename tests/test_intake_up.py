@@ -18,6 +18,8 @@ import psutil
 import pytest
 from temporalio.client import Client
 
+from client.signals import active_users
+from db.engine import create_engine, create_sessionmaker
 from stack.pollers import has_poller
 from tests.helpers import run_shown_by
 
@@ -214,6 +216,14 @@ async def test_the_demo_on_a_running_stack_runs_again_and_every_link_it_prints_o
                     break
                 await asyncio.sleep(0.1)
             assert (await client.count_workflows(query)).count == expected
+
+        # The demos' signal users are kept, inactive: `intake schedules apply` gives them no schedule.
+        engine = create_engine(state["database_url"], pool_size=1)
+        try:
+            demo_users = summary["signals"]["users"]
+            assert set(demo_users).isdisjoint(await active_users(create_sessionmaker(engine)))
+        finally:
+            await engine.dispose()
 
         down = intake("down", state_dir=state_dir)
         assert down.wait(60) == 0
