@@ -41,11 +41,13 @@ def check() -> None:
 
 
 @app.command()
-def reset() -> None:
+def reset(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")) -> None:
     """Delete all data, keep the schema. Refused in production."""
     settings = Settings()
     url = settings.require_database_url()
     admin.refuse_if_production(url, settings.intake_env, "reset the database")
+    if not yes:
+        typer.confirm(f"Delete every row of every table in {redact_url(url)}?", abort=True)
     tables = with_engine(settings, admin.reset)
     console.print(f"[green]reset[/] {len(tables)} tables emptied in {redact_url(url)}")
 

@@ -42,14 +42,33 @@ def test_destructive_commands_allow_local_databases() -> None:
     admin.refuse_if_production("postgresql://postgres@127.0.0.1:5432/intake", "development", "reset")
 
 
-def intake(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def intake(*args: str, env: dict[str, str], answer: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **env},
+        input=answer,
         timeout=120,
     )
+
+
+async def test_cli_reset_asks_first_and_a_no_keeps_every_row(
+    database_url: str, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with unit_of_work(sessions) as session:
+        await HealthCheckRepository().create(
+            session=session, check_id="keep", message="m", database_version="18", workflow_id="wf"
+        )
+    env = {"DATABASE_URL": database_url}
+    declined = await asyncio.to_thread(intake, "db", "reset", env=env, answer="n\n")
+    assert declined.returncode == 1 and "Delete every row of every table in" in declined.stdout
+    async with sessions() as session:
+        assert await HealthCheckRepository().count(session=session) == 1
+    confirmed = await asyncio.to_thread(intake, "db", "reset", env=env, answer="y\n")
+    assert confirmed.returncode == 0 and "tables emptied" in confirmed.stdout
+    async with sessions() as session:
+        assert await HealthCheckRepository().count(session=session) == 0
 
 
 async def test_cli_nuke_and_reset_refuse_in_production(
@@ -60,7 +79,7 @@ async def test_cli_nuke_and_reset_refuse_in_production(
         await HealthCheckRepository().create(
             session=session, check_id="keep", message="m", database_version="18", workflow_id="wf"
         )
-    for command in (["db", "nuke", "--yes"], ["db", "reset"]):
+    for command in (["db", "nuke", "--yes"], ["db", "reset", "--yes"]):
         done = await asyncio.to_thread(intake, *command, env={"DATABASE_URL": database_url, "INTAKE_ENV": "production"})
         assert done.returncode != 0
         assert "refusing to" in done.stderr and "INTAKE_ENV" in done.stderr
