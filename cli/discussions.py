@@ -65,6 +65,10 @@ def start(
         finally:
             await engine.dispose()
         out: dict[str, Any] = {"workflow_id": handle.id, "ui": ui_link(settings, handle.id, handle.result_run_id)}
+        if not as_json:  # said now, so a run that fails while we wait has its link printed above the error
+            console.print(f"started {out['workflow_id']}")
+            if out["ui"]:
+                console.print(f"run: {out['ui']}")
         if wait:
             out["result"] = (await handle.result()).model_dump(mode="json")
         return out
@@ -73,7 +77,6 @@ def start(
     if as_json:
         print_json(out)
         return
-    console.print(f"started {out['workflow_id']}")
     if "result" in out:
         result = out["result"]
         console.print(
@@ -82,8 +85,6 @@ def start(
         )
         for url in result["notion_page_urls"]:
             console.print(f"  {url}")
-    if out["ui"]:
-        console.print(f"run: {out['ui']}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ import ast
 import re
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import func, select
@@ -39,6 +40,7 @@ from tests.test_discussion_pipeline import CHECKOUT, slack_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 MISSING_THREAD = "C0PRODUCT:1999999999.000100"  # well formed; the sandbox's Slack has no such thread
+UI = "http://127.0.0.1:8233"  # a Temporal UI for the printed links (not opened here)
 
 
 # Written by the worker in the background, a moment after the attempts of runs that came before
@@ -132,10 +134,18 @@ async def test_a_run_that_fails_says_why_in_one_line_and_exits_1(
     team: str,
 ) -> None:
     async with make_worker():
-        done = await intake_cli(settings, "discussion", "start", "--team", team, "--slack", MISSING_THREAD)
+        done = await intake_cli(
+            settings, "discussion", "start", "--team", team, "--slack", MISSING_THREAD, TEMPORAL_UI_URL=UI
+        )
     assert done.returncode == 1, (done.stdout, done.stderr)
     line = one_line(done.stderr)
     assert "discussion failed at stage thread_building:" in line and MISSING_THREAD in line
+    # The failed run's link was printed when it started, to open it in the Temporal UI
+    # (test_cli_output.py opens such links on a server with its UI).
+    workflow_id = discussion_workflow_id(team, "slack", MISSING_THREAD)
+    started, link = done.stdout.splitlines()[:2]
+    assert started == f"started {workflow_id}"
+    assert link.startswith(f"run: {UI}/namespaces/default/workflows/{quote(workflow_id, safe='')}/")
     async with sessions() as session:  # the run happened: its job says so
         job = await JobRepository().find_one(session=session, team_id=team)
     assert job is not None and (job.status, job.stage) == ("failed", "thread_building")
