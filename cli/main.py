@@ -31,7 +31,7 @@ from cli import webhooks as webhook_commands
 from cli import work_orders as work_order_commands
 from cli.output import console, fail, print_error, print_json
 from client.runs import failure_error
-from core.errors import IntakeError, RunFailedError
+from core.errors import IntakeError, RunFailedError, ServiceUnavailableError
 from core.settings import Settings
 
 app = typer.Typer(
@@ -259,9 +259,13 @@ def main() -> None:
         code = _report(failure_error(err))
     except IntakeError as err:
         code = _report(err)
-    except Exception:  # any other error is shown as a traceback, like an uncaught one
-        traceback.print_exc()
-        code = 1
+    except Exception as err:  # PostgreSQL or Temporal away: one line; any other error: its traceback
+        unavailable = _unavailable(err)
+        if unavailable is None:
+            traceback.print_exc()
+            code = 1
+        else:
+            code = _report(unavailable)
     # The Temporal client's native threads can still be finishing when the interpreter
     # finalizes, which then aborts (SIGABRT, "PyGILState_Release ... finalizing") after the
     # command's work is done and printed. A command line has nothing left to clean up here:
@@ -275,9 +279,22 @@ def main() -> None:
 
 
 def _report(err: IntakeError) -> int:
-    """One line on stderr; the exit code says which kind: 1 a run failed, 2 the input was refused."""
+    """One line on stderr; the exit code says which kind: 1 a run failed, 2 the input was refused,
+    3 PostgreSQL or Temporal did not answer."""
     print_error(" ".join(str(err).split()))
+    if isinstance(err, ServiceUnavailableError):
+        return 3
     return 1 if isinstance(err, RunFailedError) else 2
+
+
+def _unavailable(err: Exception) -> IntakeError | None:
+    from client.readiness import unavailable_service
+
+    try:
+        settings = Settings()
+    except Exception:  # the settings themselves are wrong: the traceback says more
+        return None
+    return unavailable_service(err, settings)
 
 
 def _exit_code(code: object) -> int:

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import asyncpg.exceptions
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
-from core.errors import IntakeError
+from core.errors import IntakeError, ServiceUnavailableError
 from core.settings import Settings
 from core.temporal import connect
-from db.availability import database_answers
+from db.availability import database_answers, is_lost_connection
 from db.engine import redact_url
 
 log = logging.getLogger("intake.readiness")
@@ -32,8 +35,66 @@ log = logging.getLogger("intake.readiness")
 RETRY_INTERVAL, RETRY_INTERVAL_CAP = 0.5, 5.0
 
 
-class DependencyUnavailableError(IntakeError):
+class DependencyUnavailableError(ServiceUnavailableError):
     """PostgreSQL or Temporal did not answer within INTAKE_WAIT_TIMEOUT at a process's start."""
+
+
+# The SDK's connect failure: `Failed client connect: ... Os { code: 111, ..., message: "Connection refused" }`.
+_TEMPORAL_REASON = re.compile(r'message: "([^"]+)"')
+
+
+def unavailable_service(error: BaseException, settings: Settings) -> ServiceUnavailableError | None:
+    """The error as "which service did not answer, where, why", when a command's error is that
+    PostgreSQL or Temporal could not be reached (or refused the connection); None for any other.
+    The CLI says it in one line instead of a traceback."""
+    if isinstance(error, IntakeError):
+        return None
+    if is_lost_connection(error) or _refused_by_postgres(error):
+        where = redact_url(settings.database_url) if settings.database_url else "DATABASE_URL"
+        return ServiceUnavailableError(
+            f"cannot connect to PostgreSQL at {where}: {_one_line(_reason(error), 200)} "
+            "(is the stack up, `intake up`, and DATABASE_URL right?)"
+        )
+    temporal = _temporal_reason(error)
+    if temporal is not None:
+        where = settings.temporal_address or "TEMPORAL_ADDRESS"
+        return ServiceUnavailableError(
+            f"cannot connect to Temporal at {where}: {_one_line(temporal, 200)} "
+            "(is the stack up, `intake up`, and TEMPORAL_ADDRESS right?)"
+        )
+    return None
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost cause's words (the driver's own), not SQLAlchemy's wrapping."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error) or type(error).__name__
+
+
+def _refused_by_postgres(error: BaseException) -> bool:
+    """PostgreSQL answered the connection with a refusal: a wrong password, no such database or role."""
+    refusals = (
+        asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+        asyncpg.exceptions.InvalidPasswordError,
+        asyncpg.exceptions.InvalidCatalogNameError,
+    )
+    chain: list[BaseException] = []
+    while error is not None and error not in chain and len(chain) < 10:
+        chain.append(error)
+        if isinstance(error, refusals):
+            return True
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return False
+
+
+def _temporal_reason(error: BaseException) -> str | None:
+    if isinstance(error, RuntimeError) and str(error).startswith("Failed client connect"):
+        found = _TEMPORAL_REASON.search(str(error))
+        return found.group(1) if found else str(error)
+    if isinstance(error, RPCError) and error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return f"{error.status.name}: {error.message}"
+    return None
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,10 @@ class RunFailedError(IntakeError):
     """A workflow run (or an Update on one) failed on the way; the message is the failure's own."""
 
 
+class ServiceUnavailableError(IntakeError):
+    """PostgreSQL or Temporal did not answer (or refused the connection); the message names which, and where."""
+
+
 class StackError(IntakeError):
     """A process of the embedded stack failed to start or died."""
 

@@ -86,3 +86,33 @@ def test_a_worker_started_before_its_database_says_so_and_exits_cleanly_at_the_d
     assert "waiting for PostgreSQL at postgresql://intake:***@" in lines[0]
     assert "worker not started: PostgreSQL at" in lines[1] and "did not answer within" in lines[1]
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize("service", ["postgres closed port", "postgres no such database", "temporal closed port"])
+def test_a_command_that_cannot_reach_postgres_or_temporal_says_which_in_one_line_and_exits_3(
+    service: str, database_url: str, tmp_path: Path
+) -> None:
+    closed = f"127.0.0.1:{free_port()}"
+    database = {
+        "postgres closed port": f"postgresql://intake:hunter2@{closed}/intake",
+        "postgres no such database": database_url.rsplit("/", 1)[0] + "/no_such_database",
+    }.get(service, database_url)
+    command = ["schedules", "list"] if service.startswith("temporal") else ["ingest", "status", "alice"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "TEMPORAL_ADDRESS": closed,
+        "INTAKE_STATE_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+    expected = {
+        "postgres closed port": "error: cannot connect to PostgreSQL at postgresql://intake:***@",
+        "postgres no such database": 'database "no_such_database" does not exist',
+        "temporal closed port": f"error: cannot connect to Temporal at {closed}: Connection refused",
+    }[service]
+    assert expected in line, line
