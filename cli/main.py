@@ -152,6 +152,9 @@ def down() -> None:
 @app.command("worker")
 def run_worker(
     count: int = typer.Option(1, "--count", "-n", min=1, max=64, help="Worker processes to run on this host."),
+    restart: bool = typer.Option(
+        True, help="With --count: start a worker that dies (not one stopped by SIGTERM) again, with a growing delay."
+    ),
 ) -> None:
     """Run worker(s) against DATABASE_URL / TEMPORAL_ADDRESS (or the running stack), waiting for both."""
     if count == 1:
@@ -161,7 +164,7 @@ def run_worker(
         return
     from cli.workers import run_workers
 
-    raise typer.Exit(run_workers(count))
+    raise typer.Exit(run_workers(count, restart=restart))
 
 
 @app.command()

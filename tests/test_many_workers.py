@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from core.settings import Settings
 from db.repositories.discussions import DiscussionRepository, JobRepository, TaskRepository
 from sandbox.control import SandboxControl
 from sandbox.slack import THREADS
+from stack.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 300
@@ -56,11 +58,15 @@ class Workers:
                 found.append(json.loads(raw))
         return found
 
+    def polling(self) -> list[str]:
+        """The identities of the workers that poll (they log it), in the order they began."""
+        return [line["worker"] for line in self.lines() if "polling" in line["message"]]
+
     async def until_polling(self, count: int, timeout: float = 90.0) -> list[str]:
-        """The identities of the workers once `count` of them poll (they log it)."""
+        """The identities of the workers once `count` of them poll."""
         deadline = time.monotonic() + timeout
         while True:
-            polling = [line["worker"] for line in self.lines() if "polling" in line["message"]]
+            polling = self.polling()
             if len(polling) >= count:
                 return polling
             assert self.process.poll() is None, self.log.read_text()
@@ -162,6 +168,15 @@ async def test_three_workers_run_300_discussions_through_a_kill_and_a_stop(
     by_pid = {int(identity.split("@")[0]): identity for identity in identities}
     stopping = {line["worker"] for line in workers.lines() if line["message"].startswith("stopping")}
     assert stopping == {by_pid[stopped.pid]}  # SIGTERM: a graceful stop; -9: none
+    # The killed worker was started again (once, a second later); the one stopped by SIGTERM was not.
+    said = workers.log.read_text(errors="replace")
+    died = re.search(
+        rf"worker (\d) \(pid {killed.pid}\) was killed by SIGKILL after \d+s; starting it again in 1s", said
+    )
+    assert died, said[-3000:]
+    again = re.findall(rf"worker {died.group(1)} started again: pid (\d+)", said)
+    assert len(again) == 1 and len(re.findall(r"started again", said)) == 1
+    assert (await workers.until_polling(WORKERS + 1))[-1].startswith(f"{again[0]}@")
 
     # Every run completed, every row once.
     assert len(outcomes) == RUNS and len({o.discussion_id for o in outcomes}) == RUNS
@@ -189,6 +204,53 @@ async def test_three_workers_run_300_discussions_through_a_kill_and_a_stop(
         if line["logger"] == "intake.activity" and "completed" in line["message"] and line.get("workflow_id")
     )
     print(f"activities completed per worker: {dict(ran)}")
-    assert set(ran) == set(identities)
+    assert set(identities) <= set(ran) <= {*identities, *(i for i in workers.polling() if i.startswith(again[0]))}
     assert all(ran[by_pid[p.pid]] > 0 for p in (killed, stopped, survivor))
     assert ran[by_pid[survivor.pid]] > ran[by_pid[stopped.pid]]
+
+
+def test_workers_that_keep_failing_at_start_are_given_up_on_and_the_command_exits_1(tmp_path: Path) -> None:
+    """A setting no worker can work with (here: no PostgreSQL where DATABASE_URL says): each child
+    fails at once, is started again after 1, 2, 4, 8 s, and after its fifth early failure the
+    command stops the others and exits 1, saying why; nothing is left running."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://intake:hunter2@127.0.0.1:{free_port()}/intake",
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "INTAKE_WAIT_TIMEOUT": "0",
+        "INTAKE_STATE_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "worker", "--count", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 1, done.stderr
+    assert re.search(r"worker \d \(pid \d+\) exited with code 1 after \ds; starting it again in 1s", done.stderr)
+    assert re.search(r"starting it again in 8s", done.stderr)
+    assert "of its start 5 times in a row, so it is not started again; stopping the others" in done.stderr
+    assert "hunter2" not in done.stderr
+
+
+def test_without_restart_a_dead_worker_stays_dead_and_the_others_go_on(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://intake@127.0.0.1:{free_port()}/intake",
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "INTAKE_WAIT_TIMEOUT": "0",
+        "INTAKE_STATE_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "worker", "--count", "2", "--no-restart"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert len(re.findall(r"worker \d \(pid \d+\) exited with code 1 after \ds\n", done.stderr)) == 2
+    assert "again" not in done.stderr
