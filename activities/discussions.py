@@ -14,6 +14,7 @@ safe to retry:
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
@@ -70,6 +71,15 @@ REACTION_RECEIVED, REACTION_PROCESSING, REACTION_DONE, REACTION_FAILED = (
 
 
 # -- the activities -------------------------------------------------------------------------
+
+
+# A user mention in Slack's message text: <@U012AB3CD> or <@U012AB3CD|name>.
+SLACK_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def _named_mentions(text: str, names: dict[str, str]) -> str:
+    """Slack's <@U...> mentions as @name (the id stays where Slack cannot name the user)."""
+    return SLACK_MENTION.sub(lambda m: f"@{names.get(m.group(1), m.group(1))}", text)
 
 
 class DiscussionActivities:
@@ -153,8 +163,16 @@ class DiscussionActivities:
         try:
             if source_type == "slack":
                 slack_thread = await self._services.slack.fetch_thread(left, right)
+                # People by the names Slack shows, not their ids: authors and <@U...> mentions alike.
+                ids = {m.user for m in slack_thread.messages if m.user}
+                ids.update(found for m in slack_thread.messages for found in SLACK_MENTION.findall(m.text))
+                names = await self._services.slack.user_names(sorted(ids))
                 messages = [
-                    ThreadMessage(id=m.ts, author=m.user or m.bot_id or "unknown", text=m.text)
+                    ThreadMessage(
+                        id=m.ts,
+                        author=names.get(m.user, m.user) if m.user else (m.bot_id or "unknown"),
+                        text=_named_mentions(m.text, names),
+                    )
                     for m in slack_thread.messages
                 ]
             else:

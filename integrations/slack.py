@@ -10,7 +10,9 @@ retry after a lost answer finds the earlier reply instead of posting again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import time
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -22,14 +24,20 @@ from slack_sdk.web.async_client import AsyncWebClient
 from core.errors import ConfigurationError
 from core.settings import Settings
 from integrations.errors import (
+    AuthenticationError,
     IntegrationError,
+    PermanentIntegrationError,
     RetryableIntegrationError,
     WebhookVerificationError,
     classify_status,
     parse_retry_after,
 )
 
+log = logging.getLogger(__name__)
+
 REPLY_EVENT_TYPE = "intake_reply"
+# How long a client keeps the name users.info gave for a user id.
+USER_NAME_TTL = 3600.0
 SIGNATURE_WINDOW_SECONDS = 60 * 5
 # Error codes Slack answers with HTTP 200 that are worth retrying.
 RETRYABLE_CODES = frozenset({"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"})
@@ -70,6 +78,8 @@ class SlackApi(Protocol):
 
     async def fetch_thread(self, channel: str, thread_ts: str) -> SlackThread: ...
 
+    async def user_names(self, user_ids: Iterable[str]) -> dict[str, str]: ...
+
     async def find_reply(self, channel: str, thread_ts: str, key: str) -> SlackMessage | None: ...
 
     async def post_reply(
@@ -90,6 +100,7 @@ class SlackClient:
         self._web = AsyncWebClient(token=token, base_url=base_url, timeout=int(max(1, timeout)), retry_handlers=[])
         self._timeout = timeout
         self._page_size = page_size
+        self._names: dict[str, tuple[float, str | None]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlackClient:
@@ -137,6 +148,37 @@ class SlackClient:
             cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
             if not data.get("has_more") or not cursor:
                 return SlackThread(channel=channel, thread_ts=thread_ts, messages=messages)
+
+    async def user_names(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """The name Slack shows for each user id (users.info: the profile's display name, else the
+        real name, else the handle), read once per USER_NAME_TTL seconds per id in this client.
+
+        An id Slack cannot name (user_not_found, or the token lacks the users:read scope) is left
+        out, so the caller keeps the id; a transient error (rate limit, outage) is raised, to be
+        retried like any other call."""
+        now = time.monotonic()
+        names: dict[str, str] = {}
+        for user_id in dict.fromkeys(user_ids):
+            cached = self._names.get(user_id)
+            if cached is not None and cached[0] > now:
+                if cached[1] is not None:
+                    names[user_id] = cached[1]
+                continue
+            try:
+                data = await self._call("users.info", user=user_id)
+            except PermanentIntegrationError as exc:
+                if isinstance(exc, AuthenticationError) and exc.code != "missing_scope":
+                    raise  # a revoked or wrong token: every other call fails too
+                log.warning("Slack cannot name user %s (%s): the id is shown instead", user_id, exc.code)
+                self._names[user_id] = (now + USER_NAME_TTL, None)
+                continue
+            user = data.get("user") or {}
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+            self._names[user_id] = (now + USER_NAME_TTL, str(name) if name else None)
+            if name:
+                names[user_id] = str(name)
+        return names
 
     async def find_reply(self, channel: str, thread_ts: str, key: str) -> SlackMessage | None:
         """Our earlier reply carrying ``key`` in its metadata, if the thread has one."""

@@ -1,4 +1,5 @@
-"""Slack Web API subset: auth.test, conversations.replies, chat.postMessage, reactions.add/remove.
+"""Slack Web API subset: auth.test, conversations.replies, users.info, chat.postMessage,
+reactions.add/remove.
 
 Paths and shapes as https://api.slack.com/methods documents them: every
 method is ``/api/<method>`` (mounted at ``/slack/api/``), answers HTTP 200
@@ -28,6 +29,8 @@ USERS = {
     "U0CAROL": "carol",
     "U0DANA": "dana",
 }
+# users.info's profile.real_name; the display name (profile.display_name) is USERS' name.
+REAL_NAMES = {"U0ALICE": "Alice Archer", "U0BOB": "Bob Baker", "U0CAROL": "Carol Chen", "U0DANA": "Dana Diaz"}
 
 CHANNELS = {"C0PRODUCT": "product", "C0DESIGN": "design", "C0SUPPORT": "support"}
 
@@ -129,6 +132,7 @@ class SlackService(Service):
         return [
             Endpoint("*", "/api/auth.test", "auth.test", self.auth_test),
             Endpoint("*", "/api/conversations.replies", "conversations.replies", self.replies),
+            Endpoint("*", "/api/users.info", "users.info", self.users_info),
             Endpoint("*", "/api/chat.postMessage", "chat.postMessage", self.post_message, write=True),
             Endpoint("*", "/api/reactions.add", "reactions.add", self.reactions_add, write=True),
             Endpoint("*", "/api/reactions.remove", "reactions.remove", self.reactions_remove, write=True),
@@ -232,6 +236,34 @@ class SlackService(Service):
                 "team_id": TEAM_ID,
                 "user_id": BOT_USER_ID,
                 "bot_id": BOT_ID,
+            }
+        )
+
+    async def users_info(self, request: web.Request) -> web.Response:
+        """A user as users.info answers (the fields intake reads, and a few around them)."""
+        args = await self._args(request)
+        user_id = args.get("user")
+        if not isinstance(user_id, str) or not user_id:
+            return self._fail("invalid_arguments")
+        if user_id == BOT_USER_ID:
+            name, real_name, is_bot = "intake", "intake", True
+        elif user_id in USERS:
+            name, real_name, is_bot = USERS[user_id], REAL_NAMES[user_id], False
+        else:
+            return self._fail("user_not_found")
+        return json_response(
+            {
+                "ok": True,
+                "user": {
+                    "id": user_id,
+                    "team_id": TEAM_ID,
+                    "name": name,
+                    "deleted": False,
+                    "real_name": real_name,
+                    "tz": "Europe/London",
+                    "profile": {"real_name": real_name, "display_name": name, "display_name_normalized": name},
+                    "is_bot": is_bot,
+                },
             }
         )
 

@@ -204,3 +204,10 @@ async def test_a_thread_posted_by_people_is_read_back_whole(slack: SlackClient, 
     assert other != thread_id and len((await slack.fetch_thread(*other.split(":"))).messages) == 1
     with pytest.raises(SandboxControlError, match="users among"):
         await control.post_slack_thread("C0SUPPORT", [("U0NOBODY", "who?")])
+
+
+async def test_user_names_are_the_names_slack_shows_and_read_once(slack: SlackClient, control: SandboxControl) -> None:
+    names = await slack.user_names(["U0BOB", "U0CAROL", "U0BOB", "U0NOSUCH"])
+    assert names == {"U0BOB": "bob", "U0CAROL": "carol"}  # profile.display_name; an unknown id left out
+    assert await slack.user_names(["U0CAROL", "U0NOSUCH"]) == {"U0CAROL": "carol"}
+    assert await control.call_count("slack", "users.info") == 3  # each id once, the unknown one too
