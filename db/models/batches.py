@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     Text,
@@ -43,6 +44,8 @@ class Batch(TimestampMixin, Base):
     __tablename__ = "batches"
     __table_args__ = (
         UniqueConstraint("workspace_id", "file_hash"),
+        # The dashboard's batch list: newest first, a page at a time (db/repositories/pages.py).
+        Index("ix_batches_created", "created_at", "id"),
         CheckConstraint(one_of("kind", BATCH_KINDS), name="kind"),
         CheckConstraint(one_of("status", BATCH_STATUSES), name="status"),
     )
