@@ -7,8 +7,9 @@ ids, indexes and counts.
 A chunk is ONE transaction: it locks its batch_chunks row, and when the chunk is COMPLETED
 already (a retry after the commit, a new run of the batch) it returns the stored counts and
 writes nothing. Otherwise it reads its rows, checks each one (`read_row`), writes the good
-ones through the work-order ingestion write that PDFs use (`WorkOrderRepository.ingest`: the
-work order by its number, its export job), and bulk-inserts the processed and error rows,
+ones through the work-order ingestion write that PDFs use (the work order by its number, its
+export job: `WorkOrderRepository.stage` + `ingest_staged`, by the file's row numbers), makes
+the processed rows from what was staged and bulk-inserts the error rows,
 then marks the chunk COMPLETED with its counts and the step that ran it. A bad row never
 fails the chunk: it is an error row with a reason naming the column.
 """
@@ -45,7 +46,6 @@ from db.repositories.batches import (
     ChunkCounts,
     ErrorRowRepository,
     ProcessedRowRepository,
-    RowDone,
     RowError,
 )
 from db.repositories.work_orders import FmProfileRepository, WorkOrderFields, WorkOrderRepository, WorkspaceRepository
@@ -150,15 +150,14 @@ class BatchActivities:
             data = await self._batches.read_bytes(batch_id, chunk.byte_start, chunk.byte_end, session=session)
             # CPU-bound: in a thread, so heartbeats and the other chunks' statements go on.
             good, bad = await asyncio.to_thread(_read_chunk, data, chunk, batch.columns, rules)
-            ingested = await self._work_orders.ingest(workspace, [fields for _, fields in good], session=session)
-            done = [
-                RowDone(row_number, order.work_order_id, order.work_order_number, order.is_new)
-                for (row_number, _), order in zip(good, ingested, strict=True)
-            ]
-            await self._processed.insert_many(batch_id, chunk.chunk_index, done, session=session)
+            # The rows are staged by their row numbers: the processed rows are made from them.
+            staged = await self._work_orders.stage(good, session=session)
+            ingested = await self._work_orders.ingest_staged(workspace, staged, session=session)
+            await self._processed.insert_staged(batch_id, chunk.chunk_index, session=session)
             await self._errors.insert_many(batch_id, chunk.chunk_index, bad, session=session)
-            created = sum(1 for row in done if row.created)
-            counts = ChunkCounts(processed=len(done), errors=len(bad), created=created, existing=len(done) - created)
+            counts = ChunkCounts(
+                processed=staged, errors=len(bad), created=ingested.created, existing=ingested.existing
+            )
             await self._chunks.complete(
                 batch_id,
                 chunk.chunk_index,
@@ -174,7 +173,7 @@ class BatchActivities:
             errors=counts.errors,
             created=counts.created,
             existing=counts.existing,
-            exports_enqueued=sum(1 for order in ingested if order.export_enqueued),
+            exports_enqueued=ingested.exports_enqueued,
         )
 
     @activity.defn(name="batches_fail_chunk")

@@ -24,7 +24,7 @@ from core.errors import MalformedFileError
 from db.models.batches import Batch, BatchChunk, ErrorRow, ProcessedRow
 from db.models.work_orders import ExportJob, WorkOrder
 from db.repositories.batches import ErrorRowRepository
-from db.repositories.work_orders import FmProfileRepository
+from db.repositories.work_orders import FmProfileRepository, WorkOrderFields
 from db.repository import Repository
 from integrations.pdf_extract import ProfileRules
 from sandbox.seed_mail import SPREADSHEET_ID
@@ -262,7 +262,7 @@ async def test_row_rules_read_dates_in_the_fm_profiles_order(
     columns = ["work_order_number", "fm_key", "scheduled_date", "amount"]
     acme = rules.read(columns, ["wo-1", "acme", "04/07/2024", "$1,250"])
     default = rules.read(columns, ["WO-2", "", "04/07/2024", ""])
-    assert not isinstance(acme, tuple) and not isinstance(default, tuple)
+    assert isinstance(acme, WorkOrderFields) and isinstance(default, WorkOrderFields)
     assert (acme.work_order_number, str(acme.scheduled_date), str(acme.amount)) == ("WO-1", "2024-04-07", "1250.00")
     assert (default.fm_key, str(default.scheduled_date), default.amount) == ("default", "2024-07-04", None)
     assert rules.read(columns, ["WO-3", "", "", "99999999999"]) == (

@@ -117,9 +117,11 @@ class ProcessedRow(Base):
     batch_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
     row_number: Mapped[int] = mapped_column(Integer, primary_key=True)
     chunk_index: Mapped[int] = mapped_column(Integer, nullable=False)
-    work_order_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("work_orders.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    # The work order the row became or found, recorded rather than referenced: the import's
+    # record stays as it was if the work order is deleted later, and an import writes tens of
+    # thousands of these a chunk, where a key check and an index entry per row cost as much as
+    # the row itself (migration 0015).
+    work_order_id: Mapped[uuid.UUID] = mapped_column(nullable=False)
     work_order_number: Mapped[str] = mapped_column(Text, nullable=False)
     outcome: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)

@@ -1,7 +1,8 @@
 """Queries of the batch pipeline: batches and their file, chunks, processed and error rows.
 
-The hot path is a chunk's write: its processed and error rows go in as arrays, unnested, one
-statement per table whatever the chunk's size. Reads for `intake batch status|errors` (and the
+The hot path is a chunk's write: its processed rows are made in the database from the work
+orders ingestion staged, its error rows go in as arrays, unnested: one statement per table
+whatever the chunk's size. Reads for `intake batch status|errors` (and the
 API, the dashboard) are here too: counts, chunks by status, error rows in file order.
 """
 
@@ -36,14 +37,6 @@ class RowError:
     raw_row: str
     column: str | None
     reason: str
-
-
-@dataclass(frozen=True)
-class RowDone:
-    row_number: int
-    work_order_id: uuid.UUID
-    work_order_number: str
-    created: bool
 
 
 class BatchRepository(Repository[Batch]):
@@ -212,21 +205,6 @@ class BatchChunkRepository(Repository[BatchChunk]):
         return {status: int(count) for status, count in rows.all()}
 
 
-_PROCESSED = text(
-    """
-    INSERT INTO processed_rows (batch_id, chunk_index, row_number, work_order_id, work_order_number, outcome)
-    SELECT :batch_id, :chunk_index, row_number, work_order_id, work_order_number, outcome
-    FROM unnest(:rows, :ids, :numbers, :outcomes) AS t(row_number, work_order_id, work_order_number, outcome)
-    ON CONFLICT DO NOTHING
-    """
-).bindparams(
-    bindparam("batch_id", type_=UUID(as_uuid=True)),
-    bindparam("chunk_index", type_=Integer),
-    bindparam("rows", type_=ARRAY(Integer)),
-    bindparam("ids", type_=ARRAY(UUID(as_uuid=True))),
-    bindparam("numbers", type_=ARRAY(Text)),
-    bindparam("outcomes", type_=ARRAY(Text)),
-)
 _ERRORS = text(
     """
     INSERT INTO error_rows (batch_id, chunk_index, row_number, raw_row, column_name, reason)
@@ -242,26 +220,26 @@ _ERRORS = text(
 )
 
 
+# A chunk's processed rows, from its work orders as ingestion staged them (the staged position
+# is the row's number in the file): the rows never travel back to Python.
+_PROCESSED_STAGED = text(
+    """
+    INSERT INTO processed_rows (batch_id, chunk_index, row_number, work_order_id, work_order_number, outcome)
+    SELECT :batch_id, :chunk_index, position, work_order_id, work_order_number,
+           CASE WHEN is_new THEN 'CREATED' ELSE 'EXISTING' END
+    FROM ingest_orders ORDER BY position
+    ON CONFLICT DO NOTHING
+    """
+).bindparams(bindparam("batch_id", type_=UUID(as_uuid=True)), bindparam("chunk_index", type_=Integer))
+
+
 class ProcessedRowRepository(Repository[ProcessedRow]):
     def __init__(self) -> None:
         super().__init__(ProcessedRow)
 
-    async def insert_many(
-        self, batch_id: uuid.UUID, chunk_index: int, rows: Sequence[RowDone], *, session: AsyncSession
-    ) -> None:
-        """A chunk's processed rows in one statement (a row already stored is left as it is)."""
-        if rows:
-            await session.execute(
-                _PROCESSED,
-                {
-                    "batch_id": batch_id,
-                    "chunk_index": chunk_index,
-                    "rows": [row.row_number for row in rows],
-                    "ids": [row.work_order_id for row in rows],
-                    "numbers": [row.work_order_number for row in rows],
-                    "outcomes": ["CREATED" if row.created else "EXISTING" for row in rows],
-                },
-            )
+    async def insert_staged(self, batch_id: uuid.UUID, chunk_index: int, *, session: AsyncSession) -> None:
+        """The chunk's processed rows, one per work order `WorkOrderRepository.ingest_staged` ingested."""
+        await session.execute(_PROCESSED_STAGED, {"batch_id": batch_id, "chunk_index": chunk_index})
 
 
 class ErrorRowRepository(Repository[ErrorRow]):

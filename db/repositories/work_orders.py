@@ -7,14 +7,14 @@ Every read and write is workspace-scoped. The export queue has its own module
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Date, Numeric, Text, bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.work_orders import (
@@ -112,9 +112,9 @@ class FmProfileRepository(Repository[FmProfile]):
         return (await session.scalars(stmt, execution_options={"populate_existing": True})).one()
 
 
-@dataclass(frozen=True)
-class WorkOrderFields:
-    """What ingestion stores of one work order, already read and checked (a PDF's fields, a batch's row)."""
+class WorkOrderFields(NamedTuple):
+    """What ingestion stores of one work order, already read and checked (a PDF's fields, a batch's
+    row). A tuple, in the staging table's column order: a batch makes thousands at a time."""
 
     work_order_number: str
     fm_key: str | None = None
@@ -135,37 +135,84 @@ class Ingested:
     export_enqueued: bool
 
 
-# The work orders of one ingestion, in one statement whatever their number: the rows travel as
-# arrays, unnested. A number the workspace has already keeps its work order (and its fields):
-# ON CONFLICT leaves it, and RETURNING names only the new ones.
-_INGEST = text(
-    """
-    INSERT INTO work_orders (workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
-                             amount, description)
-    SELECT :workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date, amount, description
-    FROM unnest(:numbers, :fm_keys, :managers, :sites, :dates, :amounts, :descriptions)
-      AS t(work_order_number, fm_key, facility_manager, site, scheduled_date, amount, description)
-    ON CONFLICT (workspace_id, work_order_number) DO NOTHING
-    RETURNING id, work_order_number
-    """
-).bindparams(
-    bindparam("workspace_id", type_=UUID(as_uuid=True)),
-    *(bindparam(name, type_=ARRAY(Text)) for name in ("numbers", "fm_keys", "managers", "sites", "descriptions")),
-    bindparam("dates", type_=ARRAY(Date)),
-    bindparam("amounts", type_=ARRAY(Numeric)),
+# Ingestion stages its work orders in a temporary table (one per connection, emptied at every
+# commit) with one binary COPY, the fastest way rows reach PostgreSQL, then writes them set-wise:
+# whatever their number, a few statements, and no row travels back to Python unless asked for.
+_STAGE_COLUMNS = (
+    "position",
+    "work_order_number",
+    "fm_key",
+    "facility_manager",
+    "site",
+    "scheduled_date",
+    "amount",
+    "description",
 )
-_KNOWN = text(
-    "SELECT id, work_order_number FROM work_orders "
-    "WHERE workspace_id = :workspace_id AND work_order_number = ANY(:numbers)"
-).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)), bindparam("numbers", type_=ARRAY(Text)))
+_STAGE = """
+    CREATE TEMPORARY TABLE IF NOT EXISTS ingest_orders (
+        position integer NOT NULL,
+        work_order_number text NOT NULL,
+        fm_key text,
+        facility_manager text,
+        site text,
+        scheduled_date date,
+        amount numeric(12, 2),
+        description text,
+        work_order_id uuid,
+        is_new boolean NOT NULL DEFAULT false,
+        export_enqueued boolean NOT NULL DEFAULT false
+    ) ON COMMIT DELETE ROWS;
+    DELETE FROM ingest_orders;
+"""
+# New numbers become work orders (ON CONFLICT leaves a number the workspace has, and its fields);
+# each staged row learns its new work order's id.
+_INSERT_STAGED = text(
+    """
+    WITH created AS (
+        INSERT INTO work_orders (workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
+                                 amount, description)
+        SELECT :workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date, amount, description
+        FROM ingest_orders ORDER BY position
+        ON CONFLICT (workspace_id, work_order_number) DO NOTHING
+        RETURNING id, work_order_number
+    )
+    UPDATE ingest_orders AS staged SET work_order_id = created.id, is_new = true
+    FROM created WHERE staged.work_order_number = created.work_order_number
+    """
+).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
+# Numbers the workspace had: their work orders. A statement of its own, so it sees a work order
+# that a concurrent ingestion committed while the insert above waited for it.
+_MATCH_KNOWN = text(
+    """
+    UPDATE ingest_orders AS staged SET work_order_id = known.id
+    FROM work_orders AS known
+    WHERE staged.work_order_id IS NULL
+      AND known.workspace_id = :workspace_id AND known.work_order_number = staged.work_order_number
+    """
+).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
+# One export job per work order (a work order that has one keeps it).
 _ENQUEUE_EXPORTS = text(
     """
-    INSERT INTO export_jobs (workspace_id, kind, work_order_id)
-    SELECT :workspace_id, 'WORK_ORDER', id FROM unnest(:ids) AS id
-    ON CONFLICT DO NOTHING
-    RETURNING work_order_id
+    WITH queued AS (
+        INSERT INTO export_jobs (workspace_id, kind, work_order_id)
+        SELECT :workspace_id, 'WORK_ORDER', work_order_id FROM ingest_orders ORDER BY position
+        ON CONFLICT DO NOTHING
+        RETURNING work_order_id
+    )
+    UPDATE ingest_orders AS staged SET export_enqueued = true
+    FROM queued WHERE staged.work_order_id = queued.work_order_id
     """
-).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)), bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
+).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
+_STAGED = text("SELECT work_order_id, work_order_number, is_new, export_enqueued FROM ingest_orders ORDER BY position")
+
+
+@dataclass(frozen=True)
+class StagedCounts:
+    """What `WorkOrderRepository.ingest_staged` did with the staged work orders."""
+
+    created: int
+    existing: int
+    exports_enqueued: int
 
 
 class WorkOrderRepository(Repository[WorkOrder]):
@@ -178,52 +225,50 @@ class WorkOrderRepository(Repository[WorkOrder]):
         """THE write of work-order ingestion, for a PDF's fields and a batch's rows alike: each
         work order by its number (unique per workspace: a known number keeps its work order and
         fields), and its export job when the workspace exports to a spreadsheet (one per work
-        order). Any number of orders in two or three statements; the numbers must be distinct. Returns
-        one `Ingested` per order, in order.
+        order). The numbers must be distinct. Returns one `Ingested` per order, in order.
         """
         if not orders:
             return []
-        numbers = [order.work_order_number for order in orders]
-        if len(set(numbers)) != len(numbers):
-            raise ValueError("ingest takes distinct work order numbers")
-        created = {
-            row.work_order_number: row.id
-            for row in await session.execute(
-                _INGEST,
-                {
-                    "workspace_id": workspace.id,
-                    "numbers": numbers,
-                    "fm_keys": [order.fm_key for order in orders],
-                    "managers": [order.facility_manager for order in orders],
-                    "sites": [order.site for order in orders],
-                    "dates": [order.scheduled_date for order in orders],
-                    "amounts": [order.amount for order in orders],
-                    "descriptions": [order.description for order in orders],
-                },
-            )
-        }
-        ids = dict(created)
-        if len(created) < len(numbers):
-            # Numbers the workspace had: their work orders (committed by now, as ON CONFLICT waited
-            # for any transaction still writing one).
-            known = [number for number in numbers if number not in created]
-            for row in await session.execute(_KNOWN, {"workspace_id": workspace.id, "numbers": known}):
-                ids[row.work_order_number] = row.id
-        known_ids = [ids[number] for number in numbers]
-        enqueued: set[uuid.UUID] = set()
-        if workspace.spreadsheet_id:
-            enqueued = set(
-                (await session.scalars(_ENQUEUE_EXPORTS, {"workspace_id": workspace.id, "ids": known_ids})).all()
-            )
+        staged = await self.stage(enumerate(orders), session=session)
+        await self.ingest_staged(workspace, staged, session=session)
         return [
             Ingested(
-                work_order_id=id_,
-                work_order_number=number,
-                is_new=number in created,
-                export_enqueued=id_ in enqueued,
+                work_order_id=row.work_order_id,
+                work_order_number=row.work_order_number,
+                is_new=row.is_new,
+                export_enqueued=row.export_enqueued,
             )
-            for id_, number in zip(known_ids, numbers, strict=True)
+            for row in await session.execute(_STAGED)
         ]
+
+    async def stage(self, orders: Iterable[tuple[int, WorkOrderFields]], *, session: AsyncSession) -> int:
+        """Stage (position, fields) pairs for `ingest_staged`, in one COPY; how many were staged.
+
+        The staging table is this connection's and this transaction's: emptied here, and at
+        commit. Positions order the writes (and a batch uses its row numbers); numbers must be
+        distinct.
+        """
+        driver = await _driver_connection(session)
+        await driver.execute(_STAGE)
+        records = [(position, *order) for position, order in orders]
+        numbers = {record[1] for record in records}
+        if len(numbers) != len(records):
+            raise ValueError("ingest takes distinct work order numbers")
+        await driver.copy_records_to_table("ingest_orders", records=records, columns=_STAGE_COLUMNS)
+        return len(records)
+
+    async def ingest_staged(self, workspace: Workspace, staged: int, *, session: AsyncSession) -> StagedCounts:
+        """Ingest the `staged` work orders `stage` staged: new numbers become work orders, known
+        ones are matched to theirs (every staged row ends with its work order's id, `is_new`),
+        and each gets its export job when the workspace exports (`export_enqueued`)."""
+        ids = {"workspace_id": workspace.id}
+        created = _rowcount(await session.execute(_INSERT_STAGED, ids))
+        if created < staged:
+            await session.execute(_MATCH_KNOWN, ids)
+        enqueued = 0
+        if workspace.spreadsheet_id:
+            enqueued = _rowcount(await session.execute(_ENQUEUE_EXPORTS, ids))
+        return StagedCounts(created=created, existing=staged - created, exports_enqueued=enqueued)
 
     async def lock_document(self, workspace_id: uuid.UUID, file_hash: str, *, session: AsyncSession) -> None:
         """Serialise ingestions of one file in one workspace until the transaction ends."""
@@ -328,3 +373,15 @@ class SignedMatchRepository(Repository[SignedMatch]):
 class ExtractionRunRepository(Repository[ExtractionRun]):
     def __init__(self) -> None:
         super().__init__(ExtractionRun)
+
+
+async def _driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session's (in its transaction): for COPY, which the
+    SQLAlchemy layer does not speak."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
