@@ -139,9 +139,12 @@ def build_worker(client: Client, deps: Deps, *, task_queue: str, **options: Any)
         **options,
     )
     # What is loaded by now (modules, clients, the worker) lives as long as the process: out of
-    # the collector's way, so a full collection, which bulk work (a batch chunk's thousands of
-    # rows) triggers often, scans only what the work made, not the whole heap again.
+    # the collector's way, so a full collection scans only what the work made, not the whole heap
+    # again. And a young collection every 50,000 allocations rather than 700: bulk work (a batch
+    # chunk reads thousands of rows, each a few objects, none of them in a cycle) otherwise
+    # spends a fifth of its time collecting what it still holds.
     gc.freeze()
+    gc.set_threshold(50_000, *gc.get_threshold()[1:])
     return worker
 
 

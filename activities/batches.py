@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -235,13 +236,14 @@ def _read_chunk(
     bad: list[RowError] = []
     texts = [data[record.start : record.end].decode("utf-8") for record in records]
     duplicates = chunk.duplicates
+    read_row = rules.reader(columns)
     for offset, (raw, values) in enumerate(zip(texts, parse_records(texts), strict=True)):
         row_number = chunk.first_row + offset
         if duplicates and (earlier := duplicates.get(str(row_number))) is not None:
             reason = f"work_order_number repeats row {earlier} of this file; a work order is imported once"
             bad.append(RowError(row_number, raw, "work_order_number", reason))
             continue
-        read = rules.read(columns, values)
+        read = read_row(values)
         if isinstance(read, WorkOrderFields):
             good.append((row_number, read))
         else:
@@ -305,41 +307,61 @@ class RowRules:
         self._dates[key] = read
         return read
 
-    def read(self, columns: list[str], values: list[str]) -> WorkOrderFields | tuple[str | None, str]:
-        if len(values) != len(columns):
-            return None, f"the row has {len(values)} fields where the header has {len(columns)}"
-        # The annotation columns of an errors file are not read (a later one would win otherwise).
-        row = {name: value.strip() for name, value in zip(columns, values, strict=True) if name in _READ}
-        number = row.get("work_order_number", "").upper()
-        if not number:
-            return "work_order_number", "work_order_number is missing"
-        if len(number) > MAX_NUMBER_CHARS or _SPACE.search(number):
-            return "work_order_number", f"work_order_number {number[:40]!r} is not a work order number"
-        profile = self._default
-        if fm_key := row.get("fm_key"):
-            profile = self._profiles.get(fm_key)
-            if profile is None:
-                known = ", ".join(sorted(self._profiles))
-                return "fm_key", f"fm_key {fm_key!r} is no FM profile of workspace {self._workspace!r} ({known})"
-        amount = None
-        if text := row.get("amount"):
-            amount = (
-                self._amounts[text] if text in self._amounts else self._amounts.setdefault(text, parse_amount(text))
+    def read(self, columns: Sequence[str], values: list[str]) -> RowRead:
+        """One row of a file with these columns: its fields, or (column, reason)."""
+        return self.reader(columns)(values)
+
+    def reader(self, columns: Sequence[str]) -> Callable[[list[str]], RowRead]:
+        """`read` for the rows of a file with these columns, which finds each column once, not
+        once a row (a chunk reads thousands of rows)."""
+        width = len(columns)
+        # The annotation columns of an errors file are not read; the header names a column once.
+        at = {name: index for index, name in enumerate(columns) if name in _READ}
+        number_at = at["work_order_number"]
+        fm_key_at, manager_at, site_at, date_at, amount_at, description_at = (at.get(name) for name in COLUMNS[1:])
+        profiles, default, amounts = self._profiles, self._default, self._amounts
+
+        def read(values: list[str]) -> RowRead:
+            if len(values) != width:
+                return None, f"the row has {len(values)} fields where the header has {width}"
+            number = values[number_at].strip().upper()
+            if not number:
+                return "work_order_number", "work_order_number is missing"
+            if len(number) > MAX_NUMBER_CHARS or _SPACE.search(number):
+                return "work_order_number", f"work_order_number {number[:40]!r} is not a work order number"
+            profile = default
+            if fm_key_at is not None and (fm_key := values[fm_key_at].strip()):
+                profile = profiles.get(fm_key)
+                if profile is None:
+                    known = ", ".join(sorted(profiles))
+                    return "fm_key", f"fm_key {fm_key!r} is no FM profile of workspace {self._workspace!r} ({known})"
+            amount = None
+            if amount_at is not None and (text := values[amount_at].strip()):
+                amount = amounts[text] if text in amounts else amounts.setdefault(text, parse_amount(text))
+                if amount is None:
+                    return "amount", f"amount {text!r} is not an amount of money (e.g. 1250.00, at most {MAX_AMOUNT})"
+            scheduled: date | None = None
+            if date_at is not None and (text := values[date_at].strip()):
+                read = self._date(text, date_order_for(profile, self._default_order))
+                if isinstance(read, str):
+                    return "scheduled_date", read
+                scheduled = read
+            return WorkOrderFields(
+                number,
+                profile.fm_key if profile else None,
+                facility_manager_for(_optional(values, manager_at), profile),
+                _optional(values, site_at),
+                scheduled,
+                amount,
+                _optional(values, description_at),
             )
-            if amount is None:
-                return "amount", f"amount {text!r} is not an amount of money (e.g. 1250.00, at most {MAX_AMOUNT})"
-        scheduled: date | None = None
-        if text := row.get("scheduled_date"):
-            read = self._date(text, date_order_for(profile, self._default_order))
-            if isinstance(read, str):
-                return "scheduled_date", read
-            scheduled = read
-        return WorkOrderFields(
-            work_order_number=number,
-            fm_key=profile.fm_key if profile else None,
-            facility_manager=facility_manager_for(row.get("facility_manager") or None, profile),
-            site=row.get("site") or None,
-            scheduled_date=scheduled,
-            amount=amount,
-            description=row.get("description") or None,
-        )
+
+        return read
+
+
+RowRead = WorkOrderFields | tuple[str | None, str]
+
+
+def _optional(values: list[str], index: int | None) -> str | None:
+    """The field at `index`, stripped; None when the file has no such column or the field is empty."""
+    return (values[index].strip() or None) if index is not None else None

@@ -1,6 +1,6 @@
 """Benchmark: a CSV of work orders through BatchImportWorkflow, against one raw asyncpg COPY of the same rows.
 
-    .venv/bin/python -m bench.batches [--rows 100000] [--chunk-size 5000] [--in-flight 4]
+    .venv/bin/python -m bench.batches [--rows 100000] [--chunk-size 10000] [--in-flight 4]
 
 Starts its own stack (embedded PostgreSQL with fast settings, the Temporal dev server, the
 sandbox; 127.0.0.1, all stopped and deleted at the end) and a worker in this process. For

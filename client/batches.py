@@ -51,7 +51,7 @@ from db.uow import unit_of_work
 from workflows.batches import BatchImportWorkflow
 from workflows.search_attributes import BATCH_ID, WORKSPACE
 
-MAX_CHUNK_SIZE = 10_000
+MAX_CHUNK_SIZE = 50_000
 
 
 @dataclass(frozen=True)

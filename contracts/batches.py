@@ -18,7 +18,7 @@ BATCH_KINDS: tuple[BatchKind, ...] = ("work-orders",)
 BatchStatus = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED"]
 ChunkStatus = Literal["PENDING", "COMPLETED", "FAILED"]
 
-DEFAULT_CHUNK_SIZE = 5_000
+DEFAULT_CHUNK_SIZE = 10_000
 DEFAULT_IN_FLIGHT = 4
 # Temporal caps a run's pending children far above this; the history stays short too.
 MAX_CHILDREN_PER_RUN = 1_000

@@ -94,7 +94,7 @@ async def test_bad_input_is_refused_before_anything_is_written(
     cases = [
         (("batch", "import", str(not_csv), "-w", "ws1"), "not a CSV file: it holds NUL bytes"),
         (("batch", "import", str(wrong_header), "-w", "ws1"), "wrong header: unknown column 'number'"),
-        (("batch", "import", str(good), "--chunk-size", "0"), "a chunk size is 1 to 10000 rows"),
+        (("batch", "import", str(good), "--chunk-size", "0"), "a chunk size is 1 to 50000 rows"),
         (("batch", "status", "not-an-id"), "'not-an-id' is not a batch id"),
         (("batch", "errors", str(uuid.uuid4()), "--csv"), "no batch"),
     ]
