@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import ActivityEnvironment
@@ -38,6 +40,7 @@ from db.models.work_orders import (
 from db.repositories.exports import ExportJobRepository
 from db.repositories.work_orders import (
     SignedMatchRepository,
+    WorkOrderFields,
     WorkOrderRepository,
     WorkspaceRepository,
 )
@@ -518,3 +521,48 @@ async def test_an_unsigned_work_order_is_not_accepted_as_its_signed_document(
     assert await count(sessions, ExportJob, kind="SIGNED_DOCUMENT") == 0
     assert [(run.outcome, run.signed_document_id) for run in runs] == [("FAILED", None)]
     assert "no signature found" in (runs[0].error or "")
+
+
+async def test_ingest_waits_for_a_concurrent_ingestion_of_the_same_number_and_takes_its_work_order(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Ingestion matches known numbers first, then inserts the rest without ON CONFLICT; a number
+    another transaction commits in between makes that insert fail on the unique key, and the
+    ingestion then takes the other's work order, inserting only what is still new."""
+    repo = WorkOrderRepository()
+    async with unit_of_work(sessions) as session:
+        ws, _ = await WorkspaceRepository().get_or_create(session=session, slug="race")
+    async with sessions() as first, sessions() as second:
+        async with first.begin():
+            [theirs] = await repo.ingest(ws, [WorkOrderFields("WO-RACE-1", site="first")], session=first)
+            pid = await first.scalar(text("SELECT pg_backend_pid()"))
+
+            async def ingest_second() -> list[Any]:
+                async with second.begin():
+                    return await repo.ingest(
+                        ws, [WorkOrderFields("WO-RACE-1", site="second"), WorkOrderFields("WO-RACE-2")], session=second
+                    )
+
+            racing = asyncio.create_task(ingest_second())
+            # The second ingestion found no WO-RACE-1 and waits on the first's uncommitted row.
+            async with sessions() as watcher:
+                for _ in range(500):
+                    blocked = await watcher.scalar(
+                        text("SELECT count(*) FROM pg_locks WHERE NOT granted AND :pid = ANY(pg_blocking_pids(pid))"),
+                        {"pid": pid},
+                    )
+                    if blocked:
+                        break
+                    await asyncio.sleep(0.01)
+            assert blocked, "the second ingestion never waited for the first"
+        one, two = await racing
+    assert (one.work_order_id, one.is_new) == (theirs.work_order_id, False)
+    assert two.is_new and two.work_order_id != theirs.work_order_id
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(WorkOrder.work_order_number, WorkOrder.site).where(WorkOrder.workspace_id == ws.id)
+            )
+        ).all()
+        assert sorted(rows) == [("WO-RACE-1", "first"), ("WO-RACE-2", None)]
+        assert await session.scalar(select(func.count()).select_from(WorkOrder)) == 2

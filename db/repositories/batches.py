@@ -221,14 +221,14 @@ _ERRORS = text(
 
 
 # A chunk's processed rows, from its work orders as ingestion staged them (the staged position
-# is the row's number in the file): the rows never travel back to Python.
+# is the row's number in the file): the rows never travel back to Python. A plain insert: the
+# chunk, locked and not COMPLETED, has none yet (its earlier attempts committed nothing).
 _PROCESSED_STAGED = text(
     """
     INSERT INTO processed_rows (batch_id, chunk_index, row_number, work_order_id, work_order_number, outcome)
     SELECT :batch_id, :chunk_index, position, work_order_id, work_order_number,
            CASE WHEN is_new THEN 'CREATED' ELSE 'EXISTING' END
     FROM ingest_orders ORDER BY position
-    ON CONFLICT DO NOTHING
     """
 ).bindparams(bindparam("batch_id", type_=UUID(as_uuid=True)), bindparam("chunk_index", type_=Integer))
 

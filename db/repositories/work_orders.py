@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models.work_orders import (
@@ -138,6 +139,8 @@ class Ingested:
 # Ingestion stages its work orders in a temporary table (one per connection, emptied at every
 # commit) with one binary COPY, the fastest way rows reach PostgreSQL, then writes them set-wise:
 # whatever their number, a few statements, and no row travels back to Python unless asked for.
+# Each staged row gets the id its work order will have as it is copied (is_new until a known
+# work order of its number is found).
 _STAGE_COLUMNS = (
     "position",
     "work_order_number",
@@ -148,7 +151,8 @@ _STAGE_COLUMNS = (
     "amount",
     "description",
 )
-_STAGE = """
+_STAGE = text(
+    """
     CREATE TEMPORARY TABLE IF NOT EXISTS ingest_orders (
         position integer NOT NULL,
         work_order_number text NOT NULL,
@@ -158,38 +162,38 @@ _STAGE = """
         scheduled_date date,
         amount numeric(12, 2),
         description text,
-        work_order_id uuid,
-        is_new boolean NOT NULL DEFAULT false,
+        work_order_id uuid NOT NULL DEFAULT gen_random_uuid(),
+        is_new boolean NOT NULL DEFAULT true,
         export_enqueued boolean NOT NULL DEFAULT false
-    ) ON COMMIT DELETE ROWS;
-    DELETE FROM ingest_orders;
-"""
-# New numbers become work orders (ON CONFLICT leaves a number the workspace has, and its fields);
-# each staged row learns its new work order's id.
-_INSERT_STAGED = text(
+    ) ON COMMIT DELETE ROWS
     """
-    WITH created AS (
-        INSERT INTO work_orders (workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
-                                 amount, description)
-        SELECT :workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date, amount, description
-        FROM ingest_orders ORDER BY position
-        ON CONFLICT (workspace_id, work_order_number) DO NOTHING
-        RETURNING id, work_order_number
-    )
-    UPDATE ingest_orders AS staged SET work_order_id = created.id, is_new = true
-    FROM created WHERE staged.work_order_number = created.work_order_number
-    """
-).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
-# Numbers the workspace had: their work orders. A statement of its own, so it sees a work order
-# that a concurrent ingestion committed while the insert above waited for it.
+)
+_UNSTAGE = text("DELETE FROM ingest_orders")
+# Numbers the workspace has: their work orders (and their fields) stay; the staged row takes the
+# work order's id. `AND known.id <> staged.work_order_id` leaves the rows this transaction inserted.
 _MATCH_KNOWN = text(
     """
-    UPDATE ingest_orders AS staged SET work_order_id = known.id
+    UPDATE ingest_orders AS staged SET work_order_id = known.id, is_new = false
     FROM work_orders AS known
-    WHERE staged.work_order_id IS NULL
-      AND known.workspace_id = :workspace_id AND known.work_order_number = staged.work_order_number
+    WHERE staged.is_new AND known.workspace_id = :workspace_id
+      AND known.work_order_number = staged.work_order_number AND known.id <> staged.work_order_id
     """
 ).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
+# The new numbers, as new work orders with their staged ids. A plain insert (twice as fast as
+# ON CONFLICT's speculative one) for the common case: no other transaction is writing the same
+# numbers. When one is, the insert fails on the unique key, and `_INSERT_NEW_ONCE` runs instead.
+_INSERT_NEW = """
+    INSERT INTO work_orders (id, workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
+                             amount, description)
+    SELECT work_order_id, :workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
+           amount, description
+    FROM ingest_orders WHERE is_new ORDER BY position
+"""
+_INSERT_NEW_PLAIN = text(_INSERT_NEW).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
+_INSERT_NEW_ONCE = text(_INSERT_NEW + " ON CONFLICT (workspace_id, work_order_number) DO NOTHING").bindparams(
+    bindparam("workspace_id", type_=UUID(as_uuid=True))
+)
+_UNIQUE_NUMBER = "uq_work_orders_workspace_id_work_order_number"
 # One export job per work order (a work order that has one keeps it).
 _ENQUEUE_EXPORTS = text(
     """
@@ -204,6 +208,7 @@ _ENQUEUE_EXPORTS = text(
     """
 ).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
 _STAGED = text("SELECT work_order_id, work_order_number, is_new, export_enqueued FROM ingest_orders ORDER BY position")
+_STAGED_NEW = text("SELECT count(*) FROM ingest_orders WHERE is_new")
 
 
 @dataclass(frozen=True)
@@ -248,8 +253,10 @@ class WorkOrderRepository(Repository[WorkOrder]):
         commit. Positions order the writes (and a batch uses its row numbers); numbers must be
         distinct.
         """
+        # Through the session first: its transaction begins (the COPY below is part of it).
+        await session.execute(_STAGE)
+        await session.execute(_UNSTAGE)
         driver = await _driver_connection(session)
-        await driver.execute(_STAGE)
         records = [(position, *order) for position, order in orders]
         numbers = {record[1] for record in records}
         if len(numbers) != len(records):
@@ -258,17 +265,27 @@ class WorkOrderRepository(Repository[WorkOrder]):
         return len(records)
 
     async def ingest_staged(self, workspace: Workspace, staged: int, *, session: AsyncSession) -> StagedCounts:
-        """Ingest the `staged` work orders `stage` staged: new numbers become work orders, known
-        ones are matched to theirs (every staged row ends with its work order's id, `is_new`),
-        and each gets its export job when the workspace exports (`export_enqueued`)."""
+        """Ingest the `staged` work orders `stage` staged: known numbers are matched to their work
+        orders, the others become new ones (every staged row ends with its work order's id and
+        `is_new`), and each gets its export job when the workspace exports (`export_enqueued`)."""
         ids = {"workspace_id": workspace.id}
-        created = _rowcount(await session.execute(_INSERT_STAGED, ids))
-        if created < staged:
+        known = _rowcount(await session.execute(_MATCH_KNOWN, ids))
+        try:
+            async with session.begin_nested():
+                created = _rowcount(await session.execute(_INSERT_NEW_PLAIN, ids))
+        except IntegrityError as err:
+            if _UNIQUE_NUMBER not in str(err.orig):
+                raise
+            # Another transaction committed some of these numbers after they were matched: its
+            # work orders win (as they would have had it committed first), the rest are inserted.
+            await session.execute(_INSERT_NEW_ONCE, ids)
             await session.execute(_MATCH_KNOWN, ids)
+            created = int(await session.scalar(_STAGED_NEW) or 0)
+            known = staged - created
         enqueued = 0
         if workspace.spreadsheet_id:
             enqueued = _rowcount(await session.execute(_ENQUEUE_EXPORTS, ids))
-        return StagedCounts(created=created, existing=staged - created, exports_enqueued=enqueued)
+        return StagedCounts(created=created, existing=known, exports_enqueued=enqueued)
 
     async def lock_document(self, workspace_id: uuid.UUID, file_hash: str, *, session: AsyncSession) -> None:
         """Serialise ingestions of one file in one workspace until the transaction ends."""
