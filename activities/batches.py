@@ -36,6 +36,7 @@ from contracts.batches import (
     PlanBatchResult,
     ProcessChunkInput,
     ProcessChunkResult,
+    planned_chunk_size,
 )
 from core.batch_csv import COLUMNS, Record, check_header, field_of, parse_records, split_records
 from core.dates import DateOrder, UnreadableDateError, read_date
@@ -78,7 +79,8 @@ class BatchActivities:
 
     @activity.defn(name="batches_plan")
     async def plan(self, input: PlanBatchInput) -> PlanBatchResult:
-        """Split the stored file into chunks of the batch's chunk size, once (a repeat returns the plan).
+        """Split the stored file into chunks of the batch's chunk size (`planned_chunk_size`: fewer
+        rows each when the file would not fill the import's window), once (a repeat returns the plan).
 
         Duplicates are found here, over the whole file: a work order number seen on an earlier
         row makes the later row an error, whichever chunk runs first. A file that is not a
@@ -100,8 +102,9 @@ class BatchActivities:
                 await self._batches.update_by_id(batch_id, session=session, status="FAILED", error=str(err))
                 return PlanBatchResult(chunk_count=0, row_count=0)
             chunks = []
-            for index, start in enumerate(range(0, len(records), batch.chunk_size)):
-                part = records[start : start + batch.chunk_size]
+            size = planned_chunk_size(batch.chunk_size, len(records), input.max_in_flight)
+            for index, start in enumerate(range(0, len(records), size)):
+                part = records[start : start + size]
                 chunks.append(
                     {
                         "chunk_index": index,

@@ -20,6 +20,8 @@ ChunkStatus = Literal["PENDING", "COMPLETED", "FAILED"]
 
 DEFAULT_CHUNK_SIZE = 10_000
 DEFAULT_IN_FLIGHT = 4
+# A chunk's fixed cost (its child run, its transaction) is worth paying for at least this many rows.
+MIN_SPLIT_ROWS = 1_000
 # Temporal caps a run's pending children far above this; the history stays short too.
 MAX_CHILDREN_PER_RUN = 1_000
 
@@ -38,6 +40,9 @@ def chunk_workflow_id(batch_id: str, chunk_index: int) -> str:
 
 class PlanBatchInput(BaseModel):
     batch_id: str
+    # The import's window: a file too small to fill it with chunks of its chunk size is split
+    # into this many chunks (of at least MIN_SPLIT_ROWS rows), so they run side by side.
+    max_in_flight: int = 1
 
 
 class PlanBatchResult(BaseModel):
@@ -119,3 +124,11 @@ class BatchImportResult(BaseModel):
     failed_chunks: list[int] = []
     runs: int = 1
     error: str | None = None
+
+
+def planned_chunk_size(chunk_size: int, rows: int, max_in_flight: int) -> int:
+    """The rows per chunk of a file of `rows` rows: `chunk_size` (the most a chunk holds), or less
+    when that leaves part of the window idle: `rows` over `max_in_flight`, but not under
+    MIN_SPLIT_ROWS rows (nor over `chunk_size`)."""
+    shared = -(-rows // max(max_in_flight, 1))
+    return max(1, min(chunk_size, max(shared, MIN_SPLIT_ROWS)))

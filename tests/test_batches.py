@@ -17,7 +17,14 @@ from temporalio.testing import ActivityEnvironment
 from activities.batches import BatchActivities, RowRules
 from activities.deps import Deps
 from client.batches import BatchFile, StoredBatch, read_batch_file, start_batch_import, store_batch
-from contracts.batches import BatchImportResult, PlanBatchInput, ProcessChunkInput, chunk_workflow_id
+from contracts.batches import (
+    DEFAULT_CHUNK_SIZE,
+    BatchImportResult,
+    PlanBatchInput,
+    ProcessChunkInput,
+    chunk_workflow_id,
+    planned_chunk_size,
+)
 from contracts.work_orders import WorkspaceSpec
 from core.batch_csv import COLUMNS, check_file, split_records
 from core.errors import MalformedFileError
@@ -310,3 +317,39 @@ async def test_a_plan_of_more_chunks_than_one_statement_takes(
     async with sessions() as session:
         last = await Repository(BatchChunk).find_one(session=session, chunk_index=2500)
     assert last is not None and (last.first_row, last.last_row, last.status) == (2501, 2501, "PENDING")
+
+
+def test_a_file_too_small_to_fill_the_window_is_split_across_it() -> None:
+    assert planned_chunk_size(10_000, 100_000, 4) == 10_000  # the window fills with full chunks
+    assert planned_chunk_size(10_000, 10_000, 4) == 2_500  # one chunk would run alone
+    assert planned_chunk_size(10_000, 2_500, 4) == 1_000  # not under 1,000 rows a chunk
+    assert planned_chunk_size(10_000, 600, 4) == 1_000
+    assert planned_chunk_size(5, 28, 2) == 5  # never over the chunk size asked for
+    assert planned_chunk_size(10_000, 0, 4) == 1_000
+
+
+async def test_a_small_file_runs_its_chunks_side_by_side(
+    client: Client, make_worker, task_queue: str, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    path = tmp_path / "small.csv"
+    path.write_bytes(csv_bytes([good_row(n) for n in range(1, 2_501)]))
+    async with make_worker():
+        stored, result, _ = await import_file(
+            client,
+            sessions,
+            read_batch_file(path),
+            workspace(),
+            task_queue,
+            chunk_size=DEFAULT_CHUNK_SIZE,
+            max_in_flight=4,
+        )
+    assert (result.status, result.chunk_count, result.created) == ("COMPLETED", 3, 2_500)
+    async with sessions() as session:
+        chunks = await Repository(BatchChunk).find_many(
+            session=session, batch_id=uuid.UUID(stored.batch_id), order_by=[BatchChunk.chunk_index]
+        )
+    assert [(c.first_row, c.last_row, c.processed_count) for c in chunks] == [
+        (1, 1_000, 1_000),
+        (1_001, 2_000, 1_000),
+        (2_001, 2_500, 500),
+    ]

@@ -84,7 +84,9 @@ class BatchImportWorkflow:
         window = input.window
         if window is None:
             plan = await workflow.execute_activity_method(
-                BatchActivities.plan, PlanBatchInput(batch_id=input.batch_id), **BULK_WRITE
+                BatchActivities.plan,
+                PlanBatchInput(batch_id=input.batch_id, max_in_flight=input.max_in_flight),
+                **BULK_WRITE,
             )
             window = BatchWindow(chunk_count=plan.chunk_count, row_count=plan.row_count, next_chunk=0)
         self._window = window
