@@ -41,7 +41,9 @@ def import_batch(
     spreadsheet: str = typer.Option(
         None, envvar="INTAKE_SPREADSHEET_ID", help="Spreadsheet a NEW workspace exports to (none: no export)."
     ),
-    chunk_size: int = typer.Option(DEFAULT_CHUNK_SIZE, help="Most rows per chunk (a new batch only; a small file is split across --in-flight)."),
+    chunk_size: int = typer.Option(
+        DEFAULT_CHUNK_SIZE, help="Most rows per chunk (a new batch only; a small file is split across --in-flight)."
+    ),
     in_flight: int = typer.Option(DEFAULT_IN_FLIGHT, min=1, max=64, help="Chunks processed at once."),
     children_per_run: int = typer.Option(
         MAX_CHILDREN_PER_RUN,
