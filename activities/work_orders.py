@@ -238,6 +238,7 @@ class WorkOrderActivities:
                 work_order_id=str(work_order.work_order_id),
                 work_order_number=work_order.work_order_number,
                 export_enqueued=work_order.export_enqueued,
+                warnings=[warning.line() for warning in extraction.warnings],
             )
 
         async with unit_of_work(self._sessions) as session:
@@ -314,6 +315,7 @@ class WorkOrderActivities:
                     is_new=False,
                     work_order_number=fields.work_order_number,
                     reason=reason,
+                    warnings=[warning.line() for warning in extraction.warnings],
                 )
             document = await self._signed.create(
                 session=session,
@@ -338,7 +340,8 @@ class WorkOrderActivities:
                 warnings=[warning.model_dump() for warning in extraction.warnings],
                 **run,
             )
-            return await self._match(session, workspace, document, is_new=True)
+            matched = await self._match(session, workspace, document, is_new=True)
+            return matched.model_copy(update={"warnings": [warning.line() for warning in extraction.warnings]})
 
         async with unit_of_work(self._sessions) as session:
             once = await run_once(

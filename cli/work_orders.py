@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -163,11 +164,18 @@ def _ingest(
                 doc["work_order_number"] or "",
                 f"[{color}]{outcome}[/]",
                 "yes" if doc["is_new"] else "",
-                doc.get("error") or doc.get("reason") or "",
+                _detail(doc),
             )
         console.print(table)
     if any(doc["outcome"] in ("failed", "refused") for doc in documents):
         raise typer.Exit(1)
+
+
+def _detail(doc: dict[str, Any]) -> str:
+    """Why a file failed or was refused, else what its extraction did not store (in yellow)."""
+    if reason := doc.get("error") or doc.get("reason"):
+        return str(reason)
+    return "\n".join(f"[yellow]{escape(line)}[/]" for line in doc.get("warnings") or [])
 
 
 def _failed_row(path: Path, err: Exception) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 # -- parts ----------------------------------------------------------------------------------
 
@@ -143,6 +143,8 @@ class IngestWorkOrderResult(BaseModel):
     work_order_number: str | None = None
     export_enqueued: bool = False
     error: str | None = None
+    # What the extraction found but did not store (an ambiguous date, say), a line each.
+    warnings: list[str] = Field(default_factory=list)
 
 
 SignedOutcome = Literal["matched", "unmatched", "refused", "failed"]
@@ -157,6 +159,8 @@ class IngestSignedResult(BaseModel):
     work_order_number: str | None = None
     work_order_id: str | None = None
     reason: str | None = None
+    # What the extraction found but did not store (an unreadable signing date, say), a line each.
+    warnings: list[str] = Field(default_factory=list)
     export_enqueued: bool = False
 
 

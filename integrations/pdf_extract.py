@@ -89,6 +89,10 @@ class ExtractionWarning(BaseModel):
     text: str
     message: str
 
+    def line(self) -> str:
+        """One line for a person: the field, then why its text was not stored."""
+        return f"{self.field}: {self.message}"
+
 
 class Extraction(BaseModel):
     fm_key: str | None

@@ -131,6 +131,10 @@ async def test_an_ambiguous_date_with_no_order_anywhere_is_stored_empty_with_a_w
         dated = await ingest(client, dated_pdf, ws, task_queue)
 
     assert (created.outcome, signed.outcome, dated.outcome) == ("created", "matched", "created")
+    # The ingestion's result says what was not stored, a line each; a date that read says nothing.
+    [line] = created.warnings
+    assert line.startswith("scheduled_date: '04/07/2024' is ambiguous") and "left empty" in line
+    assert [w.split(":")[0] for w in signed.warnings] == ["signed_on"] and dated.warnings == []
     work_order = await one(sessions, WorkOrder, work_order_number="WO-8001")
     assert work_order.scheduled_date is None
     assert str(work_order.amount) == "95.00"  # the rest of the work order is stored as ever

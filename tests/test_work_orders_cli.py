@@ -26,6 +26,7 @@ from sandbox.seed_mail import (
 )
 from tests.helpers import intake_cli
 from tests.test_cli_bad_input import never_started, refused
+from tests.test_work_order_dates import pdf
 from workflows.exports import ExportDrainWorkflow
 
 
@@ -170,3 +171,17 @@ async def test_signed_ingest_refuses_a_workspace_that_does_not_exist(
     for said in (line, gmail):
         assert f"no workspace {workspace!r}" in said and f"`intake workorder ingest PDF... -w {workspace}`" in said
     assert await never_started(client, file_ingest_workflow_id("signed", workspace, file_digest(signed)))
+
+
+async def test_ingest_says_which_field_it_did_not_store_and_why(
+    settings: Settings, make_worker, tmp_path: Path
+) -> None:
+    """A work order whose date is no date is created without it, and the table's line says so."""
+    path = pdf(tmp_path / "odd-date.pdf", "WORK ORDER", "Work Order Number: WO-7301", "Date: 31/02/2024")
+    workspace = f"ws-{uuid.uuid4().hex[:8]}"
+    async with make_worker():
+        shown = await run(settings, "workorder", "ingest", str(path), "-w", workspace)
+    assert shown.returncode == 0, shown.stderr
+    [row] = [line for line in shown.stdout.splitlines() if "odd-date.pdf" in line]
+    assert "WO-7301" in row and "created" in row
+    assert "scheduled_date: '31/02/2024' is not a date: February 2024 has no day 31; left empty" in row
