@@ -54,6 +54,12 @@ class ConflictError(IntakeError):
     retryable = False
 
 
+class ConcurrentWriteError(IntakeError):
+    """Another transaction changed what this write depends on, in between: a retry starts over."""
+
+    retryable = True
+
+
 class RunFailedError(IntakeError):
     """A workflow run (or an Update on one) failed on the way; the message is the failure's own."""
 

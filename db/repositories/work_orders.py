@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.errors import ConcurrentWriteError
 from db.models.work_orders import (
     ExportJob,
     ExtractionRun,
@@ -141,16 +142,7 @@ class Ingested:
 # whatever their number, a few statements, and no row travels back to Python unless asked for.
 # Each staged row gets the id its work order will have as it is copied (is_new until a known
 # work order of its number is found).
-_STAGE_COLUMNS = (
-    "position",
-    "work_order_number",
-    "fm_key",
-    "facility_manager",
-    "site",
-    "scheduled_date",
-    "amount",
-    "description",
-)
+_STAGE_COLUMNS = ("position", *WorkOrderFields._fields)
 _STAGE = text(
     """
     CREATE TEMPORARY TABLE IF NOT EXISTS ingest_orders (
@@ -181,13 +173,15 @@ _MATCH_KNOWN = text(
 ).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
 # The new numbers, as new work orders with their staged ids. A plain insert (twice as fast as
 # ON CONFLICT's speculative one) for the common case: no other transaction is writing the same
-# numbers. When one is, the insert fails on the unique key, and `_INSERT_NEW_ONCE` runs instead.
+# numbers. When one is, the insert waits for it, fails on the unique key if it commits, and
+# `_INSERT_NEW_ONCE` runs instead. In number order, so two ingestions of overlapping numbers
+# take their locks in the same order (one waits for the other rather than both deadlocking).
 _INSERT_NEW = """
     INSERT INTO work_orders (id, workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
                              amount, description)
     SELECT work_order_id, :workspace_id, work_order_number, fm_key, facility_manager, site, scheduled_date,
            amount, description
-    FROM ingest_orders WHERE is_new ORDER BY position
+    FROM ingest_orders WHERE is_new ORDER BY work_order_number
 """
 _INSERT_NEW_PLAIN = text(_INSERT_NEW).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
 _INSERT_NEW_ONCE = text(_INSERT_NEW + " ON CONFLICT (workspace_id, work_order_number) DO NOTHING").bindparams(
@@ -208,7 +202,11 @@ _ENQUEUE_EXPORTS = text(
     """
 ).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
 _STAGED = text("SELECT work_order_id, work_order_number, is_new, export_enqueued FROM ingest_orders ORDER BY position")
-_STAGED_NEW = text("SELECT count(*) FROM ingest_orders WHERE is_new")
+# Staged rows whose id names no work order: none, once `ingest_staged` is done.
+_UNWRITTEN = text(
+    "SELECT count(*) FROM ingest_orders AS staged WHERE staged.is_new "
+    "AND NOT EXISTS (SELECT 1 FROM work_orders AS w WHERE w.id = staged.work_order_id)"
+)
 
 
 @dataclass(frozen=True)
@@ -278,10 +276,14 @@ class WorkOrderRepository(Repository[WorkOrder]):
                 raise
             # Another transaction committed some of these numbers after they were matched: its
             # work orders win (as they would have had it committed first), the rest are inserted.
-            await session.execute(_INSERT_NEW_ONCE, ids)
-            await session.execute(_MATCH_KNOWN, ids)
-            created = int(await session.scalar(_STAGED_NEW) or 0)
-            known = staged - created
+            created = _rowcount(await session.execute(_INSERT_NEW_ONCE, ids))
+            known += _rowcount(await session.execute(_MATCH_KNOWN, ids))
+            if created + known != staged or await session.scalar(_UNWRITTEN):
+                # Its work order deleted in between, say: this attempt writes nothing, the next one
+                # starts over from what is committed then.
+                raise ConcurrentWriteError(
+                    f"ingesting {staged} work orders met a concurrent change to the same numbers; try again"
+                ) from err
         enqueued = 0
         if workspace.spreadsheet_id:
             enqueued = _rowcount(await session.execute(_ENQUEUE_EXPORTS, ids))

@@ -3,6 +3,8 @@
 A processed row is the import's record of what a row of the file became; it stays as it was
 if the work order is deleted later, and an import writes tens of thousands of them a chunk,
 where a foreign key check and an index entry per row doubled the cost of the write.
+The downgrade restores the key, deleting first the processed rows whose work order has gone
+(as the cascade would have): a batch's counts may then exceed its processed rows.
 
 Revision ID: 0015
 Revises: 0014
