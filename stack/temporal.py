@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,10 +115,34 @@ class TemporalDevServer:
             wait_for_port(
                 self.host, self.ui_port, timeout=30, name="Temporal UI", process=self._process, log_path=self.log_path
             )
+            self._wait_until_serving(timeout=30)
         except StackError:
             self.stop()
             raise
         return self.address
+
+    def _wait_until_serving(self, *, timeout: float) -> None:
+        """Until the frontend says it is healthy: its port opens a moment before it serves, and a
+        client connecting in between is refused ("Frontend is not healthy yet")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            check = subprocess.run(
+                [temporal_cli(), "operator", "cluster", "health", "--address", self.address],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                env={**os.environ, **OFFLINE_ENV},
+            )
+            if check.returncode == 0 and "SERVING" in check.stdout:
+                return
+            if self._process is not None and self._process.poll() is not None:
+                raise StackError(f"the Temporal dev server exited at start; see {self.log_path}")
+            if time.monotonic() > deadline:
+                reason = " ".join((check.stderr or check.stdout).split())[:200]
+                raise StackError(
+                    f"the Temporal dev server at {self.address} is not healthy after {timeout:.0f} s: {reason}"
+                )
+            time.sleep(0.1)
 
     def stop(self) -> None:
         if self._process is not None:
