@@ -238,7 +238,7 @@ class WorkOrderActivities:
                 work_order_id=str(work_order.work_order_id),
                 work_order_number=work_order.work_order_number,
                 export_enqueued=work_order.export_enqueued,
-                warnings=[warning.line() for warning in extraction.warnings],
+                warnings=_warning_lines(extraction),
             )
 
         async with unit_of_work(self._sessions) as session:
@@ -315,7 +315,7 @@ class WorkOrderActivities:
                     is_new=False,
                     work_order_number=fields.work_order_number,
                     reason=reason,
-                    warnings=[warning.line() for warning in extraction.warnings],
+                    warnings=_warning_lines(extraction),
                 )
             document = await self._signed.create(
                 session=session,
@@ -341,7 +341,7 @@ class WorkOrderActivities:
                 **run,
             )
             matched = await self._match(session, workspace, document, is_new=True)
-            return matched.model_copy(update={"warnings": [warning.line() for warning in extraction.warnings]})
+            return matched.model_copy(update={"warnings": _warning_lines(extraction)})
 
         async with unit_of_work(self._sessions) as session:
             once = await run_once(
@@ -468,3 +468,8 @@ def _read_local_pdf(path: Path) -> bytes:
     if size > MAX_PDF_BYTES:
         raise InvalidInputError(f"{path} is {size} bytes; at most {MAX_PDF_BYTES} are read")
     return path.read_bytes()
+
+
+def _warning_lines(extraction: Extraction) -> list[str]:
+    """What the extraction found but did not store, a line each, for the ingestion's result."""
+    return [warning.line() for warning in extraction.warnings]

@@ -41,7 +41,7 @@ def chunk_workflow_id(batch_id: str, chunk_index: int) -> str:
 class PlanBatchInput(BaseModel):
     batch_id: str
     # The import's window: a file too small to fill it with chunks of its chunk size is split
-    # into this many chunks (of at least MIN_SPLIT_ROWS rows), so they run side by side.
+    # into up to this many (`planned_chunk_size`), so they run side by side.
     max_in_flight: int = 1
 
 

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import TextClause, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -143,6 +143,13 @@ class Ingested:
 # Each staged row gets the id its work order will have as it is copied (is_new until a known
 # work order of its number is found).
 _STAGE_COLUMNS = ("position", *WorkOrderFields._fields)
+
+
+def _in_workspace(sql: str) -> TextClause:
+    """A statement of the staged rows for the workspace `:workspace_id`."""
+    return text(sql).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
+
+
 _STAGE = text(
     """
     CREATE TEMPORARY TABLE IF NOT EXISTS ingest_orders (
@@ -163,14 +170,14 @@ _STAGE = text(
 _UNSTAGE = text("DELETE FROM ingest_orders")
 # Numbers the workspace has: their work orders (and their fields) stay; the staged row takes the
 # work order's id. `AND known.id <> staged.work_order_id` leaves the rows this transaction inserted.
-_MATCH_KNOWN = text(
+_MATCH_KNOWN = _in_workspace(
     """
     UPDATE ingest_orders AS staged SET work_order_id = known.id, is_new = false
     FROM work_orders AS known
     WHERE staged.is_new AND known.workspace_id = :workspace_id
       AND known.work_order_number = staged.work_order_number AND known.id <> staged.work_order_id
     """
-).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
+)
 # The new numbers, as new work orders with their staged ids. A plain insert (twice as fast as
 # ON CONFLICT's speculative one) for the common case: no other transaction is writing the same
 # numbers. When one is, the insert waits for it, fails on the unique key if it commits, and
@@ -183,13 +190,11 @@ _INSERT_NEW = """
            amount, description
     FROM ingest_orders WHERE is_new ORDER BY work_order_number
 """
-_INSERT_NEW_PLAIN = text(_INSERT_NEW).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
-_INSERT_NEW_ONCE = text(_INSERT_NEW + " ON CONFLICT (workspace_id, work_order_number) DO NOTHING").bindparams(
-    bindparam("workspace_id", type_=UUID(as_uuid=True))
-)
+_INSERT_NEW_PLAIN = _in_workspace(_INSERT_NEW)
+_INSERT_NEW_ONCE = _in_workspace(_INSERT_NEW + " ON CONFLICT (workspace_id, work_order_number) DO NOTHING")
 _UNIQUE_NUMBER = "uq_work_orders_workspace_id_work_order_number"
 # One export job per work order (a work order that has one keeps it).
-_ENQUEUE_EXPORTS = text(
+_ENQUEUE_EXPORTS = _in_workspace(
     """
     WITH queued AS (
         INSERT INTO export_jobs (workspace_id, kind, work_order_id)
@@ -200,7 +205,7 @@ _ENQUEUE_EXPORTS = text(
     UPDATE ingest_orders AS staged SET export_enqueued = true
     FROM queued WHERE staged.work_order_id = queued.work_order_id
     """
-).bindparams(bindparam("workspace_id", type_=UUID(as_uuid=True)))
+)
 _STAGED = text("SELECT work_order_id, work_order_number, is_new, export_enqueued FROM ingest_orders ORDER BY position")
 # Staged rows whose id names no work order: none, once `ingest_staged` is done.
 _UNWRITTEN = text(
